@@ -1,0 +1,193 @@
+//! The one error type of the crate.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Where a pool lives, for error messages: a file, or memory (the simulated domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A pool file.
+    File(PathBuf),
+    /// A pool in memory, such as a crash image of the simulated persistence domain.
+    Memory,
+}
+
+impl Location {
+    pub(crate) fn file(path: &Path) -> Self {
+        Location::File(path.to_path_buf())
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "pool file {}", p.display()),
+            Location::Memory => f.write_str("in-memory pool"),
+        }
+    }
+}
+
+/// Everything that can go wrong with a pool. Messages name the pool and the cause.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The pool file does not exist.
+    NotFound { location: Location },
+    /// `create` found a file already at that path.
+    AlreadyExists { location: Location },
+    /// The process may not open or create the file.
+    PermissionDenied { location: Location },
+    /// The requested or actual size is below the minimum a pool needs.
+    TooSmall {
+        location: Location,
+        size: u64,
+        minimum: u64,
+    },
+    /// The file is shorter than its header says the pool is.
+    Truncated {
+        location: Location,
+        expected: u64,
+        actual: u64,
+    },
+    /// The file does not start with the pool magic: it is not a pool file.
+    BadMagic { location: Location },
+    /// Both copies of the pool header fail their checksum.
+    HeaderCorrupt { location: Location },
+    /// The pool was written by an incompatible version of the format.
+    UnsupportedVersion {
+        location: Location,
+        major: u16,
+        minor: u16,
+        supported_major: u16,
+    },
+    /// The pool was created with a different layout name.
+    LayoutNameMismatch {
+        location: Location,
+        expected: String,
+        found: String,
+    },
+    /// The pool's root type differs from the one it is opened with.
+    RootTypeMismatch {
+        location: Location,
+        /// The type the program opened the pool with.
+        expected: String,
+        /// The type recorded in the pool.
+        found: String,
+        /// The first field that differs, described for people.
+        difference: String,
+    },
+    /// Another handle, in this process or another, has the pool open.
+    PoolInUse { location: Location },
+    /// The pool's metadata is inconsistent; the message says what was found where.
+    Corrupt { location: Location, detail: String },
+    /// A persistent pointer does not point at a valid object of the expected type.
+    InvalidPointer { offset: u64, reason: String },
+    /// The heap has no free block large enough.
+    OutOfSpace { requested: u64, available: u64 },
+    /// A transaction was started on a pool that already has one open on this thread; nest with
+    /// [`Tx::transaction`](crate::Tx::transaction) instead.
+    NestedTransaction,
+    /// The transaction was aborted by [`Tx::abort`](crate::Tx::abort) or by a nested
+    /// transaction returning an error.
+    Aborted { reason: String },
+    /// An operating-system call failed.
+    Io {
+        location: Location,
+        operation: &'static str,
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(location: &Location, operation: &'static str, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::NotFound => Error::NotFound {
+                location: location.clone(),
+            },
+            io::ErrorKind::AlreadyExists => Error::AlreadyExists {
+                location: location.clone(),
+            },
+            io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+                location: location.clone(),
+            },
+            _ => Error::Io {
+                location: location.clone(),
+                operation,
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn corrupt(location: &Location, detail: impl Into<String>) -> Self {
+        Error::Corrupt {
+            location: location.clone(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotFound { location } => write!(f, "{location}: no such file"),
+            Error::AlreadyExists { location } => write!(f, "{location}: already exists"),
+            Error::PermissionDenied { location } => write!(f, "{location}: permission denied"),
+            Error::TooSmall { location, size, minimum } => {
+                write!(f, "{location}: size {size} bytes is below the minimum pool size of {minimum} bytes")
+            }
+            Error::Truncated { location, expected, actual } => write!(
+                f,
+                "{location}: truncated: the header says the pool is {expected} bytes but the file has {actual}"
+            ),
+            Error::BadMagic { location } => {
+                write!(f, "{location}: not a pmem pool (bad magic number)")
+            }
+            Error::HeaderCorrupt { location } => {
+                write!(f, "{location}: both copies of the pool header are corrupt")
+            }
+            Error::UnsupportedVersion { location, major, minor, supported_major } => write!(
+                f,
+                "{location}: pool format version {major}.{minor} is not supported (this library reads version {supported_major}.x)"
+            ),
+            Error::LayoutNameMismatch { location, expected, found } => write!(
+                f,
+                "{location}: layout name mismatch: opened as {expected:?} but the pool was created as {found:?}"
+            ),
+            Error::RootTypeMismatch { location, expected, found, difference } => write!(
+                f,
+                "{location}: root type mismatch: opened with `{expected}` but the pool holds `{found}`: {difference}"
+            ),
+            Error::PoolInUse { location } => {
+                write!(f, "{location}: pool is in use by another handle or process")
+            }
+            Error::Corrupt { location, detail } => write!(f, "{location}: corrupt: {detail}"),
+            Error::InvalidPointer { offset, reason } => {
+                write!(f, "invalid persistent pointer {offset:#x}: {reason}")
+            }
+            Error::OutOfSpace { requested, available } => write!(
+                f,
+                "out of space: requested {requested} bytes, the largest free block is {available} bytes"
+            ),
+            Error::NestedTransaction => f.write_str(
+                "a transaction is already open on this pool in this thread; nest with Tx::transaction",
+            ),
+            Error::Aborted { reason } => write!(f, "transaction aborted: {reason}"),
+            Error::Io { location, operation, source } => {
+                write!(f, "{location}: {operation} failed: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// `Result<T, pmem_core::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,152 @@
+//! The [`Persistent`] trait: which types may live in a pool, and how their layout is described.
+
+use crate::fingerprint;
+use crate::tx::PMut;
+
+/// How a persistent type is laid out in memory: enough to fingerprint it and, when a pool was
+/// written with a different definition, to name the first field that differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeLayout {
+    /// The type's name as written in its definition, without module path or generic arguments.
+    pub name: &'static str,
+    /// `size_of::<T>()`.
+    pub size: usize,
+    /// `align_of::<T>()`.
+    pub align: usize,
+    /// The fields in declaration order; empty for primitives, arrays and pointers.
+    pub fields: &'static [FieldLayout],
+}
+
+/// One field of a [`TypeLayout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldLayout {
+    /// The field's name (`"0"`, `"1"`, … for tuple structs).
+    pub name: &'static str,
+    /// The field's type as written in the source, for error messages only.
+    pub type_name: &'static str,
+    /// Offset of the field from the start of the struct.
+    pub offset: usize,
+    /// Size of the field.
+    pub size: usize,
+    /// The field type's [`Persistent::FINGERPRINT`].
+    pub fingerprint: u64,
+}
+
+/// A type that can live in a persistent pool.
+///
+/// Implement it with `#[derive(Persistent)]`, which checks every requirement at compile time.
+/// The trait is implemented for the fixed-width integers, `f32`, `f64`, `()`, arrays of
+/// persistent types, [`PPtr<T>`](crate::PPtr) and [`PSlice<T>`](crate::PSlice).
+///
+/// `usize` and `isize` are deliberately not persistent: their width depends on the target, and a
+/// pool must mean the same thing to every program that opens it. Use `u64` and `i64`.
+///
+/// # Safety
+///
+/// An implementor guarantees that:
+/// - every bit pattern of `size_of::<Self>()` bytes is a valid value (the pool file may contain
+///   anything, including bytes written by a hostile program);
+/// - it has no padding bytes, so that every byte of a value is initialised and can be copied to
+///   the pool and checksummed;
+/// - it contains no interior mutability and no pointer into volatile memory;
+/// - its layout is fixed (`#[repr(C)]` or `#[repr(transparent)]` with persistent fields);
+/// - [`LAYOUT`](Self::LAYOUT) describes it truthfully.
+///
+/// These are the guarantees of zerocopy's `FromBytes + IntoBytes + KnownLayout + Immutable`,
+/// which is what makes the safe API sound on a corrupted pool file.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in a persistent pool",
+    label = "`{Self}` does not implement `Persistent`",
+    note = "pool types must be plain data that is valid for every bit pattern: fixed-width integers, floats, arrays, `PPtr<T>`, `PSlice<T>` and `#[derive(Persistent)]` structs",
+    note = "use `u8` instead of `bool`, `u32` instead of `char`, `PPtr<T>` instead of references, `Box` or raw pointers, and `PSlice<T>` instead of `Vec<T>` or `String`"
+)]
+pub unsafe trait Persistent: Sized + 'static {
+    /// The layout descriptor of this type.
+    const LAYOUT: TypeLayout;
+    /// The shallow identity of this type (its name and generic arguments); see
+    /// [`fingerprint::type_id`](crate::fingerprint::type_id).
+    const TYPE_ID: u64;
+    /// A stable 64-bit hash of the type's name, size, alignment and every field's name, offset
+    /// and fingerprint. Pools store it for the root type and for every object, and check it on
+    /// open and on typed access.
+    const FINGERPRINT: u64 = fingerprint::of_layout(Self::TYPE_ID, &Self::LAYOUT);
+
+    /// The handle through which a transaction writes a value of this type in place: for a
+    /// derived struct, a generated `<Name>Mut` type with a setter per field; for other types,
+    /// [`PMut<'t, Self>`](crate::PMut) itself.
+    type Mut<'t>: From<PMut<'t, Self>>;
+}
+
+macro_rules! primitive {
+    ($($t:ty),*) => {$(
+        // SAFETY: fixed-width integers and IEEE floats are valid for every bit pattern, have no
+        // padding and no interior mutability.
+        unsafe impl Persistent for $t {
+            const LAYOUT: TypeLayout = TypeLayout {
+                name: stringify!($t),
+                size: core::mem::size_of::<$t>(),
+                align: core::mem::align_of::<$t>(),
+                fields: &[],
+            };
+            const TYPE_ID: u64 = fingerprint::type_id(stringify!($t), &[]);
+            type Mut<'t> = PMut<'t, $t>;
+        }
+    )*};
+}
+
+primitive!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    f32,
+    f64,
+    ()
+);
+
+// SAFETY: an array of persistent elements has no padding between elements (size is a multiple
+// of alignment), and is valid for every bit pattern because each element is.
+unsafe impl<T: Persistent, const N: usize> Persistent for [T; N] {
+    const LAYOUT: TypeLayout = TypeLayout {
+        name: "array",
+        size: core::mem::size_of::<[T; N]>(),
+        align: core::mem::align_of::<[T; N]>(),
+        fields: &[],
+    };
+    const TYPE_ID: u64 = fingerprint::combine("array-id", T::TYPE_ID, N as u64);
+    const FINGERPRINT: u64 = fingerprint::combine("array", T::FINGERPRINT, N as u64);
+    type Mut<'t> = PMut<'t, [T; N]>;
+}
+
+/// Views a persistent value as its bytes.
+pub(crate) fn bytes_of<T: Persistent>(value: &T) -> &[u8] {
+    // SAFETY: `T: Persistent` has no padding, so all `size_of::<T>()` bytes are initialised, and
+    // no interior mutability, so reading them through a shared reference is fine.
+    unsafe {
+        core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primitive_fingerprints_differ_by_type() {
+        assert_ne!(u64::FINGERPRINT, i64::FINGERPRINT);
+        assert_ne!(u32::FINGERPRINT, f32::FINGERPRINT);
+        assert_ne!(<[u8; 4]>::FINGERPRINT, <[u8; 5]>::FINGERPRINT);
+        assert_ne!(<[u8; 4]>::FINGERPRINT, u32::FINGERPRINT);
+    }
+
+    #[test]
+    fn bytes_of_is_little_endian() {
+        assert_eq!(bytes_of(&0x0102_0304u32), &[4, 3, 2, 1]);
+    }
+}

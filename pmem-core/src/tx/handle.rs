@@ -1,0 +1,134 @@
+//! [`PMut`]: the in-place write handle a transaction hands out for one value in the pool.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use crate::error::Result;
+use crate::persistent::{bytes_of, Persistent};
+use crate::tx::TxCore;
+
+/// A handle to a `T` inside the pool, borrowed from a transaction, through which the `T` is
+/// written in place. Every write first logs the bytes it replaces, so the transaction can restore
+/// them if it aborts or the machine crashes.
+///
+/// Derived structs get a handle of their own (`<Name>Mut`) with a setter per field; it wraps a
+/// `PMut` and converts from one. Arrays get [`at`](PMut::at) and [`set_at`](PMut::set_at).
+///
+/// The handle borrows the transaction mutably, so no reference into the pool obtained from the
+/// transaction can be alive while it writes.
+pub struct PMut<'t, T> {
+    tx: &'t mut TxCore,
+    offset: u64,
+    _target: PhantomData<T>,
+}
+
+impl<'t, T: Persistent> PMut<'t, T> {
+    /// # Safety
+    /// `offset .. offset + size_of::<T>()` lies inside the pool's data area and is aligned for `T`.
+    pub(crate) unsafe fn new(tx: &'t mut TxCore, offset: u64) -> Self {
+        PMut {
+            tx,
+            offset,
+            _target: PhantomData,
+        }
+    }
+
+    /// The pool offset of the value.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The current value (including this transaction's writes).
+    pub fn get(&self) -> &T {
+        // SAFETY: `new`'s contract makes the range valid and aligned; `T: Persistent` accepts any
+        // bytes; `&self` borrows the transaction, so nothing writes the pool while the reference
+        // lives.
+        unsafe { &*(self.tx.address(self.offset) as *const T) }
+    }
+
+    /// Replaces the whole value (logging its old bytes first).
+    pub fn set(&mut self, value: T) -> Result<()> {
+        self.tx.write(self.offset, bytes_of(&value))
+    }
+
+    /// Logs the whole value once and returns a mutable reference to it in the pool, for many
+    /// writes at the price of one log entry.
+    pub fn get_mut(self) -> Result<&'t mut T> {
+        self.tx
+            .snapshot(self.offset, core::mem::size_of::<T>() as u64)?;
+        // SAFETY: as in `get`; the reference holds the transaction's unique borrow for `'t`, so it
+        // is the only access to the pool until it ends.
+        Ok(unsafe { &mut *(self.tx.address(self.offset) as *mut T) })
+    }
+
+    /// Converts into the type's own handle (the generated `<Name>Mut` for derived structs).
+    pub fn into_handle(self) -> T::Mut<'t> {
+        T::Mut::from(self)
+    }
+
+    /// A handle to a field of this value. Used by the code `#[derive(Persistent)]` generates.
+    ///
+    /// Panics if the field does not lie inside `T` or is misaligned for `F`; the generated code
+    /// passes `offset_of!`, which always does.
+    #[doc(hidden)]
+    pub fn __field<F: Persistent>(&mut self, field_offset: usize) -> PMut<'_, F> {
+        assert!(
+            field_offset + core::mem::size_of::<F>() <= core::mem::size_of::<T>()
+                && field_offset % core::mem::align_of::<F>() == 0
+                && core::mem::align_of::<F>() <= core::mem::align_of::<T>(),
+            "field projection outside the value or misaligned"
+        );
+        // SAFETY: the field range lies inside `T`'s range, which is valid and aligned for `T`;
+        // `field_offset` is a multiple of `F`'s alignment, which divides `T`'s.
+        unsafe { PMut::new(&mut *self.tx, self.offset + field_offset as u64) }
+    }
+}
+
+impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
+    /// The number of elements, `N`.
+    pub fn len(&self) -> usize {
+        N
+    }
+
+    /// Whether `N == 0`.
+    pub fn is_empty(&self) -> bool {
+        N == 0
+    }
+
+    /// A handle to element `index`.
+    ///
+    /// # Panics
+    /// If `index >= N`, like slice indexing.
+    pub fn at(&mut self, index: usize) -> T::Mut<'_> {
+        assert!(
+            index < N,
+            "index {index} out of bounds for an array of length {N}"
+        );
+        self.__field::<T>(index * core::mem::size_of::<T>())
+            .into_handle()
+    }
+
+    /// Sets element `index` to `value`, logging only that element.
+    ///
+    /// # Panics
+    /// If `index >= N`, like slice indexing.
+    pub fn set_at(&mut self, index: usize, value: T) -> Result<()> {
+        assert!(
+            index < N,
+            "index {index} out of bounds for an array of length {N}"
+        );
+        self.__field::<T>(index * core::mem::size_of::<T>())
+            .set(value)
+    }
+}
+
+impl<T> fmt::Debug for PMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PMut<{}>({:#x})",
+            core::any::type_name::<T>(),
+            self.offset
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! Persistent data structures and programs built on the public pmem-core API.
