@@ -10,6 +10,7 @@ extern crate self as pmem_core;
 
 mod error;
 pub mod fingerprint;
+pub mod persist;
 mod persistent;
 mod ptr;
 mod tx;

@@ -1,0 +1,138 @@
+//! Cache-line write-back instructions and the store fence, for x86-64.
+
+/// Size of a cache line: the unit of flushing.
+pub const CACHE_LINE: usize = 64;
+
+/// Which instruction writes a cache line back to the persistence domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineFlush {
+    /// Writes back and may keep the line cached: the cheapest.
+    Clwb,
+    /// Writes back and evicts, weakly ordered.
+    ClflushOpt,
+    /// Writes back and evicts, strongly ordered: the baseline every x86-64 has.
+    Clflush,
+}
+
+impl LineFlush {
+    /// The best instruction this CPU supports, from CPUID.
+    pub(crate) fn detect() -> LineFlush {
+        if LineFlush::Clwb.supported() {
+            LineFlush::Clwb
+        } else if LineFlush::ClflushOpt.supported() {
+            LineFlush::ClflushOpt
+        } else {
+            LineFlush::Clflush
+        }
+    }
+
+    /// Whether this CPU supports the instruction.
+    pub(crate) fn supported(self) -> bool {
+        match self {
+            LineFlush::Clwb => cpuid_leaf7_ebx() & (1 << 24) != 0,
+            LineFlush::ClflushOpt => cpuid_leaf7_ebx() & (1 << 23) != 0,
+            LineFlush::Clflush => cfg!(target_arch = "x86_64"),
+        }
+    }
+
+    /// Issues the instruction for every cache line that `[addr, addr + len)` touches and returns
+    /// how many lines that was.
+    ///
+    /// # Safety
+    /// The range must lie in mapped memory, and the instruction must be [`supported`](Self::supported).
+    #[inline(always)]
+    pub(crate) unsafe fn flush_range(self, addr: *const u8, len: usize) -> u64 {
+        if len == 0 {
+            return 0;
+        }
+        let first = addr as usize & !(CACHE_LINE - 1);
+        let end = addr as usize + len;
+        let mut line = first;
+        // One loop per instruction: the choice is made once, not per line.
+        match self {
+            LineFlush::Clwb => {
+                while line < end {
+                    // SAFETY: the line is mapped (caller) and clwb is supported (caller).
+                    unsafe { clwb(line as *const u8) };
+                    line += CACHE_LINE;
+                }
+            }
+            LineFlush::ClflushOpt => {
+                while line < end {
+                    // SAFETY: as above, for clflushopt.
+                    unsafe { clflushopt(line as *const u8) };
+                    line += CACHE_LINE;
+                }
+            }
+            LineFlush::Clflush => {
+                while line < end {
+                    // SAFETY: as above; clflush exists on every x86-64.
+                    unsafe { clflush(line as *const u8) };
+                    line += CACHE_LINE;
+                }
+            }
+        }
+        ((end - first).div_ceil(CACHE_LINE)) as u64
+    }
+}
+
+/// EBX of CPUID leaf 7, sub-leaf 0: bit 23 is CLFLUSHOPT, bit 24 is CLWB. (The standard
+/// library's feature detection does not know these two.)
+fn cpuid_leaf7_ebx() -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{__cpuid, __cpuid_count};
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID exists on every x86-64 CPU; leaf 0 reports the highest leaf, so leaf 7 is
+        // only queried where it exists.
+        unsafe {
+            if __cpuid(0).eax < 7 {
+                return 0;
+            }
+            __cpuid_count(7, 0).ebx
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn clwb(p: *const u8) {
+    // SAFETY: the caller guarantees `p` is mapped and the CPU has clwb; the instruction only
+    // writes the line back, it changes no memory contents.
+    unsafe { core::arch::asm!("clwb [{}]", in(reg) p, options(nostack, preserves_flags)) };
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn clflushopt(p: *const u8) {
+    // SAFETY: as for `clwb`, with clflushopt.
+    unsafe { core::arch::asm!("clflushopt [{}]", in(reg) p, options(nostack, preserves_flags)) };
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn clflush(p: *const u8) {
+    // SAFETY: the caller guarantees `p` is mapped; clflush is part of SSE2, which x86-64 has.
+    unsafe { core::arch::x86_64::_mm_clflush(p) };
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clwb(_: *const u8) {}
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clflushopt(_: *const u8) {}
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn clflush(_: *const u8) {}
+
+/// Orders all earlier stores and cache-line write-backs before any later store.
+#[inline(always)]
+pub(crate) fn sfence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: sfence has no memory operands and every x86-64 CPU has it (SSE).
+    unsafe {
+        core::arch::x86_64::_mm_sfence()
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+}
