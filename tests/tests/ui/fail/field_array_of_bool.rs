@@ -1,0 +1,9 @@
+use pmem_core::Persistent;
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Bad {
+    field: [bool; 8],
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use pmem_core::Persistent;
+
+#[derive(Persistent)]
+struct Root {
+    count: u64,
+}
+
+fn main() {}
