@@ -52,11 +52,13 @@ use proc_macro::TokenStream;
 ///   can be written with a longer path, such as `self::Cell<T>`.
 /// - Every field type implements `Persistent` (checked by the compiler; the error points at the
 ///   field's type).
-/// - It has no padding. For a non-generic struct the error names the struct, the field before
-///   which the padding lies and its size in bytes, and suggests the explicit field to add
+/// - It has no padding, so that every byte of a value is initialised and can be copied to the
+///   pool. For a non-generic struct the error names the struct, the field the padding precedes
+///   (or the end of the struct) and its size in bytes, and suggests the field to add instead
 ///   (`_pad1: [u8; 7]`). A generic struct can only be checked once its parameters are known:
 ///   an instance with padding fails to compile where its `LAYOUT` (and so its fingerprint) is
-///   first evaluated, that is where it is used in a pool.
+///   evaluated, as a pool does for every type it stores. That is a post-monomorphization error: `cargo
+///   build` reports it, `cargo check` may not.
 ///
 /// # What is generated
 ///

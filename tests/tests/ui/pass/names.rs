@@ -40,7 +40,31 @@ fn write(mut root: RootMut<'_>) -> pmem_core::Result<()> {
     root.bounds_mut().set_width(7)
 }
 
+mod restricted {
+    use pmem_core::Persistent;
+
+    // `pub(super)` must mean the same on the generated methods as on the fields.
+    #[derive(Persistent)]
+    #[repr(C)]
+    pub(super) struct Counter {
+        pub(super) hits: u64,
+    }
+}
+
+fn bump(mut counter: restricted::CounterMut<'_>) -> pmem_core::Result<()> {
+    counter.set_hits(1)
+}
+
 fn main() {
+    // A struct local to a function.
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Local {
+        x: u32,
+    }
+    let _ = |mut l: LocalMut<'_>| l.set_x(1);
+    let _ = bump;
+
     assert_eq!(Root::LAYOUT.name, "Root");
     assert_eq!(Root::LAYOUT.fields[0].name, "type");
     let _ = write;
