@@ -48,7 +48,7 @@ fn check_data(cx: &Ctxt, input: &Input) {
 }
 
 fn check_repr(cx: &Ctxt, input: &Input) {
-    // Only structs get this far meaningfully; an enum or union is already rejected.
+    // An enum or union is rejected by `check_data`; its repr is not worth a second error.
     let syn::Data::Struct(data) = &input.original.data else {
         return;
     };
@@ -183,13 +183,16 @@ fn why_not_persistent_path<'a>(
         "VecDeque" | "HashMap" | "HashSet" | "BTreeMap" | "BTreeSet" | "BinaryHeap" | "LinkedList" if generic => format!("`{written}` cannot be stored in a persistent pool: its contents are on the volatile heap, which is gone when the program exits; build the collection in the pool from `PPtr<T>` and `PSlice<T>`"),
         "Box" if generic => format!("`{written}` cannot be stored in a persistent pool: it owns memory on the volatile heap, which is gone when the program exits; allocate the value in the pool with the transaction's `alloc` and store the `PPtr<T>` it returns"),
         "Rc" | "Arc" | "Weak" if generic => format!("`{written}` cannot be stored in a persistent pool: it points at a reference-counted allocation on the volatile heap; use `PPtr<T>` to point at an object in the pool (pool objects are freed explicitly, in a transaction)"),
-        "NonNull" if generic => format!("`{written}` cannot be stored in a persistent pool: it points into volatile memory and means nothing once the pool is reopened, possibly at another address; use `PPtr<T>` to point at an object in the pool"),
-        "Cell" | "RefCell" | "UnsafeCell" | "OnceCell" | "SyncUnsafeCell" if generic => format!("`{written}` cannot be stored in a persistent pool: interior mutability would let pool data change outside a transaction, where a crash could leave it half-written; store the plain value and write it through a transaction"),
-        "OnceLock" | "LazyCell" | "LazyLock" if generic => format!("`{written}` cannot be stored in a persistent pool: interior mutability would let pool data change outside a transaction, where a crash could leave it half-written; store the plain value and write it through a transaction"),
+        "NonNull" | "AtomicPtr" if generic => format!("`{written}` cannot be stored in a persistent pool: it points into volatile memory and means nothing once the pool is reopened, possibly at another address; use `PPtr<T>` to point at an object in the pool"),
+        "Cell" | "RefCell" | "UnsafeCell" | "OnceCell" | "SyncUnsafeCell" | "OnceLock"
+        | "LazyCell" | "LazyLock" if generic => format!("`{written}` cannot be stored in a persistent pool: interior mutability would let pool data change outside a transaction, where a crash could leave it half-written; store the plain value and write it through a transaction"),
         "Mutex" | "RwLock" if generic => format!("`{written}` cannot be stored in a persistent pool: a lock is interior mutability, which would let pool data change outside a transaction, and its state means nothing after a restart; store the plain value and write it through a transaction"),
-        atomic if atomic.starts_with("Atomic") => format!("`{written}` cannot be stored in a persistent pool: an atomic is interior mutability, which would let pool data change outside a transaction, where a crash could lose the write; store the plain integer and write it through a transaction"),
+        "AtomicBool" | "AtomicU8" | "AtomicU16" | "AtomicU32" | "AtomicU64" | "AtomicUsize"
+        | "AtomicI8" | "AtomicI16" | "AtomicI32" | "AtomicI64" | "AtomicIsize" => format!("`{written}` cannot be stored in a persistent pool: an atomic is interior mutability, which would let pool data change outside a transaction, where a crash could lose the write; store the plain integer and write it through a transaction"),
         "Option" if generic => format!("`{written}` cannot be stored in a persistent pool: not every bit pattern is a valid `Option`, and a pool file may contain any bytes; use a null `PPtr<T>` for an absent object, or a `u8` flag field next to the value"),
-        nonzero if nonzero.starts_with("NonZero") => format!("`{written}` cannot be stored in a persistent pool: zero is not a valid value, and a pool file may contain any bytes; use the plain integer type"),
+        "NonZero" if generic => format!("`{written}` cannot be stored in a persistent pool: zero is not a valid value, and a pool file may contain any bytes; use the plain integer type"),
+        "NonZeroU8" | "NonZeroU16" | "NonZeroU32" | "NonZeroU64" | "NonZeroU128" | "NonZeroUsize"
+        | "NonZeroI8" | "NonZeroI16" | "NonZeroI32" | "NonZeroI64" | "NonZeroI128" | "NonZeroIsize" => format!("`{written}` cannot be stored in a persistent pool: zero is not a valid value, and a pool file may contain any bytes; use the plain integer type"),
         _ => return None,
     };
     Some((ty, message))
@@ -245,6 +248,74 @@ fn check_method_names(cx: &Ctxt, input: &Input, fields: &[Field]) {
                     ),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The offending part of `ty` as written, if the check rejects it.
+    fn rejected(ty: &str) -> Option<String> {
+        let ty: Type = syn::parse_str(ty).unwrap();
+        why_not_persistent(&ty).map(|(offender, _)| ast::type_name(offender))
+    }
+
+    #[test]
+    fn persistent_types_are_accepted() {
+        for ty in [
+            "u64",
+            "()",
+            "[u8; 16]",
+            "PPtr<Node>",
+            "pmem_core::PSlice<u8>",
+            "[PPtr<Self>; 2]",
+            "Node<T>",
+            "T",
+        ] {
+            assert_eq!(rejected(ty), None, "{ty}");
+        }
+    }
+
+    #[test]
+    fn known_types_are_rejected_where_they_occur() {
+        for (ty, offender) in [
+            ("bool", "bool"),
+            ("std::primitive::char", "std::primitive::char"),
+            ("[[bool; 2]; 4]", "bool"),
+            ("PPtr<Vec<u8>>", "Vec<u8>"),
+            ("[PSlice<&'static str>; 2]", "&'static str"),
+            ("std::rc::Rc<Node>", "std::rc::Rc<Node>"),
+            ("::core::cell::Cell<u8>", "::core::cell::Cell<u8>"),
+            ("alloc::boxed::Box<u8>", "alloc::boxed::Box<u8>"),
+            ("AtomicU64", "AtomicU64"),
+            ("std::num::NonZero<u32>", "std::num::NonZero<u32>"),
+            ("NonZeroU64", "NonZeroU64"),
+            ("(u8, u8)", "(u8, u8)"),
+            ("[u8]", "[u8]"),
+            ("dyn Fn()", "dyn Fn()"),
+            ("fn()", "fn()"),
+        ] {
+            assert_eq!(rejected(ty).as_deref(), Some(offender), "{ty}");
+        }
+    }
+
+    #[test]
+    fn user_types_named_like_standard_ones_are_not_rejected() {
+        for ty in [
+            // Written with a path of their own.
+            "self::Cell<u8>",
+            "crate::grid::Box<u32>",
+            "grid::Mutex<u64>",
+            // Standard generic types are only recognised with their type argument.
+            "Cell",
+            "Box",
+            // Only the standard atomics and non-zero integers.
+            "AtomicCounter",
+            "NonZeroCount",
+        ] {
+            assert_eq!(rejected(ty), None, "{ty}");
         }
     }
 }

@@ -67,9 +67,9 @@ pub(crate) fn expand(input: &Input, fields: &[Field]) -> TokenStream {
          # Errors\n\nIf the transaction cannot log the old bytes."
     );
     let handle_fields = quote!((#krate::PMut<'t, #self_ty>));
-    let handle_def = handle_generics.clone();
-    let handle_where = &handle_def.where_clause;
-    let handle_params = &handle_def.params;
+    // The definition keeps the parameters' defaults, which `split_for_impl` drops.
+    let handle_params = &handle_generics.params;
+    let handle_where = &handle_generics.where_clause;
 
     quote! {
         #[doc = #handle_doc]
@@ -170,20 +170,24 @@ fn persistent_impl(input: &Input, fields: &[Field], generics: &syn::Generics) ->
         }
     });
 
-    // A generic struct's size is unknown until it is instantiated, and a generic constant cannot
-    // appear in a trait bound on stable Rust, so its padding check is a panic in `LAYOUT`'s
-    // evaluation: any instance with padding fails to compile once it is used in a pool.
-    let generic_padding_check = input.is_generic().then(|| {
+    // Padding is reported with a clear message by `padding_check` for non-generic structs. A
+    // generic struct's size is unknown until it is instantiated, and a generic constant cannot
+    // appear in a trait bound on stable Rust, so for it this panic in `LAYOUT`'s evaluation is the
+    // check: any instance with padding fails to compile once its layout is used. Non-generic
+    // structs get it too, so that the guarantee does not rest on rustc rejecting the unsatisfiable
+    // bounds of `padding_check` where they are written (which `feature(trivial_bounds)` relaxes).
+    let padding_assertion = {
         let types = fields.iter().map(|f| f.ty);
         let message = format!(
-            "this instance of `{name}` has padding bytes, which cannot be stored in a persistent pool; add explicit `[u8; N]` fields where the padding would be, or reorder the fields from largest to smallest alignment"
+            "{} `{name}` has padding bytes, which cannot be stored in a persistent pool; add explicit `[u8; N]` fields where the padding would be, or reorder the fields from largest to smallest alignment",
+            if input.is_generic() { "this instance of" } else { "struct" },
         );
         quote! {
             if ::core::mem::size_of::<Self>() != 0 #(+ ::core::mem::size_of::<#types>())* {
                 ::core::panic!(#message);
             }
         }
-    });
+    };
 
     let type_id_args = generics.params.iter().filter_map(|param| match param {
         syn::GenericParam::Type(param) => {
@@ -206,7 +210,7 @@ fn persistent_impl(input: &Input, fields: &[Field], generics: &syn::Generics) ->
         #[automatically_derived]
         unsafe impl #impl_generics #krate::Persistent for #ident #ty_generics #where_clause {
             const LAYOUT: #krate::TypeLayout = {
-                #generic_padding_check
+                #padding_assertion
                 #krate::TypeLayout {
                     name: #name,
                     size: ::core::mem::size_of::<Self>(),
