@@ -91,6 +91,8 @@ pub enum Error {
     /// The transaction was aborted by [`Tx::abort`](crate::Tx::abort) or by a nested
     /// transaction returning an error.
     Aborted { reason: String },
+    /// An argument was out of range; the message says which and why.
+    InvalidArgument(String),
     /// An operating-system call failed.
     Io {
         location: Location,
@@ -173,6 +175,7 @@ impl fmt::Display for Error {
                 "a transaction is already open on this pool in this thread; nest with Tx::transaction",
             ),
             Error::Aborted { reason } => write!(f, "transaction aborted: {reason}"),
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::Io { location, operation, source } => {
                 write!(f, "{location}: {operation} failed: {source}")
             }

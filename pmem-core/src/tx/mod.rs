@@ -1,31 +1,378 @@
-//! Transactions.
+//! Transactions: [`Tx`], the handle a [`Pool::transaction`](crate::Pool::transaction) closure
+//! works through, and [`PMut`], its in-place write handle.
 
 mod handle;
+mod ranges;
+mod state;
 
+use std::marker::PhantomData;
+
+pub(crate) use self::state::TxCore;
 pub use handle::PMut;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::heap::{ObjectRef, Reservation};
+use crate::persistent::{bytes_of, Persistent};
+use crate::pool::resolve::{resolve, slice_fingerprint};
+use crate::pool::WriteGuard;
+use crate::ptr::{PPtr, PSlice};
 
-/// The state of an open transaction.
-pub(crate) struct TxCore {
-    base: *mut u8,
+type Hook<'p> = Box<dyn FnOnce() + 'p>;
+
+/// An open transaction on a `Pool<R>`, with exclusive access to the pool.
+///
+/// Reads return references into the pool; writes log the bytes they replace first, so the
+/// transaction can be rolled back. The borrow checker keeps every reference from living across
+/// a write: reads borrow the `Tx` shared, writes borrow it mutably.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool, PPtr};
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Account { balance: u64 }
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Root { a: PPtr<Account>, b: PPtr<Account> }
+///
+/// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// pool.transaction(|tx| {
+///     let a = tx.alloc(Account { balance: 100 })?;
+///     let b = tx.alloc(Account { balance: 0 })?;
+///     tx.root_mut().set_a(a)?;
+///     tx.root_mut().set_b(b)
+/// })?;
+/// // Move 30 from a to b: both accounts logged together, one fence.
+/// pool.transaction(|tx| {
+///     let (a, b) = (tx.root().a, tx.root().b);
+///     let [a, b] = tx.get_mut_many([a, b])?;
+///     a.balance -= 30;
+///     b.balance += 30;
+///     Ok(())
+/// })?;
+/// pool.read(|r| {
+///     assert_eq!(r.get(r.root().a).unwrap().balance, 70);
+///     assert_eq!(r.get(r.root().b).unwrap().balance, 30);
+/// });
+/// # Ok::<(), pmem_core::Error>(())
+/// ```
+pub struct Tx<'p, R> {
+    core: WriteGuard<'p>,
+    on_commit: Vec<Hook<'p>>,
+    on_abort: Vec<Hook<'p>>,
+    finished: bool,
+    _root: PhantomData<fn() -> R>,
+}
+
+impl<'p, R: Persistent> Tx<'p, R> {
+    pub(crate) fn new(core: WriteGuard<'p>) -> Self {
+        Tx {
+            core,
+            on_commit: Vec::new(),
+            on_abort: Vec::new(),
+            finished: false,
+            _root: PhantomData,
+        }
+    }
+
+    /// Commits or aborts according to the closure's result.
+    pub(crate) fn finish<T>(mut self, result: Result<T>) -> Result<T> {
+        self.finished = true;
+        let result = match (result, self.core.doomed.take()) {
+            (Ok(_), Some(reason)) => Err(Error::Aborted { reason }),
+            (result, _) => result,
+        };
+        match result {
+            Ok(value) => match self.core.commit() {
+                Ok(()) => {
+                    for hook in self.on_commit.drain(..) {
+                        hook();
+                    }
+                    Ok(value)
+                }
+                Err(e) => {
+                    self.run_abort_hooks();
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                self.core.abort();
+                self.run_abort_hooks();
+                Err(e)
+            }
+        }
+    }
+
+    fn run_abort_hooks(&mut self) {
+        self.on_commit.clear();
+        for hook in self.on_abort.drain(..) {
+            hook();
+        }
+    }
+
+    fn root_offset(&self) -> u64 {
+        self.core.shared.media.geometry.root_offset
+    }
+
+    /// The root object.
+    pub fn root(&self) -> &R {
+        // SAFETY: the root area is in bounds and aligned for R (checked at open); `R: Persistent`
+        // accepts any bytes; `&self` borrows the transaction, so nothing writes while it lives.
+        unsafe { &*(self.core.address(self.root_offset()) as *const R) }
+    }
+
+    /// A write handle to the root: `tx.root_mut().set_count(5)?` for derived types.
+    pub fn root_mut(&mut self) -> R::Mut<'_> {
+        let offset = self.root_offset();
+        // SAFETY: the root area is in bounds and aligned for R.
+        unsafe { PMut::<R>::new(&mut self.core, offset) }.into_handle()
+    }
+
+    /// Checks `ptr` for a `count`-element object of `T` with `fingerprint`, counting objects
+    /// allocated by this transaction (not yet in the pool's metadata).
+    fn resolve<T: Persistent>(&self, offset: u64, count: u64, fingerprint: u64) -> Result<u64> {
+        if let Some((len, fp)) = self.core.fresh_object(offset) {
+            let need = (core::mem::size_of::<T>() as u64).checked_mul(count);
+            if fp == fingerprint
+                && need.is_some_and(|n| n <= len)
+                && offset % core::mem::align_of::<T>() as u64 == 0
+            {
+                return Ok(offset);
+            }
+        }
+        resolve::<T>(self.core.shared.heap.meta(), offset, count, fingerprint)
+    }
+
+    /// The object `ptr` points at, checked for bounds, alignment and type.
+    pub fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
+        let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
+        // SAFETY: `resolve` checked bounds, alignment and type; `&self` keeps writes out.
+        Ok(unsafe { &*(self.core.address(offset) as *const T) })
+    }
+
+    /// The object `ptr` points at, mutably, after logging all of it (one log entry, one fence).
+    pub fn get_mut<T: Persistent>(&mut self, ptr: PPtr<T>) -> Result<&mut T> {
+        let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
+        // SAFETY: checked by `resolve`.
+        unsafe { PMut::<T>::new(&mut self.core, offset) }.get_mut()
+    }
+
+    /// Several distinct objects mutably, logged together with a single fence.
+    ///
+    /// Fails with [`Error::InvalidPointer`] if two of the pointers are equal (two `&mut` to one
+    /// object would alias).
+    pub fn get_mut_many<T: Persistent, const N: usize>(
+        &mut self,
+        ptrs: [PPtr<T>; N],
+    ) -> Result<[&mut T; N]> {
+        let size = core::mem::size_of::<T>() as u64;
+        let mut offsets = [0u64; N];
+        for (i, p) in ptrs.iter().enumerate() {
+            offsets[i] = self.resolve::<T>(p.offset(), 1, T::FINGERPRINT)?;
+            if offsets[..i].contains(&offsets[i]) {
+                return Err(Error::InvalidPointer {
+                    offset: offsets[i],
+                    reason: "passed twice to get_mut_many".into(),
+                });
+            }
+        }
+        let ranges: Vec<(u64, u64)> = offsets.iter().map(|&o| (o, size)).collect();
+        self.core.snapshot_many(&ranges)?;
+        // SAFETY: each offset was checked for bounds, alignment and type; they are distinct object
+        // starts, and objects do not overlap, so the references are disjoint; they borrow `self`
+        // mutably, so nothing else touches the pool while they live.
+        Ok(offsets.map(|o| unsafe { &mut *(self.core.address(o) as *mut T) }))
+    }
+
+    /// A write handle to the object `ptr` points at, with a setter per field for derived types.
+    pub fn edit<T: Persistent>(&mut self, ptr: PPtr<T>) -> Result<T::Mut<'_>> {
+        let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
+        // SAFETY: checked by `resolve`.
+        Ok(unsafe { PMut::<T>::new(&mut self.core, offset) }.into_handle())
+    }
+
+    /// Replaces the whole object `ptr` points at.
+    pub fn write<T: Persistent>(&mut self, ptr: PPtr<T>, value: T) -> Result<()> {
+        let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
+        self.core.write(offset, bytes_of(&value))
+    }
+
+    /// The elements of `slice`.
+    pub fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]> {
+        let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
+        // SAFETY: `resolve` checked `len` elements fit; `&self` keeps writes out.
+        Ok(unsafe {
+            core::slice::from_raw_parts(self.core.address(offset) as *const T, slice.len() as usize)
+        })
+    }
+
+    /// The elements of `slice`, mutably, after logging all of them.
+    pub fn get_slice_mut<T: Persistent>(&mut self, slice: PSlice<T>) -> Result<&mut [T]> {
+        let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
+        self.core
+            .snapshot(offset, core::mem::size_of::<T>() as u64 * slice.len())?;
+        // SAFETY: as in `get_slice`, with `&mut self` making the access exclusive.
+        Ok(unsafe {
+            core::slice::from_raw_parts_mut(
+                self.core.address(offset) as *mut T,
+                slice.len() as usize,
+            )
+        })
+    }
+
+    /// Allocates a `T` holding `value`. It exists only if the transaction commits.
+    pub fn alloc<T: Persistent>(&mut self, value: T) -> Result<PPtr<T>> {
+        let offset = self.core.alloc_raw(
+            size_of_val(&value) as u64,
+            align_of::<T>() as u64,
+            T::FINGERPRINT,
+        )?;
+        self.core.init(offset, &value);
+        Ok(PPtr::from_offset(offset))
+    }
+
+    /// Allocates a zero-filled `T` in place (never on the stack, so `T` may be large).
+    pub fn alloc_zeroed<T: Persistent>(&mut self) -> Result<PPtr<T>> {
+        let size = core::mem::size_of::<T>() as u64;
+        let offset = self
+            .core
+            .alloc_raw(size, align_of::<T>() as u64, T::FINGERPRINT)?;
+        self.core.shared.media.region.zero(offset, size);
+        Ok(PPtr::from_offset(offset))
+    }
+
+    /// Allocates a slice holding a copy of `values`.
+    pub fn alloc_slice<T: Persistent + Copy>(&mut self, values: &[T]) -> Result<PSlice<T>> {
+        let bytes = core::mem::size_of_val(values) as u64;
+        let offset =
+            self.core
+                .alloc_raw(bytes, align_of::<T>() as u64, slice_fingerprint::<T>())?;
+        // SAFETY: `T: Persistent` has no padding, so the slice's bytes are all initialised.
+        let raw =
+            unsafe { core::slice::from_raw_parts(values.as_ptr() as *const u8, bytes as usize) };
+        self.core.shared.media.region.write(offset, raw);
+        Ok(PSlice::from_raw_parts(offset, values.len() as u64))
+    }
+
+    /// Allocates a zero-filled slice of `len` elements.
+    pub fn alloc_slice_zeroed<T: Persistent>(&mut self, len: u64) -> Result<PSlice<T>> {
+        let bytes =
+            (core::mem::size_of::<T>() as u64)
+                .checked_mul(len)
+                .ok_or(Error::OutOfSpace {
+                    requested: u64::MAX,
+                    available: 0,
+                })?;
+        let offset =
+            self.core
+                .alloc_raw(bytes, align_of::<T>() as u64, slice_fingerprint::<T>())?;
+        self.core.shared.media.region.zero(offset, bytes);
+        Ok(PSlice::from_raw_parts(offset, len))
+    }
+
+    /// Frees the object `ptr` points at when the transaction commits.
+    pub fn free<T: Persistent>(&mut self, ptr: PPtr<T>) -> Result<()> {
+        let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
+        self.free_offset(offset)
+    }
+
+    /// Frees the slice when the transaction commits.
+    pub fn free_slice<T: Persistent>(&mut self, slice: PSlice<T>) -> Result<()> {
+        let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
+        self.free_offset(offset)
+    }
+
+    fn free_offset(&mut self, offset: u64) -> Result<()> {
+        let object = match self.core.fresh_reservation(offset) {
+            Some(object) => object,
+            None => self
+                .core
+                .shared
+                .heap
+                .meta()
+                .object_at(offset)
+                .map_err(|reason| Error::InvalidPointer {
+                    offset,
+                    reason: reason.into(),
+                })?,
+        };
+        self.core.free(offset, object)
+    }
+
+    /// Runs `f` as part of this transaction (nesting flattens). If `f` fails, the whole
+    /// transaction will abort, even if the caller goes on and returns `Ok`.
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&mut Tx<'p, R>) -> Result<T>) -> Result<T> {
+        self.core.depth += 1;
+        let result = f(self);
+        self.core.depth -= 1;
+        if let Err(e) = &result {
+            self.core
+                .doomed
+                .get_or_insert_with(|| format!("a nested transaction failed: {e}"));
+        }
+        result
+    }
+
+    /// Marks the transaction for abort and returns the error to return from the closure:
+    /// `return Err(tx.abort("balance would go negative"))`.
+    pub fn abort(&mut self, reason: impl Into<String>) -> Error {
+        let reason = reason.into();
+        self.core.doomed.get_or_insert_with(|| reason.clone());
+        Error::Aborted { reason }
+    }
+
+    /// Runs `f` after the transaction commits durably.
+    pub fn on_commit(&mut self, f: impl FnOnce() + 'p) {
+        self.on_commit.push(Box::new(f));
+    }
+
+    /// Runs `f` after the transaction aborts and its changes are rolled back.
+    pub fn on_abort(&mut self, f: impl FnOnce() + 'p) {
+        self.on_abort.push(Box::new(f));
+    }
+}
+
+impl<R> Drop for Tx<'_, R> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // The closure panicked: roll back before the panic goes on.
+            self.core.abort();
+            self.on_commit.clear();
+            for hook in self.on_abort.drain(..) {
+                hook();
+            }
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Tx<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("location", &self.core.shared.location)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TxCore {
-    pub(crate) fn address(&self, offset: u64) -> *mut u8 {
-        self.base.wrapping_add(offset as usize)
-    }
-
-    pub(crate) fn snapshot(&mut self, _offset: u64, _len: u64) -> Result<()> {
-        todo!()
-    }
-
-    pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
-        self.snapshot(offset, bytes.len() as u64)?;
-        // SAFETY: placeholder
-        unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.address(offset), bytes.len())
-        };
-        Ok(())
+    /// For an object allocated by this transaction, where its reservation is.
+    pub(crate) fn fresh_reservation(&self, offset: u64) -> Option<ObjectRef> {
+        let (len, fingerprint) = self.fresh_object(offset)?;
+        let reservation = self.reservation_at(offset)?;
+        Some(match reservation {
+            Reservation::Span { first, count } => ObjectRef::Span {
+                first,
+                count,
+                fingerprint,
+                size: len,
+            },
+            Reservation::Slot {
+                head, slot, class, ..
+            } => ObjectRef::Slot {
+                first: head as u64,
+                class,
+                slot: slot as u64,
+                fingerprint,
+                size: crate::layout::heap::CLASSES[class as usize].unit as u64,
+            },
+        })
     }
 }

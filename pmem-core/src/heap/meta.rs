@@ -1,0 +1,264 @@
+//! Reading heap metadata from the pool: chunk entries, runs, spans, and pointer validation.
+//!
+//! Everything here treats the pool as untrusted input: every count and class read from the
+//! chunk table is checked against the geometry before it is used.
+
+use crate::layout::heap::{chunk_kind, ChunkWord, SizeClass, CHUNK_SIZE, CLASSES, CLASS_COUNT};
+use crate::layout::Geometry;
+use crate::region::Region;
+
+/// What a chunk table walk finds at one position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extent {
+    /// `count` consecutive free chunks starting at `first`.
+    Free { first: u64, count: u64 },
+    /// A run of objects of `class` and type `fingerprint`.
+    Run {
+        first: u64,
+        class: u8,
+        fingerprint: u64,
+    },
+    /// One large object of type `fingerprint`.
+    Span {
+        first: u64,
+        count: u64,
+        fingerprint: u64,
+    },
+}
+
+/// Read access to the heap metadata of a mapped pool.
+#[derive(Clone, Copy)]
+pub(crate) struct HeapMeta {
+    pub region: Region,
+    pub geometry: Geometry,
+}
+
+/// Why a chunk table is inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MetaError(pub String);
+
+impl HeapMeta {
+    pub(crate) fn entry(&self, chunk: u64) -> (ChunkWord, u64) {
+        let off = self.geometry.chunk_entry_offset(chunk);
+        (
+            ChunkWord::decode(self.region.read_u64(off)),
+            self.region.read_u64(off + 8),
+        )
+    }
+
+    /// Walks the chunk table from the start, yielding extents in order, and stops with an error
+    /// at the first inconsistency.
+    pub(crate) fn walk(&self, mut f: impl FnMut(Extent)) -> Result<(), MetaError> {
+        let n = self.geometry.chunk_count;
+        let mut chunk = 0;
+        while chunk < n {
+            let (word, fingerprint) = self.entry(chunk);
+            match word.kind {
+                chunk_kind::FREE => {
+                    let first = chunk;
+                    while chunk < n && self.entry(chunk).0.kind == chunk_kind::FREE {
+                        chunk += 1;
+                    }
+                    f(Extent::Free {
+                        first,
+                        count: chunk - first,
+                    });
+                }
+                chunk_kind::RUN => {
+                    let class = self.run_class(chunk, word)?;
+                    let len = CLASSES[class as usize].run_chunks as u64;
+                    for c in chunk + 1..chunk + len {
+                        let cont = self.entry(c).0;
+                        if cont.kind != chunk_kind::CONT || cont.count as u64 != c - chunk {
+                            return Err(MetaError(format!(
+                                "chunk {c}: expected continuation of the run at chunk {chunk}, found kind {}",
+                                cont.kind
+                            )));
+                        }
+                    }
+                    f(Extent::Run {
+                        first: chunk,
+                        class,
+                        fingerprint,
+                    });
+                    chunk += len;
+                }
+                chunk_kind::SPAN => {
+                    let count = word.count as u64;
+                    if count == 0 || count > n - chunk {
+                        return Err(MetaError(format!(
+                            "chunk {chunk}: object span of {count} chunks does not fit in the heap of {n}"
+                        )));
+                    }
+                    f(Extent::Span {
+                        first: chunk,
+                        count,
+                        fingerprint,
+                    });
+                    chunk += count;
+                }
+                chunk_kind::CONT => {
+                    return Err(MetaError(format!(
+                        "chunk {chunk}: continuation without a run before it"
+                    )));
+                }
+                k => return Err(MetaError(format!("chunk {chunk}: unknown chunk kind {k}"))),
+            }
+        }
+        Ok(())
+    }
+
+    fn run_class(&self, chunk: u64, word: ChunkWord) -> Result<u8, MetaError> {
+        if word.class as usize >= CLASS_COUNT {
+            return Err(MetaError(format!(
+                "chunk {chunk}: run of unknown size class {}",
+                word.class
+            )));
+        }
+        let class = CLASSES[word.class as usize];
+        if word.count != class.run_chunks
+            || class.run_chunks as u64 > self.geometry.chunk_count - chunk
+        {
+            return Err(MetaError(format!(
+                "chunk {chunk}: run of class {} says {} chunks, the class needs {}",
+                word.class, word.count, class.run_chunks
+            )));
+        }
+        Ok(word.class)
+    }
+
+    /// Offset of the first byte of the run's bitmap (the run's first byte).
+    pub(crate) fn run_offset(&self, first: u64) -> u64 {
+        self.geometry.chunk_offset(first)
+    }
+
+    /// Offset of slot `slot` of the run at chunk `first`.
+    pub(crate) fn slot_offset(&self, first: u64, class: &SizeClass, slot: u64) -> u64 {
+        self.run_offset(first) + class.data_offset as u64 + slot * class.unit as u64
+    }
+
+    /// The allocation bitmap words of the run at chunk `first`.
+    pub(crate) fn bitmap_word(&self, first: u64, index: u64) -> u64 {
+        self.region.read_u64(self.run_offset(first) + index * 8)
+    }
+
+    /// Calls `f(slot)` for every allocated slot of the run.
+    pub(crate) fn for_each_allocated(&self, first: u64, class: &SizeClass, mut f: impl FnMut(u64)) {
+        let words = (class.slots as u64).div_ceil(64);
+        for w in 0..words {
+            let mut bits = self.bitmap_word(first, w);
+            if w == words - 1 && class.slots % 64 != 0 {
+                bits &= (1u64 << (class.slots % 64)) - 1;
+            }
+            while bits != 0 {
+                let b = bits.trailing_zeros() as u64;
+                f(w * 64 + b);
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    /// Finds the object that starts exactly at `offset`. Returns its kind, fingerprint and
+    /// usable size; never reads outside the pool, whatever the table holds.
+    pub(crate) fn object_at(&self, offset: u64) -> Result<ObjectRef, &'static str> {
+        let chunk = self
+            .geometry
+            .chunk_of(offset)
+            .ok_or("not inside the heap")?;
+        let (word, fingerprint) = self.entry(chunk);
+        let (head, word, fingerprint) = match word.kind {
+            chunk_kind::RUN | chunk_kind::SPAN => (chunk, word, fingerprint),
+            chunk_kind::CONT => {
+                let head = chunk
+                    .checked_sub(word.count as u64)
+                    .ok_or("corrupt chunk table")?;
+                let (hw, hf) = self.entry(head);
+                if hw.kind != chunk_kind::RUN {
+                    return Err("corrupt chunk table");
+                }
+                (head, hw, hf)
+            }
+            _ => return Err("points into free heap space"),
+        };
+        if word.kind == chunk_kind::SPAN {
+            let count = word.count as u64;
+            if count == 0 || count > self.geometry.chunk_count - head {
+                return Err("corrupt chunk table");
+            }
+            if offset != self.geometry.chunk_offset(head) {
+                return Err("points inside a large object, not at its start");
+            }
+            return Ok(ObjectRef::Span {
+                first: head,
+                count,
+                fingerprint,
+                size: count * CHUNK_SIZE,
+            });
+        }
+        let class_index = self
+            .run_class(head, word)
+            .map_err(|_| "corrupt chunk table")?;
+        let class = &CLASSES[class_index as usize];
+        let data = self.run_offset(head) + class.data_offset as u64;
+        let rel = offset
+            .checked_sub(data)
+            .ok_or("points into a run's bitmap")?;
+        if rel % class.unit as u64 != 0 {
+            return Err("points inside an object, not at its start");
+        }
+        let slot = rel / class.unit as u64;
+        if slot >= class.slots as u64 {
+            return Err("points past the last slot of a run");
+        }
+        Ok(ObjectRef::Slot {
+            first: head,
+            class: class_index,
+            slot,
+            fingerprint,
+            size: class.unit as u64,
+        })
+    }
+
+    /// Whether the object is allocated in the persistent bitmap (spans always are).
+    pub(crate) fn is_allocated(&self, object: &ObjectRef) -> bool {
+        match *object {
+            ObjectRef::Span { .. } => true,
+            ObjectRef::Slot { first, slot, .. } => {
+                self.bitmap_word(first, slot / 64) & (1 << (slot % 64)) != 0
+            }
+        }
+    }
+}
+
+/// An object located by [`HeapMeta::object_at`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ObjectRef {
+    Slot {
+        first: u64,
+        class: u8,
+        slot: u64,
+        fingerprint: u64,
+        size: u64,
+    },
+    Span {
+        first: u64,
+        count: u64,
+        fingerprint: u64,
+        size: u64,
+    },
+}
+
+impl ObjectRef {
+    pub(crate) fn fingerprint(&self) -> u64 {
+        match *self {
+            ObjectRef::Slot { fingerprint, .. } | ObjectRef::Span { fingerprint, .. } => {
+                fingerprint
+            }
+        }
+    }
+    pub(crate) fn size(&self) -> u64 {
+        match *self {
+            ObjectRef::Slot { size, .. } | ObjectRef::Span { size, .. } => size,
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The pool header: identity, version, geometry and the root type, kept in two checksummed
+//! copies so that a torn or damaged write of one is repaired from the other.
+
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use super::geometry::HEADER_SIZE;
+use super::Geometry;
+use crate::persistent::TypeLayout;
+
+/// The first eight bytes of every pool file.
+pub(crate) const MAGIC: [u8; 8] = *b"PMEMPOOL";
+/// Longest layout name, in bytes.
+pub const MAX_LAYOUT_NAME: usize = 63;
+const ROOT_TYPE_BYTES: usize = 3584;
+
+/// One copy of the header, exactly [`HEADER_SIZE`] bytes.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone)]
+#[repr(C)]
+pub(crate) struct Header {
+    pub magic: [u8; 8],
+    pub major: U16,
+    pub minor: U16,
+    pub header_size: U32,
+    /// Features a reader must understand to open the pool at all.
+    pub incompat_features: U64,
+    /// Features a reader must understand to write the pool.
+    pub ro_compat_features: U64,
+    /// Features a reader may ignore.
+    pub compat_features: U64,
+    pub uuid: [u8; 16],
+    pub created_unix_secs: U64,
+    /// Bumped at every open.
+    pub run_id: U64,
+    pub pool_size: U64,
+    pub log_offset: U64,
+    pub log_slot_size: U64,
+    pub log_slots: U64,
+    pub root_offset: U64,
+    pub root_size: U64,
+    pub root_fingerprint: U64,
+    pub chunk_table_offset: U64,
+    pub heap_offset: U64,
+    pub chunk_size: U64,
+    pub chunk_count: U64,
+    /// NUL-padded UTF-8.
+    pub layout_name: [u8; 64],
+    /// The root type's layout descriptor, encoded by [`encode_type`].
+    pub root_type: [u8; ROOT_TYPE_BYTES],
+    pub reserved: [u8; 280],
+    /// xxh3-64 of every byte before it.
+    pub checksum: U64,
+}
+
+const _: () = assert!(core::mem::size_of::<Header>() == HEADER_SIZE as usize);
+
+impl Header {
+    pub(crate) fn compute_checksum(&self) -> u64 {
+        let bytes = self.as_bytes();
+        xxhash_rust::xxh3::xxh3_64(&bytes[..bytes.len() - 8])
+    }
+
+    pub(crate) fn seal(&mut self) {
+        self.checksum = U64::new(self.compute_checksum());
+    }
+
+    pub(crate) fn checksum_ok(&self) -> bool {
+        self.checksum.get() == self.compute_checksum()
+    }
+
+    pub(crate) fn layout_name(&self) -> String {
+        let end = self
+            .layout_name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.layout_name.len());
+        String::from_utf8_lossy(&self.layout_name[..end]).into_owned()
+    }
+
+    /// The geometry the header records, in the form [`Geometry::compute`] returns.
+    pub(crate) fn geometry(&self) -> Geometry {
+        Geometry {
+            pool_size: self.pool_size.get(),
+            root_offset: self.root_offset.get(),
+            root_size: self.root_size.get(),
+            chunk_table_offset: self.chunk_table_offset.get(),
+            heap_offset: self.heap_offset.get(),
+            chunk_count: self.chunk_count.get(),
+        }
+    }
+
+    /// Whether every layout field matches what this library computes for the recorded sizes:
+    /// the header cannot describe regions the library would not have made.
+    pub(crate) fn geometry_is_canonical(&self) -> bool {
+        Geometry::compute(self.pool_size.get(), self.root_size.get()) == Some(self.geometry())
+            && self.log_offset.get() == super::geometry::LOG_OFFSET
+            && self.log_slot_size.get() == super::log::LOG_SLOT_SIZE
+            && self.log_slots.get() == super::geometry::LOG_SLOTS
+            && self.chunk_size.get() == super::heap::CHUNK_SIZE
+    }
+}
+
+/// A root type description as stored in a pool: enough to name the first difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredType {
+    pub name: String,
+    pub size: u64,
+    pub align: u64,
+    pub fingerprint: u64,
+    pub fields: Vec<StoredField>,
+    /// Some fields did not fit in the header and are missing from `fields`.
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredField {
+    pub name: String,
+    pub type_name: String,
+    pub offset: u64,
+    pub size: u64,
+    pub fingerprint: u64,
+}
+
+/// Writes `layout` (with `fingerprint`) into the header's root type area. Names longer than 255
+/// bytes are cut; fields that do not fit are left out and the description marked truncated.
+pub(crate) fn encode_type(layout: &TypeLayout, fingerprint: u64) -> [u8; ROOT_TYPE_BYTES] {
+    let mut out = [0u8; ROOT_TYPE_BYTES];
+    let mut w = Writer {
+        buf: &mut out,
+        pos: 0,
+    };
+    w.str(layout.name);
+    w.u64(layout.size as u64);
+    w.u64(layout.align as u64);
+    w.u64(fingerprint);
+    let count_at = w.pos;
+    w.u64(0); // field count, patched below
+    w.u64(0); // truncated flag, patched below
+    let mut written = 0u64;
+    for f in layout.fields {
+        let need = 2 + f.name.len().min(255) + f.type_name.len().min(255) + 24;
+        if w.pos + need > ROOT_TYPE_BYTES {
+            break;
+        }
+        w.str(f.name);
+        w.str(f.type_name);
+        w.u64(f.offset as u64);
+        w.u64(f.size as u64);
+        w.u64(f.fingerprint);
+        written += 1;
+    }
+    let truncated = (written as usize) < layout.fields.len();
+    out[count_at..count_at + 8].copy_from_slice(&written.to_le_bytes());
+    out[count_at + 8..count_at + 16].copy_from_slice(&(truncated as u64).to_le_bytes());
+    out
+}
+
+/// Reads what [`encode_type`] wrote. Returns `None` for bytes it could not have written; never
+/// panics, whatever the bytes.
+pub(crate) fn decode_type(bytes: &[u8; ROOT_TYPE_BYTES]) -> Option<StoredType> {
+    let mut r = Reader { buf: bytes, pos: 0 };
+    let name = r.str()?;
+    let size = r.u64()?;
+    let align = r.u64()?;
+    let fingerprint = r.u64()?;
+    let count = r.u64()?;
+    let truncated = r.u64()? != 0;
+    let mut fields = Vec::new();
+    for _ in 0..count.min(ROOT_TYPE_BYTES as u64) {
+        fields.push(StoredField {
+            name: r.str()?,
+            type_name: r.str()?,
+            offset: r.u64()?,
+            size: r.u64()?,
+            fingerprint: r.u64()?,
+        });
+    }
+    Some(StoredType {
+        name,
+        size,
+        align,
+        fingerprint,
+        fields,
+        truncated,
+    })
+}
+
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn u64(&mut self, v: u64) {
+        self.buf[self.pos..self.pos + 8].copy_from_slice(&v.to_le_bytes());
+        self.pos += 8;
+    }
+    fn str(&mut self, s: &str) {
+        let mut end = s.len().min(255);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.buf[self.pos] = end as u8;
+        self.buf[self.pos + 1..self.pos + 1 + end].copy_from_slice(&s.as_bytes()[..end]);
+        self.pos += 1 + end;
+    }
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<String> {
+        let len = *self.take(1)?.first()? as usize;
+        Some(String::from_utf8_lossy(self.take(len)?).into_owned())
+    }
+}
+
+/// Describes the first difference between the program's root type and the stored one.
+pub(crate) fn describe_difference(program: &TypeLayout, stored: &StoredType) -> String {
+    if program.name != stored.name {
+        return format!(
+            "the type is named `{}` in the program but `{}` in the pool",
+            program.name, stored.name
+        );
+    }
+    for (i, sf) in stored.fields.iter().enumerate() {
+        let Some(pf) = program.fields.get(i) else {
+            return format!(
+                "field `{}` ({}) at offset {} is in the pool but not in the program",
+                sf.name, sf.type_name, sf.offset
+            );
+        };
+        if pf.name != sf.name {
+            return format!(
+                "field {} is `{}` in the program but `{}` in the pool",
+                i, pf.name, sf.name
+            );
+        }
+        if pf.offset as u64 != sf.offset
+            || pf.size as u64 != sf.size
+            || pf.fingerprint != sf.fingerprint
+        {
+            return format!(
+                "field `{}` is `{}` at offset {} ({} bytes) in the program but `{}` at offset {} ({} bytes) in the pool",
+                pf.name, pf.type_name, pf.offset, pf.size, sf.type_name, sf.offset, sf.size
+            );
+        }
+    }
+    if let Some(pf) = program.fields.get(stored.fields.len()) {
+        if !stored.truncated {
+            return format!(
+                "field `{}` ({}) at offset {} is in the program but not in the pool",
+                pf.name, pf.type_name, pf.offset
+            );
+        }
+    }
+    if program.size as u64 != stored.size || program.align as u64 != stored.align {
+        return format!(
+            "size/alignment is {}/{} in the program but {}/{} in the pool",
+            program.size, program.align, stored.size, stored.align
+        );
+    }
+    "the layout fingerprints differ (a field's type changed its own layout)".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persistent::FieldLayout;
+
+    const FIELDS: &[FieldLayout] = &[
+        FieldLayout {
+            name: "count",
+            type_name: "u64",
+            offset: 0,
+            size: 8,
+            fingerprint: 1,
+        },
+        FieldLayout {
+            name: "head",
+            type_name: "PPtr<Node>",
+            offset: 8,
+            size: 8,
+            fingerprint: 2,
+        },
+    ];
+    const ROOT: TypeLayout = TypeLayout {
+        name: "Root",
+        size: 16,
+        align: 8,
+        fields: FIELDS,
+    };
+
+    #[test]
+    fn type_round_trips() {
+        let stored = decode_type(&encode_type(&ROOT, 99)).unwrap();
+        assert_eq!(stored.name, "Root");
+        assert_eq!(stored.fingerprint, 99);
+        assert_eq!(stored.fields.len(), 2);
+        assert_eq!(stored.fields[1].type_name, "PPtr<Node>");
+        assert!(!stored.truncated);
+    }
+
+    #[test]
+    fn difference_names_the_field() {
+        let stored = decode_type(&encode_type(&ROOT, 99)).unwrap();
+        const CHANGED: &[FieldLayout] = &[
+            FIELDS[0],
+            FieldLayout {
+                name: "head",
+                type_name: "u32",
+                offset: 8,
+                size: 4,
+                fingerprint: 3,
+            },
+        ];
+        let program = TypeLayout {
+            fields: CHANGED,
+            ..ROOT
+        };
+        let d = describe_difference(&program, &stored);
+        assert!(
+            d.contains("`head`") && d.contains("u32") && d.contains("PPtr<Node>"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn decoding_garbage_does_not_panic() {
+        let mut bytes = [0xffu8; ROOT_TYPE_BYTES];
+        let _ = decode_type(&bytes);
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i * 7 % 251) as u8;
+        }
+        let _ = decode_type(&bytes);
+    }
+}

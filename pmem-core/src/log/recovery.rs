@@ -1,0 +1,252 @@
+//! Recovery at open: finish or undo what a crash interrupted, then retire the logs.
+
+use super::reader::{parse, Entry, ParsedSlot};
+use crate::layout::log::{chain, kind, Op, CHAIN_START, OP_SIZE};
+use crate::layout::Geometry;
+use crate::media::Media;
+
+/// What recovery found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecoveryReport {
+    /// The newest transaction had not committed and was rolled back.
+    pub rolled_back: bool,
+    /// Heap metadata operations replayed from committed transactions.
+    pub ops_replayed: u64,
+    /// Undo entries applied.
+    pub undo_applied: u64,
+}
+
+/// The log as recovery sees it.
+pub(crate) struct LogState {
+    /// The newest slot, unless it is retired or there is none.
+    pub newest: Option<ParsedSlot>,
+    /// The slot before it, if it is the previous generation and not retired.
+    pub previous: Option<ParsedSlot>,
+    /// Generation for the next log.
+    pub next_gen: u64,
+}
+
+/// Reads both log slots.
+pub(crate) fn read_state(media: &Media) -> LogState {
+    let slots: Vec<ParsedSlot> = (0..2)
+        .filter_map(|i| parse(&media.region, &media.geometry, i))
+        .collect();
+    let Some(newest) = slots.iter().max_by_key(|s| s.gen).cloned() else {
+        return LogState {
+            newest: None,
+            previous: None,
+            next_gen: 1,
+        };
+    };
+    let next_gen = newest.gen + 1;
+    if newest.is_retired() {
+        return LogState {
+            newest: None,
+            previous: None,
+            next_gen,
+        };
+    }
+    let previous = slots
+        .into_iter()
+        .find(|s| s.index != newest.index && s.gen + 1 == newest.gen && !s.is_retired());
+    LogState {
+        newest: Some(newest),
+        previous,
+        next_gen,
+    }
+}
+
+/// A validated view of one slot's contents.
+pub(crate) struct SlotContents {
+    /// `(target, len, offset of the old bytes)` per undo entry, in log order.
+    pub undo: Vec<(u64, u64, u64)>,
+    pub ops: Vec<Op>,
+    pub ranges: Vec<(u64, u64)>,
+    /// The commit record, if the slot has a whole one: `(chain ok, data hash)`.
+    pub commit: Option<(bool, u64)>,
+}
+
+/// Decodes and bounds-checks a slot. `Err` describes the first impossible entry.
+pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents, String> {
+    let g = &media.geometry;
+    let r = &media.region;
+    let mut out = SlotContents {
+        undo: Vec::new(),
+        ops: Vec::new(),
+        ranges: Vec::new(),
+        commit: None,
+    };
+    let mut running = CHAIN_START;
+    let read_ops = |payload: u64, count: u64, out: &mut Vec<Op>| -> Result<(), String> {
+        for i in 0..count {
+            let at = payload + i * OP_SIZE;
+            let op =
+                Op::decode([r.read_u64(at), r.read_u64(at + 8)]).ok_or("unknown heap operation")?;
+            let (target, len) = op.range();
+            let ok = target % 8 == 0
+                && len % 8 == 0
+                && target >= g.chunk_table_offset
+                && len <= g.heap_end().saturating_sub(target);
+            if !ok {
+                return Err(format!(
+                    "heap operation on {target:#x}+{len:#x} outside the heap metadata"
+                ));
+            }
+            out.push(op);
+        }
+        Ok(())
+    };
+    let read_ranges = |payload: u64, count: u64, out: &mut Vec<(u64, u64)>| -> Result<(), String> {
+        for i in 0..count {
+            let (offset, len) = (
+                r.read_u64(payload + i * 16),
+                r.read_u64(payload + i * 16 + 8),
+            );
+            if offset < g.heap_offset || len > g.heap_end().saturating_sub(offset) {
+                return Err(format!(
+                    "new-object range {offset:#x}+{len:#x} outside the heap"
+                ));
+            }
+            out.push((offset, len));
+        }
+        Ok(())
+    };
+    for &Entry {
+        kind: k,
+        len,
+        payload,
+        checksum,
+    } in &slot.entries
+    {
+        match k {
+            kind::UNDO => {
+                if len < 8 {
+                    return Err("undo entry without a target".into());
+                }
+                let target = r.read_u64(payload);
+                let n = len - 8;
+                if target < g.root_offset || n > g.heap_end().saturating_sub(target) {
+                    return Err(format!(
+                        "undo entry for {target:#x}+{n:#x} outside the root and heap"
+                    ));
+                }
+                out.undo.push((target, n, payload + 8));
+            }
+            kind::REDO => read_ops(payload, len / OP_SIZE, &mut out.ops)?,
+            kind::RANGES => read_ranges(payload, len / 16, &mut out.ranges)?,
+            kind::EXTEND => {}
+            kind::COMMIT => {
+                if len < 24 {
+                    return Err("short commit record".into());
+                }
+                let counts = r.read_u64(payload + 16);
+                let (nops, nranges) = (counts & 0xffff_ffff, counts >> 32);
+                if 24 + (nops + nranges) * OP_SIZE != len {
+                    return Err("commit record counts do not match its length".into());
+                }
+                read_ops(payload + 24, nops, &mut out.ops)?;
+                read_ranges(payload + 24 + nops * OP_SIZE, nranges, &mut out.ranges)?;
+                out.commit = Some((r.read_u64(payload) == running, r.read_u64(payload + 8)));
+            }
+            kind::RETIRED => {}
+            _ => unreachable!("the reader accepts only known kinds"),
+        }
+        if k != kind::COMMIT {
+            running = chain(running, checksum);
+        }
+    }
+    Ok(out)
+}
+
+/// Hash of the current contents of every range a transaction wrote in place, in log order. The
+/// writer computes the same over the same ranges at commit.
+pub(crate) fn data_hash(
+    media: &Media,
+    undo: impl Iterator<Item = (u64, u64)>,
+    ranges: &[(u64, u64)],
+) -> u64 {
+    let mut h = CHAIN_START;
+    for (offset, len) in undo.chain(ranges.iter().copied()) {
+        // SAFETY: hashing runs while nothing else writes the pool (the writer at commit, or
+        // recovery at open).
+        let bytes = unsafe { media.region.slice(offset, len) };
+        h = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, h);
+    }
+    h
+}
+
+impl SlotContents {
+    /// Whether the transaction committed: a whole commit record whose chain covers every entry
+    /// and whose data hash matches the pool.
+    pub(crate) fn committed(&self, media: &Media) -> bool {
+        match self.commit {
+            Some((true, hash)) => {
+                data_hash(
+                    media,
+                    self.undo.iter().map(|&(t, l, _)| (t, l)),
+                    &self.ranges,
+                ) == hash
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Applies heap ops in order and flushes what they touched.
+pub(crate) fn apply_ops(media: &Media, ops: &[Op]) {
+    let r = &media.region;
+    for &op in ops {
+        match op {
+            Op::SetBits { target, mask } => r.write_u64(target, r.read_u64(target) | mask),
+            Op::ClearBits { target, mask } => r.write_u64(target, r.read_u64(target) & !mask),
+            Op::Write { target, value } => r.write_u64(target, value),
+            Op::Zero { target, len } => r.zero(target, len),
+        }
+        let (target, len) = op.range();
+        media.domain.flush(target, len);
+    }
+}
+
+/// Rolls undo entries back, newest first, and flushes what they restored.
+pub(crate) fn roll_back(media: &Media, undo: &[(u64, u64, u64)]) {
+    for &(target, len, old) in undo.iter().rev() {
+        // SAFETY: only the pool's writer runs this, and the bytes are copied out before the
+        // target (which a corrupt log could make overlap them) is written.
+        let bytes = unsafe { media.region.slice(old, len) }.to_vec();
+        media.write_flush(target, &bytes);
+    }
+}
+
+/// Recovers the pool: replays or rolls back as described in [`crate::log`], fences, and returns
+/// the report and the generation for the next log. The caller retires the logs.
+pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
+    let state = read_state(media);
+    let mut report = RecoveryReport::default();
+    let Some(newest) = state.newest else {
+        return Ok((report, state.next_gen));
+    };
+    let newest = contents(media, &newest).map_err(|e| format!("log slot {}: {e}", newest.index))?;
+    if let Some(previous) = &state.previous {
+        let previous =
+            contents(media, previous).map_err(|e| format!("log slot {}: {e}", previous.index))?;
+        if matches!(previous.commit, Some((true, _))) {
+            apply_ops(media, &previous.ops);
+            report.ops_replayed += previous.ops.len() as u64;
+        }
+    }
+    if newest.committed(media) {
+        apply_ops(media, &newest.ops);
+        report.ops_replayed += newest.ops.len() as u64;
+    } else {
+        roll_back(media, &newest.undo);
+        report.undo_applied = newest.undo.len() as u64;
+        report.rolled_back = true;
+    }
+    media.domain.fence();
+    Ok((report, state.next_gen))
+}
+
+/// Offset of the first log slot, for tools that show the log.
+pub(crate) fn slot_offset(index: u64) -> u64 {
+    Geometry::log_slot_offset(index)
+}

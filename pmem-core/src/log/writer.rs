@@ -1,0 +1,242 @@
+//! Appending entries to the log of the open transaction.
+
+use crate::error::Result;
+use crate::heap::Heap;
+use crate::layout::log::{
+    chain, entry_checksum, kind, padded, Op, CHAIN_START, ENTRY_HEADER, LOG_SLOT_SIZE, OP_SIZE,
+};
+use crate::layout::Geometry;
+use crate::media::Media;
+
+/// Room kept at the end of every block for the `EXTEND` entry that may follow.
+const EXTEND_RESERVE: u64 = ENTRY_HEADER + 16;
+/// Smallest and largest log extension blocks.
+const MIN_EXTENSION: u64 = 64 * 1024;
+const MAX_EXTENSION: u64 = 4 * 1024 * 1024;
+/// Smallest useful piece of an undo entry split across blocks.
+const MIN_UNDO_PIECE: u64 = 256;
+
+struct OpenLog {
+    gen: u64,
+    pos: u64,
+    end: u64,
+    /// Start of the bytes written but not yet flushed.
+    unflushed: u64,
+    chain: u64,
+}
+
+/// Writes the log of one transaction at a time, alternating between the two slots.
+pub(crate) struct LogWriter {
+    next_gen: u64,
+    open: Option<OpenLog>,
+    /// Heap space lent to each slot for entries beyond its fixed area.
+    extensions: [Vec<(u64, u64)>; 2],
+}
+
+impl LogWriter {
+    /// A writer whose next transaction gets generation `next_gen`.
+    pub(crate) fn new(next_gen: u64) -> LogWriter {
+        LogWriter {
+            next_gen,
+            open: None,
+            extensions: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Whether the open transaction has written any entry.
+    pub(crate) fn is_started(&self) -> bool {
+        self.open.is_some()
+    }
+
+    fn begin(&mut self, heap: &Heap) -> &mut OpenLog {
+        if self.open.is_none() {
+            let gen = self.next_gen;
+            let slot = gen % 2;
+            // The slot last held transaction gen - 2, which no recovery needs any more.
+            for (offset, len) in self.extensions[slot as usize].drain(..) {
+                heap.release_log_space(offset, len);
+            }
+            let start = Geometry::log_slot_offset(slot);
+            self.open = Some(OpenLog {
+                gen,
+                pos: start,
+                end: start + LOG_SLOT_SIZE,
+                unflushed: start,
+                chain: CHAIN_START,
+            });
+        }
+        self.open.as_mut().expect("just opened")
+    }
+
+    /// Payload bytes that fit in the current block before an `EXTEND` is needed.
+    fn room(&mut self, heap: &Heap) -> u64 {
+        let log = self.begin(heap);
+        (log.end - log.pos).saturating_sub(ENTRY_HEADER + EXTEND_RESERVE)
+    }
+
+    /// Makes room for a payload of at least `want` bytes, continuing the log in heap space if the
+    /// current block is too full.
+    fn ensure_room(&mut self, media: &Media, heap: &Heap, want: u64) -> Result<()> {
+        if self.room(heap) >= padded(want) {
+            return Ok(());
+        }
+        let size = (padded(want) + ENTRY_HEADER + EXTEND_RESERVE)
+            .clamp(MIN_EXTENSION, MAX_EXTENSION.max(want + 4096));
+        let (offset, len) = heap.reserve_log_space(size)?;
+        let slot = (self.open.as_ref().expect("open").gen % 2) as usize;
+        self.extensions[slot].push((offset, len));
+        let mut payload = [0u8; 16];
+        payload[..8].copy_from_slice(&offset.to_le_bytes());
+        payload[8..].copy_from_slice(&len.to_le_bytes());
+        self.write_entry(media, kind::EXTEND, &[&payload]);
+        self.flush(media);
+        let log = self.open.as_mut().expect("open");
+        log.pos = offset;
+        log.end = offset + len;
+        log.unflushed = offset;
+        Ok(())
+    }
+
+    /// Writes one entry at the current position (the caller has ensured room).
+    fn write_entry(&mut self, media: &Media, k: u32, parts: &[&[u8]]) -> u64 {
+        let log = self.open.as_mut().expect("open");
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let payload = log.pos + ENTRY_HEADER;
+        let mut at = payload;
+        for part in parts {
+            media.region.write(at, part);
+            at += part.len() as u64;
+        }
+        // Zero the padding so the entry's bytes are fully determined.
+        media.region.zero(at, padded(len) - len);
+        // SAFETY: this writer is the pool's only writer; the bytes were just written.
+        let checksum = entry_checksum(k, len as u32, log.gen, unsafe {
+            media.region.slice(payload, len)
+        });
+        media.region.write_u64(log.pos, k as u64 | len << 32);
+        media.region.write_u64(log.pos + 8, log.gen);
+        media.region.write_u64(log.pos + 16, checksum);
+        log.pos = payload + padded(len);
+        if k != kind::COMMIT {
+            log.chain = chain(log.chain, checksum);
+        }
+        checksum
+    }
+
+    /// Flushes everything written since the last flush; the caller fences.
+    pub(crate) fn flush(&mut self, media: &Media) {
+        if let Some(log) = self.open.as_mut() {
+            if log.pos > log.unflushed {
+                media.domain.flush(log.unflushed, log.pos - log.unflushed);
+                log.unflushed = log.pos;
+            }
+        }
+    }
+
+    /// Appends the old contents of `[target, target + len)` as one or more `UNDO` entries and
+    /// calls `each(target, len, offset of the logged old bytes)` for each piece, in log order.
+    /// The caller flushes and fences.
+    pub(crate) fn undo(
+        &mut self,
+        media: &Media,
+        heap: &Heap,
+        mut target: u64,
+        mut len: u64,
+        mut each: impl FnMut(u64, u64, u64),
+    ) -> Result<()> {
+        while len > 0 {
+            let room = self.room(heap);
+            if room < 8 + len.min(MIN_UNDO_PIECE) {
+                self.ensure_room(media, heap, 8 + len.min(MAX_EXTENSION - 4096))?;
+                continue;
+            }
+            let piece = len.min(room - 8);
+            // SAFETY: the pool's only writer reads the range before changing it; `write_entry`
+            // copies it into the log, a disjoint region.
+            let old = unsafe { media.region.slice(target, piece) };
+            let old_at = self.open.as_ref().expect("open").pos + ENTRY_HEADER + 8;
+            self.write_entry(media, kind::UNDO, &[&target.to_le_bytes(), old]);
+            each(target, piece, old_at);
+            target += piece;
+            len -= piece;
+        }
+        Ok(())
+    }
+
+    /// Appends the commit record: `ops`, `ranges`, the chain of every earlier entry and
+    /// `data_hash`. Ops and ranges that do not fit go first in `REDO` and `RANGES` entries.
+    /// Flushes the log; the caller fences.
+    pub(crate) fn commit(
+        &mut self,
+        media: &Media,
+        heap: &Heap,
+        data_hash: u64,
+        ops: &[Op],
+        ranges: &[(u64, u64)],
+    ) -> Result<()> {
+        let encoded_ops: Vec<u8> = ops
+            .iter()
+            .flat_map(|op| op.encode())
+            .flat_map(u64::to_le_bytes)
+            .collect();
+        let encoded_ranges: Vec<u8> = ranges
+            .iter()
+            .flat_map(|&(o, l)| [o, l])
+            .flat_map(u64::to_le_bytes)
+            .collect();
+        let inline = 24 + encoded_ops.len() as u64 + encoded_ranges.len() as u64;
+        let (mut op_bytes, mut range_bytes): (&[u8], &[u8]) = (&encoded_ops, &encoded_ranges);
+        if self.room(heap) < inline {
+            // Too large for one entry here: spill into REDO and RANGES entries.
+            for (k, bytes) in [
+                (kind::REDO, &mut op_bytes),
+                (kind::RANGES, &mut range_bytes),
+            ] {
+                while !bytes.is_empty() {
+                    if self.room(heap) < OP_SIZE.max(64) {
+                        self.ensure_room(media, heap, (bytes.len() as u64).min(MAX_EXTENSION / 2))?;
+                    }
+                    let take =
+                        (bytes.len() as u64).min(self.room(heap) / OP_SIZE * OP_SIZE) as usize;
+                    let (head, tail) = bytes.split_at(take);
+                    self.write_entry(media, k, &[head]);
+                    *bytes = tail;
+                }
+            }
+            self.ensure_room(media, heap, 24)?;
+        }
+        let chain = self.begin(heap).chain;
+        let counts = (op_bytes.len() as u64 / OP_SIZE) | (range_bytes.len() as u64 / OP_SIZE) << 32;
+        self.write_entry(
+            media,
+            kind::COMMIT,
+            &[
+                &chain.to_le_bytes(),
+                &data_hash.to_le_bytes(),
+                &counts.to_le_bytes(),
+                op_bytes,
+                range_bytes,
+            ],
+        );
+        self.flush(media);
+        Ok(())
+    }
+
+    /// Ends the open transaction's log; the next one uses the other slot.
+    pub(crate) fn finish(&mut self) {
+        if let Some(log) = self.open.take() {
+            self.next_gen = log.gen + 1;
+        }
+    }
+
+    /// Writes a `RETIRED` entry as the newest generation and fences, so no recovery ever looks at
+    /// the older logs again. The caller must have fenced everything they describe.
+    pub(crate) fn retire(&mut self, media: &Media, heap: &Heap) {
+        debug_assert!(self.open.is_none());
+        self.begin(heap);
+        self.write_entry(media, kind::RETIRED, &[]);
+        self.flush(media);
+        media.domain.fence();
+        self.finish();
+    }
+}

@@ -1,0 +1,187 @@
+//! Pool files: create with reserved space, open, lock, map.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+
+use crate::error::{Error, Location, Result};
+
+/// An open, exclusively locked, mapped pool file. Unmapped and unlocked on drop.
+pub(crate) struct PoolFile {
+    // Field order: unmap before closing the file, which releases the lock.
+    mapping: Mapping,
+    file: File,
+}
+
+enum Mapping {
+    /// A regular shared mapping.
+    Shared(memmap2::MmapRaw),
+    /// A MAP_SYNC mapping of a DAX file: stores are durable once flushed from the CPU caches,
+    /// with no msync.
+    Sync { ptr: *mut u8, len: usize },
+}
+
+// SAFETY: the mapping is plain memory shared by design; synchronisation of access to it is the
+// pool's job (its reader/writer lock). The raw pointer is only unmapped on drop.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        if let Mapping::Sync { ptr, len } = *self {
+            // SAFETY: `ptr`/`len` are exactly what mmap returned, and nothing uses the mapping
+            // after the pool (its owner) is dropped.
+            unsafe { libc::munmap(ptr as *mut libc::c_void, len) };
+        }
+    }
+}
+
+impl PoolFile {
+    /// Creates `path` (which must not exist) with `size` bytes reserved on the device, locks it
+    /// and maps it. On failure the file is removed again.
+    pub(crate) fn create(path: &Path, size: u64) -> Result<PoolFile> {
+        let location = Location::file(path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(path)
+            .map_err(|e| Error::io(&location, "create", e))?;
+        let result = lock(&file, &location).and_then(|()| {
+            reserve(&file, size)
+                .map_err(|e| Error::io(&location, "reserve space (posix_fallocate)", e))?;
+            map(
+                file.try_clone()
+                    .map_err(|e| Error::io(&location, "dup", e))?,
+                size,
+                &location,
+            )
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        result
+    }
+
+    /// Opens and locks `path`. The caller reads the header with [`read_at`](Self::read_at)
+    /// before deciding how much to [`map`](Self::map_len).
+    pub(crate) fn open_unmapped(path: &Path) -> Result<(File, u64)> {
+        let location = Location::file(path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(&location, "open", e))?;
+        lock(&file, &location)?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(&location, "stat", e))?
+            .len();
+        Ok((file, len))
+    }
+
+    /// Maps the first `len` bytes of an opened, locked file.
+    pub(crate) fn map_len(file: File, len: u64, path: &Path) -> Result<PoolFile> {
+        map(file, len, &Location::file(path))
+    }
+
+    /// Base address of the mapping.
+    pub(crate) fn base(&self) -> *mut u8 {
+        match &self.mapping {
+            Mapping::Shared(m) => m.as_mut_ptr(),
+            Mapping::Sync { ptr, .. } => *ptr,
+        }
+    }
+
+    /// Whether the mapping is MAP_SYNC (the file is on a DAX file system).
+    pub(crate) fn is_dax(&self) -> bool {
+        matches!(self.mapping, Mapping::Sync { .. })
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// Reads `buf.len()` bytes at `offset`.
+pub(crate) fn read_at(file: &File, buf: &mut [u8], offset: u64, location: &Location) -> Result<()> {
+    file.read_exact_at(buf, offset)
+        .map_err(|e| Error::io(location, "read", e))
+}
+
+fn lock(file: &File, location: &Location) -> Result<()> {
+    // SAFETY: flock on an open descriptor has no memory-safety preconditions.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Err(Error::PoolInUse {
+            location: location.clone(),
+        })
+    } else {
+        Err(Error::io(location, "lock (flock)", err))
+    }
+}
+
+/// Allocates the file's blocks now, so running out of space is an error here rather than a
+/// SIGBUS on some later store into a sparse mapping.
+fn reserve(file: &File, size: u64) -> io::Result<()> {
+    let len =
+        libc::off_t::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: plain system call on an open descriptor.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    match rc {
+        0 => Ok(()),
+        // File systems without fallocate: fall back to a sparse file rather than fail.
+        libc::EOPNOTSUPP | libc::ENOSYS => file.set_len(size),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+fn map(file: File, len: u64, location: &Location) -> Result<PoolFile> {
+    let len_usize = usize::try_from(len).map_err(|_| Error::TooSmall {
+        location: location.clone(),
+        size: len,
+        minimum: 0,
+    })?;
+    if let Some(ptr) = map_sync(&file, len_usize) {
+        return Ok(PoolFile {
+            mapping: Mapping::Sync {
+                ptr,
+                len: len_usize,
+            },
+            file,
+        });
+    }
+    let raw = memmap2::MmapOptions::new()
+        .len(len_usize)
+        .map_raw(&file)
+        .map_err(|e| Error::io(location, "mmap", e))?;
+    Ok(PoolFile {
+        mapping: Mapping::Shared(raw),
+        file,
+    })
+}
+
+/// Tries a MAP_SYNC mapping, which only DAX file systems grant.
+fn map_sync(file: &File, len: usize) -> Option<*mut u8> {
+    // SAFETY: mapping a file we hold open; the kernel validates every argument. MAP_SHARED_VALIDATE
+    // makes it refuse MAP_SYNC (rather than ignore it) where it is not supported.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    (ptr != libc::MAP_FAILED).then_some(ptr as *mut u8)
+}

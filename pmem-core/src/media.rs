@@ -1,0 +1,27 @@
+//! [`Media`]: a mapped pool, its geometry and its persistence domain, as one handle.
+
+use crate::layout::Geometry;
+use crate::persist::Domain;
+use crate::region::Region;
+
+/// The mapped pool and how to make its bytes durable.
+#[derive(Debug)]
+pub(crate) struct Media {
+    pub region: Region,
+    pub geometry: Geometry,
+    pub domain: Domain,
+}
+
+impl Media {
+    /// Copies `bytes` to `offset` and flushes them (durable at the next fence).
+    pub(crate) fn write_flush(&self, offset: u64, bytes: &[u8]) {
+        self.region.write(offset, bytes);
+        self.domain.flush(offset, bytes.len() as u64);
+    }
+
+    /// Writes a word and flushes it.
+    pub(crate) fn write_u64_flush(&self, offset: u64, value: u64) {
+        self.region.write_u64(offset, value);
+        self.domain.flush(offset, 8);
+    }
+}

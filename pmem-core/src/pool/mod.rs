@@ -1,0 +1,446 @@
+//! [`Pool<R>`]: a persistent pool whose root object is an `R`.
+
+mod open;
+mod read;
+pub(crate) mod resolve;
+
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use read::{Objects, ReadGuard, Reader};
+
+use crate::error::{Error, Location, Result};
+use crate::heap::{Heap, HeapStats};
+use crate::layout::header::Header;
+use crate::log::recovery::RecoveryReport;
+use crate::map::PoolFile;
+use crate::media::Media;
+use crate::persist::{FlushMode, FlushStats, PoolImage};
+use crate::persistent::Persistent;
+use crate::ptr::PPtr;
+use crate::tx::{Tx, TxCore};
+
+/// What keeps the pool's bytes alive: a mapped file or an in-memory image.
+pub(crate) enum Backing {
+    File(PoolFile),
+    Memory(PoolImage),
+}
+
+/// Everything about an open pool that does not change while it is open, shared by readers and
+/// the writer.
+pub(crate) struct Shared {
+    pub media: Media,
+    pub heap: Heap,
+    pub location: Location,
+    pub info: PoolInfo,
+    /// Dropped last: `media` points into it.
+    pub _backing: Backing,
+}
+
+/// Facts about a pool, from its header and how it was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolInfo {
+    /// Format version (major, minor).
+    pub version: (u16, u16),
+    /// The pool's UUID, as 16 bytes.
+    pub uuid: [u8; 16],
+    /// The layout name given at creation (may be empty).
+    pub layout_name: String,
+    /// Name of the root type.
+    pub root_type: String,
+    /// Size of the root object.
+    pub root_size: u64,
+    /// Layout fingerprint of the root type.
+    pub root_fingerprint: u64,
+    /// Size of the pool in bytes.
+    pub pool_size: u64,
+    /// Bytes of heap.
+    pub heap_size: u64,
+    /// Seconds since the Unix epoch when the pool was created.
+    pub created_unix_secs: u64,
+    /// Opens so far, this one included.
+    pub run_id: u64,
+    /// How this handle makes stores durable.
+    pub flush_mode: FlushMode,
+    /// What recovery did when this handle opened the pool.
+    pub recovery: RecoveryReport,
+}
+
+impl PoolInfo {
+    fn from_header(h: &Header, flush_mode: FlushMode, recovery: RecoveryReport) -> PoolInfo {
+        let root_type = crate::layout::header::decode_type(&h.root_type)
+            .map(|t| t.name)
+            .unwrap_or_default();
+        PoolInfo {
+            version: (h.major.get(), h.minor.get()),
+            uuid: h.uuid,
+            layout_name: h.layout_name(),
+            root_type,
+            root_size: h.root_size.get(),
+            root_fingerprint: h.root_fingerprint.get(),
+            pool_size: h.pool_size.get(),
+            heap_size: h.chunk_count.get() * crate::layout::heap::CHUNK_SIZE,
+            created_unix_secs: h.created_unix_secs.get(),
+            run_id: h.run_id.get(),
+            flush_mode,
+            recovery,
+        }
+    }
+
+    /// The UUID in its usual text form.
+    pub fn uuid_string(&self) -> String {
+        let u = &self.uuid;
+        format!(
+            "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+            u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]
+        )
+    }
+}
+
+/// Heap and persistence-domain statistics of an open pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Heap usage.
+    pub heap: HeapStats,
+    /// Flushes, fences and msyncs since the pool was opened.
+    pub flush: FlushStats,
+}
+
+/// How to create or open a pool. Obtained from [`Pool::builder`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Options {
+    pub layout: Option<String>,
+    pub mode: Option<FlushMode>,
+    pub force_pmem: bool,
+}
+
+/// Options for creating or opening a [`Pool`].
+///
+/// ```no_run
+/// use pmem_core::{Persistent, Pool};
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Root { count: u64 }
+/// // Treat a tmpfs file as persistent memory: flush with clwb instead of msync.
+/// let pool = Pool::<Root>::builder().layout("counter").force_pmem(true).open_or_create("/dev/shm/counter.pool", 8 << 20)?;
+/// # Ok::<(), pmem_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PoolBuilder<R> {
+    options: Options,
+    _root: PhantomData<fn() -> R>,
+}
+
+impl<R: Persistent> PoolBuilder<R> {
+    /// Requires (on open) or records (on create) this layout name, at most 63 bytes.
+    pub fn layout(mut self, name: &str) -> Self {
+        self.options.layout = Some(name.to_string());
+        self
+    }
+
+    /// Flushes with CPU cache-line instructions even if the file is not on a DAX file system
+    /// (tmpfs, benchmarks). The environment variable `PMEM_FORCE_PMEM=1` does the same.
+    /// Without DAX this is not durable across a power failure, only across a process crash.
+    pub fn force_pmem(mut self, on: bool) -> Self {
+        self.options.force_pmem = on;
+        self
+    }
+
+    /// Uses exactly this flush mode (`Msync`, `Clwb`, …) instead of detecting one.
+    pub fn flush_mode(mut self, mode: FlushMode) -> Self {
+        self.options.mode = Some(mode);
+        self
+    }
+
+    /// Creates a new pool file of `size` bytes; fails if the file exists.
+    pub fn create(self, path: impl AsRef<Path>, size: u64) -> Result<Pool<R>> {
+        open::create_file(path.as_ref(), size, &self.options)
+    }
+
+    /// Opens an existing pool file, recovering any interrupted transaction.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Pool<R>> {
+        open::open_file(path.as_ref(), &self.options)
+    }
+
+    /// Opens the pool file if it exists, else creates it with `size` bytes.
+    pub fn open_or_create(self, path: impl AsRef<Path>, size: u64) -> Result<Pool<R>> {
+        let path = path.as_ref();
+        match open::open_file(path, &self.options) {
+            Err(Error::NotFound { .. }) => match open::create_file(path, size, &self.options) {
+                // Another process created it between our open and create.
+                Err(Error::AlreadyExists { .. }) => open::open_file(path, &self.options),
+                other => other,
+            },
+            other => other,
+        }
+    }
+
+    /// Creates a pool in memory over the simulated persistence domain, for crash testing.
+    pub fn create_simulated(self, size: u64) -> Result<Pool<R>> {
+        open::create_image(size, &self.options)
+    }
+
+    /// Opens a pool image (such as a crash image) in memory over the simulated persistence
+    /// domain, through the same recovery as a file.
+    pub fn open_image(self, image: PoolImage) -> Result<Pool<R>> {
+        open::open_image(image, &self.options)
+    }
+}
+
+struct PoolInner {
+    shared: Arc<Shared>,
+    lock: RwLock<TxCore>,
+    /// Marker of the thread holding the write lock (0 if none), to refuse re-entry.
+    writer: AtomicUsize,
+}
+
+/// A persistent memory pool whose root object is an `R`.
+///
+/// Created zeroed, typed by `R`: reopening checks the stored layout fingerprint of `R`. Readers
+/// share the pool ([`read`](Pool::read), [`reader`](Pool::reader)); a
+/// [`transaction`](Pool::transaction) has it exclusively and is failure-atomic: after a crash at
+/// any instant the pool is as it was before the transaction or after it.
+///
+/// ```
+/// use pmem_core::{Persistent, Pool, PPtr};
+///
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Root { count: u64, head: PPtr<Node> }
+///
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Node { value: u64, next: PPtr<Node> }
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("example.pool");
+/// let pool = Pool::<Root>::open_or_create(&path, 8 << 20)?;
+/// pool.transaction(|tx| {
+///     let n = tx.root().count;
+///     tx.root_mut().set_count(n + 1)?;
+///     let head = tx.root().head;
+///     let node = tx.alloc(Node { value: n, next: head })?;
+///     tx.root_mut().set_head(node)
+/// })?;
+/// assert_eq!(pool.read(|r| r.root().count), 1);
+/// # Ok::<(), pmem_core::Error>(())
+/// ```
+pub struct Pool<R> {
+    inner: Box<PoolInner>,
+    _root: PhantomData<fn() -> R>,
+}
+
+thread_local! {
+    static THREAD_MARKER: u8 = const { 0 };
+}
+
+/// A non-zero value unique to the calling thread while it lives.
+fn thread_marker() -> usize {
+    THREAD_MARKER.with(|m| m as *const u8 as usize)
+}
+
+impl<R: Persistent> Pool<R> {
+    fn from_parts(shared: Arc<Shared>, core: TxCore) -> Pool<R> {
+        Pool {
+            inner: Box::new(PoolInner {
+                shared,
+                lock: RwLock::new(core),
+                writer: AtomicUsize::new(0),
+            }),
+            _root: PhantomData,
+        }
+    }
+
+    /// Options for creating or opening a pool.
+    pub fn builder() -> PoolBuilder<R> {
+        PoolBuilder {
+            options: Options::default(),
+            _root: PhantomData,
+        }
+    }
+
+    /// Creates a pool file of `size` bytes with a zeroed root; fails if the file exists.
+    pub fn create(path: impl AsRef<Path>, size: u64) -> Result<Pool<R>> {
+        Self::builder().create(path, size)
+    }
+
+    /// Opens an existing pool file; its root type must be `R`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Pool<R>> {
+        Self::builder().open(path)
+    }
+
+    /// Opens the pool file, or creates it with `size` bytes if there is none.
+    pub fn open_or_create(path: impl AsRef<Path>, size: u64) -> Result<Pool<R>> {
+        Self::builder().open_or_create(path, size)
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Runs `f` as a transaction: it commits if `f` returns `Ok` (durable when this returns), and
+    /// rolls back every change if `f` returns `Err` or panics.
+    ///
+    /// Transactions are exclusive: this waits for readers and other transactions to finish.
+    /// Calling it again from inside `f` on the same pool returns [`Error::NestedTransaction`];
+    /// nest with [`Tx::transaction`] instead.
+    pub fn transaction<T>(&self, f: impl FnOnce(&mut Tx<'_, R>) -> Result<T>) -> Result<T> {
+        let marker = thread_marker();
+        if self.inner.writer.load(Ordering::Relaxed) == marker {
+            return Err(Error::NestedTransaction);
+        }
+        let guard = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
+        self.inner.writer.store(marker, Ordering::Relaxed);
+        let mut tx = Tx::new(WriteGuard {
+            guard,
+            writer: &self.inner.writer,
+        });
+        let result = f(&mut tx);
+        tx.finish(result)
+    }
+
+    /// Runs `f` with shared read access to the pool.
+    ///
+    /// # Panics
+    /// If called from inside a transaction on the same pool and thread (read through the
+    /// transaction instead): the transaction could otherwise write under a live reference.
+    pub fn read<T>(&self, f: impl FnOnce(&Reader<'_, R>) -> T) -> T {
+        let guard = self.reader();
+        f(&guard)
+    }
+
+    /// A guard with shared read access to the pool, until it is dropped.
+    ///
+    /// # Panics
+    /// As [`read`](Pool::read).
+    pub fn reader(&self) -> ReadGuard<'_, R> {
+        assert!(
+            self.inner.writer.load(Ordering::Relaxed) != thread_marker(),
+            "Pool::read/reader called inside a transaction on the same pool: read through the Tx"
+        );
+        let guard: RwLockReadGuard<'_, TxCore> =
+            self.inner.lock.read().unwrap_or_else(|e| e.into_inner());
+        ReadGuard::new(Reader::new(&self.inner.shared), guard)
+    }
+
+    /// Allocates a `T` holding `value`, durably, in one fail-safe step (one fence), and returns
+    /// its pointer. The object is not reachable from the root: keep the pointer, or find it again
+    /// with [`Reader::objects`]. To publish it into a field of the pool in the same step, use
+    /// [`alloc_into`](Pool::alloc_into).
+    pub fn alloc<T: Persistent>(&self, value: T) -> Result<PPtr<T>> {
+        self.transaction(|tx| tx.alloc(value))
+    }
+
+    /// Allocates a `T` holding `value` and lets `publish` store its pointer in the pool, all in
+    /// one fail-safe step: after a crash, either both happened or neither did.
+    ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool, PPtr};
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { head: PPtr<Node> }
+    /// # #[derive(Persistent)] #[repr(C)] struct Node { value: u64 }
+    /// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// let node = pool.alloc_into(Node { value: 7 }, |tx, p| tx.root_mut().set_head(p))?;
+    /// assert_eq!(pool.read(|r| r.root().head), node);
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    pub fn alloc_into<T: Persistent>(
+        &self,
+        value: T,
+        publish: impl FnOnce(&mut Tx<'_, R>, PPtr<T>) -> Result<()>,
+    ) -> Result<PPtr<T>> {
+        self.transaction(|tx| {
+            let p = tx.alloc(value)?;
+            publish(tx, p)?;
+            Ok(p)
+        })
+    }
+
+    /// Frees the object `ptr` points at, durably, in one fail-safe step. Works on a full pool.
+    pub fn free<T: Persistent>(&self, ptr: PPtr<T>) -> Result<()> {
+        self.transaction(|tx| tx.free(ptr))
+    }
+
+    /// Frees `ptr` and lets `unpublish` clear the pool's references to it, in one fail-safe step.
+    pub fn free_from<T: Persistent>(
+        &self,
+        ptr: PPtr<T>,
+        unpublish: impl FnOnce(&mut Tx<'_, R>) -> Result<()>,
+    ) -> Result<()> {
+        self.transaction(|tx| {
+            unpublish(tx)?;
+            tx.free(ptr)
+        })
+    }
+
+    /// Heap and flush statistics.
+    pub fn stats(&self) -> PoolStats {
+        let shared = self.shared();
+        PoolStats {
+            heap: shared.heap.stats(),
+            flush: shared.media.domain.stats(),
+        }
+    }
+
+    /// Flushes, fences and msyncs since the pool was opened.
+    pub fn flush_stats(&self) -> FlushStats {
+        self.shared().media.domain.stats()
+    }
+
+    /// How this pool makes stores durable.
+    pub fn flush_mode(&self) -> FlushMode {
+        self.shared().media.domain.mode()
+    }
+
+    /// Header facts and what recovery did at open.
+    pub fn info(&self) -> &PoolInfo {
+        &self.shared().info
+    }
+
+    /// Where the pool lives.
+    pub fn location(&self) -> &Location {
+        &self.shared().location
+    }
+}
+
+impl<R> Drop for Pool<R> {
+    fn drop(&mut self) {
+        let mut core = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
+        core.close();
+    }
+}
+
+impl<R> std::fmt::Debug for Pool<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("location", &self.inner.shared.location)
+            .field("root", &core::any::type_name::<R>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The write lock of a pool, with the re-entry marker cleared on release.
+pub(crate) struct WriteGuard<'p> {
+    guard: RwLockWriteGuard<'p, TxCore>,
+    writer: &'p AtomicUsize,
+}
+
+impl std::ops::Deref for WriteGuard<'_> {
+    type Target = TxCore;
+    fn deref(&self) -> &TxCore {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for WriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut TxCore {
+        &mut self.guard
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.writer.store(0, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,455 @@
+//! Creating and opening pools: header choice and repair, type check, recovery, heap rebuild.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use zerocopy::little_endian::{U16, U32, U64};
+use zerocopy::{FromBytes, FromZeros, IntoBytes};
+
+use super::{Backing, Options, Pool, PoolInfo, Shared};
+use crate::error::{Error, Location, Result};
+use crate::heap::{Heap, HeapMeta};
+use crate::layout::geometry::{HEADER_SIZE, LOG_OFFSET, LOG_SLOTS};
+use crate::layout::header::{
+    decode_type, describe_difference, encode_type, Header, MAGIC, MAX_LAYOUT_NAME,
+};
+use crate::layout::heap::CHUNK_SIZE;
+use crate::layout::log::LOG_SLOT_SIZE;
+use crate::layout::{Geometry, FORMAT_MAJOR, FORMAT_MINOR};
+use crate::log::recovery::recover;
+use crate::map::{read_at, PoolFile};
+use crate::media::Media;
+use crate::persist::{Domain, FlushMode, PoolImage, SimDomain};
+use crate::persistent::Persistent;
+use crate::region::Region;
+use crate::tx::TxCore;
+
+/// The header copy to use, and which copy (if any) must be rewritten from it.
+struct Chosen {
+    header: Header,
+    repair: Option<u64>,
+}
+
+/// Picks a valid header copy from the first `2 * HEADER_SIZE` bytes of a pool.
+fn choose_header(bytes: &[u8], location: &Location) -> Result<Chosen> {
+    let read = |i: usize| {
+        Header::read_from_bytes(&bytes[i * HEADER_SIZE as usize..(i + 1) * HEADER_SIZE as usize])
+            .expect("exactly one header of bytes")
+    };
+    let (a, b) = (read(0), read(1));
+    let valid = |h: &Header| h.magic == MAGIC && h.checksum_ok();
+    let chosen = match (valid(&a), valid(&b)) {
+        (false, false) if a.magic != MAGIC && b.magic != MAGIC => {
+            return Err(Error::BadMagic {
+                location: location.clone(),
+            })
+        }
+        (false, false) => {
+            return Err(Error::HeaderCorrupt {
+                location: location.clone(),
+            })
+        }
+        (true, false) => Chosen {
+            header: a,
+            repair: Some(1),
+        },
+        (false, true) => Chosen {
+            header: b,
+            repair: Some(0),
+        },
+        (true, true) if a.as_bytes() == b.as_bytes() => Chosen {
+            header: a,
+            repair: None,
+        },
+        // A crash while bumping the run id left the copies different: the newer one wins.
+        (true, true) if b.run_id.get() > a.run_id.get() => Chosen {
+            header: b,
+            repair: Some(0),
+        },
+        (true, true) => Chosen {
+            header: a,
+            repair: Some(1),
+        },
+    };
+    let h = &chosen.header;
+    if h.major.get() != FORMAT_MAJOR || h.incompat_features.get() != 0 {
+        return Err(Error::UnsupportedVersion {
+            location: location.clone(),
+            major: h.major.get(),
+            minor: h.minor.get(),
+            supported_major: FORMAT_MAJOR,
+        });
+    }
+    if !h.geometry_is_canonical() {
+        return Err(Error::corrupt(
+            location,
+            "the header's geometry is not one this library creates",
+        ));
+    }
+    Ok(chosen)
+}
+
+/// Checks the pool was made for root type `R` (and layout name, if the opener names one).
+fn check_type<R: Persistent>(
+    header: &Header,
+    options: &Options,
+    location: &Location,
+) -> Result<()> {
+    if let Some(expected) = &options.layout {
+        let found = header.layout_name();
+        if *expected != found {
+            return Err(Error::LayoutNameMismatch {
+                location: location.clone(),
+                expected: expected.clone(),
+                found,
+            });
+        }
+    }
+    if header.root_fingerprint.get() == R::FINGERPRINT
+        && header.root_size.get() == core::mem::size_of::<R>() as u64
+    {
+        return Ok(());
+    }
+    let (found, difference) = match decode_type(&header.root_type) {
+        Some(stored) => (
+            stored.name.clone(),
+            describe_difference(&R::LAYOUT, &stored),
+        ),
+        None => (
+            "an unreadable type".to_string(),
+            "the stored type description is unreadable".to_string(),
+        ),
+    };
+    Err(Error::RootTypeMismatch {
+        location: location.clone(),
+        expected: R::LAYOUT.name.to_string(),
+        found,
+        difference,
+    })
+}
+
+fn root_fits<R: Persistent>(location: &Location) -> Result<()> {
+    if core::mem::align_of::<R>() > 4096 {
+        return Err(Error::InvalidArgument(format!(
+            "{location}: root type `{}` needs alignment {}, more than the 4096 a pool gives its root",
+            R::LAYOUT.name,
+            core::mem::align_of::<R>()
+        )));
+    }
+    Ok(())
+}
+
+fn flush_mode(options: &Options, dax: bool) -> FlushMode {
+    if let Some(mode) = options.mode {
+        return mode;
+    }
+    let forced = options.force_pmem || std::env::var("PMEM_FORCE_PMEM").is_ok_and(|v| v == "1");
+    if dax || forced {
+        FlushMode::best_cpu()
+    } else {
+        FlushMode::Msync
+    }
+}
+
+fn check_mode(mode: FlushMode, location: &Location) -> Result<()> {
+    if let Some(flush) = mode.line_flush() {
+        if !flush.supported() {
+            return Err(Error::InvalidArgument(format!(
+                "{location}: flush mode {mode} is not supported by this CPU"
+            )));
+        }
+    }
+    if mode == FlushMode::Simulated {
+        return Err(Error::InvalidArgument(format!(
+            "{location}: the simulated flush mode is for in-memory pools (PoolBuilder::create_simulated)"
+        )));
+    }
+    Ok(())
+}
+
+fn new_uuid() -> [u8; 16] {
+    let mut uuid = [0u8; 16];
+    // SAFETY: getrandom writes at most `len` bytes into the buffer we pass.
+    let n = unsafe { libc::getrandom(uuid.as_mut_ptr() as *mut libc::c_void, uuid.len(), 0) };
+    if n != uuid.len() as isize {
+        // No entropy source: fall back to time and address bits, still unique enough to tell
+        // pools apart.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        uuid[..8].copy_from_slice(&(t.as_nanos() as u64).to_le_bytes());
+        let salt = &t as *const _ as u64 ^ std::process::id() as u64;
+        uuid[8..].copy_from_slice(&salt.to_le_bytes());
+    }
+    uuid[6] = (uuid[6] & 0x0f) | 0x40; // version 4
+    uuid[8] = (uuid[8] & 0x3f) | 0x80; // RFC 4122 variant
+    uuid
+}
+
+fn new_header<R: Persistent>(geometry: &Geometry, options: &Options) -> Header {
+    let mut h = Header::new_zeroed();
+    h.magic = MAGIC;
+    h.major = U16::new(FORMAT_MAJOR);
+    h.minor = U16::new(FORMAT_MINOR);
+    h.header_size = U32::new(HEADER_SIZE as u32);
+    h.uuid = new_uuid();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    h.created_unix_secs = U64::new(now);
+    h.run_id = U64::new(0);
+    h.pool_size = U64::new(geometry.pool_size);
+    h.log_offset = U64::new(LOG_OFFSET);
+    h.log_slot_size = U64::new(LOG_SLOT_SIZE);
+    h.log_slots = U64::new(LOG_SLOTS);
+    h.root_offset = U64::new(geometry.root_offset);
+    h.root_size = U64::new(geometry.root_size);
+    h.root_fingerprint = U64::new(R::FINGERPRINT);
+    h.chunk_table_offset = U64::new(geometry.chunk_table_offset);
+    h.heap_offset = U64::new(geometry.heap_offset);
+    h.chunk_size = U64::new(CHUNK_SIZE);
+    h.chunk_count = U64::new(geometry.chunk_count);
+    if let Some(name) = &options.layout {
+        h.layout_name[..name.len()].copy_from_slice(name.as_bytes());
+    }
+    h.root_type = encode_type(&R::LAYOUT, R::FINGERPRINT);
+    h.seal();
+    h
+}
+
+fn check_layout_name(options: &Options) -> Result<()> {
+    match &options.layout {
+        Some(name) if name.len() > MAX_LAYOUT_NAME || name.contains('\0') => {
+            Err(Error::InvalidArgument(format!(
+                "layout name {name:?} is longer than {MAX_LAYOUT_NAME} bytes or contains NUL"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes both header copies, one fence after each, so at most one is ever torn.
+fn write_headers(media: &Media, header: &Header, copies: &[u64]) {
+    for &copy in copies {
+        media.write_flush(copy * HEADER_SIZE, header.as_bytes());
+        media.domain.fence();
+    }
+}
+
+/// Creates a pool over a fresh, zero-filled mapping.
+fn create_on<R: Persistent>(
+    backing: Backing,
+    base: *mut u8,
+    size: u64,
+    mode: FlushMode,
+    location: Location,
+    options: &Options,
+) -> Result<Pool<R>> {
+    let geometry = Geometry::compute(size, core::mem::size_of::<R>() as u64)
+        .expect("size checked by the caller");
+    let media = media_for(&backing, base, size, mode, geometry);
+    let header = new_header::<R>(&geometry, options);
+    write_headers(&media, &header, &[0, 1]);
+    finish_open(backing, media, header, location)
+}
+
+fn media_for(
+    backing: &Backing,
+    base: *mut u8,
+    len: u64,
+    mode: FlushMode,
+    geometry: Geometry,
+) -> Media {
+    // SAFETY: `base .. base + len` is the mapping or image owned by `backing`, which the pool keeps
+    // alive (declared after `media` in `Shared`, so dropped after it); both are page-aligned.
+    let region = unsafe { Region::new(base, len) };
+    let domain = match backing {
+        // SAFETY: as above; the image is 8-byte aligned and its length a multiple of 8 (pool
+        // sizes are whole chunks past page-aligned regions).
+        Backing::Memory(_) => Domain::simulated(unsafe { SimDomain::new(base, len as usize) }),
+        // SAFETY: as above.
+        Backing::File(_) => unsafe { Domain::new(base, len, mode) },
+    };
+    Media {
+        region,
+        geometry,
+        domain,
+    }
+}
+
+/// The common tail of create and open: bump the run id, recover, rebuild the heap, retire logs.
+fn finish_open<R: Persistent>(
+    backing: Backing,
+    media: Media,
+    mut header: Header,
+    location: Location,
+) -> Result<Pool<R>> {
+    header.run_id = U64::new(header.run_id.get() + 1);
+    header.seal();
+    write_headers(&media, &header, &[0, 1]);
+    let (report, next_gen) = recover(&media).map_err(|detail| Error::corrupt(&location, detail))?;
+    let meta = HeapMeta {
+        region: media.region,
+        geometry: media.geometry,
+    };
+    let heap = Heap::open(meta)
+        .map_err(|e| Error::corrupt(&location, format!("heap metadata: {}", e.0)))?;
+    let info = PoolInfo::from_header(&header, media.domain.mode(), report);
+    let shared = Arc::new(Shared {
+        media,
+        heap,
+        location,
+        info,
+        _backing: backing,
+    });
+    let mut core = TxCore::new(Arc::clone(&shared), next_gen);
+    if report != Default::default() || next_gen > 1 {
+        core.close();
+    }
+    Ok(Pool::from_parts(shared, core))
+}
+
+/// Opens a pool whose header area is `head` and whose bytes are at `base .. base + len`.
+fn open_on<R: Persistent>(
+    backing: Backing,
+    base: *mut u8,
+    len: u64,
+    chosen: Chosen,
+    options: &Options,
+    location: Location,
+) -> Result<Pool<R>> {
+    let dax = matches!(&backing, Backing::File(f) if f.is_dax());
+    let mode = flush_mode(options, dax);
+    let geometry = chosen.header.geometry();
+    let media = media_for(&backing, base, len, mode, geometry);
+    if let Some(copy) = chosen.repair {
+        write_headers(&media, &chosen.header, &[copy]);
+    }
+    finish_open(backing, media, chosen.header, location)
+}
+
+pub(super) fn create_file<R: Persistent>(
+    path: &Path,
+    size: u64,
+    options: &Options,
+) -> Result<Pool<R>> {
+    let location = Location::file(path);
+    check_layout_name(options)?;
+    root_fits::<R>(&location)?;
+    let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
+    if size < minimum {
+        return Err(Error::TooSmall {
+            location,
+            size,
+            minimum,
+        });
+    }
+    let file = PoolFile::create(path, size)?;
+    let mode = flush_mode(options, file.is_dax());
+    check_mode(mode, &location)?;
+    let base = file.base();
+    create_on(Backing::File(file), base, size, mode, location, options).inspect_err(|_| {
+        let _ = std::fs::remove_file(path);
+    })
+}
+
+pub(super) fn open_file<R: Persistent>(path: &Path, options: &Options) -> Result<Pool<R>> {
+    let location = Location::file(path);
+    check_layout_name(options)?;
+    root_fits::<R>(&location)?;
+    if let Some(mode) = options.mode {
+        check_mode(mode, &location)?;
+    }
+    let (file, len) = PoolFile::open_unmapped(path)?;
+    let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
+    if len < 2 * HEADER_SIZE {
+        return Err(Error::TooSmall {
+            location,
+            size: len,
+            minimum,
+        });
+    }
+    let mut head = vec![0u8; 2 * HEADER_SIZE as usize];
+    read_at(&file, &mut head, 0, &location)?;
+    let chosen = choose_header(&head, &location)?;
+    let pool_size = chosen.header.pool_size.get();
+    if len < pool_size {
+        return Err(Error::Truncated {
+            location,
+            expected: pool_size,
+            actual: len,
+        });
+    }
+    check_type::<R>(&chosen.header, options, &location)?;
+    let file = PoolFile::map_len(file, pool_size, path)?;
+    let base = file.base();
+    open_on(
+        Backing::File(file),
+        base,
+        pool_size,
+        chosen,
+        options,
+        location,
+    )
+}
+
+pub(super) fn create_image<R: Persistent>(size: u64, options: &Options) -> Result<Pool<R>> {
+    let location = Location::Memory;
+    check_layout_name(options)?;
+    root_fits::<R>(&location)?;
+    let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
+    if size < minimum {
+        return Err(Error::TooSmall {
+            location,
+            size,
+            minimum,
+        });
+    }
+    let mut image = PoolImage::zeroed(size as usize);
+    let base = image.as_mut_ptr();
+    create_on(
+        Backing::Memory(image),
+        base,
+        size,
+        FlushMode::Simulated,
+        location,
+        options,
+    )
+}
+
+pub(super) fn open_image<R: Persistent>(
+    mut image: PoolImage,
+    options: &Options,
+) -> Result<Pool<R>> {
+    let location = Location::Memory;
+    check_layout_name(options)?;
+    root_fits::<R>(&location)?;
+    let len = image.len() as u64;
+    if len < 2 * HEADER_SIZE {
+        let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
+        return Err(Error::TooSmall {
+            location,
+            size: len,
+            minimum,
+        });
+    }
+    let chosen = choose_header(&image.as_bytes()[..2 * HEADER_SIZE as usize], &location)?;
+    let pool_size = chosen.header.pool_size.get();
+    if len < pool_size {
+        return Err(Error::Truncated {
+            location,
+            expected: pool_size,
+            actual: len,
+        });
+    }
+    check_type::<R>(&chosen.header, options, &location)?;
+    let base = image.as_mut_ptr();
+    open_on(
+        Backing::Memory(image),
+        base,
+        pool_size,
+        chosen,
+        options,
+        location,
+    )
+}

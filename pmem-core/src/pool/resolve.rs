@@ -1,0 +1,50 @@
+//! Turning a persistent pointer into a checked offset: bounds, alignment, object start, type.
+
+use crate::error::{Error, Result};
+use crate::heap::HeapMeta;
+use crate::persistent::Persistent;
+
+/// Checks that `offset` is the start of an allocated-looking object of type `T` with room for
+/// `count` elements of `T`, and returns it. Never reads outside the pool.
+pub(crate) fn resolve<T: Persistent>(
+    meta: &HeapMeta,
+    offset: u64,
+    count: u64,
+    fingerprint: u64,
+) -> Result<u64> {
+    let bad = |reason: String| Error::InvalidPointer { offset, reason };
+    if offset == 0 {
+        return Err(bad("null pointer".into()));
+    }
+    if offset % core::mem::align_of::<T>() as u64 != 0 {
+        return Err(bad(format!(
+            "misaligned for `{}`",
+            core::any::type_name::<T>()
+        )));
+    }
+    let object = meta
+        .object_at(offset)
+        .map_err(|reason| bad(reason.into()))?;
+    if object.fingerprint() != fingerprint {
+        return Err(bad(format!(
+            "the object there has type fingerprint {:#018x}, not that of `{}` ({fingerprint:#018x})",
+            object.fingerprint(),
+            core::any::type_name::<T>()
+        )));
+    }
+    let need = (core::mem::size_of::<T>() as u64)
+        .checked_mul(count)
+        .ok_or_else(|| bad("length overflows".into()))?;
+    if need > object.size() {
+        return Err(bad(format!(
+            "the object there has {} bytes, {need} needed",
+            object.size()
+        )));
+    }
+    Ok(offset)
+}
+
+/// The fingerprint recorded for an allocation of `[T]` (a [`PSlice`](crate::PSlice)).
+pub(crate) fn slice_fingerprint<T: Persistent>() -> u64 {
+    crate::fingerprint::combine("slice", T::FINGERPRINT, 0)
+}

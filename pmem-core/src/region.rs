@@ -1,0 +1,115 @@
+//! [`Region`]: bounds-checked access to the mapped pool for the library's own metadata.
+
+/// The mapped bytes of a pool. Every accessor checks bounds (and alignment where it reads a
+/// word), so a bug or a hostile offset that slipped past validation panics instead of touching
+/// memory outside the mapping.
+#[derive(Clone, Copy)]
+pub(crate) struct Region {
+    base: *mut u8,
+    len: u64,
+}
+
+// SAFETY: a `Region` is a view of the pool mapping, which the pool keeps alive for as long as any
+// `Region` of it is used. Access is synchronised by the pool: the writer holds the write lock (or
+// is opening the pool, alone), readers hold the read lock and only read.
+unsafe impl Send for Region {}
+// SAFETY: as above.
+unsafe impl Sync for Region {}
+
+impl Region {
+    /// # Safety
+    /// `base .. base + len` must stay mapped, readable and writable while the region is used,
+    /// and `base` must be 4096-aligned.
+    pub(crate) unsafe fn new(base: *mut u8, len: u64) -> Region {
+        debug_assert_eq!(base as usize % 4096, 0);
+        Region { base, len }
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    #[inline]
+    fn check(&self, offset: u64, len: u64) {
+        assert!(
+            offset <= self.len && len <= self.len - offset,
+            "pool access {offset:#x}+{len:#x} outside {:#x} bytes",
+            self.len
+        );
+    }
+
+    /// Whether `[offset, offset + len)` lies inside the pool.
+    #[inline]
+    pub(crate) fn contains(&self, offset: u64, len: u64) -> bool {
+        offset <= self.len && len <= self.len - offset
+    }
+
+    /// The address of `offset`, after checking `len` bytes from it are in the pool.
+    #[inline]
+    pub(crate) fn ptr(&self, offset: u64, len: u64) -> *mut u8 {
+        self.check(offset, len);
+        self.base.wrapping_add(offset as usize)
+    }
+
+    #[inline]
+    pub(crate) fn read_u64(&self, offset: u64) -> u64 {
+        assert_eq!(offset % 8, 0, "unaligned metadata word {offset:#x}");
+        let p = self.ptr(offset, 8) as *const u64;
+        // SAFETY: in bounds and aligned (checked above); the mapping is live (`new`).
+        unsafe { p.read() }
+    }
+
+    #[inline]
+    pub(crate) fn write_u64(&self, offset: u64, value: u64) {
+        assert_eq!(offset % 8, 0, "unaligned metadata word {offset:#x}");
+        let p = self.ptr(offset, 8) as *mut u64;
+        // SAFETY: as in `read_u64`; the caller is the pool's only writer.
+        unsafe { p.write(value) };
+    }
+
+    /// Copies pool bytes out.
+    #[inline]
+    pub(crate) fn read(&self, offset: u64, out: &mut [u8]) {
+        let p = self.ptr(offset, out.len() as u64);
+        // SAFETY: in bounds (checked); `out` is ordinary memory, never inside the mapping.
+        unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
+    }
+
+    /// Copies bytes into the pool.
+    #[inline]
+    pub(crate) fn write(&self, offset: u64, bytes: &[u8]) {
+        let p = self.ptr(offset, bytes.len() as u64);
+        // SAFETY: in bounds (checked); `bytes` never aliases the target range: callers copy from
+        // ordinary memory or from a log area disjoint from the target.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len()) };
+    }
+
+    /// Zeroes pool bytes.
+    #[inline]
+    pub(crate) fn zero(&self, offset: u64, len: u64) {
+        let p = self.ptr(offset, len);
+        // SAFETY: in bounds (checked).
+        unsafe { core::ptr::write_bytes(p, 0, len as usize) };
+    }
+
+    /// A shared view of pool bytes.
+    ///
+    /// # Safety
+    /// Nothing may write the range while the slice lives.
+    #[inline]
+    pub(crate) unsafe fn slice(&self, offset: u64, len: u64) -> &[u8] {
+        let p = self.ptr(offset, len);
+        // SAFETY: in bounds (checked); the caller rules out concurrent writes.
+        unsafe { core::slice::from_raw_parts(p, len as usize) }
+    }
+}
+
+impl core::fmt::Debug for Region {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Region({} bytes)", self.len)
+    }
+}

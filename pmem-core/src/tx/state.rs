@@ -1,0 +1,244 @@
+//! [`TxCore`]: the writer's state, and the steps of a transaction on the log and the heap.
+
+use std::sync::Arc;
+
+use super::ranges::RangeMap;
+use crate::error::{Error, Result};
+use crate::heap::{Free, ObjectRef, Reservation};
+use crate::layout::log::Op;
+use crate::log::recovery::{apply_ops, data_hash, roll_back};
+use crate::log::writer::LogWriter;
+use crate::persistent::Persistent;
+use crate::pool::Shared;
+
+/// The pool's single writer: the log writer and the state of the open transaction. Lives inside
+/// the pool's write lock, so holding `&mut TxCore` means holding exclusive write access.
+pub(crate) struct TxCore {
+    pub(crate) shared: Arc<Shared>,
+    log: LogWriter,
+    /// `(target, len, offset of old bytes in the log)` of every undo entry, in log order.
+    undo: Vec<(u64, u64, u64)>,
+    /// Ranges already logged, so a second write costs no log entry.
+    logged: RangeMap<()>,
+    /// Objects allocated by this transaction: written in place without undo. Value: fingerprint
+    /// and index in `reservations`.
+    fresh: RangeMap<(u64, usize)>,
+    fresh_ranges: Vec<(u64, u64)>,
+    ops: Vec<Op>,
+    reservations: Vec<Reservation>,
+    frees: Vec<Free>,
+    /// Set when a nested transaction failed: the outer one may not commit.
+    pub(crate) doomed: Option<String>,
+    pub(crate) depth: u32,
+}
+
+impl TxCore {
+    pub(crate) fn new(shared: Arc<Shared>, next_gen: u64) -> TxCore {
+        TxCore {
+            shared,
+            log: LogWriter::new(next_gen),
+            undo: Vec::new(),
+            logged: RangeMap::default(),
+            fresh: RangeMap::default(),
+            fresh_ranges: Vec::new(),
+            ops: Vec::new(),
+            reservations: Vec::new(),
+            frees: Vec::new(),
+            doomed: None,
+            depth: 0,
+        }
+    }
+
+    /// The address of pool offset `offset`.
+    #[inline]
+    pub(crate) fn address(&self, offset: u64) -> *mut u8 {
+        self.shared
+            .media
+            .region
+            .base()
+            .wrapping_add(offset as usize)
+    }
+
+    /// Logs `[offset, offset + len)` unless this transaction already did or allocated it, so it
+    /// can be written in place. One fence.
+    pub(crate) fn snapshot(&mut self, offset: u64, len: u64) -> Result<()> {
+        self.snapshot_many(&[(offset, len)])
+    }
+
+    /// Logs several ranges with a single fence.
+    pub(crate) fn snapshot_many(&mut self, ranges: &[(u64, u64)]) -> Result<()> {
+        let mut wrote = false;
+        for &(offset, len) in ranges {
+            if len == 0
+                || self.fresh.containing(offset, len).is_some()
+                || self.logged.containing(offset, len).is_some()
+            {
+                continue;
+            }
+            let shared = &*self.shared;
+            let undo = &mut self.undo;
+            self.log
+                .undo(&shared.media, &shared.heap, offset, len, |t, l, old| {
+                    undo.push((t, l, old))
+                })?;
+            self.logged.insert(offset, len, ());
+            wrote = true;
+        }
+        if wrote {
+            self.log.flush(&self.shared.media);
+            self.shared.media.domain.fence();
+        }
+        Ok(())
+    }
+
+    /// Logs then overwrites `bytes.len()` bytes at `offset`.
+    pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
+        self.snapshot(offset, bytes.len() as u64)?;
+        self.shared.media.region.write(offset, bytes);
+        Ok(())
+    }
+
+    /// Allocates a block for `size` bytes of type `fingerprint`, which exists only if the
+    /// transaction commits. Its contents are left as they are; the caller initialises them.
+    pub(crate) fn alloc_raw(&mut self, size: u64, align: u64, fingerprint: u64) -> Result<u64> {
+        let (offset, reservation) =
+            self.shared
+                .heap
+                .reserve(size, align, fingerprint, &mut self.ops)?;
+        self.reservations.push(reservation);
+        let len = size.max(1);
+        self.fresh
+            .insert(offset, len, (fingerprint, self.reservations.len() - 1));
+        self.fresh_ranges.push((offset, len));
+        Ok(offset)
+    }
+
+    /// The object at `offset` if it was allocated by this transaction: `(len, fingerprint)`.
+    pub(crate) fn fresh_object(&self, offset: u64) -> Option<(u64, u64)> {
+        match self.fresh.containing(offset, 1) {
+            Some((start, len, (fp, _))) if start == offset => Some((len, fp)),
+            _ => None,
+        }
+    }
+
+    /// The reservation of the object this transaction allocated at `offset`.
+    pub(crate) fn reservation_at(&self, offset: u64) -> Option<Reservation> {
+        match self.fresh.containing(offset, 1) {
+            Some((start, _, (_, index))) if start == offset => {
+                self.reservations.get(index).copied()
+            }
+            _ => None,
+        }
+    }
+
+    /// Frees `object` when the transaction commits.
+    pub(crate) fn free(&mut self, offset: u64, object: ObjectRef) -> Result<()> {
+        let heap = &self.shared.heap;
+        let already = self.frees.iter().any(|f| f.object == object);
+        if already || !heap.is_live(&object) {
+            return Err(Error::InvalidPointer {
+                offset,
+                reason: "the object is not allocated (double free?)".into(),
+            });
+        }
+        self.frees.push(Free { object });
+        Ok(())
+    }
+
+    /// Whether the transaction has changed anything.
+    fn is_empty(&self) -> bool {
+        !self.log.is_started()
+            && self.ops.is_empty()
+            && self.fresh_ranges.is_empty()
+            && self.frees.is_empty()
+    }
+
+    /// Makes the transaction durable: flush the written ranges, log the commit record, one fence,
+    /// then apply the heap ops (durable by the next fence; the log covers them until then).
+    pub(crate) fn commit(&mut self) -> Result<()> {
+        if self.is_empty() {
+            self.reset();
+            return Ok(());
+        }
+        let shared = Arc::clone(&self.shared);
+        let media = &shared.media;
+        for &(target, len, _) in &self.undo {
+            media.domain.flush(target, len);
+        }
+        for &(offset, len) in &self.fresh_ranges {
+            media.domain.flush(offset, len);
+        }
+        let planned = self.ops.len();
+        shared.heap.plan_frees(&self.frees, &mut self.ops);
+        let hash = data_hash(
+            media,
+            self.undo.iter().map(|&(t, l, _)| (t, l)),
+            &self.fresh_ranges,
+        );
+        if let Err(e) = self
+            .log
+            .commit(media, &shared.heap, hash, &self.ops, &self.fresh_ranges)
+        {
+            self.ops.truncate(planned);
+            self.abort();
+            return Err(e);
+        }
+        media.domain.fence();
+        let failure = media.domain.take_failure();
+        apply_ops(media, &self.ops);
+        shared.heap.commit_reservations(&self.reservations);
+        shared.heap.apply_frees(&self.frees);
+        self.log.finish();
+        self.reset();
+        match failure {
+            None => Ok(()),
+            Some(source) => Err(Error::Io {
+                location: shared.location.clone(),
+                operation: "msync at commit",
+                source,
+            }),
+        }
+    }
+
+    /// Restores every byte the transaction wrote and forgets its allocations and frees.
+    pub(crate) fn abort(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        if !self.undo.is_empty() {
+            roll_back(&shared.media, &self.undo);
+            shared.media.domain.fence();
+        }
+        for &r in self.reservations.iter().rev() {
+            shared.heap.unreserve(r);
+        }
+        self.log.finish();
+        self.reset();
+    }
+
+    fn reset(&mut self) {
+        self.undo.clear();
+        self.logged.clear();
+        self.fresh.clear();
+        self.fresh_ranges.clear();
+        self.ops.clear();
+        self.reservations.clear();
+        self.frees.clear();
+        self.doomed = None;
+        self.depth = 0;
+    }
+
+    /// Retires the logs so the next open has nothing to recover (clean close).
+    pub(crate) fn close(&mut self) {
+        debug_assert!(self.is_empty());
+        let shared = Arc::clone(&self.shared);
+        shared.media.domain.fence();
+        self.log.retire(&shared.media, &shared.heap);
+    }
+
+    /// Writes `value` into a block this transaction allocated (no undo needed).
+    pub(crate) fn init<T: Persistent>(&mut self, offset: u64, value: &T) {
+        self.shared
+            .media
+            .region
+            .write(offset, crate::persistent::bytes_of(value));
+    }
+}

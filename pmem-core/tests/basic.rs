@@ -1,0 +1,95 @@
+use pmem_core::{Error, PPtr, Persistent, Pool};
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Root {
+    count: u64,
+    head: PPtr<Node>,
+}
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Node {
+    value: u64,
+    next: PPtr<Node>,
+}
+
+fn list(pool: &Pool<Root>) -> Vec<u64> {
+    pool.read(|r| {
+        let mut out = Vec::new();
+        let mut p = r.root().head;
+        while !p.is_null() {
+            let n = r.get(p).unwrap();
+            out.push(n.value);
+            p = n.next;
+        }
+        out
+    })
+}
+
+#[test]
+fn create_write_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.pool");
+    {
+        let pool = Pool::<Root>::create(&path, 4 << 20).unwrap();
+        for i in 0..10 {
+            pool.transaction(|tx| {
+                let n = tx.root().count;
+                tx.root_mut().set_count(n + 1)?;
+                let head = tx.root().head;
+                let node = tx.alloc(Node {
+                    value: i,
+                    next: head,
+                })?;
+                tx.root_mut().set_head(node)
+            })
+            .unwrap();
+        }
+        assert_eq!(list(&pool), (0..10).rev().collect::<Vec<_>>());
+    }
+    let pool = Pool::<Root>::open(&path).unwrap();
+    assert_eq!(pool.read(|r| r.root().count), 10);
+    assert_eq!(list(&pool), (0..10).rev().collect::<Vec<_>>());
+    assert_eq!(pool.stats().heap.live_objects, 10);
+}
+
+#[test]
+fn abort_restores() {
+    let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
+    pool.transaction(|tx| tx.root_mut().set_count(5)).unwrap();
+    let r: Result<(), Error> = pool.transaction(|tx| {
+        tx.root_mut().set_count(6)?;
+        let n = tx.alloc(Node {
+            value: 1,
+            next: PPtr::null(),
+        })?;
+        tx.root_mut().set_head(n)?;
+        Err(tx.abort("no"))
+    });
+    assert!(matches!(r, Err(Error::Aborted { .. })));
+    assert_eq!(pool.read(|r| r.root().count), 5);
+    assert!(pool.read(|r| r.root().head.is_null()));
+    assert_eq!(pool.stats().heap.live_objects, 0);
+}
+
+#[test]
+fn fences_per_single_range_tx() {
+    let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
+    pool.transaction(|tx| tx.root_mut().set_count(1)).unwrap();
+    let before = pool.flush_stats();
+    pool.transaction(|tx| tx.root_mut().set_count(2)).unwrap();
+    let d = pool.flush_stats().since(&before);
+    assert_eq!(d.fences, 2, "{d:?}");
+    let before = pool.flush_stats();
+    let p = pool
+        .alloc(Node {
+            value: 1,
+            next: PPtr::null(),
+        })
+        .unwrap();
+    assert_eq!(pool.flush_stats().since(&before).fences, 1);
+    let before = pool.flush_stats();
+    pool.free(p).unwrap();
+    assert_eq!(pool.flush_stats().since(&before).fences, 1);
+}
