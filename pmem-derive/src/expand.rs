@@ -225,9 +225,11 @@ fn persistent_impl(input: &Input, fields: &[Field], generics: &syn::Generics) ->
 }
 
 /// For a non-generic `repr(C)` struct, one check per place padding can be: before each field after
-/// the first, and after the last. Each is a trait bound `(): Gap<N>` implemented only for `N = 0`,
-/// whose `#[diagnostic::on_unimplemented]` message names the struct, the place and the number of
-/// bytes, and says what to write instead: far clearer than a failed const evaluation.
+/// the first, and after the last. Each is a bound `(): PaddingFree_<place><N>` on a function, with
+/// the trait implemented only for `N = 0`. Rustc rejects the unsatisfiable bound where it is
+/// written, with the trait's `#[diagnostic::on_unimplemented]` message: it names the struct, the
+/// place and the number of bytes, and says what to write instead, which is far clearer than a
+/// failed const evaluation.
 ///
 /// `repr(transparent)` needs no check: its one non-zero-sized field is `Persistent`, so it has no
 /// padding, and any other field is a zero-sized type with alignment 1.
