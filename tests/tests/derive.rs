@@ -1,6 +1,6 @@
-//! The constants `#[derive(Persistent)]` generates: layout descriptors, type ids and
-//! fingerprints. (Writing through the generated handles needs a transaction and is tested with
-//! the pools; that these handles have the right shape is checked by `ui/pass`.)
+//! What `#[derive(Persistent)]` generates: the constants (layout descriptors, type ids and
+//! fingerprints), and write handles that reach the right bytes in a pool. The handles' shape
+//! (names, types, visibility) is checked by the `ui/pass` cases of `compile_fail.rs`.
 
 #![allow(missing_debug_implementations, dead_code)]
 
@@ -298,4 +298,110 @@ fn the_write_handle_is_the_generated_type() {
     let _: fn(PMut<'_, Root>) -> RootMut<'_> = handle::<Root>;
     let _: fn(PMut<'_, GenericNode<u32>>) -> GenericNodeMut<'_, u32> = handle::<GenericNode<u32>>;
     let _: fn(PMut<'_, Buf<4>>) -> BufMut<'_, 4> = handle::<Buf<4>>;
+}
+
+/// The generated handles write the right bytes: each setter and field handle reaches its own
+/// field (and only it), in nested structs and arrays, and an aborted transaction restores them.
+mod handles {
+    use pmem_core::{PPtr, Persistent, Pool};
+
+    #[derive(Persistent, Debug, Clone, Copy, PartialEq)]
+    #[repr(C)]
+    struct Point {
+        x: u32,
+        y: u32,
+    }
+
+    #[derive(Persistent, Debug, Clone, Copy, PartialEq)]
+    #[repr(C)]
+    struct Pair(u32, u32);
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Root {
+        count: u64,
+        origin: Point,
+        points: [Point; 3],
+        bytes: [u8; 8],
+        pair: Pair,
+        next: PPtr<Root>,
+    }
+
+    fn pool() -> Pool<Root> {
+        Pool::<Root>::builder()
+            .create_simulated(8 << 20)
+            .expect("create a simulated pool")
+    }
+
+    #[test]
+    fn setters_write_their_own_field() {
+        let pool = pool();
+        pool.transaction(|tx| {
+            let mut root = tx.root_mut();
+            root.set_count(7)?;
+            root.origin_mut().set_y(2)?;
+            root.points_mut().at(1).set_x(3)?;
+            root.points_mut().set_at(2, Point { x: 4, y: 5 })?;
+            root.bytes_mut().set_at(3, 9)?;
+            root.bytes_mut().at(7).set(1)?;
+            root.pair_mut().set_1(6)?;
+            root.set_next(PPtr::from_offset(64))?;
+            Ok(())
+        })
+        .unwrap();
+        pool.read(|r| {
+            let root = r.root();
+            assert_eq!(root.count, 7);
+            assert_eq!(root.origin, Point { x: 0, y: 2 });
+            assert_eq!(
+                root.points,
+                [
+                    Point { x: 0, y: 0 },
+                    Point { x: 3, y: 0 },
+                    Point { x: 4, y: 5 }
+                ]
+            );
+            assert_eq!(root.bytes, [0, 0, 0, 9, 0, 0, 0, 1]);
+            assert_eq!(root.pair, Pair(0, 6));
+            assert_eq!(root.next.offset(), 64);
+        });
+    }
+
+    #[test]
+    fn whole_value_access_through_the_handle() {
+        let pool = pool();
+        pool.transaction(|tx| {
+            let mut root = tx.root_mut();
+            root.set_count(1)?;
+            assert_eq!(root.get().count, 1, "reads see this transaction's writes");
+            let whole = root.get_mut()?;
+            whole.count += 1;
+            whole.pair = Pair(8, 9);
+            Ok(())
+        })
+        .unwrap();
+        pool.read(|r| {
+            assert_eq!(r.root().count, 2);
+            assert_eq!(r.root().pair, Pair(8, 9));
+        });
+    }
+
+    #[test]
+    fn an_aborted_transaction_restores_what_setters_wrote() {
+        let pool = pool();
+        pool.transaction(|tx| tx.root_mut().set_count(10)).unwrap();
+        let result: pmem_core::Result<()> = pool.transaction(|tx| {
+            let mut root = tx.root_mut();
+            root.set_count(11)?;
+            root.origin_mut().set_x(12)?;
+            Err(pmem_core::Error::Aborted {
+                reason: "test".into(),
+            })
+        });
+        assert!(result.is_err());
+        pool.read(|r| {
+            assert_eq!(r.root().count, 10);
+            assert_eq!(r.root().origin, Point { x: 0, y: 0 });
+        });
+    }
 }
