@@ -12,6 +12,7 @@ compile_error!("pmem-core supports 64-bit little-endian targets only: pool files
 // Lets the derive's `::pmem_core::` paths resolve inside this crate's own tests.
 extern crate self as pmem_core;
 
+pub mod crash;
 mod error;
 pub mod fingerprint;
 mod heap;
@@ -30,7 +31,9 @@ pub use error::{Error, Location, Result};
 pub use heap::{ClassStats, HeapStats};
 pub use log::recovery::RecoveryReport;
 pub use persist::{FlushMode, FlushStats, PoolImage};
-pub use persistent::{FieldLayout, Persistent, TypeLayout};
+pub use persistent::{
+    type_info, FieldLayout, Persistent, PointerSlot, SlotKind, TypeInfo, TypeLayout,
+};
 pub use pmem_derive::Persistent;
 pub use pool::{Objects, Pool, PoolBuilder, PoolInfo, PoolStats, ReadGuard, Reader};
 pub use ptr::{PPtr, PSlice};

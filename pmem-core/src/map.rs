@@ -12,7 +12,8 @@ use crate::error::{Error, Location, Result};
 pub(crate) struct PoolFile {
     // Field order: unmap before closing the file, which releases the lock.
     mapping: Mapping,
-    file: File,
+    /// Held open for the lock, which closing releases.
+    _file: File,
 }
 
 enum Mapping {
@@ -101,10 +102,6 @@ impl PoolFile {
     pub(crate) fn is_dax(&self) -> bool {
         matches!(self.mapping, Mapping::Sync { .. })
     }
-
-    pub(crate) fn file(&self) -> &File {
-        &self.file
-    }
 }
 
 /// Reads `buf.len()` bytes at `offset`.
@@ -156,7 +153,7 @@ fn map(file: File, len: u64, location: &Location) -> Result<PoolFile> {
                 ptr,
                 len: len_usize,
             },
-            file,
+            _file: file,
         });
     }
     let raw = memmap2::MmapOptions::new()
@@ -165,7 +162,7 @@ fn map(file: File, len: u64, location: &Location) -> Result<PoolFile> {
         .map_err(|e| Error::io(location, "mmap", e))?;
     Ok(PoolFile {
         mapping: Mapping::Shared(raw),
-        file,
+        _file: file,
     })
 }
 

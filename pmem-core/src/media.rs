@@ -18,10 +18,4 @@ impl Media {
         self.region.write(offset, bytes);
         self.domain.flush(offset, bytes.len() as u64);
     }
-
-    /// Writes a word and flushes it.
-    pub(crate) fn write_u64_flush(&self, offset: u64, value: u64) {
-        self.region.write_u64(offset, value);
-        self.domain.flush(offset, 8);
-    }
 }

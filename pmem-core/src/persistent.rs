@@ -32,6 +32,49 @@ pub struct FieldLayout {
     pub fingerprint: u64,
 }
 
+/// Where a persistent type holds pointers, so that tools can walk the object graph (the deep
+/// check, `pmem dump`) without knowing the type.
+#[derive(Debug, Clone, Copy)]
+pub struct PointerSlot {
+    /// Offset of the first occurrence within the type.
+    pub offset: usize,
+    /// How many occurrences, `stride` bytes apart (0: the slot holds no pointers after all).
+    pub count: usize,
+    /// Bytes between occurrences.
+    pub stride: usize,
+    /// What occurs there.
+    pub kind: SlotKind,
+}
+
+/// What a [`PointerSlot`] holds.
+#[derive(Debug, Clone, Copy)]
+pub enum SlotKind {
+    /// A [`PPtr`](crate::PPtr) to the given type.
+    Ptr(fn() -> &'static TypeInfo),
+    /// A [`PSlice`](crate::PSlice) of the given element type.
+    Slice(fn() -> &'static TypeInfo),
+    /// A value of the given type (a field or array element), whose own slots apply.
+    Inline(fn() -> &'static TypeInfo),
+}
+
+/// A persistent type as the object-graph walk sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct TypeInfo {
+    /// The type's name.
+    pub name: &'static str,
+    /// [`Persistent::FINGERPRINT`].
+    pub fingerprint: u64,
+    /// `size_of::<T>()`.
+    pub size: usize,
+    /// Where the type holds pointers.
+    pub pointers: &'static [PointerSlot],
+}
+
+/// The [`TypeInfo`] of `T`, as a function pointer target for [`SlotKind`].
+pub fn type_info<T: Persistent>() -> &'static TypeInfo {
+    T::INFO
+}
+
 /// A type that can live in a persistent pool.
 ///
 /// Implement it with `#[derive(Persistent)]`, which checks every requirement at compile time.
@@ -70,6 +113,18 @@ pub unsafe trait Persistent: Sized + 'static {
     /// and fingerprint. Pools store it for the root type and for every object, and check it on
     /// open and on typed access.
     const FINGERPRINT: u64 = fingerprint::of_layout(Self::TYPE_ID, &Self::LAYOUT);
+
+    /// Whether values of this type contain persistent pointers.
+    const HAS_POINTERS: bool = false;
+    /// Where values of this type contain persistent pointers.
+    const POINTERS: &'static [PointerSlot] = &[];
+    /// The type as the object-graph walk sees it.
+    const INFO: &'static TypeInfo = &TypeInfo {
+        name: Self::LAYOUT.name,
+        fingerprint: Self::FINGERPRINT,
+        size: core::mem::size_of::<Self>(),
+        pointers: Self::POINTERS,
+    };
 
     /// The handle through which a transaction writes a value of this type in place: for a
     /// derived struct, a generated `<Name>Mut` type with a setter per field; for other types,
@@ -121,11 +176,20 @@ unsafe impl<T: Persistent, const N: usize> Persistent for [T; N] {
     };
     const TYPE_ID: u64 = fingerprint::combine("array-id", T::TYPE_ID, N as u64);
     const FINGERPRINT: u64 = fingerprint::combine("array", T::FINGERPRINT, N as u64);
+    const HAS_POINTERS: bool = T::HAS_POINTERS;
+    const POINTERS: &'static [PointerSlot] = &[PointerSlot {
+        offset: 0,
+        count: if T::HAS_POINTERS { N } else { 0 },
+        stride: core::mem::size_of::<T>(),
+        kind: SlotKind::Inline(type_info::<T>),
+    }];
     type Mut<'t> = PMut<'t, [T; N]>;
 }
 
 /// Views a persistent value as its bytes.
 pub(crate) fn bytes_of<T: Persistent>(value: &T) -> &[u8] {
+    // Evaluating the layout runs the derive's padding assertion for generic instances.
+    const { _ = T::LAYOUT };
     // SAFETY: `T: Persistent` has no padding, so all `size_of::<T>()` bytes are initialised, and
     // no interior mutability, so reading them through a shared reference is fine.
     unsafe {

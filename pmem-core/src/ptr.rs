@@ -10,7 +10,7 @@ use core::hash::{Hash, Hasher};
 use core::marker::PhantomData;
 
 use crate::fingerprint;
-use crate::persistent::{Persistent, TypeLayout};
+use crate::persistent::{type_info, Persistent, PointerSlot, SlotKind, TypeLayout};
 use crate::tx::PMut;
 
 /// A typed pointer to a `T` in a pool: 8 bytes, `Copy`, null is 0.
@@ -125,6 +125,13 @@ unsafe impl<T: Persistent> Persistent for PPtr<T> {
     const TYPE_ID: u64 = fingerprint::combine("PPtr-id", T::TYPE_ID, 0);
     // Uses `T`'s shallow identity, not its fingerprint, so recursive types terminate.
     const FINGERPRINT: u64 = fingerprint::combine("PPtr", T::TYPE_ID, 0);
+    const HAS_POINTERS: bool = true;
+    const POINTERS: &'static [PointerSlot] = &[PointerSlot {
+        offset: 0,
+        count: 1,
+        stride: 8,
+        kind: SlotKind::Ptr(type_info::<T>),
+    }];
     type Mut<'t> = PMut<'t, PPtr<T>>;
 }
 
@@ -226,6 +233,13 @@ unsafe impl<T: Persistent> Persistent for PSlice<T> {
     };
     const TYPE_ID: u64 = fingerprint::combine("PSlice-id", T::TYPE_ID, 0);
     const FINGERPRINT: u64 = fingerprint::combine("PSlice", T::TYPE_ID, 0);
+    const HAS_POINTERS: bool = true;
+    const POINTERS: &'static [PointerSlot] = &[PointerSlot {
+        offset: 0,
+        count: 1,
+        stride: 16,
+        kind: SlotKind::Slice(type_info::<T>),
+    }];
     type Mut<'t> = PMut<'t, PSlice<T>>;
 }
 

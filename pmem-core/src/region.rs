@@ -25,10 +25,6 @@ impl Region {
         Region { base, len }
     }
 
-    pub(crate) fn len(&self) -> u64 {
-        self.len
-    }
-
     pub(crate) fn base(&self) -> *mut u8 {
         self.base
     }
@@ -40,12 +36,6 @@ impl Region {
             "pool access {offset:#x}+{len:#x} outside {:#x} bytes",
             self.len
         );
-    }
-
-    /// Whether `[offset, offset + len)` lies inside the pool.
-    #[inline]
-    pub(crate) fn contains(&self, offset: u64, len: u64) -> bool {
-        offset <= self.len && len <= self.len - offset
     }
 
     /// The address of `offset`, after checking `len` bytes from it are in the pool.
@@ -69,14 +59,6 @@ impl Region {
         let p = self.ptr(offset, 8) as *mut u64;
         // SAFETY: as in `read_u64`; the caller is the pool's only writer.
         unsafe { p.write(value) };
-    }
-
-    /// Copies pool bytes out.
-    #[inline]
-    pub(crate) fn read(&self, offset: u64, out: &mut [u8]) {
-        let p = self.ptr(offset, out.len() as u64);
-        // SAFETY: in bounds (checked); `out` is ordinary memory, never inside the mapping.
-        unsafe { core::ptr::copy_nonoverlapping(p, out.as_mut_ptr(), out.len()) };
     }
 
     /// Copies bytes into the pool.

@@ -220,6 +220,10 @@ fn check_method_names(cx: &Ctxt, input: &Input, fields: &[Field]) {
             "offset",
             "the handle's method returning the value's pool offset",
         ),
+        (
+            "reborrow",
+            "the handle's method borrowing it for a shorter time",
+        ),
     ] {
         taken.insert(method.to_string(), (what.to_string(), false));
     }

@@ -25,6 +25,12 @@ pub(crate) fn expand(input: &Input, fields: &[Field]) -> TokenStream {
     handle_generics.params.insert(0, syn::parse_quote!('t));
     let (handle_impl_generics, handle_ty_generics, _) = handle_generics.split_for_impl();
     let handle_ty = quote!(#handle #handle_ty_generics);
+    let reborrow_params = generics.params.iter().filter_map(|param| match param {
+        syn::GenericParam::Type(p) => Some(p.ident.clone()),
+        syn::GenericParam::Const(p) => Some(p.ident.clone()),
+        syn::GenericParam::Lifetime(_) => None,
+    });
+    let handle_reborrow_ty = quote!(#handle<'_, #(#reborrow_params),*>);
 
     let persistent_impl = persistent_impl(input, fields, &generics);
     // The field methods need every field type to be `Persistent`. Stating it as a bound of their
@@ -126,6 +132,13 @@ pub(crate) fn expand(input: &Input, fields: &[Field]) -> TokenStream {
                     self.0.offset()
                 }
 
+                /// A handle to the same value borrowing this one, to pass to a function that takes
+                /// the handle by value while keeping this one.
+                #[inline]
+                pub fn reborrow(&mut self) -> #handle_reborrow_ty {
+                    #handle(self.0.reborrow())
+                }
+
                 /// The underlying `PMut` handle.
                 #[inline]
                 pub fn into_inner(self) -> #krate::PMut<'t, #self_ty> {
@@ -206,6 +219,25 @@ fn persistent_impl(input: &Input, fields: &[Field], generics: &syn::Generics) ->
         syn::GenericParam::Lifetime(_) => None,
     });
 
+    // Every field is a slot of the object graph; `count` is 0 for fields without pointers, which
+    // is only known once the field type's constant is evaluated.
+    let pointer_slots = fields.iter().map(|field| {
+        let ty = field.ty;
+        let member = &field.member;
+        quote! {
+            #krate::PointerSlot {
+                offset: ::core::mem::offset_of!(Self, #member),
+                count: if <#ty as #krate::Persistent>::HAS_POINTERS { 1 } else { 0 },
+                stride: ::core::mem::size_of::<#ty>(),
+                kind: #krate::SlotKind::Inline(#krate::type_info::<#ty>),
+            }
+        }
+    });
+    let has_pointers = fields.iter().map(|field| {
+        let ty = field.ty;
+        quote!(<#ty as #krate::Persistent>::HAS_POINTERS)
+    });
+
     quote! {
         #[automatically_derived]
         unsafe impl #impl_generics #krate::Persistent for #ident #ty_generics #where_clause {
@@ -219,6 +251,8 @@ fn persistent_impl(input: &Input, fields: &[Field], generics: &syn::Generics) ->
                 }
             };
             const TYPE_ID: u64 = #krate::fingerprint::type_id(#name, &[#(#type_id_args),*]);
+            const HAS_POINTERS: bool = false #(|| #has_pointers)*;
+            const POINTERS: &'static [#krate::PointerSlot] = &[#(#pointer_slots),*];
             type Mut<'t> = #handle<'t, #(#type_params),*>;
         }
     }

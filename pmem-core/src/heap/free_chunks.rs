@@ -42,11 +42,6 @@ impl FreeChunks {
         self.by_size.last().map_or(0, |&(len, _)| len)
     }
 
-    /// Free chunks in all.
-    pub(crate) fn total(&self) -> u64 {
-        self.total
-    }
-
     fn insert(&mut self, start: u64, len: u64) {
         self.by_start.insert(start, len);
         self.by_size.insert((len, start));
@@ -75,7 +70,7 @@ mod tests {
         f.give(0, 5);
         assert_eq!(f.largest(), 10);
         f.give(20, 2);
-        assert_eq!(f.total(), 13);
+        assert_eq!(f.largest(), 10);
         assert_eq!(f.take(11), None);
     }
 }

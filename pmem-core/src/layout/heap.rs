@@ -123,7 +123,7 @@ const fn make_class(unit: u64) -> SizeClass {
         let mut slots = bytes / unit;
         let mut data_offset;
         loop {
-            data_offset = ((slots.div_ceil(64) * 8) + 63) / 64 * 64;
+            data_offset = (slots.div_ceil(64) * 8).div_ceil(64) * 64;
             if data_offset + slots * unit <= bytes {
                 break;
             }
@@ -196,7 +196,7 @@ mod tests {
             );
         }
         assert_eq!(CLASSES[CLASS_COUNT - 1].unit as u64, MAX_RUN_UNIT);
-        assert!(CLASS_COUNT < 256);
+        const { assert!(CLASS_COUNT < 256) };
     }
 
     #[test]

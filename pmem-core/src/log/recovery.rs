@@ -2,7 +2,6 @@
 
 use super::reader::{parse, Entry, ParsedSlot};
 use crate::layout::log::{chain, kind, Op, CHAIN_START, OP_SIZE};
-use crate::layout::Geometry;
 use crate::media::Media;
 
 /// What recovery found and did.
@@ -244,9 +243,4 @@ pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
     }
     media.domain.fence();
     Ok((report, state.next_gen))
-}
-
-/// Offset of the first log slot, for tools that show the log.
-pub(crate) fn slot_offset(index: u64) -> u64 {
-    Geometry::log_slot_offset(index)
 }

@@ -236,13 +236,6 @@ impl Domain {
         self.fences.add(1);
     }
 
-    /// `flush` then `fence`.
-    #[inline]
-    pub(crate) fn persist(&self, offset: u64, len: u64) {
-        self.flush(offset, len);
-        self.fence();
-    }
-
     /// The first write-back failure since the last call (msync mode only: cache flushes cannot
     /// fail). Callers that promise durability check this after their fence.
     pub(crate) fn take_failure(&self) -> Option<std::io::Error> {

@@ -25,7 +25,9 @@ use crate::tx::{Tx, TxCore};
 /// What keeps the pool's bytes alive: a mapped file or an in-memory image.
 pub(crate) enum Backing {
     File(PoolFile),
-    Memory(PoolImage),
+    Memory(
+        #[allow(dead_code, reason = "owned for its memory, used through raw pointers")] PoolImage,
+    ),
 }
 
 /// Everything about an open pool that does not change while it is open, shared by readers and
@@ -185,7 +187,22 @@ impl<R: Persistent> PoolBuilder<R> {
     /// Opens a pool image (such as a crash image) in memory over the simulated persistence
     /// domain, through the same recovery as a file.
     pub fn open_image(self, image: PoolImage) -> Result<Pool<R>> {
-        open::open_image(image, &self.options)
+        open::open_image(image, &self.options, open::Tracking::Simulated(None))
+    }
+
+    /// As [`open_image`](Self::open_image), with `hook` called at every fence, recovery's included.
+    pub(crate) fn open_image_with_hook(
+        self,
+        image: PoolImage,
+        hook: crate::persist::sim::FenceHook,
+    ) -> Result<Pool<R>> {
+        open::open_image(image, &self.options, open::Tracking::Simulated(Some(hook)))
+    }
+
+    /// As [`open_image`](Self::open_image), without keeping a persisted image: for images that
+    /// are checked and thrown away.
+    pub(crate) fn open_image_unchecked(self, image: PoolImage) -> Result<Pool<R>> {
+        open::open_image(image, &self.options, open::Tracking::Untracked)
     }
 }
 

@@ -19,6 +19,7 @@ use crate::layout::{Geometry, FORMAT_MAJOR, FORMAT_MINOR};
 use crate::log::recovery::recover;
 use crate::map::{read_at, PoolFile};
 use crate::media::Media;
+use crate::persist::sim::FenceHook;
 use crate::persist::{Domain, FlushMode, PoolImage, SimDomain};
 use crate::persistent::Persistent;
 use crate::region::Region;
@@ -247,10 +248,25 @@ fn create_on<R: Persistent>(
 ) -> Result<Pool<R>> {
     let geometry = Geometry::compute(size, core::mem::size_of::<R>() as u64)
         .expect("size checked by the caller");
-    let media = media_for(&backing, base, size, mode, geometry);
+    let media = media_for(
+        &backing,
+        base,
+        size,
+        mode,
+        geometry,
+        Tracking::Simulated(None),
+    );
     let header = new_header::<R>(&geometry, options);
     write_headers(&media, &header, &[0, 1]);
     finish_open(backing, media, header, location)
+}
+
+/// How an in-memory pool's persistence is modelled.
+pub(crate) enum Tracking {
+    /// The simulated domain, with an optional fence hook installed before the first fence.
+    Simulated(Option<FenceHook>),
+    /// No persisted image at all: for images that are only checked, never crashed again.
+    Untracked,
 }
 
 fn media_for(
@@ -259,16 +275,24 @@ fn media_for(
     len: u64,
     mode: FlushMode,
     geometry: Geometry,
+    tracking: Tracking,
 ) -> Media {
     // SAFETY: `base .. base + len` is the mapping or image owned by `backing`, which the pool keeps
     // alive (declared after `media` in `Shared`, so dropped after it); both are page-aligned.
     let region = unsafe { Region::new(base, len) };
-    let domain = match backing {
-        // SAFETY: as above; the image is 8-byte aligned and its length a multiple of 8 (pool
-        // sizes are whole chunks past page-aligned regions).
-        Backing::Memory(_) => Domain::simulated(unsafe { SimDomain::new(base, len as usize) }),
+    let domain = match (backing, tracking) {
+        (Backing::Memory(_), Tracking::Simulated(hook)) => {
+            // SAFETY: as above; the image is page-aligned and pool sizes are multiples of 8.
+            let sim = unsafe { SimDomain::new(base, len as usize) };
+            sim.set_hook(hook);
+            Domain::simulated(sim)
+        }
+        // SAFETY: as above; eADR mode only fences, which any memory allows.
+        (Backing::Memory(_), Tracking::Untracked) => unsafe {
+            Domain::new(base, len, FlushMode::Eadr)
+        },
         // SAFETY: as above.
-        Backing::File(_) => unsafe { Domain::new(base, len, mode) },
+        (Backing::File(_), _) => unsafe { Domain::new(base, len, mode) },
     };
     Media {
         region,
@@ -317,11 +341,12 @@ fn open_on<R: Persistent>(
     chosen: Chosen,
     options: &Options,
     location: Location,
+    tracking: Tracking,
 ) -> Result<Pool<R>> {
     let dax = matches!(&backing, Backing::File(f) if f.is_dax());
     let mode = flush_mode(options, dax);
     let geometry = chosen.header.geometry();
-    let media = media_for(&backing, base, len, mode, geometry);
+    let media = media_for(&backing, base, len, mode, geometry, tracking);
     if let Some(copy) = chosen.repair {
         write_headers(&media, &chosen.header, &[copy]);
     }
@@ -390,6 +415,7 @@ pub(super) fn open_file<R: Persistent>(path: &Path, options: &Options) -> Result
         chosen,
         options,
         location,
+        Tracking::Untracked,
     )
 }
 
@@ -420,6 +446,7 @@ pub(super) fn create_image<R: Persistent>(size: u64, options: &Options) -> Resul
 pub(super) fn open_image<R: Persistent>(
     mut image: PoolImage,
     options: &Options,
+    tracking: Tracking,
 ) -> Result<Pool<R>> {
     let location = Location::Memory;
     check_layout_name(options)?;
@@ -451,5 +478,6 @@ pub(super) fn open_image<R: Persistent>(
         chosen,
         options,
         location,
+        tracking,
     )
 }

@@ -61,6 +61,15 @@ impl<'t, T: Persistent> PMut<'t, T> {
         Ok(unsafe { &mut *(self.tx.address(self.offset) as *mut T) })
     }
 
+    /// A handle to the same value borrowing this one, so this one can be used again afterwards.
+    pub fn reborrow(&mut self) -> PMut<'_, T> {
+        PMut {
+            tx: &mut *self.tx,
+            offset: self.offset,
+            _target: PhantomData,
+        }
+    }
+
     /// Converts into the type's own handle (the generated `<Name>Mut` for derived structs).
     pub fn into_handle(self) -> T::Mut<'t> {
         T::Mut::from(self)
@@ -72,6 +81,13 @@ impl<'t, T: Persistent> PMut<'t, T> {
     /// passes `offset_of!`, which always does.
     #[doc(hidden)]
     pub fn __field<F: Persistent>(&mut self, field_offset: usize) -> PMut<'_, F> {
+        self.reborrow().__into_field(field_offset)
+    }
+
+    /// As [`__field`](Self::__field), consuming this handle so the field's handle keeps its
+    /// lifetime.
+    #[doc(hidden)]
+    pub fn __into_field<F: Persistent>(self, field_offset: usize) -> PMut<'t, F> {
         assert!(
             field_offset + core::mem::size_of::<F>() <= core::mem::size_of::<T>()
                 && field_offset % core::mem::align_of::<F>() == 0
@@ -80,7 +96,7 @@ impl<'t, T: Persistent> PMut<'t, T> {
         );
         // SAFETY: the field range lies inside `T`'s range, which is valid and aligned for `T`;
         // `field_offset` is a multiple of `F`'s alignment, which divides `T`'s.
-        unsafe { PMut::new(&mut *self.tx, self.offset + field_offset as u64) }
+        unsafe { PMut::new(self.tx, self.offset + field_offset as u64) }
     }
 }
 

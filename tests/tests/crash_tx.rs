@@ -1,0 +1,309 @@
+//! Crash tests of transactions on the simulated persistence domain: at every fence, the
+//! nothing-pending image, the everything image and 3 random subsets are reopened through the real
+//! recovery path and checked.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use pmem_core::crash::CrashTest;
+use pmem_core::{Persistent, Pool};
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Counter {
+    value: u64,
+    pad: [u8; 56],
+    buf: [u64; 32],
+}
+
+#[test]
+fn w1_counter_increments() {
+    let committed = Arc::new(AtomicU64::new(0));
+    let seen = committed.clone();
+    let report = CrashTest::new(1 << 20).run::<Counter>(
+        move |pool| {
+            for _ in 0..200 {
+                pool.transaction(|tx| {
+                    let v = tx.root().value;
+                    tx.root_mut().set_value(v + 1)
+                })?;
+                committed.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        },
+        move |pool, _| {
+            let done = seen.load(Ordering::SeqCst);
+            let value = pool.read(|r| r.root().value);
+            if value == done || value == done + 1 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "counter {value} after {done} committed transactions"
+                ))
+            }
+        },
+    );
+    report.assert_ok();
+    assert!(report.fences >= 400, "{report}");
+    eprintln!("{report}");
+}
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Account {
+    balance: u64,
+}
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Bank {
+    accounts: [pmem_core::PPtr<Account>; 4],
+}
+
+const TOTAL: u64 = 4_000;
+
+fn balances(pool: &Pool<Bank>) -> Result<Vec<u64>, String> {
+    pool.read(|r| {
+        r.root()
+            .accounts
+            .iter()
+            .map(|&p| r.get(p).map(|a| a.balance).map_err(|e| e.to_string()))
+            .collect()
+    })
+}
+
+/// Transfers between objects keep the sum, whatever the crash: both accounts are updated in one
+/// transaction, with single-field setters on one side and a batched get_mut_many on the other.
+#[test]
+fn transfers_keep_the_sum() {
+    let report = CrashTest::new(1 << 20).run::<Bank>(
+        |pool| {
+            pool.transaction(|tx| {
+                for i in 0..4 {
+                    let a = tx.alloc(Account { balance: TOTAL / 4 })?;
+                    tx.root_mut().accounts_mut().set_at(i, a)?;
+                }
+                Ok(())
+            })?;
+            for i in 0..120u64 {
+                let (from, to) = ((i % 4) as usize, ((i * 7 + 1) % 4) as usize);
+                if from == to {
+                    continue;
+                }
+                pool.transaction(|tx| {
+                    let accounts = tx.root().accounts;
+                    let amount = (i * 37) % 100;
+                    if i % 2 == 0 {
+                        let a = tx.get(accounts[from])?.balance;
+                        let b = tx.get(accounts[to])?.balance;
+                        if a < amount {
+                            return Err(tx.abort("insufficient funds"));
+                        }
+                        tx.edit(accounts[from])?.set_balance(a - amount)?;
+                        tx.edit(accounts[to])?.set_balance(b + amount)
+                    } else {
+                        let [a, b] = tx.get_mut_many([accounts[from], accounts[to]])?;
+                        let amount = amount.min(a.balance);
+                        a.balance -= amount;
+                        b.balance += amount;
+                        Ok(())
+                    }
+                })
+                .or_else(|e| match e {
+                    pmem_core::Error::Aborted { .. } => Ok(()),
+                    e => Err(e),
+                })?;
+            }
+            Ok(())
+        },
+        |pool, _| {
+            let null = pool.read(|r| r.root().accounts.iter().all(|p| p.is_null()));
+            if null {
+                return Ok(()); // crashed before the setup transaction committed
+            }
+            let sum: u64 = balances(pool)?.iter().sum();
+            if sum == TOTAL {
+                Ok(())
+            } else {
+                Err(format!("sum of balances is {sum}, not {TOTAL}"))
+            }
+        },
+    );
+    report.assert_ok();
+    eprintln!("{report}");
+}
+
+#[derive(Persistent)]
+#[repr(C)]
+struct List {
+    head: pmem_core::PPtr<Node>,
+    len: u64,
+}
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Node {
+    next: pmem_core::PPtr<Node>,
+    value: u64,
+    pad: [u8; 48],
+}
+
+/// Walks the list; checks the values count down from len - 1 and no node is leaked.
+fn check_list(pool: &Pool<List>, committed: u64) -> Result<(), String> {
+    pool.read(|r| {
+        let mut values = Vec::new();
+        let mut p = r.root().head;
+        while !p.is_null() {
+            let node = r.get(p).map_err(|e| e.to_string())?;
+            values.push(node.value);
+            p = node.next;
+            if values.len() as u64 > committed + 1 {
+                return Err("list longer than the pushes made (cycle?)".to_string());
+            }
+        }
+        let len = values.len() as u64;
+        if len != committed && len != committed + 1 {
+            return Err(format!(
+                "list has {len} nodes after {committed} committed pushes"
+            ));
+        }
+        if r.root().len != len {
+            return Err(format!(
+                "root says {} nodes, the list has {len}",
+                r.root().len
+            ));
+        }
+        if values.iter().rev().copied().ne(0..len) {
+            return Err(format!("values {values:?} are not the pushes in order"));
+        }
+        let live = r.objects::<Node>().count() as u64;
+        if live != len {
+            return Err(format!("{live} nodes allocated but {len} reachable: leak"));
+        }
+        Ok(())
+    })
+}
+
+#[test]
+fn w4_list_push() {
+    let committed = Arc::new(AtomicU64::new(0));
+    let seen = committed.clone();
+    let report = CrashTest::new(1 << 20).run::<List>(
+        move |pool| {
+            for i in 0..150u64 {
+                pool.transaction(|tx| {
+                    let head = tx.root().head;
+                    let node = tx.alloc(Node {
+                        next: head,
+                        value: i,
+                        pad: [0; 48],
+                    })?;
+                    let mut root = tx.root_mut();
+                    root.set_head(node)?;
+                    root.set_len(i + 1)
+                })?;
+                committed.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        },
+        move |pool, _| check_list(pool, seen.load(Ordering::SeqCst)),
+    );
+    report.assert_ok();
+    eprintln!("{report}");
+}
+
+/// A transaction that writes the root, pushes nodes and frees one, then fails: at every crash
+/// point inside it, and after it, the pool is byte-identical to before it.
+#[test]
+fn aborted_transaction_leaves_no_trace() {
+    fn image(pool: &Pool<List>) -> Vec<u8> {
+        pool.read(|r| {
+            let mut bytes = Vec::new();
+            bytes.extend_from_slice(&r.root().len.to_le_bytes());
+            bytes.extend_from_slice(&r.root().head.offset().to_le_bytes());
+            for p in r.objects::<Node>() {
+                let n = r.get(p).unwrap();
+                bytes.extend_from_slice(&p.offset().to_le_bytes());
+                bytes.extend_from_slice(&n.next.offset().to_le_bytes());
+                bytes.extend_from_slice(&n.value.to_le_bytes());
+                bytes.extend_from_slice(&n.pad);
+            }
+            bytes
+        })
+    }
+    let before: Arc<std::sync::Mutex<Option<Vec<u8>>>> = Arc::default();
+    let setter = before.clone();
+    let report = CrashTest::new(1 << 20).run::<List>(
+        move |pool| {
+            pool.transaction(|tx| {
+                for i in 0..3u64 {
+                    let head = tx.root().head;
+                    let node = tx.alloc(Node {
+                        next: head,
+                        value: i,
+                        pad: [7; 48],
+                    })?;
+                    tx.root_mut().set_head(node)?;
+                }
+                tx.root_mut().set_len(3)
+            })?;
+            *setter.lock().unwrap() = Some(image(pool));
+            let failed = pool.transaction(|tx| {
+                tx.root_mut().set_len(99)?;
+                let head = tx.root().head;
+                let second = tx.get(head)?.next;
+                tx.edit(head)?.set_pad([1; 48])?;
+                for i in 0..5u64 {
+                    let node = tx.alloc(Node {
+                        next: head,
+                        value: 100 + i,
+                        pad: [9; 48],
+                    })?;
+                    tx.root_mut().set_head(node)?;
+                }
+                tx.free(second)?;
+                Err::<(), _>(tx.abort("on purpose"))
+            });
+            assert!(failed.is_err());
+            Ok(())
+        },
+        move |pool, _| match &*before.lock().unwrap() {
+            None => Ok(()),
+            Some(expected) if image(pool) == *expected => Ok(()),
+            Some(_) => Err("state differs from before the aborted transaction".to_string()),
+        },
+    );
+    report.assert_ok();
+    eprintln!("{report}");
+}
+
+/// A crash during recovery, at each of recovery's own fences, recovers again to a valid state.
+#[test]
+fn crash_during_recovery() {
+    let committed = Arc::new(AtomicU64::new(0));
+    let seen = committed.clone();
+    let report = CrashTest::new(1 << 20)
+        .crash_during_recovery(true)
+        .run::<List>(
+            move |pool| {
+                for i in 0..25u64 {
+                    pool.transaction(|tx| {
+                        let head = tx.root().head;
+                        let node = tx.alloc(Node {
+                            next: head,
+                            value: i,
+                            pad: [0; 48],
+                        })?;
+                        let mut root = tx.root_mut();
+                        root.set_head(node)?;
+                        root.set_len(i + 1)
+                    })?;
+                    committed.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(())
+            },
+            move |pool, _| check_list(pool, seen.load(Ordering::SeqCst)),
+        );
+    report.assert_ok();
+    eprintln!("{report}");
+}
