@@ -1,1 +1,48 @@
-fn main() {}
+//! `pmem-bench <workload>`: the PMDK baseline workloads (see `shared/bench/pmdk/README.md`)
+//! on pmem, with the same knobs, pool size and placement, timing and output line as the C
+//! harness `pmdk_bench`, plus the flush and fence counts of each timed loop.
+//!
+//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`. Environment: `N`, `REPS`,
+//! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`.
+
+mod alloc;
+mod common;
+mod hashmap;
+mod lifecycle;
+mod threads;
+mod update;
+
+use std::process::ExitCode;
+
+use common::Env;
+
+const USAGE: &str = "usage: pmem-bench create|w1|w2|w3|w4|w5|w6|w7";
+
+fn main() -> ExitCode {
+    let Some(workload) = std::env::args().nth(1) else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let env = Env::from_env();
+    let result = match workload.as_str() {
+        "create" => lifecycle::run_create(&env),
+        "w1" => update::run(&env, 1),
+        "w2" => update::run(&env, 2),
+        "w3" => alloc::run_w3(&env),
+        "w4" => alloc::run_w4(&env),
+        "w5" => hashmap::run(&env),
+        "w6" => lifecycle::run_w6(&env),
+        "w7" => threads::run(&env),
+        other => {
+            eprintln!("unknown workload {other}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("FATAL: {workload}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
