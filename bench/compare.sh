@@ -13,6 +13,9 @@
 #   PMDK_BIN     where to build it (default: $TMPDIR/pmdk-bench-bin; PMDK_DIR may be read-only)
 #   RESULTS_DIR  where the raw result lines are saved (default: a new temporary directory)
 #   WORKLOADS    subset to run, e.g. "w1 w3" (default: create w1 w2 w3 w4 w5 w6 w7)
+#   EXTRAS=1     also run W1, W3, W4 and W5 without cache flushes (fences kept: PMDK's
+#                PMEM_NO_FLUSH=1, pmem's FLUSH_MODE=eadr) and W1 with clflushopt, tagged
+#                [no-flush] and [clflushopt]: the software cost and the flush cost apart.
 #
 # Requires libpmemobj-dev and libpmem-dev (it installs nothing itself).
 set -euo pipefail
@@ -28,6 +31,7 @@ export POOL_DIR="${POOL_DIR:-/dev/shm}"
 export POOL_SIZE="${POOL_SIZE:-1073741824}"
 W6_OBJS="${W6_OBJS:-1000000}"
 WORKLOADS="${WORKLOADS:-create w1 w2 w3 w4 w5 w6 w7}"
+EXTRAS="${EXTRAS:-0}"
 
 die() {
 	echo "compare.sh: $*" >&2
@@ -71,13 +75,15 @@ raw_pmem="$RESULTS_DIR/pmem.txt"
 } | tee "$RESULTS_DIR/env.txt"
 
 failed=0
+tag=""
 # run SIDE WORKLOAD [KNOB=VALUE...]: one run of one side; its lines are saved and echoed with
-# the side as prefix.
+# the side as prefix. A non-empty $tag is appended to each line's name, as NAME[tag].
 run() {
 	local side=$1 workload=$2 bin out lines
 	shift 2
 	if [ "$side" = pmdk ]; then bin=$pmdk out=$raw_pmdk; else bin=$pmem out=$raw_pmem; fi
 	if lines=$(env "$@" "$bin" "$workload" 2>"$RESULTS_DIR/$side.err"); then
+		[ -z "$tag" ] || lines=$(printf '%s\n' "$lines" | sed "s/^\([^ ]*\) /\1[$tag] /")
 		printf '%s\n' "$lines" >>"$out"
 		printf '%s\n' "$lines" | sed "s/^/$side: /"
 	else
@@ -104,12 +110,26 @@ for w in $WORKLOADS; do
 	*) both "$w" ;;
 	esac
 done
+if [ "$EXTRAS" = 1 ]; then
+	tag=no-flush
+	for w in w1 w3 w4 w5; do
+		run pmdk "$w" PMEM_IS_PMEM_FORCE=1 PMEM_NO_FLUSH=1
+		run pmem "$w" FLUSH_MODE=eadr
+	done
+	tag=clflushopt
+	run pmdk w1 PMEM_IS_PMEM_FORCE=1 PMEM_NO_CLWB=1
+	run pmem w1 FLUSH_MODE=clflushopt
+	tag=""
+fi
 
 # --- summary ------------------------------------------------------------------------------
 names=(POOL-create W1-tx-update-8 W2-tx-update-256 W3-atomic-alloc-64 W3-atomic-free-64
 	W4-tx-alloc-push-64 W5-hashmap-insert W5-hashmap-lookup
 	W6-open-0objs W6-open+first-alloc-0objs "W6-open-${W6_OBJS}objs" "W6-open+first-alloc-${W6_OBJS}objs"
-	W7-two-threads-tx-update-8)
+	W7-two-threads-tx-update-8
+	"W1-tx-update-8[no-flush]" "W3-atomic-alloc-64[no-flush]" "W3-atomic-free-64[no-flush]"
+	"W4-tx-alloc-push-64[no-flush]" "W5-hashmap-insert[no-flush]" "W5-hashmap-lookup[no-flush]"
+	"W1-tx-update-8[clflushopt]")
 echo "## summary (ns per op, median of $REPS reps; ratio = pmem / pmdk, below 1 means pmem is faster)"
 for name in "${names[@]}"; do
 	awk -v name="$name" '

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pmem_core::{FlushStats, Persistent, Pool};
+use pmem_core::{FlushMode, FlushStats, Persistent, Pool, PoolBuilder};
 
 /// Layout name of every pool, as in the C harness.
 pub const LAYOUT: &str = "pmdkbench";
@@ -13,13 +13,15 @@ const MAX_REPS: u64 = 64;
 
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The environment knobs of the C harness (`N`, `REPS`, `POOL_DIR`, `POOL_SIZE`).
+/// The environment knobs of the C harness (`N`, `REPS`, `POOL_DIR`, `POOL_SIZE`), plus
+/// `FLUSH_MODE` to pick a flush mode instead of the CPU's best cache flush (forced pmem).
 #[derive(Debug, Clone)]
 pub struct Env {
     pub n: u64,
     pub reps: usize,
     pub pool_dir: PathBuf,
     pub pool_size: u64,
+    pub flush_mode: Option<FlushMode>,
 }
 
 impl Env {
@@ -29,6 +31,17 @@ impl Env {
             reps: env_u64("REPS", 5).clamp(1, MAX_REPS) as usize,
             pool_dir: PathBuf::from(env_str("POOL_DIR", "/dev/shm")),
             pool_size: env_u64("POOL_SIZE", 1 << 30),
+            flush_mode: flush_mode_from_env(),
+        }
+    }
+
+    /// Forced pmem mode (cache-line flushes even on tmpfs, like `PMEM_IS_PMEM_FORCE=1`), or
+    /// exactly the `FLUSH_MODE` asked for.
+    fn builder<R: Persistent>(&self) -> PoolBuilder<R> {
+        let b = Pool::<R>::builder().force_pmem(true).layout(LAYOUT);
+        match self.flush_mode {
+            Some(mode) => b.flush_mode(mode),
+            None => b,
         }
     }
 
@@ -37,26 +50,39 @@ impl Env {
         self.pool_dir.join(format!("pmembench_{tag}.pool"))
     }
 
-    /// Removes `path` and creates a pool there in forced pmem mode (cache-line flushes on tmpfs,
-    /// like `PMEM_IS_PMEM_FORCE=1`), returning the pool and the time `create` took.
+    /// Removes `path` and creates a pool there, returning the pool and the time `create` took.
     pub fn create<R: Persistent>(&self, path: &PathBuf) -> Result<(Pool<R>, u64)> {
         let _ = std::fs::remove_file(path);
         let t0 = Instant::now();
-        let pool = Pool::<R>::builder()
-            .force_pmem(true)
-            .layout(LAYOUT)
-            .create(path, self.pool_size)?;
+        let pool = self.builder::<R>().create(path, self.pool_size)?;
         let ns = t0.elapsed().as_nanos() as u64;
         Ok((pool, ns))
     }
 
-    /// Opens the pool at `path` in forced pmem mode.
+    /// Opens the pool at `path` in the same mode.
     pub fn open<R: Persistent>(&self, path: &PathBuf) -> Result<Pool<R>> {
-        Ok(Pool::<R>::builder()
-            .force_pmem(true)
-            .layout(LAYOUT)
-            .open(path)?)
+        Ok(self.builder::<R>().open(path)?)
     }
+}
+
+/// `FLUSH_MODE=clwb|clflushopt|clflush|eadr|msync`, or `None` if unset. `eadr` keeps the
+/// fences and skips the cache flushes, like PMDK's `PMEM_NO_FLUSH=1`.
+fn flush_mode_from_env() -> Option<FlushMode> {
+    let name = env_str("FLUSH_MODE", "");
+    if name.is_empty() {
+        return None;
+    }
+    let modes = [
+        FlushMode::Clwb,
+        FlushMode::ClflushOpt,
+        FlushMode::Clflush,
+        FlushMode::Eadr,
+        FlushMode::Msync,
+    ];
+    let mode = modes.into_iter().find(|m| m.name() == name);
+    Some(mode.unwrap_or_else(|| {
+        panic!("FLUSH_MODE={name}: expected clwb, clflushopt, clflush, eadr or msync")
+    }))
 }
 
 /// Closes the pool and removes its file.

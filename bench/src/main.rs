@@ -3,7 +3,9 @@
 //! harness `pmdk_bench`, plus the flush and fence counts of each timed loop.
 //!
 //! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`. Environment: `N`, `REPS`,
-//! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`.
+//! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`; `FLUSH_MODE` (`clwb`,
+//! `clflushopt`, `clflush`, `eadr`, `msync`) overrides the forced-pmem default, which is the
+//! CPU's best cache flush.
 
 mod alloc;
 mod common;
