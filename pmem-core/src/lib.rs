@@ -12,6 +12,7 @@ compile_error!("pmem-core supports 64-bit little-endian targets only: pool files
 // Lets the derive's `::pmem_core::` paths resolve inside this crate's own tests.
 extern crate self as pmem_core;
 
+pub mod check;
 pub mod crash;
 mod error;
 pub mod fingerprint;

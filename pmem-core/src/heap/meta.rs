@@ -127,19 +127,24 @@ impl HeapMeta {
         Ok(word.class)
     }
 
-    /// Offset of the first byte of the run's bitmap (the run's first byte).
+    /// Offset of the run's allocation bitmap in the bitmap table.
+    pub(crate) fn bitmap_offset(&self, first: u64) -> u64 {
+        self.geometry.bitmap_offset(first)
+    }
+
+    /// Offset of the run's first slot.
     pub(crate) fn run_offset(&self, first: u64) -> u64 {
         self.geometry.chunk_offset(first)
     }
 
     /// Offset of slot `slot` of the run at chunk `first`.
     pub(crate) fn slot_offset(&self, first: u64, class: &SizeClass, slot: u64) -> u64 {
-        self.run_offset(first) + class.data_offset as u64 + slot * class.unit as u64
+        self.run_offset(first) + slot * class.unit as u64
     }
 
     /// The allocation bitmap words of the run at chunk `first`.
     pub(crate) fn bitmap_word(&self, first: u64, index: u64) -> u64 {
-        self.region.read_u64(self.run_offset(first) + index * 8)
+        self.region.read_u64(self.bitmap_offset(first) + index * 8)
     }
 
     /// Calls `f(slot)` for every allocated slot of the run.
@@ -199,10 +204,7 @@ impl HeapMeta {
             .run_class(head, word)
             .map_err(|_| "corrupt chunk table")?;
         let class = &CLASSES[class_index as usize];
-        let data = self.run_offset(head) + class.data_offset as u64;
-        let rel = offset
-            .checked_sub(data)
-            .ok_or("points into a run's bitmap")?;
+        let rel = offset - self.run_offset(head);
         if rel % class.unit as u64 != 0 {
             return Err("points inside an object, not at its start");
         }

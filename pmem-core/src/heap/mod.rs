@@ -227,11 +227,13 @@ impl Heap {
         })
     }
 
-    fn out_of_space(&self, requested: u64) -> Error {
-        Error::OutOfSpace {
+    /// Takes `count` contiguous free chunks for a request of `requested` bytes.
+    fn take_chunks(&self, count: u64, requested: u64) -> Result<u64> {
+        let mut chunks = lock(&self.chunks);
+        chunks.take(count).ok_or(Error::OutOfSpace {
             requested,
-            available: lock(&self.chunks).largest() * CHUNK_SIZE,
-        }
+            available: chunks.largest() * CHUNK_SIZE,
+        })
     }
 
     /// Reserves a block for an object of `size` bytes, alignment `align` and type `fingerprint`,
@@ -274,9 +276,7 @@ impl Heap {
                 bin.current = Some(h);
                 continue;
             }
-            let first = lock(&self.chunks)
-                .take(c.run_chunks as u64)
-                .ok_or_else(|| self.out_of_space(size))?;
+            let first = self.take_chunks(c.run_chunks as u64, size)?;
             self.run_creation_ops(first, class, fingerprint, ops);
             self.owner[first as usize].store(arena_index as u16, Ordering::Relaxed);
             let words = (c.slots as u64).div_ceil(64) as usize;
@@ -310,9 +310,9 @@ impl Heap {
         run.bitmap[w as usize] |= 1 << bit;
         run.free -= 1;
         let slot = w * 64 + bit;
-        let run_offset = self.meta.run_offset(head as u64);
+        let bitmap = self.meta.bitmap_offset(head as u64);
         ops.push(Op::SetBits {
-            target: run_offset + w as u64 * 8,
+            target: bitmap + w as u64 * 8,
             mask: 1 << bit,
         });
         let offset = self.meta.slot_offset(head as u64, c, slot as u64);
@@ -331,7 +331,7 @@ impl Heap {
         let c = &CLASSES[class as usize];
         let g = &self.meta.geometry;
         ops.push(Op::Zero {
-            target: self.meta.run_offset(first),
+            target: self.meta.bitmap_offset(first),
             len: c.bitmap_bytes(),
         });
         let head = ChunkWord {
@@ -367,9 +367,7 @@ impl Heap {
         ops: &mut Vec<Op>,
     ) -> Result<(u64, Reservation)> {
         let count = size.max(1).div_ceil(CHUNK_SIZE);
-        let first = lock(&self.chunks)
-            .take(count)
-            .ok_or_else(|| self.out_of_space(size))?;
+        let first = self.take_chunks(count, size)?;
         let g = &self.meta.geometry;
         let word = ChunkWord {
             kind: chunk_kind::SPAN,
@@ -441,17 +439,18 @@ impl Heap {
         }
     }
 
-    /// Whether `object` is allocated, counting this transaction's reservations.
-    pub(crate) fn is_live(&self, object: &ObjectRef) -> bool {
+    /// Whether freeing `object` alone would leave its run empty and release it (which takes
+    /// more than one metadata word).
+    pub(crate) fn free_releases_run(&self, object: &ObjectRef) -> bool {
         match *object {
-            ObjectRef::Span { .. } => true,
-            ObjectRef::Slot { first, slot, .. } => {
+            ObjectRef::Span { .. } => false,
+            ObjectRef::Slot { first, .. } => {
                 let arena =
                     lock(&self.arenas[self.owner[first as usize].load(Ordering::Relaxed) as usize]);
                 arena
                     .runs
                     .get(&(first as u32))
-                    .is_some_and(|run| run.bitmap[slot as usize / 64] & (1 << (slot % 64)) != 0)
+                    .is_some_and(|run| self.releases_run(&arena, first as u32, run, 1))
             }
         }
     }
@@ -459,29 +458,40 @@ impl Heap {
     /// Appends the ops that free `frees` (distinct live objects) and release runs they leave
     /// empty. Changes nothing in memory: [`apply_frees`](Self::apply_frees) does that once the
     /// commit is durable.
-    pub(crate) fn plan_frees(&self, frees: &[Free], ops: &mut Vec<Op>) {
-        self.for_each_run_group(frees, |heap, head, slots, arena| {
+    pub(crate) fn plan_frees(&self, frees: &mut [Free], ops: &mut Vec<Op>) {
+        frees.sort_unstable_by_key(|f| match f.object {
+            ObjectRef::Slot { first, slot, .. } => (0, first, slot),
+            ObjectRef::Span { first, .. } => (1, first, 0),
+        });
+        self.for_each_run_group(frees, |heap, head, group, arena| {
             let run = &arena.runs[&head];
-            let run_offset = heap.meta.run_offset(head as u64);
-            let mut words: Vec<(u64, u64)> = Vec::new();
-            for &slot in slots {
+            let bitmap = heap.meta.bitmap_offset(head as u64);
+            let mut pending: Option<(u64, u64)> = None;
+            for slot in group.iter().map(slot_of) {
                 let (w, mask) = (slot / 64, 1u64 << (slot % 64));
-                match words.iter_mut().find(|(word, _)| *word == w) {
-                    Some((_, m)) => *m |= mask,
-                    None => words.push((w, mask)),
+                match &mut pending {
+                    Some((word, m)) if *word == w => *m |= mask,
+                    _ => {
+                        if let Some((word, m)) = pending.replace((w, mask)) {
+                            ops.push(Op::ClearBits {
+                                target: bitmap + word * 8,
+                                mask: m,
+                            });
+                        }
+                    }
                 }
             }
-            for (w, mask) in words {
+            if let Some((word, m)) = pending {
                 ops.push(Op::ClearBits {
-                    target: run_offset + w * 8,
-                    mask,
+                    target: bitmap + word * 8,
+                    mask: m,
                 });
             }
-            if heap.releases_run(arena, head, run, slots.len() as u32) {
+            if heap.releases_run(arena, head, run, group.len() as u32) {
                 heap.run_release_ops(head as u64, run.class, ops);
             }
         });
-        for f in frees {
+        for f in frees.iter() {
             if let ObjectRef::Span { first, .. } = f.object {
                 ops.push(Op::Write {
                     target: self.meta.geometry.chunk_entry_offset(first),
@@ -492,19 +502,19 @@ impl Heap {
     }
 
     /// Makes committed frees take effect in memory; must follow [`plan_frees`](Self::plan_frees)
-    /// with the same list and no heap change between.
+    /// with the same (sorted) list and no heap change between.
     pub(crate) fn apply_frees(&self, frees: &[Free]) {
-        self.for_each_run_group(frees, |heap, head, slots, arena| {
+        self.for_each_run_group(frees, |heap, head, group, arena| {
             let run = &arena.runs[&head];
-            let release = heap.releases_run(arena, head, run, slots.len() as u32);
+            let release = heap.releases_run(arena, head, run, group.len() as u32);
             let run = arena.runs.get_mut(&head).expect("run exists");
-            for &slot in slots {
+            for slot in group.iter().map(slot_of) {
                 run.bitmap[slot as usize / 64] &= !(1 << (slot % 64));
             }
-            run.free += slots.len() as u32;
+            run.free += group.len() as u32;
             add(
                 &heap.counters.class_live[run.class as usize],
-                -(slots.len() as i64),
+                -(group.len() as i64),
             );
             let key = (run.class, run.fingerprint);
             let class = run.class;
@@ -532,25 +542,28 @@ impl Heap {
         }
     }
 
-    /// Calls `f(heap, run head, slots freed in it, owning arena)` for each run with frees.
+    /// Calls `f(heap, run head, the frees in it, owning arena)` for each run with frees; `frees`
+    /// must be sorted by [`plan_frees`](Self::plan_frees) so each run's frees are together.
     fn for_each_run_group(
         &self,
         frees: &[Free],
-        mut f: impl FnMut(&Heap, u32, &[u64], &mut Arena),
+        mut f: impl FnMut(&Heap, u32, &[Free], &mut Arena),
     ) {
-        let mut groups: Vec<(u32, Vec<u64>)> = Vec::new();
-        for free in frees {
-            if let ObjectRef::Slot { first, slot, .. } = free.object {
-                match groups.iter_mut().find(|(h, _)| *h == first as u32) {
-                    Some((_, slots)) => slots.push(slot),
-                    None => groups.push((first as u32, vec![slot])),
-                }
-            }
-        }
-        for (head, slots) in groups {
+        let mut rest = frees;
+        while let Some(Free {
+            object: ObjectRef::Slot { first, .. },
+        }) = rest.first()
+        {
+            let head = *first;
+            let end = rest
+                .iter()
+                .position(|g| !matches!(g.object, ObjectRef::Slot { first, .. } if first == head))
+                .unwrap_or(rest.len());
+            let (group, tail) = rest.split_at(end);
             let mut arena =
                 lock(&self.arenas[self.owner[head as usize].load(Ordering::Relaxed) as usize]);
-            f(self, head, &slots, &mut arena);
+            f(self, head as u32, group, &mut arena);
+            rest = tail;
         }
     }
 
@@ -577,9 +590,7 @@ impl Heap {
     /// it may need replaying).
     pub(crate) fn reserve_log_space(&self, bytes: u64) -> Result<(u64, u64)> {
         let count = bytes.div_ceil(CHUNK_SIZE);
-        let first = lock(&self.chunks)
-            .take(count)
-            .ok_or_else(|| self.out_of_space(bytes))?;
+        let first = self.take_chunks(count, bytes)?;
         Ok((self.meta.geometry.chunk_offset(first), count * CHUNK_SIZE))
     }
 
@@ -621,6 +632,13 @@ impl Heap {
 
     pub(crate) fn meta(&self) -> &HeapMeta {
         &self.meta
+    }
+}
+
+fn slot_of(free: &Free) -> u64 {
+    match free.object {
+        ObjectRef::Slot { slot, .. } => slot,
+        ObjectRef::Span { .. } => unreachable!("run groups hold slots only"),
     }
 }
 

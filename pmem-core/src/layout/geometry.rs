@@ -1,7 +1,7 @@
 //! Where each region of a pool lives, computed from the pool size and the root size.
 
 use super::align_up;
-use super::heap::{CHUNK_ENTRY_SIZE, CHUNK_SIZE};
+use super::heap::{BITMAP_BYTES, CHUNK_ENTRY_SIZE, CHUNK_SIZE};
 use super::log::LOG_SLOT_SIZE;
 
 /// Size of one header copy.
@@ -10,6 +10,10 @@ pub(crate) const HEADER_SIZE: u64 = 4096;
 pub(crate) const LOG_OFFSET: u64 = 2 * HEADER_SIZE;
 /// Number of log slots (the current and the previous transaction).
 pub(crate) const LOG_SLOTS: u64 = 2;
+/// Offset of the type table: the pool's self-description, for tools.
+pub(crate) const TYPE_TABLE_OFFSET: u64 = LOG_OFFSET + LOG_SLOTS * LOG_SLOT_SIZE;
+/// Bytes of the type table.
+pub(crate) const TYPE_TABLE_SIZE: u64 = 64 * 1024;
 /// The fewest heap chunks a pool may have.
 pub(crate) const MIN_CHUNKS: u64 = 4;
 const PAGE: u64 = 4096;
@@ -29,18 +33,15 @@ impl Geometry {
     /// The geometry of a pool of `pool_size` bytes whose root is `root_size` bytes, or `None`
     /// if that leaves fewer than [`MIN_CHUNKS`] heap chunks.
     pub(crate) fn compute(pool_size: u64, root_size: u64) -> Option<Geometry> {
-        let root_offset = LOG_OFFSET + LOG_SLOTS * LOG_SLOT_SIZE;
+        let root_offset = TYPE_TABLE_OFFSET + TYPE_TABLE_SIZE;
         let root_area = align_up(root_size.max(1), PAGE);
         let chunk_table_offset = root_offset.checked_add(root_area)?;
         let usable = pool_size.checked_sub(chunk_table_offset)?;
-        // Each chunk costs its bytes plus its table entry; the alignment of the heap start may
-        // cost up to one more chunk, so shrink until the layout fits.
-        let mut chunk_count = usable / (CHUNK_SIZE + CHUNK_ENTRY_SIZE);
+        // Each chunk costs its bytes plus its table entry and bitmap; the alignment of the heap
+        // start may cost up to one more chunk, so shrink until the layout fits.
+        let mut chunk_count = usable / (CHUNK_SIZE + CHUNK_ENTRY_SIZE + BITMAP_BYTES);
         loop {
-            let heap_offset = align_up(
-                chunk_table_offset + chunk_count * CHUNK_ENTRY_SIZE,
-                CHUNK_SIZE,
-            );
+            let heap_offset = align_up(metadata_end(chunk_table_offset, chunk_count), CHUNK_SIZE);
             if heap_offset + chunk_count * CHUNK_SIZE <= pool_size {
                 if chunk_count < MIN_CHUNKS {
                     return None;
@@ -60,9 +61,21 @@ impl Geometry {
 
     /// The smallest pool size that [`compute`](Self::compute) accepts for this root size.
     pub(crate) fn minimum_pool_size(root_size: u64) -> u64 {
-        let root_offset = LOG_OFFSET + LOG_SLOTS * LOG_SLOT_SIZE;
+        let root_offset = TYPE_TABLE_OFFSET + TYPE_TABLE_SIZE;
         let table = root_offset + align_up(root_size.max(1), PAGE);
-        align_up(table + MIN_CHUNKS * CHUNK_ENTRY_SIZE, CHUNK_SIZE) + MIN_CHUNKS * CHUNK_SIZE
+        align_up(metadata_end(table, MIN_CHUNKS), CHUNK_SIZE) + MIN_CHUNKS * CHUNK_SIZE
+    }
+
+    /// Offset of the run bitmap table: [`BITMAP_BYTES`] per chunk, used by chunks that start a
+    /// run. Kept apart from the runs so that opening a pool reads dense metadata, not one page
+    /// of every run.
+    pub(crate) fn bitmap_table_offset(&self) -> u64 {
+        bitmap_table_offset(self.chunk_table_offset, self.chunk_count)
+    }
+
+    /// Offset of the bitmap of the run starting at chunk `index`.
+    pub(crate) fn bitmap_offset(&self, index: u64) -> u64 {
+        self.bitmap_table_offset() + index * BITMAP_BYTES
     }
 
     /// End of the heap.
@@ -95,6 +108,14 @@ impl Geometry {
     }
 }
 
+fn bitmap_table_offset(chunk_table_offset: u64, chunk_count: u64) -> u64 {
+    align_up(chunk_table_offset + chunk_count * CHUNK_ENTRY_SIZE, 64)
+}
+
+fn metadata_end(chunk_table_offset: u64, chunk_count: u64) -> u64 {
+    bitmap_table_offset(chunk_table_offset, chunk_count) + chunk_count * BITMAP_BYTES
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +134,10 @@ mod tests {
         for size in [1 << 20, 8 << 20, (1 << 30) + 12345] {
             let g = Geometry::compute(size, 128).unwrap();
             assert!(g.root_offset + g.root_size <= g.chunk_table_offset);
-            assert!(g.chunk_table_offset + g.chunk_count * CHUNK_ENTRY_SIZE <= g.heap_offset);
+            assert!(
+                g.chunk_table_offset + g.chunk_count * CHUNK_ENTRY_SIZE <= g.bitmap_table_offset()
+            );
+            assert!(g.bitmap_offset(g.chunk_count) <= g.heap_offset);
             assert!(g.heap_end() <= size);
             assert_eq!(g.heap_offset % CHUNK_SIZE, 0);
             // Little waste: at most one chunk plus the table's alignment.

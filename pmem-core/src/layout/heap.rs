@@ -10,7 +10,9 @@
 //!
 //! - `FREE`: the chunk belongs to no object. Zeroed table = empty heap.
 //! - `RUN`: the first chunk of a run: `count` chunks holding objects of size class `class`, all
-//!   of one type. The run starts with a bitmap (bit set = slot allocated), then the slots.
+//!   of one type, packed from the run's first byte. Its allocation bitmap (bit set = slot
+//!   allocated) is the chunk's entry in the bitmap table, kept apart so that the metadata is
+//!   dense and objects start on chunk boundaries.
 //! - `SPAN`: the first chunk of one large object occupying `count` chunks.
 //! - `CONT`: a later chunk of a run; `count` is the distance back to the run's first chunk.
 //!
@@ -22,6 +24,8 @@
 pub(crate) const CHUNK_SIZE: u64 = 16 * 1024;
 /// Bytes per chunk table entry.
 pub(crate) const CHUNK_ENTRY_SIZE: u64 = 16;
+/// Bytes of allocation bitmap per chunk, enough for a run of the smallest class in one chunk.
+pub(crate) const BITMAP_BYTES: u64 = CHUNK_SIZE / 16 / 8;
 /// Alignment guaranteed to every object in a run whose unit size is a multiple of it.
 pub(crate) const MAX_RUN_ALIGN: u64 = 64;
 
@@ -61,8 +65,6 @@ pub(crate) struct SizeClass {
     pub run_chunks: u32,
     /// Slots per run.
     pub slots: u32,
-    /// Offset of the first slot from the run start (the bitmap comes before it).
-    pub data_offset: u32,
 }
 
 impl SizeClass {
@@ -72,7 +74,7 @@ impl SizeClass {
     }
 
     /// The largest power of two (at most [`MAX_RUN_ALIGN`]) dividing the unit: every slot is
-    /// aligned to it, because runs and their data start on 64-byte boundaries.
+    /// aligned to it, because runs start on chunk boundaries.
     pub(crate) const fn align(&self) -> u64 {
         let a = 1u64 << (self.unit as u64).trailing_zeros();
         if a > MAX_RUN_ALIGN {
@@ -118,23 +120,15 @@ const fn class_units() -> ([u32; 64], usize) {
 const fn make_class(unit: u64) -> SizeClass {
     let mut chunks = 1u64;
     loop {
-        let bytes = chunks * CHUNK_SIZE;
-        // The bitmap is at most one bit per 16 bytes; size it for the slots that fit after it.
-        let mut slots = bytes / unit;
-        let mut data_offset;
-        loop {
-            data_offset = (slots.div_ceil(64) * 8).div_ceil(64) * 64;
-            if data_offset + slots * unit <= bytes {
-                break;
-            }
-            slots -= 1;
+        let mut slots = chunks * CHUNK_SIZE / unit;
+        if slots > BITMAP_BYTES * 8 {
+            slots = BITMAP_BYTES * 8;
         }
         if slots >= MIN_SLOTS || chunks >= 64 {
             return SizeClass {
                 unit: unit as u32,
                 run_chunks: chunks as u32,
                 slots: slots as u32,
-                data_offset: data_offset as u32,
             };
         }
         chunks += 1;
@@ -148,7 +142,6 @@ pub(crate) static CLASSES: [SizeClass; CLASS_COUNT] = {
         unit: 0,
         run_chunks: 0,
         slots: 0,
-        data_offset: 0,
     }; CLASS_COUNT];
     let mut i = 0;
     while i < n {
@@ -182,18 +175,12 @@ mod tests {
             assert!(c.unit > prev);
             prev = c.unit;
             assert!(c.slots as u64 >= MIN_SLOTS, "{c:?}");
-            assert_eq!(c.data_offset % 64, 0);
-            assert!(c.data_offset as u64 >= c.bitmap_bytes());
-            assert!(
-                c.data_offset as u64 + c.slots as u64 * c.unit as u64
-                    <= c.run_chunks as u64 * CHUNK_SIZE
-            );
+            assert!(c.bitmap_bytes() <= BITMAP_BYTES, "{c:?}");
+            let used = c.slots as u64 * c.unit as u64;
+            let run = c.run_chunks as u64 * CHUNK_SIZE;
+            assert!(used <= run);
             // Little left over at the end of a run.
-            let used = c.data_offset as u64 + c.slots as u64 * c.unit as u64;
-            assert!(
-                c.run_chunks as u64 * CHUNK_SIZE - used < c.unit as u64 + 64,
-                "{c:?}"
-            );
+            assert!(run - used < c.unit as u64, "{c:?}");
         }
         assert_eq!(CLASSES[CLASS_COUNT - 1].unit as u64, MAX_RUN_UNIT);
         const { assert!(CLASS_COUNT < 256) };
@@ -204,7 +191,7 @@ mod tests {
         let c = CLASSES[class_for(64, 8).unwrap() as usize];
         assert_eq!(c.unit, 64);
         assert_eq!(c.run_chunks, 1);
-        assert_eq!(c.slots, 255);
+        assert_eq!(c.slots, 256);
     }
 
     #[test]

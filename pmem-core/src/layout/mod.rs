@@ -5,6 +5,7 @@
 //!        4 KiB    header copy B           4 KiB
 //!        8 KiB    log slot 0              LOG_SLOT_SIZE
 //!                 log slot 1              LOG_SLOT_SIZE
+//!                 type table              64 KiB: the types reachable from the root
 //!                 root object             size of the root type, rounded up to 4 KiB
 //!                 chunk table             16 bytes per chunk
 //!                 heap                    CHUNK_SIZE-aligned chunks
@@ -18,6 +19,7 @@ pub(crate) mod geometry;
 pub(crate) mod header;
 pub(crate) mod heap;
 pub(crate) mod log;
+pub(crate) mod types;
 
 pub(crate) use geometry::Geometry;
 

@@ -21,6 +21,20 @@ pub(crate) struct ParsedSlot {
     pub index: u64,
     pub gen: u64,
     pub entries: Vec<Entry>,
+    /// Where parsing stopped at an entry that is not valid, if it did.
+    pub tail: Option<Tail>,
+}
+
+/// The position after a slot's valid entries, when an invalid entry header is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// Offset of the invalid entry header.
+    pub pos: u64,
+    /// End of the block it is in.
+    pub block_end: u64,
+    /// The header claims this slot's generation and a valid kind and length, but the entry fails
+    /// its checksum: torn by a crash mid-write, or damaged.
+    pub damaged: bool,
 }
 
 impl ParsedSlot {
@@ -37,10 +51,16 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
     let mut entries = Vec::new();
     // A hostile EXTEND chain could loop; the heap cannot hold more blocks than chunks.
     let mut blocks_left = geometry.chunk_count + 1;
+    let mut tail = None;
     loop {
         if end - pos < ENTRY_HEADER {
             break;
         }
+        tail = Some(Tail {
+            pos,
+            block_end: end,
+            damaged: false,
+        });
         let word0 = region.read_u64(pos);
         let (k, len) = (word0 as u32, word0 >> 32);
         let entry_gen = region.read_u64(pos + 8);
@@ -55,8 +75,14 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
         // SAFETY: recovery and the checker parse only while nothing writes the pool.
         let bytes = unsafe { region.slice(payload, len) };
         if entry_checksum(k, len as u32, entry_gen, bytes) != checksum {
+            tail = Some(Tail {
+                pos,
+                block_end: end,
+                damaged: gen == Some(entry_gen),
+            });
             break;
         }
+        tail = None;
         gen = Some(entry_gen);
         entries.push(Entry {
             kind: k,
@@ -90,5 +116,25 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
         index,
         gen: gen?,
         entries,
+        tail,
     })
+}
+
+/// Whether slot `index` starts with something that is neither zero nor a valid entry.
+pub(crate) fn first_entry_damaged(region: &Region, index: u64) -> bool {
+    let pos = Geometry::log_slot_offset(index);
+    let nonzero = (0..3).any(|i| region.read_u64(pos + 8 * i) != 0);
+    nonzero && parse_first_fails(region, index)
+}
+
+fn parse_first_fails(region: &Region, index: u64) -> bool {
+    let pos = Geometry::log_slot_offset(index);
+    let word0 = region.read_u64(pos);
+    let (k, len) = (word0 as u32, word0 >> 32);
+    if !(kind::UNDO..=kind::RETIRED).contains(&k) || padded(len) > LOG_SLOT_SIZE - ENTRY_HEADER {
+        return true;
+    }
+    // SAFETY: as in `parse`.
+    let bytes = unsafe { region.slice(pos + ENTRY_HEADER, len) };
+    entry_checksum(k, len as u32, region.read_u64(pos + 8), bytes) != region.read_u64(pos + 16)
 }

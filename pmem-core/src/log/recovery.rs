@@ -85,7 +85,7 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
             let ok = target % 8 == 0
                 && len % 8 == 0
                 && target >= g.chunk_table_offset
-                && len <= g.heap_end().saturating_sub(target);
+                && len <= g.heap_offset.saturating_sub(target);
             if !ok {
                 return Err(format!(
                     "heap operation on {target:#x}+{len:#x} outside the heap metadata"
@@ -193,6 +193,11 @@ impl SlotContents {
 
 /// Applies heap ops in order and flushes what they touched.
 pub(crate) fn apply_ops(media: &Media, ops: &[Op]) {
+    apply_ops_then(media, ops, |target, len| media.domain.flush(target, len));
+}
+
+/// Applies heap ops in order, calling `written(target, len)` after each.
+pub(crate) fn apply_ops_then(media: &Media, ops: &[Op], mut written: impl FnMut(u64, u64)) {
     let r = &media.region;
     for &op in ops {
         match op {
@@ -202,7 +207,7 @@ pub(crate) fn apply_ops(media: &Media, ops: &[Op]) {
             Op::Zero { target, len } => r.zero(target, len),
         }
         let (target, len) = op.range();
-        media.domain.flush(target, len);
+        written(target, len);
     }
 }
 
@@ -224,6 +229,7 @@ pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
     let Some(newest) = state.newest else {
         return Ok((report, state.next_gen));
     };
+    let tail = newest.tail;
     let newest = contents(media, &newest).map_err(|e| format!("log slot {}: {e}", newest.index))?;
     if let Some(previous) = &state.previous {
         let previous =
@@ -240,6 +246,19 @@ pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
         roll_back(media, &newest.undo);
         report.undo_applied = newest.undo.len() as u64;
         report.rolled_back = true;
+    }
+    // A crash may have torn the entry after the valid ones. Mark the log's end explicitly, so
+    // that a later check can tell damage (an entry of this generation failing its checksum)
+    // from the torn tail of a transaction recovery has dealt with.
+    if let Some(tail) = tail {
+        if tail.block_end - tail.pos >= crate::layout::log::ENTRY_HEADER {
+            media
+                .region
+                .zero(tail.pos, crate::layout::log::ENTRY_HEADER);
+            media
+                .domain
+                .flush(tail.pos, crate::layout::log::ENTRY_HEADER);
+        }
     }
     media.domain.fence();
     Ok((report, state.next_gen))

@@ -48,6 +48,11 @@ impl LogWriter {
         self.open.is_some()
     }
 
+    /// The slot the open transaction writes, if it has written anything.
+    pub(crate) fn current_slot(&self) -> Option<usize> {
+        self.open.as_ref().map(|log| (log.gen % 2) as usize)
+    }
+
     fn begin(&mut self, heap: &Heap) -> &mut OpenLog {
         if self.open.is_none() {
             let gen = self.next_gen;
@@ -99,16 +104,23 @@ impl LogWriter {
 
     /// Writes one entry at the current position (the caller has ensured room).
     fn write_entry(&mut self, media: &Media, k: u32, parts: &[&[u8]]) -> u64 {
-        let log = self.open.as_mut().expect("open");
         let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        self.write_entry_with(media, k, len, |mut at| {
+            for part in parts {
+                media.region.write(at, part);
+                at += part.len() as u64;
+            }
+        })
+    }
+
+    /// Writes one entry of `len` payload bytes, which `fill(payload offset)` writes in place
+    /// (the caller has ensured room). Returns the entry's checksum.
+    fn write_entry_with(&mut self, media: &Media, k: u32, len: u64, fill: impl FnOnce(u64)) -> u64 {
+        let log = self.open.as_mut().expect("open");
         let payload = log.pos + ENTRY_HEADER;
-        let mut at = payload;
-        for part in parts {
-            media.region.write(at, part);
-            at += part.len() as u64;
-        }
+        fill(payload);
         // Zero the padding so the entry's bytes are fully determined.
-        media.region.zero(at, padded(len) - len);
+        media.region.zero(payload + len, padded(len) - len);
         // SAFETY: this writer is the pool's only writer; the bytes were just written.
         let checksum = entry_checksum(k, len as u32, log.gen, unsafe {
             media.region.slice(payload, len)
@@ -174,52 +186,48 @@ impl LogWriter {
         ops: &[Op],
         ranges: &[(u64, u64)],
     ) -> Result<()> {
-        let encoded_ops: Vec<u8> = ops
-            .iter()
-            .flat_map(|op| op.encode())
-            .flat_map(u64::to_le_bytes)
-            .collect();
-        let encoded_ranges: Vec<u8> = ranges
-            .iter()
-            .flat_map(|&(o, l)| [o, l])
-            .flat_map(u64::to_le_bytes)
-            .collect();
-        let inline = 24 + encoded_ops.len() as u64 + encoded_ranges.len() as u64;
-        let (mut op_bytes, mut range_bytes): (&[u8], &[u8]) = (&encoded_ops, &encoded_ranges);
+        let (mut ops, mut ranges) = (ops, ranges);
+        let inline = 24 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
         if self.room(heap) < inline {
-            // Too large for one entry here: spill into REDO and RANGES entries.
-            for (k, bytes) in [
-                (kind::REDO, &mut op_bytes),
-                (kind::RANGES, &mut range_bytes),
-            ] {
-                while !bytes.is_empty() {
-                    if self.room(heap) < OP_SIZE.max(64) {
-                        self.ensure_room(media, heap, (bytes.len() as u64).min(MAX_EXTENSION / 2))?;
-                    }
-                    let take =
-                        (bytes.len() as u64).min(self.room(heap) / OP_SIZE * OP_SIZE) as usize;
-                    let (head, tail) = bytes.split_at(take);
-                    self.write_entry(media, k, &[head]);
-                    *bytes = tail;
-                }
+            // Too large for one entry here: spill into REDO and RANGES entries first.
+            while !ops.is_empty() {
+                let n = self.spill_room(media, heap, ops.len())?;
+                let (head, tail) = ops.split_at(n);
+                self.write_entry_with(media, kind::REDO, n as u64 * OP_SIZE, |at| {
+                    write_ops(media, at, head)
+                });
+                ops = tail;
+            }
+            while !ranges.is_empty() {
+                let n = self.spill_room(media, heap, ranges.len())?;
+                let (head, tail) = ranges.split_at(n);
+                self.write_entry_with(media, kind::RANGES, n as u64 * OP_SIZE, |at| {
+                    write_ranges(media, at, head)
+                });
+                ranges = tail;
             }
             self.ensure_room(media, heap, 24)?;
         }
         let chain = self.begin(heap).chain;
-        let counts = (op_bytes.len() as u64 / OP_SIZE) | (range_bytes.len() as u64 / OP_SIZE) << 32;
-        self.write_entry(
-            media,
-            kind::COMMIT,
-            &[
-                &chain.to_le_bytes(),
-                &data_hash.to_le_bytes(),
-                &counts.to_le_bytes(),
-                op_bytes,
-                range_bytes,
-            ],
-        );
+        let counts = ops.len() as u64 | (ranges.len() as u64) << 32;
+        let len = 24 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
+        self.write_entry_with(media, kind::COMMIT, len, |at| {
+            media.region.write_u64(at, chain);
+            media.region.write_u64(at + 8, data_hash);
+            media.region.write_u64(at + 16, counts);
+            write_ops(media, at + 24, ops);
+            write_ranges(media, at + 24 + ops.len() as u64 * OP_SIZE, ranges);
+        });
         self.flush(media);
         Ok(())
+    }
+
+    /// How many of `want` 16-byte records fit in one entry here, extending the log if none do.
+    fn spill_room(&mut self, media: &Media, heap: &Heap, want: usize) -> Result<usize> {
+        if self.room(heap) < 4 * OP_SIZE {
+            self.ensure_room(media, heap, (want as u64 * OP_SIZE).min(MAX_EXTENSION / 2))?;
+        }
+        Ok(want.min((self.room(heap) / OP_SIZE) as usize))
     }
 
     /// Ends the open transaction's log; the next one uses the other slot.
@@ -238,5 +246,20 @@ impl LogWriter {
         self.flush(media);
         media.domain.fence();
         self.finish();
+    }
+}
+
+fn write_ops(media: &Media, at: u64, ops: &[Op]) {
+    for (i, op) in ops.iter().enumerate() {
+        let [a, b] = op.encode();
+        media.region.write_u64(at + i as u64 * OP_SIZE, a);
+        media.region.write_u64(at + i as u64 * OP_SIZE + 8, b);
+    }
+}
+
+fn write_ranges(media: &Media, at: u64, ranges: &[(u64, u64)]) {
+    for (i, &(offset, len)) in ranges.iter().enumerate() {
+        media.region.write_u64(at + i as u64 * OP_SIZE, offset);
+        media.region.write_u64(at + i as u64 * OP_SIZE + 8, len);
     }
 }

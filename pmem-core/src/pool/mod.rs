@@ -116,6 +116,8 @@ pub(crate) struct Options {
     pub layout: Option<String>,
     pub mode: Option<FlushMode>,
     pub force_pmem: bool,
+    /// Open without knowing the root type (tools): no type check, no type table update.
+    pub untyped: bool,
 }
 
 /// Options for creating or opening a [`Pool`].
@@ -187,7 +189,12 @@ impl<R: Persistent> PoolBuilder<R> {
     /// Opens a pool image (such as a crash image) in memory over the simulated persistence
     /// domain, through the same recovery as a file.
     pub fn open_image(self, image: PoolImage) -> Result<Pool<R>> {
-        open::open_image(image, &self.options, open::Tracking::Simulated(None))
+        open::open_image(
+            image,
+            &self.options,
+            open::Tracking::Simulated(None),
+            Location::Memory,
+        )
     }
 
     /// As [`open_image`](Self::open_image), with `hook` called at every fence, recovery's included.
@@ -196,13 +203,33 @@ impl<R: Persistent> PoolBuilder<R> {
         image: PoolImage,
         hook: crate::persist::sim::FenceHook,
     ) -> Result<Pool<R>> {
-        open::open_image(image, &self.options, open::Tracking::Simulated(Some(hook)))
+        open::open_image(
+            image,
+            &self.options,
+            open::Tracking::Simulated(Some(hook)),
+            Location::Memory,
+        )
     }
 
     /// As [`open_image`](Self::open_image), without keeping a persisted image: for images that
     /// are checked and thrown away.
     pub(crate) fn open_image_unchecked(self, image: PoolImage) -> Result<Pool<R>> {
-        open::open_image(image, &self.options, open::Tracking::Untracked)
+        self.open_image_unchecked_at(image, Location::Memory)
+    }
+
+    /// As [`open_image_unchecked`](Self::open_image_unchecked), naming `location` in errors.
+    pub(crate) fn open_image_unchecked_at(
+        self,
+        image: PoolImage,
+        location: Location,
+    ) -> Result<Pool<R>> {
+        open::open_image(image, &self.options, open::Tracking::Untracked, location)
+    }
+
+    /// Opens without checking the root type, for tools that do not know it.
+    pub(crate) fn untyped(mut self) -> Self {
+        self.options.untyped = true;
+        self
     }
 }
 
@@ -304,18 +331,23 @@ impl<R: Persistent> Pool<R> {
     /// Calling it again from inside `f` on the same pool returns [`Error::NestedTransaction`];
     /// nest with [`Tx::transaction`] instead.
     pub fn transaction<T>(&self, f: impl FnOnce(&mut Tx<'_, R>) -> Result<T>) -> Result<T> {
+        let mut tx = Tx::new(self.writer()?);
+        let result = f(&mut tx);
+        tx.finish(result)
+    }
+
+    /// Exclusive write access, refusing re-entry from the thread that already has it.
+    fn writer(&self) -> Result<WriteGuard<'_>> {
         let marker = thread_marker();
         if self.inner.writer.load(Ordering::Relaxed) == marker {
             return Err(Error::NestedTransaction);
         }
         let guard = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
         self.inner.writer.store(marker, Ordering::Relaxed);
-        let mut tx = Tx::new(WriteGuard {
+        Ok(WriteGuard {
             guard,
             writer: &self.inner.writer,
-        });
-        let result = f(&mut tx);
-        tx.finish(result)
+        })
     }
 
     /// Runs `f` with shared read access to the pool.
@@ -376,7 +408,10 @@ impl<R: Persistent> Pool<R> {
 
     /// Frees the object `ptr` points at, durably, in one fail-safe step. Works on a full pool.
     pub fn free<T: Persistent>(&self, ptr: PPtr<T>) -> Result<()> {
-        self.transaction(|tx| tx.free(ptr))
+        let mut core = self.writer()?;
+        let object =
+            resolve::locate::<T>(self.shared().heap.meta(), ptr.offset(), 1, T::FINGERPRINT)?;
+        core.free_now(ptr.offset(), object)
     }
 
     /// Frees `ptr` and lets `unpublish` clear the pool's references to it, in one fail-safe step.

@@ -9,12 +9,15 @@ use zerocopy::{FromBytes, FromZeros, IntoBytes};
 use super::{Backing, Options, Pool, PoolInfo, Shared};
 use crate::error::{Error, Location, Result};
 use crate::heap::{Heap, HeapMeta};
-use crate::layout::geometry::{HEADER_SIZE, LOG_OFFSET, LOG_SLOTS};
+use crate::layout::geometry::{
+    HEADER_SIZE, LOG_OFFSET, LOG_SLOTS, TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE,
+};
 use crate::layout::header::{
     decode_type, describe_difference, encode_type, Header, MAGIC, MAX_LAYOUT_NAME,
 };
 use crate::layout::heap::CHUNK_SIZE;
 use crate::layout::log::LOG_SLOT_SIZE;
+use crate::layout::types::TypeGraph;
 use crate::layout::{Geometry, FORMAT_MAJOR, FORMAT_MINOR};
 use crate::log::recovery::recover;
 use crate::map::{read_at, PoolFile};
@@ -96,6 +99,9 @@ fn check_type<R: Persistent>(
     options: &Options,
     location: &Location,
 ) -> Result<()> {
+    if options.untyped {
+        return Ok(());
+    }
     if let Some(expected) = &options.layout {
         let found = header.layout_name();
         if *expected != found {
@@ -229,6 +235,17 @@ fn check_layout_name(options: &Options) -> Result<()> {
     }
 }
 
+/// Records the types reachable from `R` in the pool's type table, unless it already holds them.
+fn write_type_table<R: Persistent>(media: &Media) {
+    let table = TypeGraph::of(R::INFO).encode();
+    // SAFETY: the pool is being opened: nothing else reads or writes it.
+    let current = unsafe { media.region.slice(TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE) };
+    if current != table.as_slice() {
+        media.write_flush(TYPE_TABLE_OFFSET, &table);
+        media.domain.fence();
+    }
+}
+
 /// Writes both header copies, one fence after each, so at most one is ever torn.
 fn write_headers(media: &Media, header: &Header, copies: &[u64]) {
     for &copy in copies {
@@ -258,7 +275,7 @@ fn create_on<R: Persistent>(
     );
     let header = new_header::<R>(&geometry, options);
     write_headers(&media, &header, &[0, 1]);
-    finish_open(backing, media, header, location)
+    finish_open(backing, media, header, location, options)
 }
 
 /// How an in-memory pool's persistence is modelled.
@@ -307,10 +324,14 @@ fn finish_open<R: Persistent>(
     media: Media,
     mut header: Header,
     location: Location,
+    options: &Options,
 ) -> Result<Pool<R>> {
     header.run_id = U64::new(header.run_id.get() + 1);
     header.seal();
     write_headers(&media, &header, &[0, 1]);
+    if !options.untyped {
+        write_type_table::<R>(&media);
+    }
     let (report, next_gen) = recover(&media).map_err(|detail| Error::corrupt(&location, detail))?;
     let meta = HeapMeta {
         region: media.region,
@@ -350,7 +371,7 @@ fn open_on<R: Persistent>(
     if let Some(copy) = chosen.repair {
         write_headers(&media, &chosen.header, &[copy]);
     }
-    finish_open(backing, media, chosen.header, location)
+    finish_open(backing, media, chosen.header, location, options)
 }
 
 pub(super) fn create_file<R: Persistent>(
@@ -447,8 +468,8 @@ pub(super) fn open_image<R: Persistent>(
     mut image: PoolImage,
     options: &Options,
     tracking: Tracking,
+    location: Location,
 ) -> Result<Pool<R>> {
-    let location = Location::Memory;
     check_layout_name(options)?;
     root_fits::<R>(&location)?;
     let len = image.len() as u64;

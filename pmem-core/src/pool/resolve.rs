@@ -1,17 +1,28 @@
 //! Turning a persistent pointer into a checked offset: bounds, alignment, object start, type.
 
 use crate::error::{Error, Result};
-use crate::heap::HeapMeta;
+use crate::heap::{HeapMeta, ObjectRef};
 use crate::persistent::Persistent;
 
 /// Checks that `offset` is the start of an allocated-looking object of type `T` with room for
 /// `count` elements of `T`, and returns it. Never reads outside the pool.
+#[inline]
 pub(crate) fn resolve<T: Persistent>(
     meta: &HeapMeta,
     offset: u64,
     count: u64,
     fingerprint: u64,
 ) -> Result<u64> {
+    locate::<T>(meta, offset, count, fingerprint).map(|_| offset)
+}
+
+/// As [`resolve`], returning where the object is in the heap.
+pub(crate) fn locate<T: Persistent>(
+    meta: &HeapMeta,
+    offset: u64,
+    count: u64,
+    fingerprint: u64,
+) -> Result<ObjectRef> {
     let bad = |reason: String| Error::InvalidPointer { offset, reason };
     if offset == 0 {
         return Err(bad("null pointer".into()));
@@ -41,10 +52,15 @@ pub(crate) fn resolve<T: Persistent>(
             object.size()
         )));
     }
-    Ok(offset)
+    Ok(object)
 }
 
 /// The fingerprint recorded for an allocation of `[T]` (a [`PSlice`](crate::PSlice)).
 pub(crate) fn slice_fingerprint<T: Persistent>() -> u64 {
-    crate::fingerprint::combine("slice", T::FINGERPRINT, 0)
+    slice_fingerprint_of(T::FINGERPRINT)
+}
+
+/// [`slice_fingerprint`] from the element type's fingerprint.
+pub(crate) fn slice_fingerprint_of(element: u64) -> u64 {
+    crate::fingerprint::combine("slice", element, 0)
 }

@@ -13,7 +13,7 @@ pub use handle::PMut;
 use crate::error::{Error, Result};
 use crate::heap::{ObjectRef, Reservation};
 use crate::persistent::{bytes_of, Persistent};
-use crate::pool::resolve::{resolve, slice_fingerprint};
+use crate::pool::resolve::{locate, resolve, slice_fingerprint};
 use crate::pool::WriteGuard;
 use crate::ptr::{PPtr, PSlice};
 
@@ -271,31 +271,33 @@ impl<'p, R: Persistent> Tx<'p, R> {
 
     /// Frees the object `ptr` points at when the transaction commits.
     pub fn free<T: Persistent>(&mut self, ptr: PPtr<T>) -> Result<()> {
-        let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
-        self.free_offset(offset)
+        self.free_object::<T>(ptr.offset(), 1, T::FINGERPRINT)
     }
 
     /// Frees the slice when the transaction commits.
     pub fn free_slice<T: Persistent>(&mut self, slice: PSlice<T>) -> Result<()> {
-        let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
-        self.free_offset(offset)
+        self.free_object::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())
     }
 
-    fn free_offset(&mut self, offset: u64) -> Result<()> {
-        let object = match self.core.fresh_reservation(offset) {
-            Some(object) => object,
-            None => self
-                .core
-                .shared
-                .heap
-                .meta()
-                .object_at(offset)
-                .map_err(|reason| Error::InvalidPointer {
-                    offset,
-                    reason: reason.into(),
-                })?,
+    fn free_object<T: Persistent>(
+        &mut self,
+        offset: u64,
+        count: u64,
+        fingerprint: u64,
+    ) -> Result<()> {
+        // An object of this transaction is checked against its reservation; any other against the
+        // pool's metadata.
+        let (object, fresh) = match self.core.fresh_reservation(offset) {
+            Some(object) => {
+                self.resolve::<T>(offset, count, fingerprint)?;
+                (object, true)
+            }
+            None => (
+                locate::<T>(self.core.shared.heap.meta(), offset, count, fingerprint)?,
+                false,
+            ),
         };
-        self.core.free(offset, object)
+        self.core.free(offset, object, fresh)
     }
 
     /// Runs `f` as part of this transaction (nesting flattens). If `f` fails, the whole

@@ -6,7 +6,7 @@ use super::ranges::RangeMap;
 use crate::error::{Error, Result};
 use crate::heap::{Free, ObjectRef, Reservation};
 use crate::layout::log::Op;
-use crate::log::recovery::{apply_ops, data_hash, roll_back};
+use crate::log::recovery::{apply_ops_then, data_hash, roll_back};
 use crate::log::writer::LogWriter;
 use crate::persistent::Persistent;
 use crate::pool::Shared;
@@ -27,6 +27,16 @@ pub(crate) struct TxCore {
     ops: Vec<Op>,
     reservations: Vec<Reservation>,
     frees: Vec<Free>,
+    /// Offsets freed by this transaction, to refuse a second free.
+    freed: RangeMap<()>,
+    /// Heap metadata the last commit applied but did not flush: flushed just before the next
+    /// fence, which makes it durable before that transaction can overwrite the log describing it.
+    /// Flushing it at commit would cost a second fence in effect: the next locked instruction
+    /// (the pool's lock release) waits for outstanding write-backs.
+    deferred: Vec<(u64, u64)>,
+    /// The heap ops of the committed logs recovery could still replay, per slot: a metadata word
+    /// they touch must not be changed outside the log.
+    live_ops: [Vec<Op>; 2],
     /// Set when a nested transaction failed: the outer one may not commit.
     pub(crate) doomed: Option<String>,
     pub(crate) depth: u32,
@@ -44,6 +54,9 @@ impl TxCore {
             ops: Vec::new(),
             reservations: Vec::new(),
             frees: Vec::new(),
+            freed: RangeMap::default(),
+            deferred: Vec::new(),
+            live_ops: [Vec::new(), Vec::new()],
             doomed: None,
             depth: 0,
         }
@@ -86,9 +99,19 @@ impl TxCore {
         }
         if wrote {
             self.log.flush(&self.shared.media);
-            self.shared.media.domain.fence();
+            self.fence();
         }
         Ok(())
+    }
+
+    /// Flushes the last commit's heap metadata, then fences.
+    fn fence(&mut self) {
+        let domain = &self.shared.media.domain;
+        for &(offset, len) in &self.deferred {
+            domain.flush(offset, len);
+        }
+        self.deferred.clear();
+        domain.fence();
     }
 
     /// Logs then overwrites `bytes.len()` bytes at `offset`.
@@ -132,16 +155,60 @@ impl TxCore {
     }
 
     /// Frees `object` when the transaction commits.
-    pub(crate) fn free(&mut self, offset: u64, object: ObjectRef) -> Result<()> {
-        let heap = &self.shared.heap;
-        let already = self.frees.iter().any(|f| f.object == object);
-        if already || !heap.is_live(&object) {
+    pub(crate) fn free(&mut self, offset: u64, object: ObjectRef, fresh: bool) -> Result<()> {
+        let twice = self
+            .freed
+            .containing(offset, 1)
+            .is_some_and(|(start, _, ())| start == offset);
+        // Not fresh: the persistent bitmap is the truth (nothing else is reserved in this pool).
+        if twice || !(fresh || self.shared.heap.meta().is_allocated(&object)) {
             return Err(Error::InvalidPointer {
                 offset,
                 reason: "the object is not allocated (double free?)".into(),
             });
         }
+        self.freed.insert(offset, 1, ());
         self.frees.push(Free { object });
+        Ok(())
+    }
+
+    /// Frees `object` at once, outside any transaction, durably: one 8-byte store to its
+    /// metadata word (a bitmap bit or a large object's table entry), which cannot tear, then one
+    /// fence. A free that must also release the run, or whose word a log recovery may still
+    /// replay touches, goes through a logged transaction instead.
+    pub(crate) fn free_now(&mut self, offset: u64, object: ObjectRef) -> Result<()> {
+        debug_assert!(self.is_empty());
+        let shared = &*self.shared;
+        let meta = shared.heap.meta();
+        if !meta.is_allocated(&object) {
+            return Err(Error::InvalidPointer {
+                offset,
+                reason: "the object is not allocated (double free?)".into(),
+            });
+        }
+        let (word, value) = match object {
+            ObjectRef::Slot { first, slot, .. } => {
+                let word = meta.bitmap_offset(first) + slot / 64 * 8;
+                (
+                    word,
+                    shared.media.region.read_u64(word) & !(1 << (slot % 64)),
+                )
+            }
+            ObjectRef::Span { first, .. } => (meta.geometry.chunk_entry_offset(first), 0),
+        };
+        let replayed = self.live_ops.iter().flatten().any(|op| {
+            let (target, len) = op.range();
+            target <= word && word < target + len
+        });
+        if replayed || shared.heap.free_releases_run(&object) {
+            self.free(offset, object, false)?;
+            return self.commit();
+        }
+        shared.media.region.write_u64(word, value);
+        self.deferred.push((word & !63, 64));
+        self.fence();
+        let free = [Free { object }];
+        self.shared.heap.apply_frees(&free);
         Ok(())
     }
 
@@ -160,7 +227,7 @@ impl TxCore {
             self.reset();
             return Ok(());
         }
-        let shared = Arc::clone(&self.shared);
+        let shared = &*self.shared;
         let media = &shared.media;
         for &(target, len, _) in &self.undo {
             media.domain.flush(target, len);
@@ -169,23 +236,35 @@ impl TxCore {
             media.domain.flush(offset, len);
         }
         let planned = self.ops.len();
-        shared.heap.plan_frees(&self.frees, &mut self.ops);
+        shared.heap.plan_frees(&mut self.frees, &mut self.ops);
         let hash = data_hash(
             media,
             self.undo.iter().map(|&(t, l, _)| (t, l)),
             &self.fresh_ranges,
         );
-        if let Err(e) = self
+        let logged = self
             .log
-            .commit(media, &shared.heap, hash, &self.ops, &self.fresh_ranges)
-        {
+            .commit(media, &shared.heap, hash, &self.ops, &self.fresh_ranges);
+        if let Err(e) = logged {
             self.ops.truncate(planned);
             self.abort();
             return Err(e);
         }
-        media.domain.fence();
+        self.fence();
+        if let Some(slot) = self.log.current_slot() {
+            self.live_ops[slot].clear();
+            self.live_ops[slot].extend_from_slice(&self.ops);
+        }
+        let shared = &*self.shared;
+        let media = &shared.media;
         let failure = media.domain.take_failure();
-        apply_ops(media, &self.ops);
+        let deferred = &mut self.deferred;
+        apply_ops_then(media, &self.ops, |target, len| {
+            let line = target & !63;
+            if deferred.last() != Some(&(line, 64)) || len > 64 {
+                deferred.push(if len > 64 { (target, len) } else { (line, 64) });
+            }
+        });
         shared.heap.commit_reservations(&self.reservations);
         shared.heap.apply_frees(&self.frees);
         self.log.finish();
@@ -193,7 +272,7 @@ impl TxCore {
         match failure {
             None => Ok(()),
             Some(source) => Err(Error::Io {
-                location: shared.location.clone(),
+                location: self.shared.location.clone(),
                 operation: "msync at commit",
                 source,
             }),
@@ -202,13 +281,15 @@ impl TxCore {
 
     /// Restores every byte the transaction wrote and forgets its allocations and frees.
     pub(crate) fn abort(&mut self) {
-        let shared = Arc::clone(&self.shared);
         if !self.undo.is_empty() {
-            roll_back(&shared.media, &self.undo);
-            shared.media.domain.fence();
+            roll_back(&self.shared.media, &self.undo);
+            self.fence();
         }
         for &r in self.reservations.iter().rev() {
-            shared.heap.unreserve(r);
+            self.shared.heap.unreserve(r);
+        }
+        if let Some(slot) = self.log.current_slot() {
+            self.live_ops[slot].clear();
         }
         self.log.finish();
         self.reset();
@@ -222,6 +303,7 @@ impl TxCore {
         self.ops.clear();
         self.reservations.clear();
         self.frees.clear();
+        self.freed.clear();
         self.doomed = None;
         self.depth = 0;
     }
@@ -229,9 +311,9 @@ impl TxCore {
     /// Retires the logs so the next open has nothing to recover (clean close).
     pub(crate) fn close(&mut self) {
         debug_assert!(self.is_empty());
-        let shared = Arc::clone(&self.shared);
-        shared.media.domain.fence();
-        self.log.retire(&shared.media, &shared.heap);
+        self.fence();
+        self.log.retire(&self.shared.media, &self.shared.heap);
+        self.live_ops.iter_mut().for_each(Vec::clear);
     }
 
     /// Writes `value` into a block this transaction allocated (no undo needed).

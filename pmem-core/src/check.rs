@@ -1,0 +1,466 @@
+//! The deep consistency check of a pool: headers, logs, heap metadata, and the object graph
+//! from the root.
+//!
+//! [`check`] examines an open pool with its Rust types; [`check_file`] and [`check_image`]
+//! examine a pool file or image without them, using the type table the pool carries, and also
+//! look at the headers and logs as they are on the media, before recovery. Neither changes the
+//! pool: the file variant recovers a private copy.
+//!
+//! ```
+//! # use pmem_core::{Persistent, Pool, PPtr};
+//! # #[derive(Persistent)] #[repr(C)] struct Root { head: PPtr<Node> }
+//! # #[derive(Persistent)] #[repr(C)] struct Node { value: u64, next: PPtr<Node> }
+//! let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+//! pool.alloc_into(Node { value: 1, next: PPtr::null() }, |tx, p| tx.root_mut().set_head(p))?;
+//! let report = pmem_core::check::check(&pool);
+//! assert!(report.is_healthy(), "{report}");
+//! assert_eq!(report.reachable_objects, 1);
+//! # Ok::<(), pmem_core::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use zerocopy::FromBytes;
+
+use crate::error::{Error, Location, Result};
+use crate::heap::{Extent, HeapMeta};
+use crate::layout::geometry::{HEADER_SIZE, TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE};
+use crate::layout::header::{Header, MAGIC};
+use crate::layout::heap::{chunk_kind, CLASSES};
+use crate::layout::types::{SlotTarget, TypeGraph};
+use crate::log::reader::{first_entry_damaged, parse};
+use crate::log::recovery::{contents, read_state};
+use crate::persist::PoolImage;
+use crate::persistent::Persistent;
+use crate::pool::Pool;
+use crate::region::Region;
+
+/// What a check found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Inconsistencies: each names what is wrong and where.
+    pub problems: Vec<String>,
+    /// Facts worth knowing that are not damage (a recovery that opening would perform, say).
+    pub notes: Vec<String>,
+    /// Allocated objects, counted from the heap metadata.
+    pub live_objects: u64,
+    /// Sum of their usable sizes.
+    pub allocated_bytes: u64,
+    /// Objects reachable from the root.
+    pub reachable_objects: u64,
+    /// Offsets of allocated objects that nothing reachable from the root points at. Not damage
+    /// in itself (an object allocated with `Pool::alloc` is found by type iteration), but a leak
+    /// in a structure that should reach everything it allocates.
+    pub unreachable: Vec<u64>,
+    /// Live objects per type name.
+    pub objects_by_type: Vec<(String, u64)>,
+}
+
+impl CheckReport {
+    /// Whether no problem was found.
+    pub fn is_healthy(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn problem(&mut self, p: impl Into<String>) {
+        // A badly damaged pool could report the same kind of thing millions of times.
+        if self.problems.len() < 1000 {
+            self.problems.push(p.into());
+        }
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} live objects ({} bytes), {} reachable from the root, {} unreachable",
+            self.live_objects,
+            self.allocated_bytes,
+            self.reachable_objects,
+            self.unreachable.len()
+        )?;
+        for (name, n) in &self.objects_by_type {
+            writeln!(f, "  {n} x {name}")?;
+        }
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
+        if self.problems.is_empty() {
+            writeln!(f, "no problems found")?;
+        }
+        for p in &self.problems {
+            writeln!(f, "problem: {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks an open pool against its Rust types: heap metadata, every pointer reachable from the
+/// root, and the pool's statistics against a recount.
+pub fn check<R: Persistent>(pool: &Pool<R>) -> CheckReport {
+    let _guard = pool.reader();
+    let shared = pool.shared();
+    let graph = TypeGraph::of(R::INFO);
+    let mut report = CheckReport::default();
+    let meta = *shared.heap.meta();
+    check_heap_and_graph(&meta, &graph, &mut report);
+    let stats = shared.heap.stats();
+    if stats.live_objects != report.live_objects || stats.allocated_bytes != report.allocated_bytes
+    {
+        report.problem(format!(
+            "heap statistics say {} objects / {} bytes, the metadata holds {} / {}",
+            stats.live_objects, stats.allocated_bytes, report.live_objects, report.allocated_bytes
+        ));
+    }
+    report
+}
+
+/// Checks a pool file without its Rust types. The file is read, not modified; a pool another
+/// process has open is refused with [`Error::PoolInUse`].
+pub fn check_file(path: impl AsRef<Path>) -> Result<CheckReport> {
+    let image = read_pool_file(path.as_ref())?;
+    check_image_at(image, Location::file(path.as_ref()))
+}
+
+/// Reads a whole pool file into memory, holding a shared lock while reading so that no writer
+/// is active.
+pub fn read_pool_file(path: &Path) -> Result<PoolImage> {
+    let location = Location::file(path);
+    let mut file = File::open(path).map_err(|e| Error::io(&location, "open", e))?;
+    // SAFETY: flock on an open descriptor.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } != 0 {
+        return Err(Error::PoolInUse { location });
+    }
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(&location, "stat", e))?
+        .len();
+    let mut image = PoolImage::zeroed(len as usize);
+    std::io::Read::read_exact(&mut file, image.as_bytes_mut())
+        .map_err(|e| Error::io(&location, "read", e))?;
+    Ok(image)
+}
+
+/// Checks a pool image without its Rust types.
+pub fn check_image(image: PoolImage) -> Result<CheckReport> {
+    check_image_at(image, Location::Memory)
+}
+
+fn check_image_at(image: PoolImage, location: Location) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    check_headers(image.as_bytes(), &mut report);
+    let pool = Pool::<()>::builder()
+        .untyped()
+        .open_image_unchecked_at(image, location)?;
+    let shared = pool.shared();
+    let media = &shared.media;
+    if pool.info().recovery != Default::default() {
+        let r = pool.info().recovery;
+        report.notes.push(format!(
+            "the last transaction was interrupted and recovery {} it ({} undo entries, {} heap operations)",
+            if r.rolled_back { "rolled back" } else { "completed" },
+            r.undo_applied,
+            r.ops_replayed
+        ));
+    }
+    // SAFETY: the pool is private to this function and nothing writes it.
+    let table = unsafe { media.region.slice(TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE) };
+    let graph = match TypeGraph::decode(table) {
+        Some(g)
+            if g.types
+                .first()
+                .is_some_and(|t| t.fingerprint == pool.info().root_fingerprint) =>
+        {
+            g
+        }
+        Some(_) => {
+            report.problem("the type table does not start with the root type");
+            TypeGraph::default()
+        }
+        None => {
+            report.problem(
+                "the type table is missing or fails its checksum: pointers cannot be followed",
+            );
+            TypeGraph::default()
+        }
+    };
+    if graph.truncated {
+        report.notes.push(
+            "the type table is truncated: pointers of the missing types are not followed".into(),
+        );
+    }
+    check_heap_and_graph(shared.heap.meta(), &graph, &mut report);
+    Ok(report)
+}
+
+/// Headers and logs as they are on the media, before any repair or recovery.
+pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
+    if bytes.len() < 2 * HEADER_SIZE as usize {
+        return; // opening reports it
+    }
+    let copies: Vec<Header> = (0..2)
+        .map(|i| {
+            Header::read_from_bytes(
+                &bytes[i * HEADER_SIZE as usize..(i + 1) * HEADER_SIZE as usize],
+            )
+            .expect("one header")
+        })
+        .collect();
+    let valid: Vec<bool> = copies
+        .iter()
+        .map(|h| h.magic == MAGIC && h.checksum_ok())
+        .collect();
+    for (i, ok) in valid.iter().enumerate() {
+        if !ok {
+            report.problem(format!(
+                "header copy {} (offset {}) fails its checksum; opening the pool repairs it from the other copy",
+                ["A", "B"][i],
+                i as u64 * HEADER_SIZE
+            ));
+        }
+    }
+    if valid[0] && valid[1] && copies[0].run_id != copies[1].run_id {
+        report.notes.push(
+            "the header copies differ in run id (a crash while opening); opening repairs it".into(),
+        );
+    }
+    let Some(h) = copies
+        .iter()
+        .zip(&valid)
+        .find(|(_, ok)| **ok)
+        .map(|(h, _)| h)
+    else {
+        return;
+    };
+    if !h.geometry_is_canonical() || (bytes.len() as u64) < h.pool_size.get() {
+        return; // opening reports it
+    }
+    let mut image = PoolImage::from_bytes(&bytes[..h.pool_size.get() as usize]);
+    // SAFETY: the image is ours, page-aligned, and lives until the end of this function.
+    let region = unsafe { Region::new(image.as_mut_ptr(), h.pool_size.get()) };
+    let media = crate::media::Media {
+        region,
+        geometry: h.geometry(),
+        // SAFETY: as above; the domain is only used to read.
+        domain: unsafe {
+            crate::persist::Domain::new(
+                image.as_mut_ptr(),
+                h.pool_size.get(),
+                crate::persist::FlushMode::Eadr,
+            )
+        },
+    };
+    let state = read_state(&media);
+    let pending = state.newest.as_ref().map(|s| s.index);
+    for index in 0..2u64 {
+        let slot = parse(&region, &media.geometry, index);
+        match &slot {
+            None if first_entry_damaged(&region, index) && pending.is_none() => report.problem(
+                format!("log slot {index}: its first entry fails its checksum"),
+            ),
+            Some(s) => {
+                if let Some(tail) = s.tail.filter(|t| t.damaged && pending != Some(index)) {
+                    report.problem(format!(
+                        "log slot {index}: the entry at offset {:#x} fails its checksum (generation {})",
+                        tail.pos, s.gen
+                    ));
+                }
+                if let Err(e) = contents(&media, s) {
+                    report.problem(format!("log slot {index}: {e}"));
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// One allocated object found in the metadata.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    offset: u64,
+    size: u64,
+    fingerprint: u64,
+    reached: bool,
+}
+
+fn check_heap_and_graph(meta: &HeapMeta, graph: &TypeGraph, report: &mut CheckReport) {
+    let g = &meta.geometry;
+    let mut live: Vec<Live> = Vec::new();
+    let walked = meta.walk(|extent| match extent {
+        Extent::Free { .. } => {}
+        Extent::Span { first, count, fingerprint } => {
+            for c in first + 1..first + count {
+                if meta.entry(c).0.kind != chunk_kind::FREE {
+                    report.problem(format!(
+                        "chunk {c} lies inside the large object at chunk {first} but its table entry describes another block: overlapping objects"
+                    ));
+                }
+            }
+            live.push(Live { offset: g.chunk_offset(first), size: count * crate::layout::heap::CHUNK_SIZE, fingerprint, reached: false });
+        }
+        Extent::Run { first, class, fingerprint } => {
+            let c = &CLASSES[class as usize];
+            let words = (c.slots as u64).div_ceil(64);
+            if c.slots % 64 != 0 && meta.bitmap_word(first, words - 1) >> (c.slots % 64) != 0 {
+                report.problem(format!("run at chunk {first}: bitmap marks slots past its last one"));
+            }
+            meta.for_each_allocated(first, c, |slot| {
+                live.push(Live { offset: meta.slot_offset(first, c, slot), size: c.unit as u64, fingerprint, reached: false });
+            });
+        }
+    });
+    if let Err(e) = walked {
+        report.problem(format!("chunk table: {}", e.0));
+        return;
+    }
+    for pair in live.windows(2) {
+        if pair[0].offset + pair[0].size > pair[1].offset {
+            report.problem(format!(
+                "objects at {:#x} and {:#x} overlap",
+                pair[0].offset, pair[1].offset
+            ));
+        }
+    }
+    report.live_objects = live.len() as u64;
+    report.allocated_bytes = live.iter().map(|l| l.size).sum();
+    let index: HashMap<u64, usize> = live
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.offset, i))
+        .collect();
+    walk_graph(meta, graph, &mut live, &index, report);
+    report.reachable_objects = live.iter().filter(|l| l.reached).count() as u64;
+    report.unreachable = live
+        .iter()
+        .filter(|l| !l.reached)
+        .map(|l| l.offset)
+        .collect();
+    let mut by_type: HashMap<u64, u64> = HashMap::new();
+    for l in &live {
+        *by_type.entry(l.fingerprint).or_default() += 1;
+    }
+    let name_of = |fp: u64| {
+        graph
+            .types
+            .iter()
+            .find(|t| t.fingerprint == fp)
+            .map_or_else(
+                || match graph
+                    .types
+                    .iter()
+                    .find(|t| crate::pool::resolve::slice_fingerprint_of(t.fingerprint) == fp)
+                {
+                    Some(t) => format!("[{}]", t.name),
+                    None => format!("type {fp:#018x}"),
+                },
+                |t| t.name.clone(),
+            )
+    };
+    let mut by_type: Vec<(String, u64)> = by_type
+        .into_iter()
+        .map(|(fp, n)| (name_of(fp), n))
+        .collect();
+    by_type.sort();
+    report.objects_by_type = by_type;
+}
+
+/// Follows every pointer from the root, checking each lands on the start of a live object of
+/// the right type and size.
+fn walk_graph(
+    meta: &HeapMeta,
+    graph: &TypeGraph,
+    live: &mut [Live],
+    index: &HashMap<u64, usize>,
+    report: &mut CheckReport,
+) {
+    if graph.types.is_empty() {
+        return;
+    }
+    // (offset of a value, its type, how many consecutive values)
+    let mut stack: Vec<(u64, u32, u64)> = vec![(meta.geometry.root_offset, 0, 1)];
+    let region = meta.region;
+    while let Some((base, ty, count)) = stack.pop() {
+        let Some(node) = graph.types.get(ty as usize) else {
+            continue;
+        };
+        for i in 0..count {
+            let at = base + i * node.size;
+            for slot in &node.slots {
+                for k in 0..slot.count {
+                    let field = at + slot.offset + k * slot.stride;
+                    let (target, elems, target_ty, fingerprint) = match slot.kind {
+                        SlotTarget::Inline(t) => {
+                            stack.push((field, t, 1));
+                            continue;
+                        }
+                        SlotTarget::Ptr(t) => {
+                            let Some(tn) = graph.types.get(t as usize) else {
+                                continue;
+                            };
+                            (region.read_u64(field), 1, t, tn.fingerprint)
+                        }
+                        SlotTarget::Slice(t) => {
+                            let Some(tn) = graph.types.get(t as usize) else {
+                                continue;
+                            };
+                            (
+                                region.read_u64(field),
+                                region.read_u64(field + 8),
+                                t,
+                                crate::pool::resolve::slice_fingerprint_of(tn.fingerprint),
+                            )
+                        }
+                    };
+                    if target == 0 {
+                        continue;
+                    }
+                    let tn = &graph.types[target_ty as usize];
+                    let here = format!("the pointer at {field:#x} (in a {} at {at:#x})", node.name);
+                    let object = match meta.object_at(target) {
+                        Ok(o) => o,
+                        Err(reason) => {
+                            report.problem(format!("{here} is dangling: {target:#x} {reason}"));
+                            continue;
+                        }
+                    };
+                    if !meta.is_allocated(&object) {
+                        report.problem(format!(
+                            "{here} points at {target:#x}, which is not allocated"
+                        ));
+                        continue;
+                    }
+                    if object.fingerprint() != fingerprint {
+                        report.problem(format!(
+                            "{here} should point at a {} but {target:#x} holds another type",
+                            tn.name
+                        ));
+                        continue;
+                    }
+                    let need = tn.size.saturating_mul(elems);
+                    if need > object.size() {
+                        report.problem(format!(
+                            "{here} needs {need} bytes at {target:#x}, the object has {}",
+                            object.size()
+                        ));
+                        continue;
+                    }
+                    let Some(&i) = index.get(&target) else {
+                        report.problem(format!(
+                            "{here} points at {target:#x}, which the heap walk did not find"
+                        ));
+                        continue;
+                    };
+                    if !live[i].reached {
+                        live[i].reached = true;
+                        stack.push((target, target_ty, elems));
+                    }
+                }
+            }
+        }
+    }
+}

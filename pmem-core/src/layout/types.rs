@@ -1,0 +1,266 @@
+//! The type table: every type reachable from the root, with where it holds pointers, so that a
+//! tool that does not know the program's types (`pmem check`, `pmem dump`) can still walk the
+//! object graph and name what it finds.
+//!
+//! ```text
+//! magic "PMEMTYPE" | count u32 | truncated u32 | types... | (zeros) | xxh3-64 of all before it
+//! type  = fingerprint u64 | size u64 | name (len u8, bytes) | slot count u16 | slots
+//! slot  = offset u64 | count u64 | stride u64 | kind u8 (1 ptr, 2 slice, 3 inline) | target u32
+//! ```
+
+use std::collections::HashMap;
+
+use super::geometry::TYPE_TABLE_SIZE;
+use crate::persistent::{SlotKind, TypeInfo};
+
+const MAGIC: &[u8; 8] = b"PMEMTYPE";
+
+/// A type of the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeNode {
+    /// The type's name.
+    pub name: String,
+    /// Its layout fingerprint.
+    pub fingerprint: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where it holds pointers.
+    pub slots: Vec<Slot>,
+}
+
+/// Where a type holds pointers: `count` occurrences of `kind`, `stride` bytes apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Offset of the first occurrence.
+    pub offset: u64,
+    /// Occurrences.
+    pub count: u64,
+    /// Bytes between occurrences.
+    pub stride: u64,
+    /// What occurs there.
+    pub kind: SlotTarget,
+}
+
+/// What a [`Slot`] holds, by index into [`TypeGraph::types`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotTarget {
+    /// A `PPtr` to that type.
+    Ptr(u32),
+    /// A `PSlice` of that element type.
+    Slice(u32),
+    /// A value of that type, whose own slots apply.
+    Inline(u32),
+}
+
+/// The types reachable from a root type; `types[0]` is the root.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TypeGraph {
+    /// The types, root first.
+    pub types: Vec<TypeNode>,
+    /// Whether the table was too small for all of them (the walk stops at missing types).
+    pub truncated: bool,
+}
+
+impl TypeGraph {
+    /// The graph of types reachable from `root`.
+    pub fn of(root: &'static TypeInfo) -> TypeGraph {
+        let mut graph = TypeGraph::default();
+        let mut index: HashMap<u64, u32> = HashMap::new();
+        let mut queue: Vec<&'static TypeInfo> = vec![root];
+        index.insert(root.fingerprint, 0);
+        graph.types.push(TypeNode {
+            name: root.name.into(),
+            fingerprint: root.fingerprint,
+            size: root.size as u64,
+            slots: Vec::new(),
+        });
+        let mut next = 0;
+        while next < queue.len() {
+            let info = queue[next];
+            let mut slots = Vec::new();
+            for s in info.pointers.iter().filter(|s| s.count > 0) {
+                let (target, make): (&'static TypeInfo, fn(u32) -> SlotTarget) = match s.kind {
+                    SlotKind::Ptr(f) => (f(), SlotTarget::Ptr),
+                    SlotKind::Slice(f) => (f(), SlotTarget::Slice),
+                    SlotKind::Inline(f) => (f(), SlotTarget::Inline),
+                };
+                let i = *index.entry(target.fingerprint).or_insert_with(|| {
+                    queue.push(target);
+                    graph.types.push(TypeNode {
+                        name: target.name.into(),
+                        fingerprint: target.fingerprint,
+                        size: target.size as u64,
+                        slots: Vec::new(),
+                    });
+                    (graph.types.len() - 1) as u32
+                });
+                slots.push(Slot {
+                    offset: s.offset as u64,
+                    count: s.count as u64,
+                    stride: s.stride as u64,
+                    kind: make(i),
+                });
+            }
+            graph.types[next].slots = slots;
+            next += 1;
+        }
+        graph
+    }
+
+    /// The table bytes, exactly `TYPE_TABLE_SIZE` long. Types that do not fit are left out and
+    /// the table marked truncated.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let limit = TYPE_TABLE_SIZE as usize - 8;
+        let mut out = Vec::with_capacity(TYPE_TABLE_SIZE as usize);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&[0u8; 8]); // count and truncated, patched below
+        let mut count = 0u32;
+        for t in &self.types {
+            let mut entry = Vec::new();
+            entry.extend_from_slice(&t.fingerprint.to_le_bytes());
+            entry.extend_from_slice(&t.size.to_le_bytes());
+            let name = &t.name.as_bytes()[..t.name.len().min(255)];
+            entry.push(name.len() as u8);
+            entry.extend_from_slice(name);
+            entry.extend_from_slice(&(t.slots.len().min(u16::MAX as usize) as u16).to_le_bytes());
+            for s in t.slots.iter().take(u16::MAX as usize) {
+                let (kind, target) = match s.kind {
+                    SlotTarget::Ptr(i) => (1u8, i),
+                    SlotTarget::Slice(i) => (2, i),
+                    SlotTarget::Inline(i) => (3, i),
+                };
+                for v in [s.offset, s.count, s.stride] {
+                    entry.extend_from_slice(&v.to_le_bytes());
+                }
+                entry.push(kind);
+                entry.extend_from_slice(&target.to_le_bytes());
+            }
+            if out.len() + entry.len() > limit {
+                break;
+            }
+            out.extend_from_slice(&entry);
+            count += 1;
+        }
+        let truncated = self.truncated || (count as usize) < self.types.len();
+        out[8..12].copy_from_slice(&count.to_le_bytes());
+        out[12..16].copy_from_slice(&(truncated as u32).to_le_bytes());
+        out.resize(limit, 0);
+        let sum = xxhash_rust::xxh3::xxh3_64(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        out
+    }
+
+    /// Reads a table; `None` if it is absent (all zero) or damaged. Never panics.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<TypeGraph> {
+        if bytes.len() != TYPE_TABLE_SIZE as usize {
+            return None;
+        }
+        let (body, sum) = bytes.split_at(bytes.len() - 8);
+        if &body[..8] != MAGIC || xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != sum {
+            return None;
+        }
+        let mut r = Cursor { buf: body, pos: 8 };
+        let count = r.u32()?;
+        let truncated = r.u32()? != 0;
+        let mut types = Vec::new();
+        for _ in 0..count {
+            let fingerprint = r.u64()?;
+            let size = r.u64()?;
+            let len = r.u8()? as usize;
+            let name = String::from_utf8_lossy(r.take(len)?).into_owned();
+            let nslots = u16::from_le_bytes(r.take(2)?.try_into().ok()?);
+            let mut slots = Vec::new();
+            for _ in 0..nslots {
+                let (offset, count, stride) = (r.u64()?, r.u64()?, r.u64()?);
+                let kind = r.u8()?;
+                let target = r.u32()?;
+                let kind = match kind {
+                    1 => SlotTarget::Ptr(target),
+                    2 => SlotTarget::Slice(target),
+                    3 => SlotTarget::Inline(target),
+                    _ => return None,
+                };
+                slots.push(Slot {
+                    offset,
+                    count,
+                    stride,
+                    kind,
+                });
+            }
+            types.push(TypeNode {
+                name,
+                fingerprint,
+                size,
+                slots,
+            });
+        }
+        Some(TypeGraph { types, truncated })
+    }
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(bytes)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PPtr, PSlice, Persistent};
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Node {
+        value: u64,
+        next: PPtr<Node>,
+        items: PSlice<Item>,
+    }
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Item {
+        owner: PPtr<Node>,
+        n: [u32; 2],
+    }
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Root {
+        count: u64,
+        heads: [PPtr<Node>; 4],
+    }
+
+    #[test]
+    fn graph_of_recursive_types_round_trips() {
+        let g = TypeGraph::of(<Root as Persistent>::INFO);
+        let names: Vec<&str> = g.types.iter().map(|t| t.name.as_str()).collect();
+        assert!(
+            names.contains(&"Root") && names.contains(&"Node") && names.contains(&"Item"),
+            "{names:?}"
+        );
+        assert_eq!(g.types[0].name, "Root");
+        let decoded = TypeGraph::decode(&g.encode()).unwrap();
+        assert_eq!(decoded, g);
+        let mut damaged = g.encode();
+        damaged[40] ^= 1;
+        assert_eq!(TypeGraph::decode(&damaged), None);
+        assert_eq!(TypeGraph::decode(&vec![0; TYPE_TABLE_SIZE as usize]), None);
+    }
+}
