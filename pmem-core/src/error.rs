@@ -67,6 +67,14 @@ pub enum Error {
         expected: String,
         found: String,
     },
+    /// The pool uses format features this library does not know: `incompat` ones prevent
+    /// reading it, `ro_compat` ones prevent writing it (and this library always writes: opening
+    /// bumps the run id and may recover).
+    UnsupportedFeatures {
+        location: Location,
+        incompat: u64,
+        ro_compat: u64,
+    },
     /// The pool's root type differs from the one it is opened with.
     RootTypeMismatch {
         location: Location,
@@ -151,6 +159,10 @@ impl fmt::Display for Error {
             Error::UnsupportedVersion { location, major, minor, supported_major } => write!(
                 f,
                 "{location}: pool format version {major}.{minor} is not supported (this library reads version {supported_major}.x)"
+            ),
+            Error::UnsupportedFeatures { location, incompat, ro_compat } => write!(
+                f,
+                "{location}: the pool uses format features not supported by this library (incompatible {incompat:#x}, needed for writing {ro_compat:#x})"
             ),
             Error::LayoutNameMismatch { location, expected, found } => write!(
                 f,

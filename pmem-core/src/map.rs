@@ -4,7 +4,8 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Location, Result};
 
@@ -41,31 +42,43 @@ impl Drop for Mapping {
 }
 
 impl PoolFile {
-    /// Creates `path` (which must not exist) with `size` bytes reserved on the device, locks it
-    /// and maps it. On failure the file is removed again.
-    pub(crate) fn create(path: &Path, size: u64) -> Result<PoolFile> {
+    /// Creates a pool file of `size` bytes, with the space reserved on the device, locked and
+    /// mapped, under a temporary name beside `path`: [`publish`](Self::publish) gives it its
+    /// name once it holds a complete pool, so no other opener ever sees a half-made file.
+    pub(crate) fn create(path: &Path, size: u64) -> Result<(PoolFile, PathBuf)> {
         let location = Location::file(path);
+        if path.exists() {
+            return Err(Error::AlreadyExists { location });
+        }
+        let temp = temp_name(path);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(0o666)
-            .open(path)
+            .open(&temp)
             .map_err(|e| Error::io(&location, "create", e))?;
         let result = lock(&file, &location).and_then(|()| {
             reserve(&file, size)
                 .map_err(|e| Error::io(&location, "reserve space (posix_fallocate)", e))?;
-            map(
-                file.try_clone()
-                    .map_err(|e| Error::io(&location, "dup", e))?,
-                size,
-                &location,
-            )
+            map(file, size, &location)
         });
-        if result.is_err() {
-            let _ = std::fs::remove_file(path);
+        match result {
+            Ok(pool_file) => Ok((pool_file, temp)),
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                Err(e)
+            }
         }
-        result
+    }
+
+    /// Gives the file made by [`create`](Self::create) at `temp` its name `path`, atomically,
+    /// failing with [`Error::AlreadyExists`] if something took the name meanwhile. The temporary
+    /// name is removed either way.
+    pub(crate) fn publish(temp: &Path, path: &Path) -> Result<()> {
+        let linked = std::fs::hard_link(temp, path);
+        let _ = std::fs::remove_file(temp);
+        linked.map_err(|e| Error::io(&Location::file(path), "link into place", e))
     }
 
     /// Opens and locks `path`. The caller reads the header with [`read_at`](Self::read_at)
@@ -181,4 +194,15 @@ fn map_sync(file: &File, len: usize) -> Option<*mut u8> {
         )
     };
     (ptr != libc::MAP_FAILED).then_some(ptr as *mut u8)
+}
+
+/// A hidden name beside `path`, unique to this process and call.
+fn temp_name(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.creating.{}.{n}", std::process::id()))
 }

@@ -765,7 +765,7 @@ fn unknown_incompatible_feature_is_unsupported() {
         let before = fs::read(&path).unwrap();
         let err = Pool::<Root>::open(&path).expect_err("open with an unknown incompat feature");
         assert!(
-            matches!(err, Error::UnsupportedVersion { .. }),
+            matches!(err, Error::UnsupportedFeatures { .. }),
             "bit {bit}: {err:?}"
         );
         assert_message(&err, &path, &["not supported"]);

@@ -76,12 +76,19 @@ fn choose_header(bytes: &[u8], location: &Location) -> Result<Chosen> {
         },
     };
     let h = &chosen.header;
-    if h.major.get() != FORMAT_MAJOR || h.incompat_features.get() != 0 {
+    if h.major.get() != FORMAT_MAJOR {
         return Err(Error::UnsupportedVersion {
             location: location.clone(),
             major: h.major.get(),
             minor: h.minor.get(),
             supported_major: FORMAT_MAJOR,
+        });
+    }
+    if h.incompat_features.get() != 0 || h.ro_compat_features.get() != 0 {
+        return Err(Error::UnsupportedFeatures {
+            location: location.clone(),
+            incompat: h.incompat_features.get(),
+            ro_compat: h.ro_compat_features.get(),
         });
     }
     if !h.geometry_is_canonical() {
@@ -224,11 +231,11 @@ fn new_header<R: Persistent>(geometry: &Geometry, options: &Options) -> Header {
     h
 }
 
-fn check_layout_name(options: &Options) -> Result<()> {
+fn check_layout_name(options: &Options, location: &Location) -> Result<()> {
     match &options.layout {
         Some(name) if name.len() > MAX_LAYOUT_NAME || name.contains('\0') => {
             Err(Error::InvalidArgument(format!(
-                "layout name {name:?} is longer than {MAX_LAYOUT_NAME} bytes or contains NUL"
+                "{location}: layout name {name:?} is longer than {MAX_LAYOUT_NAME} bytes or contains NUL"
             )))
         }
         _ => Ok(()),
@@ -380,7 +387,7 @@ pub(super) fn create_file<R: Persistent>(
     options: &Options,
 ) -> Result<Pool<R>> {
     let location = Location::file(path);
-    check_layout_name(options)?;
+    check_layout_name(options, &location)?;
     root_fits::<R>(&location)?;
     let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
     if size < minimum {
@@ -390,18 +397,23 @@ pub(super) fn create_file<R: Persistent>(
             minimum,
         });
     }
-    let file = PoolFile::create(path, size)?;
-    let mode = flush_mode(options, file.is_dax());
+    let mode = flush_mode(options, false);
     check_mode(mode, &location)?;
+    let (file, temp) = PoolFile::create(path, size)?;
+    let mode = flush_mode(options, file.is_dax());
     let base = file.base();
-    create_on(Backing::File(file), base, size, mode, location, options).inspect_err(|_| {
-        let _ = std::fs::remove_file(path);
-    })
+    match create_on::<R>(Backing::File(file), base, size, mode, location, options) {
+        Ok(pool) => PoolFile::publish(&temp, path).map(|()| pool),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e)
+        }
+    }
 }
 
 pub(super) fn open_file<R: Persistent>(path: &Path, options: &Options) -> Result<Pool<R>> {
     let location = Location::file(path);
-    check_layout_name(options)?;
+    check_layout_name(options, &location)?;
     root_fits::<R>(&location)?;
     if let Some(mode) = options.mode {
         check_mode(mode, &location)?;
@@ -442,7 +454,7 @@ pub(super) fn open_file<R: Persistent>(path: &Path, options: &Options) -> Result
 
 pub(super) fn create_image<R: Persistent>(size: u64, options: &Options) -> Result<Pool<R>> {
     let location = Location::Memory;
-    check_layout_name(options)?;
+    check_layout_name(options, &location)?;
     root_fits::<R>(&location)?;
     let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
     if size < minimum {
@@ -470,7 +482,7 @@ pub(super) fn open_image<R: Persistent>(
     tracking: Tracking,
     location: Location,
 ) -> Result<Pool<R>> {
-    check_layout_name(options)?;
+    check_layout_name(options, &location)?;
     root_fits::<R>(&location)?;
     let len = image.len() as u64;
     if len < 2 * HEADER_SIZE {
