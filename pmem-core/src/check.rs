@@ -28,7 +28,8 @@ use zerocopy::FromBytes;
 
 use crate::error::{Error, Location, Result};
 use crate::heap::{Extent, HeapMeta};
-use crate::layout::geometry::{HEADER_SIZE, TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE};
+use crate::inspect::{Inspection, TypesProblem};
+use crate::layout::geometry::HEADER_SIZE;
 use crate::layout::header::{Header, MAGIC};
 use crate::layout::heap::{chunk_kind, CLASSES};
 use crate::layout::types::{SlotTarget, TypeGraph};
@@ -123,8 +124,7 @@ pub fn check<R: Persistent>(pool: &Pool<R>) -> CheckReport {
 /// Checks a pool file without its Rust types. The file is read, not modified; a pool another
 /// process has open is refused with [`Error::PoolInUse`].
 pub fn check_file(path: impl AsRef<Path>) -> Result<CheckReport> {
-    let image = read_pool_file(path.as_ref())?;
-    check_image_at(image, Location::file(path.as_ref()))
+    Ok(Inspection::open(path)?.check())
 }
 
 /// Reads a whole pool file into memory, holding a shared lock while reading so that no writer
@@ -148,19 +148,15 @@ pub fn read_pool_file(path: &Path) -> Result<PoolImage> {
 
 /// Checks a pool image without its Rust types.
 pub fn check_image(image: PoolImage) -> Result<CheckReport> {
-    check_image_at(image, Location::Memory)
+    Ok(Inspection::from_image(image)?.check())
 }
 
-fn check_image_at(image: PoolImage, location: Location) -> Result<CheckReport> {
-    let mut report = CheckReport::default();
-    check_headers(image.as_bytes(), &mut report);
-    let pool = Pool::<()>::builder()
-        .untyped()
-        .open_image_unchecked_at(image, location)?;
-    let shared = pool.shared();
-    let media = &shared.media;
-    if pool.info().recovery != Default::default() {
-        let r = pool.info().recovery;
+/// The check of an inspected pool: what the media showed before recovery, then the heap and
+/// the object graph through the pool's type table.
+pub(crate) fn check_inspection(inspection: &Inspection, media: &CheckReport) -> CheckReport {
+    let mut report = media.clone();
+    let r = inspection.info().recovery;
+    if r != Default::default() {
         report.notes.push(format!(
             "the last transaction was interrupted and recovery {} it ({} undo entries, {} heap operations)",
             if r.rolled_back { "rolled back" } else { "completed" },
@@ -168,24 +164,15 @@ fn check_image_at(image: PoolImage, location: Location) -> Result<CheckReport> {
             r.ops_replayed
         ));
     }
-    // SAFETY: the pool is private to this function and nothing writes it.
-    let table = unsafe { media.region.slice(TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE) };
-    let graph = match TypeGraph::decode(table) {
-        Some(g)
-            if g.types
-                .first()
-                .is_some_and(|t| t.fingerprint == pool.info().root_fingerprint) =>
-        {
-            g
-        }
-        Some(_) => {
-            report.problem("the type table does not start with the root type");
-            TypeGraph::default()
-        }
-        None => {
-            report.problem(
-                "the type table is missing or fails its checksum: pointers cannot be followed",
-            );
+    let graph = match inspection.types() {
+        Ok(graph) => graph.clone(),
+        Err(problem) => {
+            match problem {
+                TypesProblem::Unclaimed => report
+                    .notes
+                    .push("the root is unclaimed: no type has opened the pool yet".into()),
+                TypesProblem::Damaged(p) => report.problem(p),
+            }
             TypeGraph::default()
         }
     };
@@ -194,8 +181,8 @@ fn check_image_at(image: PoolImage, location: Location) -> Result<CheckReport> {
             "the type table is truncated: pointers of the missing types are not followed".into(),
         );
     }
-    check_heap_and_graph(shared.heap.meta(), &graph, &mut report);
-    Ok(report)
+    check_heap_and_graph(inspection.meta(), &graph, &mut report);
+    report
 }
 
 /// Headers and logs as they are on the media, before any repair or recovery.

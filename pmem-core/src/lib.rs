@@ -17,6 +17,7 @@ pub mod crash;
 mod error;
 pub mod fingerprint;
 mod heap;
+pub mod inspect;
 mod layout;
 mod log;
 mod map;

@@ -93,3 +93,29 @@ fn fences_per_single_range_tx() {
     pool.free(p).unwrap();
     assert_eq!(pool.flush_stats().since(&before).fences, 1);
 }
+
+#[test]
+fn untyped_pool_is_claimed_by_first_typed_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("untyped.pool");
+    let info = pmem_core::inspect::create_file(&path, 4 << 20, Some("demo"), 4096).unwrap();
+    assert_eq!(info.root_fingerprint, 0);
+    let inspection = pmem_core::inspect::Inspection::open(&path).unwrap();
+    let report = inspection.check();
+    assert!(report.is_healthy(), "{report}");
+    drop(inspection);
+    {
+        let pool = Pool::<Root>::builder().layout("demo").open(&path).unwrap();
+        pool.transaction(|tx| tx.root_mut().set_count(3)).unwrap();
+    }
+    let pool = Pool::<Root>::open(&path).unwrap();
+    assert_eq!(pool.read(|r| r.root().count), 3);
+    drop(pool);
+    assert!(matches!(
+        Pool::<Node>::open(&path),
+        Err(Error::RootTypeMismatch { .. })
+    ));
+    let inspection = pmem_core::inspect::Inspection::open(&path).unwrap();
+    assert_eq!(inspection.info().root_type, "Root");
+    assert!(inspection.check().is_healthy());
+}

@@ -116,8 +116,11 @@ pub(crate) struct Options {
     pub layout: Option<String>,
     pub mode: Option<FlushMode>,
     pub force_pmem: bool,
-    /// Open without knowing the root type (tools): no type check, no type table update.
+    /// Open without knowing the root type (tools): no type check, no type table update. On
+    /// create: leave the root unclaimed, for the first typed open to claim.
     pub untyped: bool,
+    /// On an untyped create: bytes of room for the root.
+    pub root_area: Option<u64>,
 }
 
 /// Options for creating or opening a [`Pool`].
@@ -226,9 +229,16 @@ impl<R: Persistent> PoolBuilder<R> {
         open::open_image(image, &self.options, open::Tracking::Untracked, location)
     }
 
-    /// Opens without checking the root type, for tools that do not know it.
+    /// Opens without checking the root type, for tools that do not know it; creates with an
+    /// unclaimed root of `root_area` bytes.
     pub(crate) fn untyped(mut self) -> Self {
         self.options.untyped = true;
+        self
+    }
+
+    /// Room for the root of an untyped create.
+    pub(crate) fn root_area(mut self, bytes: u64) -> Self {
+        self.options.root_area = Some(bytes);
         self
     }
 }

@@ -124,6 +124,23 @@ fn check_type<R: Persistent>(
     {
         return Ok(());
     }
+    if header.root_fingerprint.get() == UNCLAIMED {
+        let room = header.root_size.get();
+        let size = core::mem::size_of::<R>() as u64;
+        if root_area(size) == root_area(room) {
+            return Ok(());
+        }
+        return Err(Error::RootTypeMismatch {
+            location: location.clone(),
+            expected: R::LAYOUT.name.to_string(),
+            found: "an unclaimed root".to_string(),
+            difference: format!(
+                "the pool was created with {} bytes of room for its root and `{}` needs {size} (create it with a root size in the same 4 KiB page count)",
+                root_area(room),
+                R::LAYOUT.name
+            ),
+        });
+    }
     let (found, difference) = match decode_type(&header.root_type) {
         Some(stored) => (
             stored.name.clone(),
@@ -200,6 +217,28 @@ fn new_uuid() -> [u8; 16] {
     uuid
 }
 
+/// The size the root area is made for: `R`'s, or the room an untyped create asks for.
+fn root_size<R: Persistent>(options: &Options) -> u64 {
+    options
+        .root_area
+        .unwrap_or(core::mem::size_of::<R>() as u64)
+}
+
+/// The root fingerprint of a pool created without a root type.
+const UNCLAIMED: u64 = 0;
+
+/// Bytes the root area takes for a root of `size` bytes.
+fn root_area(size: u64) -> u64 {
+    crate::layout::align_up(size.max(1), 4096)
+}
+
+/// Records `R` as the pool's root type in `header`.
+fn claim_root<R: Persistent>(header: &mut Header) {
+    header.root_fingerprint = U64::new(R::FINGERPRINT);
+    header.root_size = U64::new(core::mem::size_of::<R>() as u64);
+    header.root_type = encode_type(&R::LAYOUT, R::FINGERPRINT);
+}
+
 fn new_header<R: Persistent>(geometry: &Geometry, options: &Options) -> Header {
     let mut h = Header::new_zeroed();
     h.magic = MAGIC;
@@ -218,7 +257,11 @@ fn new_header<R: Persistent>(geometry: &Geometry, options: &Options) -> Header {
     h.log_slots = U64::new(LOG_SLOTS);
     h.root_offset = U64::new(geometry.root_offset);
     h.root_size = U64::new(geometry.root_size);
-    h.root_fingerprint = U64::new(R::FINGERPRINT);
+    h.root_fingerprint = U64::new(if options.untyped {
+        UNCLAIMED
+    } else {
+        R::FINGERPRINT
+    });
     h.chunk_table_offset = U64::new(geometry.chunk_table_offset);
     h.heap_offset = U64::new(geometry.heap_offset);
     h.chunk_size = U64::new(CHUNK_SIZE);
@@ -226,7 +269,17 @@ fn new_header<R: Persistent>(geometry: &Geometry, options: &Options) -> Header {
     if let Some(name) = &options.layout {
         h.layout_name[..name.len()].copy_from_slice(name.as_bytes());
     }
-    h.root_type = encode_type(&R::LAYOUT, R::FINGERPRINT);
+    h.root_type = if options.untyped {
+        let unclaimed = crate::persistent::TypeLayout {
+            name: "",
+            size: geometry.root_size as usize,
+            align: 1,
+            fields: &[],
+        };
+        encode_type(&unclaimed, UNCLAIMED)
+    } else {
+        encode_type(&R::LAYOUT, R::FINGERPRINT)
+    };
     h.seal();
     h
 }
@@ -270,8 +323,8 @@ fn create_on<R: Persistent>(
     location: Location,
     options: &Options,
 ) -> Result<Pool<R>> {
-    let geometry = Geometry::compute(size, core::mem::size_of::<R>() as u64)
-        .expect("size checked by the caller");
+    let geometry =
+        Geometry::compute(size, root_size::<R>(options)).expect("size checked by the caller");
     let media = media_for(
         &backing,
         base,
@@ -333,6 +386,9 @@ fn finish_open<R: Persistent>(
     location: Location,
     options: &Options,
 ) -> Result<Pool<R>> {
+    if !options.untyped && header.root_fingerprint.get() == UNCLAIMED {
+        claim_root::<R>(&mut header);
+    }
     header.run_id = U64::new(header.run_id.get() + 1);
     header.seal();
     write_headers(&media, &header, &[0, 1]);
@@ -389,7 +445,7 @@ pub(super) fn create_file<R: Persistent>(
     let location = Location::file(path);
     check_layout_name(options, &location)?;
     root_fits::<R>(&location)?;
-    let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
+    let minimum = Geometry::minimum_pool_size(root_size::<R>(options));
     if size < minimum {
         return Err(Error::TooSmall {
             location,
@@ -456,7 +512,7 @@ pub(super) fn create_image<R: Persistent>(size: u64, options: &Options) -> Resul
     let location = Location::Memory;
     check_layout_name(options, &location)?;
     root_fits::<R>(&location)?;
-    let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
+    let minimum = Geometry::minimum_pool_size(root_size::<R>(options));
     if size < minimum {
         return Err(Error::TooSmall {
             location,

@@ -1,0 +1,253 @@
+//! Looking into a pool without its Rust types: for `pmem info`, `pmem dump` and scripts.
+//!
+//! An [`Inspection`] reads a pool file into memory and recovers that copy, so the file itself
+//! is never modified, and describes it with the type table every typed pool carries.
+//!
+//! ```
+//! # use pmem_core::{Persistent, Pool};
+//! # #[derive(Persistent)] #[repr(C)] struct Root { count: u64 }
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("p.pool");
+//! # drop(Pool::<Root>::create(&path, 2 << 20)?);
+//! use pmem_core::inspect::Inspection;
+//! let inspection = Inspection::open(&path)?;
+//! assert_eq!(inspection.info().root_type, "Root");
+//! assert!(inspection.check().is_healthy());
+//! # Ok::<(), pmem_core::Error>(())
+//! ```
+
+use std::path::Path;
+
+use crate::check::{check_headers, check_inspection, read_pool_file, CheckReport};
+use crate::error::{Error, Location, Result};
+use crate::heap::{Extent, HeapMeta, HeapStats, ObjectRef};
+use crate::layout::geometry::{TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE};
+use crate::layout::heap::{CHUNK_SIZE, CLASSES};
+pub use crate::layout::types::{Slot, SlotTarget, TypeGraph, TypeNode};
+use crate::persist::PoolImage;
+use crate::pool::{Pool, PoolInfo};
+
+/// A pool examined without its Rust types.
+#[derive(Debug)]
+pub struct Inspection {
+    pool: Pool<()>,
+    /// What the headers and logs showed before recovery.
+    media: CheckReport,
+    types: std::result::Result<TypeGraph, TypesProblem>,
+}
+
+/// Why an inspection has no type graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TypesProblem {
+    /// The pool was created without a root type and no typed program has opened it.
+    Unclaimed,
+    /// The type table is damaged; the message says how.
+    Damaged(String),
+}
+
+/// One live object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Pool offset of its first byte.
+    pub offset: u64,
+    /// Usable size in bytes.
+    pub size: u64,
+    /// Type fingerprint recorded for it.
+    pub fingerprint: u64,
+    /// Type name from the type table (`[T]` for a slice of `T`), or the fingerprint in hex.
+    pub type_name: String,
+}
+
+impl Inspection {
+    /// Reads and examines a pool file. Fails with [`Error::PoolInUse`] if a program has it open.
+    pub fn open(path: impl AsRef<Path>) -> Result<Inspection> {
+        let path = path.as_ref();
+        Self::from_image_at(read_pool_file(path)?, Location::file(path))
+    }
+
+    /// Examines a pool image.
+    pub fn from_image(image: PoolImage) -> Result<Inspection> {
+        Self::from_image_at(image, Location::Memory)
+    }
+
+    fn from_image_at(image: PoolImage, location: Location) -> Result<Inspection> {
+        let mut media = CheckReport::default();
+        check_headers(image.as_bytes(), &mut media);
+        let pool = Pool::<()>::builder()
+            .untyped()
+            .open_image_unchecked_at(image, location)?;
+        let root = pool.info().root_fingerprint;
+        let types = if root == 0 {
+            Err(TypesProblem::Unclaimed)
+        } else {
+            // SAFETY: the pool is private to this inspection and nothing writes it.
+            let table = unsafe {
+                pool.shared()
+                    .media
+                    .region
+                    .slice(TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE)
+            };
+            match TypeGraph::decode(table) {
+                Some(g) if g.types.first().is_some_and(|t| t.fingerprint == root) => Ok(g),
+                Some(_) => Err(TypesProblem::Damaged(
+                    "the type table does not start with the root type".into(),
+                )),
+                None => Err(TypesProblem::Damaged(
+                    "the type table is missing or fails its checksum: pointers cannot be followed"
+                        .into(),
+                )),
+            }
+        };
+        Ok(Inspection { pool, media, types })
+    }
+
+    /// Header facts, and what recovery did to the in-memory copy.
+    pub fn info(&self) -> &PoolInfo {
+        self.pool.info()
+    }
+
+    /// Heap usage.
+    pub fn stats(&self) -> HeapStats {
+        self.pool.stats().heap
+    }
+
+    /// The types reachable from the root, as recorded in the pool.
+    pub(crate) fn types(&self) -> std::result::Result<&TypeGraph, TypesProblem> {
+        self.types.as_ref().map_err(Clone::clone)
+    }
+
+    /// The types reachable from the root, if the pool records them.
+    pub fn type_graph(&self) -> Option<&TypeGraph> {
+        self.types.as_ref().ok()
+    }
+
+    pub(crate) fn meta(&self) -> &HeapMeta {
+        self.pool.shared().heap.meta()
+    }
+
+    /// The name of the type with this fingerprint (`[T]` for slices of `T`).
+    pub fn type_name(&self, fingerprint: u64) -> String {
+        let types = self.type_graph().map_or(&[][..], |g| &g.types[..]);
+        if let Some(t) = types.iter().find(|t| t.fingerprint == fingerprint) {
+            return t.name.clone();
+        }
+        match types
+            .iter()
+            .find(|t| crate::pool::resolve::slice_fingerprint_of(t.fingerprint) == fingerprint)
+        {
+            Some(t) => format!("[{}]", t.name),
+            None => format!("type {fingerprint:#018x}"),
+        }
+    }
+
+    /// Every live object, in address order.
+    pub fn objects(&self) -> Vec<ObjectInfo> {
+        let meta = self.meta();
+        let mut out = Vec::new();
+        // The heap was validated when the copy was opened, so the walk does not fail.
+        let _ = meta.walk(|extent| match extent {
+            Extent::Free { .. } => {}
+            Extent::Span {
+                first,
+                count,
+                fingerprint,
+            } => out.push(ObjectInfo {
+                offset: meta.geometry.chunk_offset(first),
+                size: count * CHUNK_SIZE,
+                fingerprint,
+                type_name: self.type_name(fingerprint),
+            }),
+            Extent::Run {
+                first,
+                class,
+                fingerprint,
+            } => {
+                let c = &CLASSES[class as usize];
+                let name = self.type_name(fingerprint);
+                meta.for_each_allocated(first, c, |slot| {
+                    out.push(ObjectInfo {
+                        offset: meta.slot_offset(first, c, slot),
+                        size: c.unit as u64,
+                        fingerprint,
+                        type_name: name.clone(),
+                    })
+                });
+            }
+        });
+        out
+    }
+
+    /// The object that starts at `offset`.
+    pub fn object_at(&self, offset: u64) -> Result<ObjectInfo> {
+        let meta = self.meta();
+        let object = meta
+            .object_at(offset)
+            .map_err(|reason| Error::InvalidPointer {
+                offset,
+                reason: reason.into(),
+            })?;
+        if !meta.is_allocated(&object) {
+            return Err(Error::InvalidPointer {
+                offset,
+                reason: "no object is allocated there".into(),
+            });
+        }
+        let fingerprint = object.fingerprint();
+        let size = match object {
+            ObjectRef::Slot { size, .. } | ObjectRef::Span { size, .. } => size,
+        };
+        Ok(ObjectInfo {
+            offset,
+            size,
+            fingerprint,
+            type_name: self.type_name(fingerprint),
+        })
+    }
+
+    /// `len` bytes of the pool at `offset`.
+    pub fn bytes(&self, offset: u64, len: u64) -> Result<&[u8]> {
+        let region = &self.pool.shared().media.region;
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.info().pool_size)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "{}: bytes {offset:#x}+{len:#x} are outside the pool",
+                self.pool.location()
+            )));
+        }
+        // SAFETY: in bounds (checked); the copy is private and nothing writes it while `&self`
+        // lives.
+        Ok(unsafe { region.slice(offset, len) })
+    }
+
+    /// The root object's bytes.
+    pub fn root(&self) -> &[u8] {
+        let g = &self.pool.shared().media.geometry;
+        self.bytes(g.root_offset, g.root_size)
+            .expect("the root is inside the pool")
+    }
+
+    /// The deep check: headers and logs as they were on the media, heap metadata, and every
+    /// pointer reachable from the root.
+    pub fn check(&self) -> CheckReport {
+        check_inspection(self, &self.media)
+    }
+}
+
+/// Creates a pool file without a root type: its root has `root_bytes` of zeroed room, and the
+/// first program that opens it claims it for its root type (which must fit the same number of
+/// 4 KiB pages). For `pmem create`.
+pub fn create_file(
+    path: impl AsRef<Path>,
+    size: u64,
+    layout: Option<&str>,
+    root_bytes: u64,
+) -> Result<PoolInfo> {
+    let mut builder = Pool::<()>::builder().untyped().root_area(root_bytes);
+    if let Some(name) = layout {
+        builder = builder.layout(name);
+    }
+    let pool = builder.create(path, size)?;
+    Ok(pool.info().clone())
+}
