@@ -231,6 +231,12 @@ impl LogWriter {
     }
 
     /// Ends the open transaction's log; the next one uses the other slot.
+    /// Offset where the next transaction's log will start.
+    pub(crate) fn next_slot_offset(&self) -> u64 {
+        let next = self.open.as_ref().map_or(self.next_gen, |log| log.gen + 1);
+        Geometry::log_slot_offset(next % 2)
+    }
+
     pub(crate) fn finish(&mut self) {
         if let Some(log) = self.open.take() {
             self.next_gen = log.gen + 1;

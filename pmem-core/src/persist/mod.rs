@@ -225,6 +225,27 @@ impl Domain {
         self.lines.add(lines);
     }
 
+    /// Hints that the lines of `[offset, offset + len)` are about to be written. On CPUs whose
+    /// write-back evicts the line, a store to a line flushed by the last fence would otherwise
+    /// wait for it to come back from memory; transactions rewrite the same log and metadata
+    /// lines constantly. Only the cache-flush modes prefetch.
+    #[inline]
+    pub(crate) fn prefetch_write(&self, offset: u64, len: u64) {
+        if !matches!(self.backend, Backend::Cpu(_) | Backend::Eadr) || offset >= self.len {
+            return;
+        }
+        static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *OFF.get_or_init(|| std::env::var("PMEM_NO_PREFETCH").is_ok()) {
+            return;
+        }
+        let end = offset.saturating_add(len).min(self.len);
+        let mut line = offset & !(CACHE_LINE as u64 - 1);
+        while line < end {
+            cpu::prefetch_write(self.base.wrapping_add(line as usize));
+            line += CACHE_LINE as u64;
+        }
+    }
+
     /// Waits until everything flushed so far is durable.
     #[inline]
     pub(crate) fn fence(&self) {

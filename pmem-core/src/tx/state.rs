@@ -110,8 +110,28 @@ impl TxCore {
         for &(offset, len) in &self.deferred {
             domain.flush(offset, len);
         }
+        // Heap metadata is rewritten by the very next allocations and frees; ask for it back
+        // while the write-back completes (see `Domain::prefetch_write`).
+        for &(offset, len) in &self.deferred {
+            domain.prefetch_write(offset, len);
+        }
         self.deferred.clear();
         domain.fence();
+    }
+
+    /// After a commit: ask for the lines the next transaction will write first, its log slot's
+    /// first entries and (for a small transaction) the data just written, which a loop writes
+    /// again.
+    fn prefetch_next(&self) {
+        let domain = &self.shared.media.domain;
+        domain.prefetch_write(self.log.next_slot_offset(), 3 * 64);
+        if self.undo.len() <= 4 {
+            for &(target, len, _) in &self.undo {
+                if len <= 512 {
+                    domain.prefetch_write(target, len);
+                }
+            }
+        }
     }
 
     /// Logs then overwrites `bytes.len()` bytes at `offset`.
@@ -200,16 +220,25 @@ impl TxCore {
             let (target, len) = op.range();
             target <= word && word < target + len
         });
-        if replayed || shared.heap.free_releases_run(&object) {
-            self.free(offset, object, false)?;
-            return self.commit();
+        let done = !replayed
+            && shared.heap.free_direct(
+                &object,
+                || {
+                    shared.media.region.write_u64(word, value);
+                    let domain = &shared.media.domain;
+                    for &(offset, len) in self.deferred.iter().chain([&(word & !63, 64)]) {
+                        domain.flush(offset, len);
+                        domain.prefetch_write(offset, len);
+                    }
+                },
+                || shared.media.domain.fence(),
+            );
+        if done {
+            self.deferred.clear();
+            return Ok(());
         }
-        shared.media.region.write_u64(word, value);
-        self.deferred.push((word & !63, 64));
-        self.fence();
-        let free = [Free { object }];
-        self.shared.heap.apply_frees(&free);
-        Ok(())
+        self.free(offset, object, false)?;
+        self.commit()
     }
 
     /// Whether the transaction has changed anything.
@@ -265,9 +294,9 @@ impl TxCore {
                 deferred.push(if len > 64 { (target, len) } else { (line, 64) });
             }
         });
-        shared.heap.commit_reservations(&self.reservations);
         shared.heap.apply_frees(&self.frees);
         self.log.finish();
+        self.prefetch_next();
         self.reset();
         match failure {
             None => Ok(()),
