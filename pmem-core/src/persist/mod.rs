@@ -234,10 +234,6 @@ impl Domain {
         if !matches!(self.backend, Backend::Cpu(_) | Backend::Eadr) || offset >= self.len {
             return;
         }
-        static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if *OFF.get_or_init(|| std::env::var("PMEM_NO_PREFETCH").is_ok()) {
-            return;
-        }
         let end = offset.saturating_add(len).min(self.len);
         let mut line = offset & !(CACHE_LINE as u64 - 1);
         while line < end {
