@@ -33,50 +33,82 @@ impl fmt::Display for Location {
 #[non_exhaustive]
 pub enum Error {
     /// The pool file does not exist.
-    NotFound { location: Location },
+    NotFound {
+        /// The pool.
+        location: Location,
+    },
     /// `create` found a file already at that path.
-    AlreadyExists { location: Location },
+    AlreadyExists {
+        /// The pool.
+        location: Location,
+    },
     /// The process may not open or create the file.
-    PermissionDenied { location: Location },
+    PermissionDenied {
+        /// The pool.
+        location: Location,
+    },
     /// The requested or actual size is below the minimum a pool needs.
     TooSmall {
+        /// The pool.
         location: Location,
+        /// The size asked for, or the file's size.
         size: u64,
+        /// The smallest pool this root type allows.
         minimum: u64,
     },
     /// The file is shorter than its header says the pool is.
     Truncated {
+        /// The pool.
         location: Location,
+        /// The pool size the header records.
         expected: u64,
+        /// The file's size.
         actual: u64,
     },
     /// The file does not start with the pool magic: it is not a pool file.
-    BadMagic { location: Location },
+    BadMagic {
+        /// The file.
+        location: Location,
+    },
     /// Both copies of the pool header fail their checksum.
-    HeaderCorrupt { location: Location },
+    HeaderCorrupt {
+        /// The pool.
+        location: Location,
+    },
     /// The pool was written by an incompatible version of the format.
     UnsupportedVersion {
+        /// The pool.
         location: Location,
+        /// The format's major version in the pool.
         major: u16,
+        /// The format's minor version in the pool.
         minor: u16,
+        /// The major version this library reads.
         supported_major: u16,
     },
     /// The pool was created with a different layout name.
     LayoutNameMismatch {
+        /// The pool.
         location: Location,
+        /// The name the program asked for.
         expected: String,
+        /// The name in the pool.
         found: String,
     },
     /// The pool uses format features this library does not know: `incompat` ones prevent
     /// reading it, `ro_compat` ones prevent writing it (and this library always writes: opening
     /// bumps the run id and may recover).
     UnsupportedFeatures {
+        /// The pool.
         location: Location,
+        /// Unknown incompatible feature bits.
         incompat: u64,
+        /// Unknown read-only-compatible feature bits.
         ro_compat: u64,
     },
     /// The pool's root type differs from the one it is opened with.
     RootTypeMismatch {
+        /// The pool.
         location: Location,
         /// The type the program opened the pool with.
         expected: String,
@@ -86,25 +118,49 @@ pub enum Error {
         difference: String,
     },
     /// Another handle, in this process or another, has the pool open.
-    PoolInUse { location: Location },
+    PoolInUse {
+        /// The pool.
+        location: Location,
+    },
     /// The pool's metadata is inconsistent; the message says what was found where.
-    Corrupt { location: Location, detail: String },
+    Corrupt {
+        /// The pool.
+        location: Location,
+        /// What is inconsistent, and where.
+        detail: String,
+    },
     /// A persistent pointer does not point at a valid object of the expected type.
-    InvalidPointer { offset: u64, reason: String },
+    InvalidPointer {
+        /// The pointer's offset.
+        offset: u64,
+        /// Why it is not valid.
+        reason: String,
+    },
     /// The heap has no free block large enough.
-    OutOfSpace { requested: u64, available: u64 },
+    OutOfSpace {
+        /// Bytes asked for.
+        requested: u64,
+        /// Bytes of the largest free block of chunks.
+        available: u64,
+    },
     /// A transaction was started on a pool that already has one open on this thread; nest with
     /// [`Tx::transaction`](crate::Tx::transaction) instead.
     NestedTransaction,
     /// The transaction was aborted by [`Tx::abort`](crate::Tx::abort) or by a nested
     /// transaction returning an error.
-    Aborted { reason: String },
+    Aborted {
+        /// Why, as given to `abort` or from the nested error.
+        reason: String,
+    },
     /// An argument was out of range; the message says which and why.
     InvalidArgument(String),
     /// An operating-system call failed.
     Io {
+        /// The pool.
         location: Location,
+        /// What was being done.
         operation: &'static str,
+        /// The operating system's error.
         source: io::Error,
     },
 }

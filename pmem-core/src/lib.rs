@@ -6,6 +6,8 @@
 //! it, never in between. The [`crash`] module replays a workload against a simulated
 //! persistence domain and checks every state a power cut could leave behind.
 
+#![warn(missing_docs)]
+
 #[cfg(not(all(target_pointer_width = "64", target_endian = "little")))]
 compile_error!("pmem-core supports 64-bit little-endian targets only: pool files are little-endian with 64-bit offsets");
 

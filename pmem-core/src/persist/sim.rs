@@ -26,7 +26,7 @@ const WORD: usize = 8;
 const MAX_SNAPSHOTS_PER_LINE: usize = 4;
 
 /// The bytes of a pool held in memory, page-aligned: the volatile image of a simulated pool, or
-/// a crash image to open with [`Pool::open_image`](crate::Pool::open_image).
+/// a crash image to open with [`PoolBuilder::open_image`](crate::PoolBuilder::open_image).
 pub struct PoolImage {
     ptr: NonNull<u8>,
     len: usize,
