@@ -46,17 +46,37 @@ impl PoolImage {
     /// A zero-filled image of `len` bytes.
     pub fn zeroed(len: usize) -> PoolImage {
         let layout = Self::layout(len);
-        // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc::alloc_zeroed(layout) };
-        let ptr = NonNull::new(ptr).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        let ptr = match spare::take(layout.size()) {
+            Some(ptr) => {
+                // SAFETY: a spare buffer of exactly this layout, owned by us now.
+                unsafe { ptr.as_ptr().write_bytes(0, layout.size()) };
+                ptr
+            }
+            // SAFETY: the layout has a non-zero size.
+            None => NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
+                .unwrap_or_else(|| alloc::handle_alloc_error(layout)),
+        };
         PoolImage { ptr, len }
     }
 
     /// An image holding a copy of `bytes`.
     pub fn from_bytes(bytes: &[u8]) -> PoolImage {
-        let mut image = PoolImage::zeroed(bytes.len());
-        image.as_bytes_mut().copy_from_slice(bytes);
-        image
+        let layout = Self::layout(bytes.len());
+        let ptr = spare::take(layout.size()).unwrap_or_else(|| {
+            // SAFETY: the layout has a non-zero size.
+            NonNull::new(unsafe { alloc::alloc(layout) })
+                .unwrap_or_else(|| alloc::handle_alloc_error(layout))
+        });
+        // SAFETY: the buffer has room for `bytes.len()` bytes and does not overlap `bytes`; the
+        // copy initialises every byte `as_bytes` exposes (the rounding tail is never read).
+        unsafe {
+            ptr.as_ptr()
+                .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len())
+        };
+        PoolImage {
+            ptr,
+            len: bytes.len(),
+        }
     }
 
     /// The length in bytes.
@@ -98,8 +118,44 @@ impl PoolImage {
 
 impl Drop for PoolImage {
     fn drop(&mut self) {
-        // SAFETY: allocated in `zeroed` with this same layout.
-        unsafe { alloc::dealloc(self.ptr.as_ptr(), Self::layout(self.len)) };
+        let layout = Self::layout(self.len);
+        if let Some(ptr) = spare::give(layout.size(), self.ptr) {
+            // SAFETY: allocated with this same layout (`zeroed`, `from_bytes` or a spare).
+            unsafe { alloc::dealloc(ptr.as_ptr(), layout) };
+        }
+    }
+}
+
+/// A few freed image buffers kept for reuse: a crash test makes thousands of same-sized images,
+/// and a fresh large allocation is fresh pages, each faulted in and zeroed by the kernel.
+mod spare {
+    use std::ptr::NonNull;
+    use std::sync::Mutex;
+
+    const KEEP: usize = 8;
+
+    struct Buffer(usize, NonNull<u8>);
+    // SAFETY: a spare buffer is owned by the list alone until taken.
+    unsafe impl Send for Buffer {}
+
+    static SPARE: Mutex<Vec<Buffer>> = Mutex::new(Vec::new());
+
+    /// A spare buffer of exactly `size` bytes (page-aligned layout), if one is kept.
+    pub(super) fn take(size: usize) -> Option<NonNull<u8>> {
+        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+        let i = spare.iter().position(|b| b.0 == size)?;
+        Some(spare.swap_remove(i).1)
+    }
+
+    /// Keeps a buffer for reuse, or hands it back (`Some`) to be freed.
+    pub(super) fn give(size: usize, ptr: NonNull<u8>) -> Option<NonNull<u8>> {
+        let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < KEEP {
+            spare.push(Buffer(size, ptr));
+            None
+        } else {
+            Some(ptr)
+        }
     }
 }
 
