@@ -1,0 +1,129 @@
+//! The structures in pool files: what one handle commits, a handle opened later on the same file
+//! reads back, and goes on changing.
+
+use std::path::Path;
+
+use pmem_core::{Persistent, Pool};
+use pmem_examples::btree::PBTreeMap;
+use pmem_examples::cli::{self, MapRoot};
+use pmem_examples::hashmap::PHashMap;
+use pmem_examples::queue::PQueue;
+use pmem_examples::string_store;
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Root {
+    hash: PHashMap,
+    tree: PBTreeMap,
+    queue: PQueue,
+}
+
+const SIZE: u64 = 8 << 20;
+
+fn fill(path: &Path) {
+    let pool = Pool::<Root>::create(path, SIZE).unwrap();
+    pool.transaction(|tx| {
+        let (hash, tree, queue) = (
+            PHashMap::create(tx)?,
+            PBTreeMap::create(tx)?,
+            PQueue::create(tx)?,
+        );
+        let mut root = tx.root_mut();
+        root.set_hash(hash)?;
+        root.set_tree(tree)?;
+        root.set_queue(queue)
+    })
+    .unwrap();
+    let (hash, tree, queue) = pool.read(|r| (r.root().hash, r.root().tree, r.root().queue));
+    for k in 0..300u64 {
+        pool.transaction(|tx| {
+            hash.insert(tx, k, k * k)?;
+            tree.insert(tx, k, k + 1)?;
+            queue.enqueue(tx, format!("message {k}").as_bytes())
+        })
+        .unwrap();
+    }
+}
+
+#[test]
+fn structures_survive_closing_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("structures.pool");
+    fill(&path);
+
+    let pool = Pool::<Root>::open(&path).unwrap();
+    assert_eq!(pool.info().recovery, Default::default(), "closed cleanly");
+    let (hash, tree, queue) = pool.read(|r| (r.root().hash, r.root().tree, r.root().queue));
+    pool.read(|r| {
+        let mut h = hash.verify(r).unwrap();
+        h.sort_unstable();
+        assert_eq!(h, (0..300).map(|k| (k, k * k)).collect::<Vec<_>>());
+        assert_eq!(
+            tree.verify(r).unwrap(),
+            (0..300).map(|k| (k, k + 1)).collect::<Vec<_>>()
+        );
+        assert_eq!(queue.len(r).unwrap(), 300);
+        assert_eq!(queue.peek(r).unwrap().unwrap(), b"message 0");
+    });
+    // Change them, close, and reopen once more.
+    pool.transaction(|tx| {
+        for k in 0..150 {
+            hash.remove(tx, k)?;
+            tree.remove(tx, k)?;
+            queue.dequeue(tx)?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    drop(pool);
+
+    let pool = Pool::<Root>::open(&path).unwrap();
+    pool.read(|r| {
+        assert_eq!(hash.len(r).unwrap(), 150);
+        assert_eq!(tree.entries(r).unwrap().first(), Some(&(150, 151)));
+        assert_eq!(queue.peek(r).unwrap().unwrap(), b"message 150");
+    });
+    let report = pmem_core::check::check(&pool);
+    assert!(
+        report.is_healthy() && report.unreachable.is_empty(),
+        "{report}"
+    );
+}
+
+#[test]
+fn string_store_file_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("string.pool");
+    assert!(matches!(
+        string_store::open(&path),
+        Err(pmem_core::Error::NotFound { .. })
+    ));
+    {
+        let pool = string_store::open_or_create(&path).unwrap();
+        assert_eq!(string_store::read(&pool).unwrap(), None);
+        string_store::write(&pool, "héllo".as_bytes()).unwrap();
+    }
+    let pool = string_store::open(&path).unwrap();
+    assert_eq!(
+        string_store::read(&pool).unwrap().as_deref(),
+        Some("héllo".as_bytes())
+    );
+}
+
+#[test]
+fn map_pools_refuse_the_other_map_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("map.pool");
+    drop(cli::open_map::<PHashMap>(&path).unwrap());
+    let err = cli::open_map::<PBTreeMap>(&path).unwrap_err();
+    assert!(
+        matches!(err, pmem_core::Error::LayoutNameMismatch { .. }),
+        "{err}"
+    );
+    // Opening the right type again finds the same map, not a new one.
+    let pool = cli::open_map::<PHashMap>(&path).unwrap();
+    let map = pool.read(|r| r.root().map);
+    assert!(!map.is_null());
+    assert_eq!(cli::ensure_map(&pool).unwrap(), map);
+    let _: &Pool<MapRoot<PHashMap>> = &pool;
+}
