@@ -151,6 +151,35 @@ impl Arena {
         &self.runs[&head]
     }
 
+    /// Gives up a run of this class and type that has room, for another arena to adopt.
+    pub(super) fn steal(&mut self, class: u8, fingerprint: u64) -> Option<(u32, Run)> {
+        let bin = self.bins.get_mut(&(class, fingerprint))?;
+        let head = match bin.partial.pop() {
+            Some(h) => h,
+            None => bin.current.take().filter(|h| self.runs[h].free > 0)?,
+        };
+        let mut run = self.runs.remove(&head).expect("a bin's run exists");
+        run.listed = false;
+        let used = (run.class().slots - run.free) as u64;
+        self.live[class as usize] -= used;
+        self.runs_per_class[class as usize] -= 1;
+        Some((head, run))
+    }
+
+    /// Removes every run with no slot in use, returning `(head, class, fingerprint)` of each.
+    pub(super) fn drain_empty(&mut self) -> Vec<(u32, u8, u64)> {
+        let empty: Vec<(u32, u8, u64)> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| r.free == r.class().slots)
+            .map(|(&h, r)| (h, r.class, r.fingerprint))
+            .collect();
+        for &(head, _, _) in &empty {
+            self.remove_run(head);
+        }
+        empty
+    }
+
     pub(super) fn run(&self, head: u32) -> Option<&Run> {
         self.runs.get(&head)
     }

@@ -37,6 +37,26 @@ impl FreeChunks {
         self.insert(start, count);
     }
 
+    /// Takes exactly `[start, start + count)`, which must be free.
+    pub(crate) fn take_exact(&mut self, start: u64, count: u64) {
+        let (&s, &len) = self
+            .by_start
+            .range(..=start)
+            .next_back()
+            .expect("the range is free");
+        assert!(
+            s + len >= start + count,
+            "chunks {start}+{count} are not free"
+        );
+        self.remove(s, len);
+        if start > s {
+            self.insert(s, start - s);
+        }
+        if s + len > start + count {
+            self.insert(start + count, s + len - (start + count));
+        }
+    }
+
     /// Chunks in the largest free extent.
     pub(crate) fn largest(&self) -> u64 {
         self.by_size.last().map_or(0, |&(len, _)| len)

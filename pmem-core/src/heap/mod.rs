@@ -42,6 +42,13 @@ pub(crate) enum Reservation {
         first: u64,
         count: u64,
     },
+    /// An empty run given back to make room; it returns to `arena` if the transaction aborts.
+    ReleasedRun {
+        head: u32,
+        class: u8,
+        fingerprint: u64,
+        arena: u16,
+    },
 }
 
 /// A block the open transaction frees at commit.
@@ -179,17 +186,19 @@ impl Heap {
     }
 
     /// Reserves a block for an object of `size` bytes, alignment `align` and type `fingerprint`,
-    /// appending to `ops` what makes it persistent. Returns its offset.
+    /// appending to `ops` what makes it persistent and to `reservations` what undoes it (its own
+    /// reservation last). Returns its offset.
     pub(crate) fn reserve(
         &self,
         size: u64,
         align: u64,
         fingerprint: u64,
         ops: &mut Vec<Op>,
-    ) -> Result<(u64, Reservation)> {
+        reservations: &mut Vec<Reservation>,
+    ) -> Result<u64> {
         match class_for(size, align) {
-            Some(class) => self.reserve_slot(class, fingerprint, size, ops),
-            None => self.reserve_span(size, fingerprint, ops),
+            Some(class) => self.reserve_slot(class, fingerprint, size, ops, reservations),
+            None => self.reserve_span(size, fingerprint, ops, reservations),
         }
     }
 
@@ -199,21 +208,26 @@ impl Heap {
         fingerprint: u64,
         size: u64,
         ops: &mut Vec<Op>,
-    ) -> Result<(u64, Reservation)> {
+        reservations: &mut Vec<Reservation>,
+    ) -> Result<u64> {
         let c = &CLASSES[class as usize];
         let index = self.my_arena();
-        let mut arena = lock(&self.arenas[index]);
         let mut new_run = false;
-        let taken = match arena.take(class, fingerprint) {
+        let taken = lock(&self.arenas[index]).take(class, fingerprint);
+        let taken = match taken {
             Some(taken) => taken,
             None => {
-                let first = self.take_chunks(c.run_chunks as u64, size)?;
-                self.run_creation_ops(first, class, fingerprint, ops);
-                self.owner[first as usize].store(index as u16, Ordering::Relaxed);
-                let words = vec![0u64; (c.slots as usize).div_ceil(64)].into_boxed_slice();
-                arena.add_run(first as u32, Run::new(class, fingerprint, words));
-                new_run = true;
-                arena.take(class, fingerprint).expect("a new run has room")
+                if self.steal(index, class, fingerprint).is_none() {
+                    let first =
+                        self.take_chunks_reclaiming(c.run_chunks as u64, size, ops, reservations)?;
+                    self.run_creation_ops(first, class, fingerprint, ops);
+                    let words = vec![0u64; (c.slots as usize).div_ceil(64)].into_boxed_slice();
+                    self.adopt(index, first as u32, Run::new(class, fingerprint, words));
+                    new_run = true;
+                }
+                lock(&self.arenas[index])
+                    .take(class, fingerprint)
+                    .expect("an adopted run has room")
             }
         };
         let (head, slot) = (taken.head as u64, taken.slot as u64);
@@ -221,16 +235,72 @@ impl Heap {
             target: self.meta.bitmap_offset(head) + slot / 64 * 8,
             mask: 1 << (slot % 64),
         });
-        let offset = self.meta.slot_offset(head, c, slot);
-        Ok((
-            offset,
-            Reservation::Slot {
-                head: taken.head,
-                slot: taken.slot,
-                class,
-                new_run,
-            },
-        ))
+        reservations.push(Reservation::Slot {
+            head: taken.head,
+            slot: taken.slot,
+            class,
+            new_run,
+        });
+        Ok(self.meta.slot_offset(head, c, slot))
+    }
+
+    /// Moves a run with room for this class and type from another arena into arena `index`: runs
+    /// found at open are spread over the arenas, and a thread that exits leaves its runs behind.
+    /// Arenas that are busy are skipped rather than waited for.
+    fn steal(&self, index: usize, class: u8, fingerprint: u64) -> Option<u32> {
+        for (i, other) in self.arenas.iter().enumerate() {
+            if i == index {
+                continue;
+            }
+            let mut other = match other.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => continue,
+            };
+            if let Some((head, run)) = other.steal(class, fingerprint) {
+                drop(other);
+                self.adopt(index, head, run);
+                return Some(head);
+            }
+        }
+        None
+    }
+
+    /// Makes `run` belong to arena `index`.
+    fn adopt(&self, index: usize, head: u32, run: Run) {
+        self.owner[head as usize].store(index as u16, Ordering::Relaxed);
+        lock(&self.arenas[index]).add_run(head, run);
+    }
+
+    /// Takes `count` contiguous free chunks; if there are none, gives back every empty run (in
+    /// this transaction: their release ops go to `ops`, and `reservations` records how to take
+    /// them back on abort) and tries again.
+    fn take_chunks_reclaiming(
+        &self,
+        count: u64,
+        requested: u64,
+        ops: &mut Vec<Op>,
+        reservations: &mut Vec<Reservation>,
+    ) -> Result<u64> {
+        if let Ok(first) = self.take_chunks(count, requested) {
+            return Ok(first);
+        }
+        for (index, arena) in self.arenas.iter().enumerate() {
+            let empty = lock(arena).drain_empty();
+            for (head, class, fingerprint) in empty {
+                self.run_release_ops(head as u64, class, ops);
+                lock(&self.chunks)
+                    .free
+                    .give(head as u64, CLASSES[class as usize].run_chunks as u64);
+                reservations.push(Reservation::ReleasedRun {
+                    head,
+                    class,
+                    fingerprint,
+                    arena: index as u16,
+                });
+            }
+        }
+        self.take_chunks(count, requested)
     }
 
     fn run_creation_ops(&self, first: u64, class: u8, fingerprint: u64, ops: &mut Vec<Op>) {
@@ -281,19 +351,22 @@ impl Heap {
         size: u64,
         fingerprint: u64,
         ops: &mut Vec<Op>,
-    ) -> Result<(u64, Reservation)> {
+        reservations: &mut Vec<Reservation>,
+    ) -> Result<u64> {
         let count = size.max(1).div_ceil(CHUNK_SIZE);
-        let first = {
-            let mut chunks = lock(&self.chunks);
-            let available = chunks.free.largest() * CHUNK_SIZE;
-            let first = chunks.free.take(count).ok_or(Error::OutOfSpace {
+        if count > u32::MAX as u64 {
+            let available = lock(&self.chunks).free.largest() * CHUNK_SIZE;
+            return Err(Error::OutOfSpace {
                 requested: size,
                 available,
-            })?;
+            });
+        }
+        let first = self.take_chunks_reclaiming(count, size, ops, reservations)?;
+        {
+            let mut chunks = lock(&self.chunks);
             chunks.large_live += 1;
             chunks.large_chunks += count;
-            first
-        };
+        }
         let g = &self.meta.geometry;
         let word = ChunkWord {
             kind: chunk_kind::SPAN,
@@ -308,7 +381,8 @@ impl Heap {
             target: g.chunk_entry_offset(first) + 8,
             value: fingerprint,
         });
-        Ok((g.chunk_offset(first), Reservation::Span { first, count }))
+        reservations.push(Reservation::Span { first, count });
+        Ok(g.chunk_offset(first))
     }
 
     /// Undoes a reservation of a transaction that aborted. Reservations must be undone in
@@ -320,6 +394,19 @@ impl Heap {
                 chunks.free.give(first, count);
                 chunks.large_live -= 1;
                 chunks.large_chunks -= count;
+            }
+            Reservation::ReleasedRun {
+                head,
+                class,
+                fingerprint,
+                arena,
+            } => {
+                let c = &CLASSES[class as usize];
+                lock(&self.chunks)
+                    .free
+                    .take_exact(head as u64, c.run_chunks as u64);
+                let words = vec![0u64; (c.slots as usize).div_ceil(64)].into_boxed_slice();
+                self.adopt(arena as usize, head, Run::new(class, fingerprint, words));
             }
             Reservation::Slot {
                 head,

@@ -375,6 +375,7 @@ impl TxCore {
                 fingerprint,
                 size: crate::layout::heap::CLASSES[class as usize].unit as u64,
             },
+            Reservation::ReleasedRun { .. } => return None,
         })
     }
 }

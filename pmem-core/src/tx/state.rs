@@ -144,11 +144,14 @@ impl TxCore {
     /// Allocates a block for `size` bytes of type `fingerprint`, which exists only if the
     /// transaction commits. Its contents are left as they are; the caller initialises them.
     pub(crate) fn alloc_raw(&mut self, size: u64, align: u64, fingerprint: u64) -> Result<u64> {
-        let (offset, reservation) =
-            self.shared
-                .heap
-                .reserve(size, align, fingerprint, &mut self.ops)?;
-        self.reservations.push(reservation);
+        let heap = &self.shared.heap;
+        let offset = heap.reserve(
+            size,
+            align,
+            fingerprint,
+            &mut self.ops,
+            &mut self.reservations,
+        )?;
         let len = size.max(1);
         self.fresh
             .insert(offset, len, (fingerprint, self.reservations.len() - 1));
