@@ -35,11 +35,15 @@ fn fill(path: &Path) {
     })
     .unwrap();
     let (hash, tree, queue) = pool.read(|r| (r.root().hash, r.root().tree, r.root().queue));
-    for k in 0..300u64 {
+    // Ten keys per transaction: every commit of a file pool syncs it.
+    for batch in 0..30u64 {
         pool.transaction(|tx| {
-            hash.insert(tx, k, k * k)?;
-            tree.insert(tx, k, k + 1)?;
-            queue.enqueue(tx, format!("message {k}").as_bytes())
+            for k in batch * 10..batch * 10 + 10 {
+                hash.insert(tx, k, k * k)?;
+                tree.insert(tx, k, k + 1)?;
+                queue.enqueue(tx, format!("message {k}").as_bytes())?;
+            }
+            Ok(())
         })
         .unwrap();
     }
