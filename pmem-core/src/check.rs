@@ -158,8 +158,8 @@ pub(crate) fn check_inspection(inspection: &Inspection, media: &CheckReport) -> 
     let r = inspection.info().recovery;
     if r != Default::default() {
         report.notes.push(format!(
-            "the last transaction was interrupted and recovery {} it ({} undo entries, {} heap operations)",
-            if r.rolled_back { "rolled back" } else { "completed" },
+            "the last transaction was interrupted and recovery {} ({} undo entries, {} heap operations)",
+            if r.rolled_back { "rolled it back" } else { "completed it" },
             r.undo_applied,
             r.ops_replayed
         ));
@@ -368,10 +368,12 @@ fn walk_graph(
     if graph.types.is_empty() {
         return;
     }
-    // (offset of a value, its type, how many consecutive values)
-    let mut stack: Vec<(u64, u32, u64)> = vec![(meta.geometry.root_offset, 0, 1)];
+    // (offset of a value, its type, how many consecutive values, the object holding it: its
+    // offset and type), so that a problem is reported against the object a person knows.
+    let root = (meta.geometry.root_offset, 0u32);
+    let mut stack: Vec<(u64, u32, u64, (u64, u32))> = vec![(root.0, 0, 1, root)];
     let region = meta.region;
-    while let Some((base, ty, count)) = stack.pop() {
+    while let Some((base, ty, count, owner)) = stack.pop() {
         let Some(node) = graph.types.get(ty as usize) else {
             continue;
         };
@@ -382,7 +384,7 @@ fn walk_graph(
                     let field = at + slot.offset + k * slot.stride;
                     let (target, elems, target_ty, fingerprint) = match slot.kind {
                         SlotTarget::Inline(t) => {
-                            stack.push((field, t, 1));
+                            stack.push((field, t, 1, owner));
                             continue;
                         }
                         SlotTarget::Ptr(t) => {
@@ -407,7 +409,19 @@ fn walk_graph(
                         continue;
                     }
                     let tn = &graph.types[target_ty as usize];
-                    let here = format!("the pointer at {field:#x} (in a {} at {at:#x})", node.name);
+                    let owner_name = graph
+                        .types
+                        .get(owner.1 as usize)
+                        .map_or("?", |t| t.name.as_str());
+                    let what = if owner == root {
+                        "the root".to_string()
+                    } else {
+                        format!("the {owner_name} at {:#x}", owner.0)
+                    };
+                    let here = format!(
+                        "the pointer at {field:#x} (+{:#x} in {what})",
+                        field - owner.0
+                    );
                     let object = match meta.object_at(target) {
                         Ok(o) => o,
                         Err(reason) => {
@@ -444,7 +458,7 @@ fn walk_graph(
                     };
                     if !live[i].reached {
                         live[i].reached = true;
-                        stack.push((target, target_ty, elems));
+                        stack.push((target, target_ty, elems, (target, target_ty)));
                     }
                 }
             }

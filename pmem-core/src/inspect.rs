@@ -31,6 +31,8 @@ use crate::pool::{Pool, PoolInfo};
 #[derive(Debug)]
 pub struct Inspection {
     pool: Pool<()>,
+    /// The pool's facts as the file has them (opening the copy counted as a run).
+    info: PoolInfo,
     /// What the headers and logs showed before recovery.
     media: CheckReport,
     types: std::result::Result<TypeGraph, TypesProblem>,
@@ -98,12 +100,19 @@ impl Inspection {
                 )),
             }
         };
-        Ok(Inspection { pool, media, types })
+        let mut info = pool.info().clone();
+        info.run_id -= 1;
+        Ok(Inspection {
+            pool,
+            info,
+            media,
+            types,
+        })
     }
 
-    /// Header facts, and what recovery did to the in-memory copy.
+    /// Header facts as in the file, and what recovery did to the in-memory copy.
     pub fn info(&self) -> &PoolInfo {
-        self.pool.info()
+        &self.info
     }
 
     /// Heap usage.

@@ -81,6 +81,8 @@ pub struct ClassStats {
     pub unit: u64,
     /// Runs of this class.
     pub runs: u64,
+    /// Slots in each run: `runs * slots_per_run` objects fit without a new run.
+    pub slots_per_run: u64,
     /// Live objects of this class.
     pub live_objects: u64,
 }
@@ -582,6 +584,7 @@ impl Heap {
             stats.classes.push(ClassStats {
                 unit: class.unit as u64,
                 runs: runs[i],
+                slots_per_run: class.slots as u64,
                 live_objects: live[i],
             });
         }

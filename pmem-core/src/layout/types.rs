@@ -69,7 +69,7 @@ impl TypeGraph {
         let mut queue: Vec<&'static TypeInfo> = vec![root];
         index.insert(root.fingerprint, 0);
         graph.types.push(TypeNode {
-            name: root.name.into(),
+            name: display_name(root),
             fingerprint: root.fingerprint,
             size: root.size as u64,
             slots: Vec::new(),
@@ -87,7 +87,7 @@ impl TypeGraph {
                 let i = *index.entry(target.fingerprint).or_insert_with(|| {
                     queue.push(target);
                     graph.types.push(TypeNode {
-                        name: target.name.into(),
+                        name: display_name(target),
                         fingerprint: target.fingerprint,
                         size: target.size as u64,
                         slots: Vec::new(),
@@ -195,6 +195,24 @@ impl TypeGraph {
             });
         }
         Some(TypeGraph { types, truncated })
+    }
+}
+
+/// A type's name for people: pointers name what they point at (`PPtr<Node>`, `PSlice<u8>`),
+/// arrays their element and length.
+fn display_name(info: &'static TypeInfo) -> String {
+    match (info.name, info.pointers) {
+        ("PPtr", [slot]) | ("PSlice", [slot]) => match slot.kind {
+            SlotKind::Ptr(f) | SlotKind::Slice(f) => {
+                format!("{}<{}>", info.name, display_name(f()))
+            }
+            SlotKind::Inline(_) => info.name.into(),
+        },
+        ("array", [slot]) => match slot.kind {
+            SlotKind::Inline(f) => format!("[{}; {}]", display_name(f()), slot.count),
+            _ => info.name.into(),
+        },
+        _ => info.name.into(),
     }
 }
 

@@ -54,6 +54,8 @@ pub struct PoolInfo {
     pub root_type: String,
     /// Size of the root object.
     pub root_size: u64,
+    /// Pool offset of the root object.
+    pub root_offset: u64,
     /// Layout fingerprint of the root type.
     pub root_fingerprint: u64,
     /// Size of the pool in bytes.
@@ -81,6 +83,7 @@ impl PoolInfo {
             layout_name: h.layout_name(),
             root_type,
             root_size: h.root_size.get(),
+            root_offset: h.root_offset.get(),
             root_fingerprint: h.root_fingerprint.get(),
             pool_size: h.pool_size.get(),
             heap_size: h.chunk_count.get() * crate::layout::heap::CHUNK_SIZE,

@@ -132,11 +132,7 @@ fn dump_root(
 ) -> Result<(), Failure> {
     let info = inspection.info();
     let bytes = inspection.root();
-    // `PoolInfo` does not record where the root lives; its bytes are a slice of the pool's.
-    let whole = inspection
-        .bytes(0, info.pool_size)
-        .map_err(|e| Failure::new(Failure::UNUSABLE, e.to_string()))?;
-    let offset = (bytes.as_ptr() as usize - whole.as_ptr() as usize) as u64;
+    let offset = info.root_offset;
     if info.root_fingerprint == 0 {
         writeln!(
             out,

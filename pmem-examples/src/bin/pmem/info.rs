@@ -59,7 +59,7 @@ fn gather(inspection: &Inspection, file: String) -> Facts<'_> {
     Facts {
         file,
         info,
-        run_id: info.run_id.saturating_sub(1),
+        run_id: info.run_id,
         stats: inspection.stats(),
         by_type: by_name
             .into_iter()
