@@ -146,6 +146,9 @@ pub enum Error {
     /// A transaction was started on a pool that already has one open on this thread; nest with
     /// [`Tx::transaction`](crate::Tx::transaction) instead.
     NestedTransaction,
+    /// This thread holds a read guard on the pool (from [`Pool::reader`](crate::Pool::reader) or
+    /// inside [`Pool::read`](crate::Pool::read)), so a transaction would wait for it forever.
+    ReadGuardHeld,
     /// The transaction was aborted by [`Tx::abort`](crate::Tx::abort) or by a nested
     /// transaction returning an error.
     Aborted {
@@ -241,6 +244,9 @@ impl fmt::Display for Error {
             ),
             Error::NestedTransaction => f.write_str(
                 "a transaction is already open on this pool in this thread; nest with Tx::transaction",
+            ),
+            Error::ReadGuardHeld => f.write_str(
+                "this thread holds a read guard on the pool; drop it before starting a transaction",
             ),
             Error::Aborted { reason } => write!(f, "transaction aborted: {reason}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),

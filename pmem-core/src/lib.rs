@@ -41,4 +41,4 @@ pub use persistent::{
 pub use pmem_derive::Persistent;
 pub use pool::{Objects, Pool, PoolBuilder, PoolInfo, PoolStats, ReadGuard, Reader};
 pub use ptr::{PPtr, PSlice};
-pub use tx::{PMut, Tx};
+pub use tx::{PMut, SliceMut, Tx};

@@ -1160,7 +1160,7 @@ fn invalid_pointers_are_errors() {
             "a node, not a slice",
             PSlice::from_raw_parts(node.offset(), 1),
         ),
-        ("null", PSlice::null()),
+        ("null with a length", PSlice::from_raw_parts(0, 1)),
         ("past the end", PSlice::from_raw_parts(pool_size, 1)),
         (
             "into free heap space",
@@ -1178,6 +1178,15 @@ fn invalid_pointers_are_errors() {
         })
         .unwrap();
     }
+    // The null empty slice is the empty slice: it reads as `&[]` and frees as a no-op.
+    pool.read(|r| assert_eq!(r.get_slice(PSlice::<u64>::null()).unwrap(), &[] as &[u64]));
+    pool.transaction(|tx| {
+        assert!(tx.get_slice(PSlice::<u64>::null())?.is_empty());
+        assert!(tx.get_slice_mut(PSlice::<u64>::null())?.is_empty());
+        assert!(tx.alloc_slice::<u64>(&[])?.is_null());
+        tx.free_slice(PSlice::<u64>::null())
+    })
+    .unwrap();
     let as_u32: PSlice<u32> = PSlice::from_raw_parts(data.offset(), 16);
     pool.read(|r| {
         is_invalid(

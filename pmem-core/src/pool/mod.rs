@@ -293,6 +293,36 @@ thread_local! {
     static THREAD_MARKER: u8 = const { 0 };
 }
 
+thread_local! {
+    /// Pools (by address of their shared state) this thread holds read guards on, once per guard.
+    static READING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks, while it lives, that this thread holds a read guard on a pool.
+pub(crate) struct ReadingMark(usize);
+
+impl ReadingMark {
+    fn new(pool: usize) -> ReadingMark {
+        READING.with(|r| r.borrow_mut().push(pool));
+        ReadingMark(pool)
+    }
+
+    fn held(pool: usize) -> bool {
+        READING.with(|r| r.borrow().contains(&pool))
+    }
+}
+
+impl Drop for ReadingMark {
+    fn drop(&mut self) {
+        READING.with(|r| {
+            let mut r = r.borrow_mut();
+            if let Some(i) = r.iter().rposition(|&p| p == self.0) {
+                r.swap_remove(i);
+            }
+        });
+    }
+}
+
 /// A non-zero value unique to the calling thread while it lives.
 fn thread_marker() -> usize {
     THREAD_MARKER.with(|m| m as *const u8 as usize)
@@ -333,6 +363,11 @@ impl<R: Persistent> Pool<R> {
         Self::builder().open_or_create(path, size)
     }
 
+    /// Identifies this pool among the pools a thread reads.
+    fn pool_id(&self) -> usize {
+        &*self.inner as *const PoolInner as usize
+    }
+
     pub(crate) fn shared(&self) -> &Shared {
         &self.inner.shared
     }
@@ -349,11 +384,15 @@ impl<R: Persistent> Pool<R> {
         tx.finish(result)
     }
 
-    /// Exclusive write access, refusing re-entry from the thread that already has it.
+    /// Exclusive write access, refusing re-entry from the thread that already has it, or waiting
+    /// on a read guard of its own.
     fn writer(&self) -> Result<WriteGuard<'_>> {
         let marker = thread_marker();
         if self.inner.writer.load(Ordering::Relaxed) == marker {
             return Err(Error::NestedTransaction);
+        }
+        if ReadingMark::held(self.pool_id()) {
+            return Err(Error::ReadGuardHeld);
         }
         let guard = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
         self.inner.writer.store(marker, Ordering::Relaxed);
@@ -384,7 +423,8 @@ impl<R: Persistent> Pool<R> {
         );
         let guard: RwLockReadGuard<'_, TxCore> =
             self.inner.lock.read().unwrap_or_else(|e| e.into_inner());
-        ReadGuard::new(Reader::new(&self.inner.shared), guard)
+        let mark = ReadingMark::new(self.pool_id());
+        ReadGuard::new(Reader::new(&self.inner.shared), guard, mark)
     }
 
     /// Allocates a `T` holding `value`, durably, in one fail-safe step (one fence), and returns

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::sync::RwLockReadGuard;
 
 use super::resolve::{resolve, slice_fingerprint};
-use super::Shared;
+use super::{ReadingMark, Shared};
 use crate::error::Result;
 use crate::heap::Extent;
 use crate::layout::heap::CLASSES;
@@ -56,7 +56,11 @@ impl<'p, R: Persistent> Reader<'p, R> {
     }
 
     /// The elements `slice` points at, checked like [`get`](Reader::get).
+    /// The null empty slice reads as `&[]`.
     pub fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]> {
+        if slice.is_null() && slice.is_empty() {
+            return Ok(&[]);
+        }
         let offset = resolve::<T>(
             self.shared.heap.meta(),
             slice.offset(),
@@ -70,6 +74,11 @@ impl<'p, R: Persistent> Reader<'p, R> {
             .ptr(offset, core::mem::size_of::<T>() as u64 * slice.len());
         // SAFETY: as in `get`, for `len` elements (`resolve` checked they fit in the object).
         Ok(unsafe { core::slice::from_raw_parts(p as *const T, slice.len() as usize) })
+    }
+
+    /// Where the pool lives, for error messages.
+    pub fn location(&self) -> &crate::Location {
+        &self.shared.location
     }
 
     /// Every live object of type `T`, in address order. Time is proportional to the heap's
@@ -155,13 +164,19 @@ impl<R> std::fmt::Debug for Reader<'_, R> {
 pub struct ReadGuard<'p, R> {
     reader: Reader<'p, R>,
     _guard: RwLockReadGuard<'p, TxCore>,
+    _mark: ReadingMark,
 }
 
 impl<'p, R> ReadGuard<'p, R> {
-    pub(crate) fn new(reader: Reader<'p, R>, guard: RwLockReadGuard<'p, TxCore>) -> Self {
+    pub(crate) fn new(
+        reader: Reader<'p, R>,
+        guard: RwLockReadGuard<'p, TxCore>,
+        mark: ReadingMark,
+    ) -> Self {
         ReadGuard {
             reader,
             _guard: guard,
+            _mark: mark,
         }
     }
 }

@@ -138,6 +138,91 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
     }
 }
 
+/// A handle to the elements of a [`PSlice`](crate::PSlice) inside the pool, borrowed from a
+/// transaction, through which single elements are written (each logging only itself). From
+/// [`Tx::edit_slice`](crate::Tx::edit_slice).
+pub struct SliceMut<'t, T> {
+    tx: &'t mut TxCore,
+    offset: u64,
+    len: u64,
+    _target: PhantomData<T>,
+}
+
+impl<'t, T: Persistent> SliceMut<'t, T> {
+    /// # Safety
+    /// `len` elements of `T` from `offset` lie inside the pool and are aligned for `T`.
+    pub(crate) unsafe fn new(tx: &'t mut TxCore, offset: u64, len: u64) -> Self {
+        SliceMut {
+            tx,
+            offset,
+            len,
+            _target: PhantomData,
+        }
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The current elements (including this transaction's writes).
+    pub fn get(&self) -> &[T] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `new`'s contract; `&self` borrows the transaction, so nothing writes meanwhile.
+        unsafe {
+            core::slice::from_raw_parts(self.tx.address(self.offset) as *const T, self.len as usize)
+        }
+    }
+
+    /// A handle to element `index`.
+    ///
+    /// # Panics
+    /// If `index >= len`, like slice indexing.
+    pub fn at(&mut self, index: u64) -> T::Mut<'_> {
+        assert!(
+            index < self.len,
+            "index {index} out of bounds for a slice of length {}",
+            self.len
+        );
+        let offset = self.offset + index * core::mem::size_of::<T>() as u64;
+        // SAFETY: element `index` lies inside the slice (checked), which `new`'s contract covers.
+        unsafe { PMut::<T>::new(&mut *self.tx, offset) }.into_handle()
+    }
+
+    /// Sets element `index` to `value`, logging only that element.
+    ///
+    /// # Panics
+    /// If `index >= len`, like slice indexing.
+    pub fn set_at(&mut self, index: u64, value: T) -> Result<()> {
+        assert!(
+            index < self.len,
+            "index {index} out of bounds for a slice of length {}",
+            self.len
+        );
+        let offset = self.offset + index * core::mem::size_of::<T>() as u64;
+        self.tx.write(offset, bytes_of(&value))
+    }
+}
+
+impl<T> fmt::Debug for SliceMut<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SliceMut<{}>({:#x}, len {})",
+            core::any::type_name::<T>(),
+            self.offset,
+            self.len
+        )
+    }
+}
+
 impl<T> fmt::Debug for PMut<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -8,7 +8,7 @@ mod state;
 use std::marker::PhantomData;
 
 pub(crate) use self::state::TxCore;
-pub use handle::PMut;
+pub use handle::{PMut, SliceMut};
 
 use crate::error::{Error, Result};
 use crate::heap::{ObjectRef, Reservation};
@@ -77,6 +77,12 @@ impl<'p, R: Persistent> Tx<'p, R> {
     /// Commits or aborts according to the closure's result.
     pub(crate) fn finish<T>(mut self, result: Result<T>) -> Result<T> {
         self.finished = true;
+        if self.core.depth > 0 {
+            // A nested transaction unwound and the outer closure caught the panic.
+            self.core
+                .doomed
+                .get_or_insert_with(|| "a nested transaction panicked".into());
+        }
         let result = match (result, self.core.doomed.take()) {
             (Ok(_), Some(reason)) => Err(Error::Aborted { reason }),
             (result, _) => result,
@@ -198,6 +204,9 @@ impl<'p, R: Persistent> Tx<'p, R> {
 
     /// The elements of `slice`.
     pub fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]> {
+        if slice.is_null() && slice.is_empty() {
+            return Ok(&[]);
+        }
         let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
         // SAFETY: `resolve` checked `len` elements fit; `&self` keeps writes out.
         Ok(unsafe {
@@ -207,6 +216,9 @@ impl<'p, R: Persistent> Tx<'p, R> {
 
     /// The elements of `slice`, mutably, after logging all of them.
     pub fn get_slice_mut<T: Persistent>(&mut self, slice: PSlice<T>) -> Result<&mut [T]> {
+        if slice.is_null() && slice.is_empty() {
+            return Ok(&mut []);
+        }
         let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
         self.core
             .snapshot(offset, core::mem::size_of::<T>() as u64 * slice.len())?;
@@ -217,6 +229,23 @@ impl<'p, R: Persistent> Tx<'p, R> {
                 slice.len() as usize,
             )
         })
+    }
+
+    /// A write handle to the elements of `slice`, to write single elements in place (each logging
+    /// only itself); [`get_slice_mut`](Self::get_slice_mut) logs them all at once instead.
+    pub fn edit_slice<T: Persistent>(&mut self, slice: PSlice<T>) -> Result<SliceMut<'_, T>> {
+        if slice.is_null() && slice.is_empty() {
+            // SAFETY: no element is ever reached through an empty handle.
+            return Ok(unsafe { SliceMut::new(&mut self.core, 0, 0) });
+        }
+        let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
+        // SAFETY: `resolve` checked that `len` aligned elements fit in the object.
+        Ok(unsafe { SliceMut::new(&mut self.core, offset, slice.len()) })
+    }
+
+    /// Where the pool lives, for error messages.
+    pub fn location(&self) -> &crate::Location {
+        &self.core.shared.location
     }
 
     /// Allocates a `T` holding `value`. It exists only if the transaction commits.
@@ -241,7 +270,11 @@ impl<'p, R: Persistent> Tx<'p, R> {
     }
 
     /// Allocates a slice holding a copy of `values`.
+    /// An empty `values` allocates nothing and returns the null slice.
     pub fn alloc_slice<T: Persistent + Copy>(&mut self, values: &[T]) -> Result<PSlice<T>> {
+        if values.is_empty() {
+            return Ok(PSlice::null());
+        }
         let bytes = core::mem::size_of_val(values) as u64;
         let offset =
             self.core
@@ -254,7 +287,11 @@ impl<'p, R: Persistent> Tx<'p, R> {
     }
 
     /// Allocates a zero-filled slice of `len` elements.
+    /// A zero `len` allocates nothing and returns the null slice.
     pub fn alloc_slice_zeroed<T: Persistent>(&mut self, len: u64) -> Result<PSlice<T>> {
+        if len == 0 {
+            return Ok(PSlice::null());
+        }
         let bytes =
             (core::mem::size_of::<T>() as u64)
                 .checked_mul(len)
@@ -275,7 +312,11 @@ impl<'p, R: Persistent> Tx<'p, R> {
     }
 
     /// Frees the slice when the transaction commits.
+    /// Freeing the null empty slice does nothing.
     pub fn free_slice<T: Persistent>(&mut self, slice: PSlice<T>) -> Result<()> {
+        if slice.is_null() && slice.is_empty() {
+            return Ok(());
+        }
         self.free_object::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())
     }
 

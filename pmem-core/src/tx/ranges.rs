@@ -48,7 +48,7 @@ impl<V: Copy> RangeMap<V> {
 
     /// A range that contains all of `[start, start + len)`, as `(start, len, value)`.
     pub(crate) fn containing(&self, start: u64, len: u64) -> Option<(u64, u64, V)> {
-        let end = start + len;
+        let end = start.checked_add(len)?;
         if self.big.is_empty() {
             return self
                 .small
