@@ -612,7 +612,8 @@ fn log_entries(bytes: &[u8], start: u64) -> Vec<LogEntry> {
     let mut pos = start;
     while pos + 24 <= start + LOG_SLOT_SIZE {
         let word = read_u64(bytes, pos);
-        let (kind, len) = (word as u32, word >> 32);
+        // kind: the low 16 bits (the next 16 are the kind's auxiliary value)
+        let (kind, len) = (word as u32 & 0xffff, word >> 32);
         if !(1..=6).contains(&kind) || read_u64(bytes, pos + 8) != gen {
             break;
         }
@@ -620,7 +621,8 @@ fn log_entries(bytes: &[u8], start: u64) -> Vec<LogEntry> {
         if kind == LOG_COMMIT || kind == LOG_RETIRED || kind == 4 {
             break;
         }
-        pos += 24 + len.next_multiple_of(8);
+        // Entries start on cache lines.
+        pos += (24 + len).next_multiple_of(64);
     }
     entries
 }

@@ -1,8 +1,12 @@
 //! The log format: checksummed entries appended to a log slot.
 //!
 //! ```text
-//! entry  = kind: u32 | len: u32 | gen: u64 | checksum: u64 | payload (len bytes, padded to 8)
+//! entry  = kind: u16 | aux: u16 | len: u32 | gen: u64 | checksum: u64 | payload (len bytes)
 //! ```
+//!
+//! Every entry starts on a cache line: an entry is flushed with the lines it alone occupies, and
+//! a later entry never dirties a line an earlier fence already made durable (on CPUs whose
+//! write-back evicts, that would also cost a miss).
 //!
 //! `checksum` is xxh3-64 of the payload, seeded with the header fields, so a torn entry, an
 //! entry from an older transaction (different `gen`) and zeroed space all fail it. A reader
@@ -14,8 +18,10 @@
 //! - `REDO`: heap metadata operations ([`Op`]), 16 bytes each, applied only once committed.
 //! - `RANGES`: `(offset, len)` pairs of bytes the transaction wrote without undo (new objects).
 //! - `EXTEND`: offset and length of the block where the log continues.
-//! - `COMMIT`: `chain` (hash of every earlier entry's checksum) and `data` (hash of the final
-//!   contents of every range written in place, in log order), then more ops and ranges.
+//! - `COMMIT`: `data` (hash of the final contents of every range written in place, in log
+//!   order), then ops, then `aux` ranges. A one-object allocation's whole commit record fits one
+//!   cache line. The reader reaches a commit record only through a valid, same-generation
+//!   entry at every earlier position, so the record vouches for the whole log before it.
 //! - `RETIRED`: nothing in this slot, or before it, needs recovery.
 
 use xxhash_rust::xxh3::xxh3_64_with_seed;
@@ -25,7 +31,11 @@ pub(crate) const LOG_SLOT_SIZE: u64 = 64 * 1024;
 /// Size of an entry header.
 pub(crate) const ENTRY_HEADER: u64 = 24;
 
-/// Entry kinds. 0 is never valid, so zeroed space never parses.
+/// Entries start on this boundary.
+pub(crate) const ENTRY_ALIGN: u64 = 64;
+
+/// Entry kinds (the low 16 bits of the header's first word). 0 is never valid, so zeroed space
+/// never parses.
 pub(crate) mod kind {
     pub(crate) const UNDO: u32 = 1;
     pub(crate) const REDO: u32 = 2;
@@ -42,18 +52,17 @@ pub(crate) fn entry_checksum(kind: u32, len: u32, gen: u64, payload: &[u8]) -> u
     xxh3_64_with_seed(payload, seed)
 }
 
-/// Extends a commit chain by one entry checksum.
-#[inline]
-pub(crate) fn chain(chain: u64, checksum: u64) -> u64 {
-    xxh3_64_with_seed(&checksum.to_le_bytes(), chain)
+/// The seed of a transaction's data hash.
+pub(crate) const DATA_HASH_SEED: u64 = 0x6461_7461_6861_7368;
+
+/// Bytes an entry with `len` payload bytes takes, to the start of the next entry.
+pub(crate) const fn entry_size(len: u64) -> u64 {
+    (ENTRY_HEADER + len).div_ceil(ENTRY_ALIGN) * ENTRY_ALIGN
 }
 
-/// The chain value before any entry.
-pub(crate) const CHAIN_START: u64 = 0x6368_6169_6e00_0001;
-
-/// Rounds a payload length up to the 8-byte entry alignment.
-pub(crate) const fn padded(len: u64) -> u64 {
-    (len + 7) & !7
+/// The header's kind field: the kind and its 16-bit auxiliary value.
+pub(crate) const fn kind_word(kind: u32, aux: u16) -> u32 {
+    kind | (aux as u32) << 16
 }
 
 /// A heap metadata operation, applied in log order when its transaction commits, and again (to

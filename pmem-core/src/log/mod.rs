@@ -8,16 +8,20 @@
 //!    be durable before the new ones can be.
 //! 2. New objects are written in place without undo: they are unreachable until commit.
 //! 3. Commit flushes every range written in place, appends `COMMIT` (the heap metadata ops, the
-//!    new-object ranges, a hash chaining every earlier entry, and a hash of the final contents of
-//!    every written range) and fences once. The transaction is durable when that fence returns.
-//!    Recovery counts a transaction as committed only if `COMMIT` is whole *and* the data hash
-//!    matches what is in the pool, so a crash that persisted `COMMIT` but not all the data (they
-//!    are flushed under the same fence) rolls back cleanly.
-//! 4. The heap ops are then applied in place and flushed, without a fence of their own: the next
+//!    new-object ranges, and a hash of the final contents of every written range) and fences
+//!    once. The transaction is durable when that fence returns. Recovery counts a transaction as
+//!    committed only if `COMMIT` is reached through whole entries *and* the data hash matches what
+//!    is in the pool, so a crash that persisted `COMMIT` but not all of the log or the data (all
+//!    flushed under the same fence) rolls back cleanly.
+//! 4. Heap metadata the commit changes is also changed outside the log in one case: freeing one
+//!    object outside a transaction is a single 8-byte store (a bitmap bit or a table entry),
+//!    failure-atomic by itself, done only when no op of a log recovery could replay touches that
+//!    word.
+//! 5. The heap ops are then applied in place and flushed, without a fence of their own: the next
 //!    transaction's first fence makes them durable, and until then the log still holds them.
 //!    Transaction *n* + 1 writes the other slot, so transaction *n*'s log survives until *n* + 2
 //!    starts, by which time *n* + 1 has fenced.
-//! 5. Recovery takes the newest slot *L* and the one before it, *P*. It replays *P*'s ops if *P*
+//! 6. Recovery takes the newest slot *L* and the one before it, *P*. It replays *P*'s ops if *P*
 //!    committed (idempotent: ops only set bits, clear bits and write words of heap metadata, which
 //!    nothing but ops changes), then replays *L*'s ops if *L* committed or rolls *L*'s undo back if
 //!    not, fences, and writes a `RETIRED` entry so the decision is never made again. A crash

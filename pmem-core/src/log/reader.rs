@@ -1,6 +1,6 @@
 //! Parsing a log slot: the valid prefix of entries of one generation.
 
-use crate::layout::log::{entry_checksum, kind, padded, ENTRY_HEADER, LOG_SLOT_SIZE};
+use crate::layout::log::{entry_checksum, entry_size, kind, ENTRY_HEADER, LOG_SLOT_SIZE};
 use crate::layout::Geometry;
 use crate::region::Region;
 
@@ -8,6 +8,8 @@ use crate::region::Region;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub kind: u32,
+    /// The header's auxiliary value (a commit record's range count).
+    pub aux: u16,
     /// Payload length in bytes.
     pub len: u64,
     /// Pool offset of the payload.
@@ -62,10 +64,11 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
             damaged: false,
         });
         let word0 = region.read_u64(pos);
-        let (k, len) = (word0 as u32, word0 >> 32);
+        let (kind_word, len) = (word0 as u32, word0 >> 32);
+        let (k, aux) = (kind_word & 0xffff, (kind_word >> 16) as u16);
         let entry_gen = region.read_u64(pos + 8);
         let checksum = region.read_u64(pos + 16);
-        if !(kind::UNDO..=kind::RETIRED).contains(&k) || padded(len) > end - pos - ENTRY_HEADER {
+        if !(kind::UNDO..=kind::RETIRED).contains(&k) || entry_size(len) > end - pos {
             break;
         }
         if gen.is_some_and(|g| g != entry_gen) {
@@ -74,7 +77,7 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
         let payload = pos + ENTRY_HEADER;
         // SAFETY: recovery and the checker parse only while nothing writes the pool.
         let bytes = unsafe { region.slice(payload, len) };
-        if entry_checksum(k, len as u32, entry_gen, bytes) != checksum {
+        if entry_checksum(kind_word, len as u32, entry_gen, bytes) != checksum {
             tail = Some(Tail {
                 pos,
                 block_end: end,
@@ -86,6 +89,7 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
         gen = Some(entry_gen);
         entries.push(Entry {
             kind: k,
+            aux,
             len,
             payload,
             checksum,
@@ -109,7 +113,7 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
                 end = next + next_len;
             }
             kind::COMMIT | kind::RETIRED => break,
-            _ => pos = payload + padded(len),
+            _ => pos += entry_size(len),
         }
     }
     Some(ParsedSlot {
@@ -130,11 +134,14 @@ pub(crate) fn first_entry_damaged(region: &Region, index: u64) -> bool {
 fn parse_first_fails(region: &Region, index: u64) -> bool {
     let pos = Geometry::log_slot_offset(index);
     let word0 = region.read_u64(pos);
-    let (k, len) = (word0 as u32, word0 >> 32);
-    if !(kind::UNDO..=kind::RETIRED).contains(&k) || padded(len) > LOG_SLOT_SIZE - ENTRY_HEADER {
+    let (kind_word, len) = (word0 as u32, word0 >> 32);
+    if !(kind::UNDO..=kind::RETIRED).contains(&(kind_word & 0xffff))
+        || entry_size(len) > LOG_SLOT_SIZE
+    {
         return true;
     }
     // SAFETY: as in `parse`.
     let bytes = unsafe { region.slice(pos + ENTRY_HEADER, len) };
-    entry_checksum(k, len as u32, region.read_u64(pos + 8), bytes) != region.read_u64(pos + 16)
+    entry_checksum(kind_word, len as u32, region.read_u64(pos + 8), bytes)
+        != region.read_u64(pos + 16)
 }

@@ -1,7 +1,7 @@
 //! Recovery at open: finish or undo what a crash interrupted, then retire the logs.
 
 use super::reader::{parse, Entry, ParsedSlot};
-use crate::layout::log::{chain, kind, Op, CHAIN_START, OP_SIZE};
+use crate::layout::log::{kind, Op, DATA_HASH_SEED, OP_SIZE};
 use crate::media::Media;
 
 /// What recovery found and did.
@@ -61,8 +61,8 @@ pub(crate) struct SlotContents {
     pub undo: Vec<(u64, u64, u64)>,
     pub ops: Vec<Op>,
     pub ranges: Vec<(u64, u64)>,
-    /// The commit record, if the slot has a whole one: `(chain ok, data hash)`.
-    pub commit: Option<(bool, u64)>,
+    /// The data hash of the commit record, if the slot has a whole one.
+    pub commit: Option<u64>,
 }
 
 /// Decodes and bounds-checks a slot. `Err` describes the first impossible entry.
@@ -75,7 +75,6 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
         ranges: Vec::new(),
         commit: None,
     };
-    let mut running = CHAIN_START;
     let read_ops = |payload: u64, count: u64, out: &mut Vec<Op>| -> Result<(), String> {
         for i in 0..count {
             let at = payload + i * OP_SIZE;
@@ -112,9 +111,10 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
     };
     for &Entry {
         kind: k,
+        aux,
         len,
         payload,
-        checksum,
+        ..
     } in &slot.entries
     {
         match k {
@@ -135,23 +135,21 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
             kind::RANGES => read_ranges(payload, len / 16, &mut out.ranges)?,
             kind::EXTEND => {}
             kind::COMMIT => {
-                if len < 24 {
-                    return Err("short commit record".into());
+                let fixed = 8;
+                let nranges = aux as u64;
+                let records = len
+                    .checked_sub(fixed + nranges * OP_SIZE)
+                    .ok_or("short commit record")?;
+                if records % OP_SIZE != 0 {
+                    return Err("commit record length is not whole records".into());
                 }
-                let counts = r.read_u64(payload + 16);
-                let (nops, nranges) = (counts & 0xffff_ffff, counts >> 32);
-                if 24 + (nops + nranges) * OP_SIZE != len {
-                    return Err("commit record counts do not match its length".into());
-                }
-                read_ops(payload + 24, nops, &mut out.ops)?;
-                read_ranges(payload + 24 + nops * OP_SIZE, nranges, &mut out.ranges)?;
-                out.commit = Some((r.read_u64(payload) == running, r.read_u64(payload + 8)));
+                let nops = records / OP_SIZE;
+                read_ops(payload + fixed, nops, &mut out.ops)?;
+                read_ranges(payload + fixed + nops * OP_SIZE, nranges, &mut out.ranges)?;
+                out.commit = Some(r.read_u64(payload));
             }
             kind::RETIRED => {}
             _ => unreachable!("the reader accepts only known kinds"),
-        }
-        if k != kind::COMMIT {
-            running = chain(running, checksum);
         }
     }
     Ok(out)
@@ -164,7 +162,7 @@ pub(crate) fn data_hash(
     undo: impl Iterator<Item = (u64, u64)>,
     ranges: &[(u64, u64)],
 ) -> u64 {
-    let mut h = CHAIN_START;
+    let mut h = DATA_HASH_SEED;
     for (offset, len) in undo.chain(ranges.iter().copied()) {
         // SAFETY: hashing runs while nothing else writes the pool (the writer at commit, or
         // recovery at open).
@@ -175,19 +173,16 @@ pub(crate) fn data_hash(
 }
 
 impl SlotContents {
-    /// Whether the transaction committed: a whole commit record whose chain covers every entry
-    /// and whose data hash matches the pool.
+    /// Whether the transaction committed: a whole commit record (reached only through every
+    /// earlier entry, each whole) whose data hash matches the pool.
     pub(crate) fn committed(&self, media: &Media) -> bool {
-        match self.commit {
-            Some((true, hash)) => {
-                data_hash(
-                    media,
-                    self.undo.iter().map(|&(t, l, _)| (t, l)),
-                    &self.ranges,
-                ) == hash
-            }
-            _ => false,
-        }
+        self.commit.is_some_and(|hash| {
+            data_hash(
+                media,
+                self.undo.iter().map(|&(t, l, _)| (t, l)),
+                &self.ranges,
+            ) == hash
+        })
     }
 }
 
@@ -234,7 +229,7 @@ pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
     if let Some(previous) = &state.previous {
         let previous =
             contents(media, previous).map_err(|e| format!("log slot {}: {e}", previous.index))?;
-        if matches!(previous.commit, Some((true, _))) {
+        if previous.commit.is_some() {
             apply_ops(media, &previous.ops);
             report.ops_replayed += previous.ops.len() as u64;
         }

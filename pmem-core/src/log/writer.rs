@@ -3,13 +3,13 @@
 use crate::error::Result;
 use crate::heap::Heap;
 use crate::layout::log::{
-    chain, entry_checksum, kind, padded, Op, CHAIN_START, ENTRY_HEADER, LOG_SLOT_SIZE, OP_SIZE,
+    entry_checksum, entry_size, kind, kind_word, Op, ENTRY_HEADER, LOG_SLOT_SIZE, OP_SIZE,
 };
 use crate::layout::Geometry;
 use crate::media::Media;
 
 /// Room kept at the end of every block for the `EXTEND` entry that may follow.
-const EXTEND_RESERVE: u64 = ENTRY_HEADER + 16;
+const EXTEND_RESERVE: u64 = entry_size(16);
 /// Smallest and largest log extension blocks.
 const MIN_EXTENSION: u64 = 64 * 1024;
 const MAX_EXTENSION: u64 = 4 * 1024 * 1024;
@@ -22,7 +22,6 @@ struct OpenLog {
     end: u64,
     /// Start of the bytes written but not yet flushed.
     unflushed: u64,
-    chain: u64,
 }
 
 /// Writes the log of one transaction at a time, alternating between the two slots.
@@ -67,7 +66,6 @@ impl LogWriter {
                 pos: start,
                 end: start + LOG_SLOT_SIZE,
                 unflushed: start,
-                chain: CHAIN_START,
             });
         }
         self.open.as_mut().expect("just opened")
@@ -82,10 +80,10 @@ impl LogWriter {
     /// Makes room for a payload of at least `want` bytes, continuing the log in heap space if the
     /// current block is too full.
     fn ensure_room(&mut self, media: &Media, heap: &Heap, want: u64) -> Result<()> {
-        if self.room(heap) >= padded(want) {
+        if self.room(heap) >= want {
             return Ok(());
         }
-        let size = (padded(want) + ENTRY_HEADER + EXTEND_RESERVE)
+        let size = (entry_size(want) + EXTEND_RESERVE)
             .clamp(MIN_EXTENSION, MAX_EXTENSION.max(want + 4096));
         let (offset, len) = heap.reserve_log_space(size)?;
         let slot = (self.open.as_ref().expect("open").gen % 2) as usize;
@@ -105,7 +103,7 @@ impl LogWriter {
     /// Writes one entry at the current position (the caller has ensured room).
     fn write_entry(&mut self, media: &Media, k: u32, parts: &[&[u8]]) -> u64 {
         let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        self.write_entry_with(media, k, len, |mut at| {
+        self.write_entry_with(media, k, 0, len, |mut at| {
             for part in parts {
                 media.region.write(at, part);
                 at += part.len() as u64;
@@ -115,23 +113,28 @@ impl LogWriter {
 
     /// Writes one entry of `len` payload bytes, which `fill(payload offset)` writes in place
     /// (the caller has ensured room). Returns the entry's checksum.
-    fn write_entry_with(&mut self, media: &Media, k: u32, len: u64, fill: impl FnOnce(u64)) -> u64 {
+    fn write_entry_with(
+        &mut self,
+        media: &Media,
+        k: u32,
+        aux: u16,
+        len: u64,
+        fill: impl FnOnce(u64),
+    ) -> u64 {
         let log = self.open.as_mut().expect("open");
         let payload = log.pos + ENTRY_HEADER;
         fill(payload);
-        // Zero the padding so the entry's bytes are fully determined.
-        media.region.zero(payload + len, padded(len) - len);
+        let kind_word = kind_word(k, aux);
         // SAFETY: this writer is the pool's only writer; the bytes were just written.
-        let checksum = entry_checksum(k, len as u32, log.gen, unsafe {
+        let checksum = entry_checksum(kind_word, len as u32, log.gen, unsafe {
             media.region.slice(payload, len)
         });
-        media.region.write_u64(log.pos, k as u64 | len << 32);
+        media
+            .region
+            .write_u64(log.pos, kind_word as u64 | len << 32);
         media.region.write_u64(log.pos + 8, log.gen);
         media.region.write_u64(log.pos + 16, checksum);
-        log.pos = payload + padded(len);
-        if k != kind::COMMIT {
-            log.chain = chain(log.chain, checksum);
-        }
+        log.pos += entry_size(len);
         checksum
     }
 
@@ -175,9 +178,8 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Appends the commit record: `ops`, `ranges`, the chain of every earlier entry and
-    /// `data_hash`. Ops and ranges that do not fit go first in `REDO` and `RANGES` entries.
-    /// Flushes the log; the caller fences.
+    /// Appends the commit record: `data_hash`, `ops` and `ranges`. Ops and ranges that do not fit
+    /// go first in `REDO` and `RANGES` entries. Flushes the log; the caller fences.
     pub(crate) fn commit(
         &mut self,
         media: &Media,
@@ -187,13 +189,13 @@ impl LogWriter {
         ranges: &[(u64, u64)],
     ) -> Result<()> {
         let (mut ops, mut ranges) = (ops, ranges);
-        let inline = 24 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
-        if self.room(heap) < inline {
+        let inline = 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
+        if self.room(heap) < inline || ranges.len() > u16::MAX as usize {
             // Too large for one entry here: spill into REDO and RANGES entries first.
             while !ops.is_empty() {
                 let n = self.spill_room(media, heap, ops.len())?;
                 let (head, tail) = ops.split_at(n);
-                self.write_entry_with(media, kind::REDO, n as u64 * OP_SIZE, |at| {
+                self.write_entry_with(media, kind::REDO, 0, n as u64 * OP_SIZE, |at| {
                     write_ops(media, at, head)
                 });
                 ops = tail;
@@ -201,22 +203,19 @@ impl LogWriter {
             while !ranges.is_empty() {
                 let n = self.spill_room(media, heap, ranges.len())?;
                 let (head, tail) = ranges.split_at(n);
-                self.write_entry_with(media, kind::RANGES, n as u64 * OP_SIZE, |at| {
+                self.write_entry_with(media, kind::RANGES, 0, n as u64 * OP_SIZE, |at| {
                     write_ranges(media, at, head)
                 });
                 ranges = tail;
             }
-            self.ensure_room(media, heap, 24)?;
+            self.ensure_room(media, heap, 8)?;
         }
-        let chain = self.begin(heap).chain;
-        let counts = ops.len() as u64 | (ranges.len() as u64) << 32;
-        let len = 24 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
-        self.write_entry_with(media, kind::COMMIT, len, |at| {
-            media.region.write_u64(at, chain);
-            media.region.write_u64(at + 8, data_hash);
-            media.region.write_u64(at + 16, counts);
-            write_ops(media, at + 24, ops);
-            write_ranges(media, at + 24 + ops.len() as u64 * OP_SIZE, ranges);
+        self.begin(heap);
+        let len = 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
+        self.write_entry_with(media, kind::COMMIT, ranges.len() as u16, len, |at| {
+            media.region.write_u64(at, data_hash);
+            write_ops(media, at + 8, ops);
+            write_ranges(media, at + 8 + ops.len() as u64 * OP_SIZE, ranges);
         });
         self.flush(media);
         Ok(())

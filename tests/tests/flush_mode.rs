@@ -1,0 +1,80 @@
+//! The flush mode a pool reports, and what each mode costs in flushes and fences.
+
+use pmem_core::{FlushMode, Persistent, Pool};
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Root {
+    value: u64,
+}
+
+/// On this project's machines (x86-64 with clwb), forcing cache flushes on tmpfs gives clwb; an
+/// ordinary file without the option gets msync. Elsewhere the best the CPU has is expected.
+#[test]
+fn forced_pmem_on_dev_shm_uses_the_best_cache_flush() {
+    let dir = tempfile::tempdir_in("/dev/shm").expect("/dev/shm is tmpfs here");
+    let path = dir.path().join("forced.pool");
+    let pool = Pool::<Root>::builder()
+        .force_pmem(true)
+        .create(&path, 2 << 20)
+        .unwrap();
+    let expected = FlushMode::best_cpu();
+    assert_eq!(pool.flush_mode(), expected);
+    println!("forced flush mode on /dev/shm: {}", pool.flush_mode());
+    if std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
+        c.lines()
+            .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "clwb"))
+    }) {
+        assert_eq!(pool.flush_mode(), FlushMode::Clwb, "this CPU has clwb");
+    }
+    // A committed update flushes and fences.
+    let before = pool.flush_stats();
+    pool.transaction(|tx| tx.root_mut().set_value(1)).unwrap();
+    let spent = pool.flush_stats().since(&before);
+    assert_eq!(spent.fences, 2);
+    assert!(spent.lines_flushed >= 2, "{spent:?}");
+    assert_eq!(spent.msyncs, 0);
+    drop(pool);
+
+    let plain = dir.path().join("plain.pool");
+    let pool = Pool::<Root>::builder().create(&plain, 2 << 20).unwrap();
+    if std::env::var("PMEM_FORCE_PMEM").is_ok_and(|v| v == "1") {
+        assert!(pool.flush_mode().is_pmem());
+    } else {
+        assert_eq!(
+            pool.flush_mode(),
+            FlushMode::Msync,
+            "an ordinary (non-DAX) file uses msync"
+        );
+        let before = pool.flush_stats();
+        pool.transaction(|tx| tx.root_mut().set_value(2)).unwrap();
+        let spent = pool.flush_stats().since(&before);
+        assert_eq!(spent.fences, 2);
+        assert!(
+            spent.msyncs >= 2,
+            "msync mode syncs at every fence that has pages pending: {spent:?}"
+        );
+    }
+}
+
+#[test]
+fn an_explicit_mode_is_used_as_given() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [FlushMode::Msync, FlushMode::Eadr, FlushMode::Clflush] {
+        let path = dir.path().join(format!("{mode}.pool"));
+        let pool = Pool::<Root>::builder()
+            .flush_mode(mode)
+            .create(&path, 2 << 20)
+            .unwrap();
+        assert_eq!(pool.flush_mode(), mode);
+        pool.transaction(|tx| tx.root_mut().set_value(3)).unwrap();
+        drop(pool);
+        let pool = Pool::<Root>::builder()
+            .flush_mode(mode)
+            .open(&path)
+            .unwrap();
+        assert_eq!(pool.read(|r| r.root().value), 3);
+    }
+    let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
+    assert_eq!(pool.flush_mode(), FlushMode::Simulated);
+}
