@@ -65,7 +65,9 @@ impl<V: Copy> RangeMap<V> {
 
     pub(crate) fn clear(&mut self) {
         self.small.clear();
-        self.big.clear();
+        if !self.big.is_empty() {
+            self.big.clear();
+        }
     }
 }
 
