@@ -432,7 +432,15 @@ impl<R: Persistent> Pool<R> {
     /// with [`Reader::objects`]. To publish it into a field of the pool in the same step, use
     /// [`alloc_into`](Pool::alloc_into).
     pub fn alloc<T: Persistent>(&self, value: T) -> Result<PPtr<T>> {
-        self.transaction(|tx| tx.alloc(value))
+        let mut core = self.writer()?;
+        let size = core::mem::size_of::<T>() as u64;
+        let offset = core.alloc_now(
+            size,
+            core::mem::align_of::<T>() as u64,
+            T::FINGERPRINT,
+            |region, at| region.write(at, crate::persistent::bytes_of(&value)),
+        )?;
+        Ok(PPtr::from_offset(offset))
     }
 
     /// Allocates a `T` holding `value` and lets `publish` store its pointer in the pool, all in

@@ -244,6 +244,67 @@ impl TxCore {
         self.commit()
     }
 
+    /// Allocates and initialises one object outside any transaction, durably, with one fence:
+    /// what a transaction holding only this allocation would do, without its bookkeeping.
+    pub(crate) fn alloc_now(
+        &mut self,
+        size: u64,
+        align: u64,
+        fingerprint: u64,
+        init: impl FnOnce(&crate::region::Region, u64),
+    ) -> Result<u64> {
+        debug_assert!(self.is_empty());
+        let shared = &*self.shared;
+        let media = &shared.media;
+        let offset = match shared.heap.reserve(
+            size,
+            align,
+            fingerprint,
+            &mut self.ops,
+            &mut self.reservations,
+        ) {
+            Ok(offset) => offset,
+            Err(e) => {
+                self.abort();
+                return Err(e);
+            }
+        };
+        let range = [(offset, size.max(1))];
+        init(&media.region, offset);
+        media.domain.flush(offset, range[0].1);
+        let hash = data_hash(media, std::iter::empty(), &range);
+        if let Err(e) = self
+            .log
+            .commit(media, &shared.heap, hash, &self.ops, &range)
+        {
+            self.abort();
+            return Err(e);
+        }
+        self.fence();
+        if let Some(slot) = self.log.current_slot() {
+            self.live_ops[slot].clear();
+            self.live_ops[slot].extend_from_slice(&self.ops);
+        }
+        let shared = &*self.shared;
+        let failure = shared.media.domain.take_failure();
+        let deferred = &mut self.deferred;
+        apply_ops_then(&shared.media, &self.ops, |target, len| {
+            defer(deferred, target, len)
+        });
+        self.log.finish();
+        self.prefetch_next();
+        self.ops.clear();
+        self.reservations.clear();
+        match failure {
+            None => Ok(offset),
+            Some(source) => Err(Error::Io {
+                location: self.shared.location.clone(),
+                operation: "msync at commit",
+                source,
+            }),
+        }
+    }
+
     /// Whether the transaction has changed anything.
     fn is_empty(&self) -> bool {
         !self.log.is_started()
@@ -291,12 +352,7 @@ impl TxCore {
         let media = &shared.media;
         let failure = media.domain.take_failure();
         let deferred = &mut self.deferred;
-        apply_ops_then(media, &self.ops, |target, len| {
-            let line = target & !63;
-            if deferred.last() != Some(&(line, 64)) || len > 64 {
-                deferred.push(if len > 64 { (target, len) } else { (line, 64) });
-            }
-        });
+        apply_ops_then(media, &self.ops, |target, len| defer(deferred, target, len));
         shared.heap.apply_frees(&self.frees);
         self.log.finish();
         self.prefetch_next();
@@ -354,5 +410,15 @@ impl TxCore {
             .media
             .region
             .write(offset, crate::persistent::bytes_of(value));
+    }
+}
+
+/// Records a range of heap metadata to flush before the next fence, merging repeats of a line.
+fn defer(deferred: &mut Vec<(u64, u64)>, target: u64, len: u64) {
+    let line = target & !63;
+    if len > 64 {
+        deferred.push((target, len));
+    } else if deferred.last() != Some(&(line, 64)) {
+        deferred.push((line, 64));
     }
 }
