@@ -180,6 +180,41 @@ impl Arena {
         empty
     }
 
+    /// Frees one slot unless that leaves its run empty and releasable (then changes nothing and
+    /// returns `false`), calling `decided()` between the decision and the bookkeeping:
+    /// [`releases`](Self::releases) and [`release_slot`](Self::release_slot) in one lookup, for
+    /// the single free of the hot path.
+    pub(super) fn free_keeping_run(
+        &mut self,
+        head: u32,
+        slot: u64,
+        decided: impl FnOnce(),
+    ) -> bool {
+        let Some(run) = self.runs.get_mut(&head) else {
+            return false;
+        };
+        if run.free + 1 == run.class().slots
+            && self
+                .bins
+                .get(&(run.class, run.fingerprint))
+                .is_none_or(|b| b.current != Some(head))
+        {
+            return false;
+        }
+        decided();
+        run.clear_slot(slot);
+        self.live[run.class as usize] -= 1;
+        if !run.listed {
+            run.listed = true;
+            self.bins
+                .entry((run.class, run.fingerprint))
+                .or_default()
+                .partial
+                .push(head);
+        }
+        true
+    }
+
     pub(super) fn run(&self, head: u32) -> Option<&Run> {
         self.runs.get(&head)
     }

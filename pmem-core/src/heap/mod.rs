@@ -522,11 +522,9 @@ impl Heap {
         match *object {
             ObjectRef::Slot { first, slot, .. } => {
                 let mut arena = self.arena_of(first);
-                if arena.releases(first as u32, 1) {
+                if !arena.free_keeping_run(first as u32, slot, write) {
                     return false;
                 }
-                write();
-                arena.release_slot(first as u32, slot);
                 fence();
             }
             ObjectRef::Span { first, count, .. } => {
