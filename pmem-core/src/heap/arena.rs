@@ -202,16 +202,7 @@ impl Arena {
             return false;
         }
         decided();
-        run.clear_slot(slot);
-        self.live[run.class as usize] -= 1;
-        if !run.listed {
-            run.listed = true;
-            self.bins
-                .entry((run.class, run.fingerprint))
-                .or_default()
-                .partial
-                .push(head);
-        }
+        self.release_slot(head, slot);
         true
     }
 

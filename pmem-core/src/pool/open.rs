@@ -100,6 +100,27 @@ fn choose_header(bytes: &[u8], location: &Location) -> Result<Chosen> {
     Ok(chosen)
 }
 
+/// The header to open a pool of `len` bytes with, from its first two pages: a valid copy, a
+/// pool that fits in `len`, made for root type `R`. Nothing is written yet.
+fn header_for<R: Persistent>(
+    head: &[u8],
+    len: u64,
+    options: &Options,
+    location: &Location,
+) -> Result<Chosen> {
+    let chosen = choose_header(head, location)?;
+    let pool_size = chosen.header.pool_size.get();
+    if len < pool_size {
+        return Err(Error::Truncated {
+            location: location.clone(),
+            expected: pool_size,
+            actual: len,
+        });
+    }
+    check_type::<R>(&chosen.header, options, location)?;
+    Ok(chosen)
+}
+
 /// Checks the pool was made for root type `R` (and layout name, if the opener names one).
 fn check_type<R: Persistent>(
     header: &Header,
@@ -485,16 +506,8 @@ pub(super) fn open_file<R: Persistent>(path: &Path, options: &Options) -> Result
     }
     let mut head = vec![0u8; 2 * HEADER_SIZE as usize];
     read_at(&file, &mut head, 0, &location)?;
-    let chosen = choose_header(&head, &location)?;
+    let chosen = header_for::<R>(&head, len, options, &location)?;
     let pool_size = chosen.header.pool_size.get();
-    if len < pool_size {
-        return Err(Error::Truncated {
-            location,
-            expected: pool_size,
-            actual: len,
-        });
-    }
-    check_type::<R>(&chosen.header, options, &location)?;
     let file = PoolFile::map_len(file, pool_size, path)?;
     let base = file.base();
     open_on(
@@ -549,16 +562,13 @@ pub(super) fn open_image<R: Persistent>(
             minimum,
         });
     }
-    let chosen = choose_header(&image.as_bytes()[..2 * HEADER_SIZE as usize], &location)?;
+    let chosen = header_for::<R>(
+        &image.as_bytes()[..2 * HEADER_SIZE as usize],
+        len,
+        options,
+        &location,
+    )?;
     let pool_size = chosen.header.pool_size.get();
-    if len < pool_size {
-        return Err(Error::Truncated {
-            location,
-            expected: pool_size,
-            actual: len,
-        });
-    }
-    check_type::<R>(&chosen.header, options, &location)?;
     let base = image.as_mut_ptr();
     open_on(
         Backing::Memory(image),

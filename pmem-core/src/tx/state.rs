@@ -280,29 +280,12 @@ impl TxCore {
             self.abort();
             return Err(e);
         }
-        self.fence();
-        if let Some(slot) = self.log.current_slot() {
-            self.live_ops[slot].clear();
-            self.live_ops[slot].extend_from_slice(&self.ops);
-        }
-        let shared = &*self.shared;
-        let failure = shared.media.domain.take_failure();
-        let deferred = &mut self.deferred;
-        apply_ops_then(&shared.media, &self.ops, |target, len| {
-            defer(deferred, target, len)
-        });
+        let failure = self.make_durable_and_apply();
         self.log.finish();
         self.prefetch_next();
         self.ops.clear();
         self.reservations.clear();
-        match failure {
-            None => Ok(offset),
-            Some(source) => Err(Error::Io {
-                location: self.shared.location.clone(),
-                operation: "msync at commit",
-                source,
-            }),
-        }
+        self.durability(failure).map(|()| offset)
     }
 
     /// Whether the transaction has changed anything.
@@ -343,20 +326,31 @@ impl TxCore {
             self.abort();
             return Err(e);
         }
+        let failure = self.make_durable_and_apply();
+        self.shared.heap.apply_frees(&self.frees);
+        self.log.finish();
+        self.prefetch_next();
+        self.reset();
+        self.durability(failure)
+    }
+
+    /// The commit fence and what follows it: the log now records the ops recovery could replay;
+    /// apply them (flushed before the next fence). Returns a write-back failure, if any.
+    fn make_durable_and_apply(&mut self) -> Option<std::io::Error> {
         self.fence();
         if let Some(slot) = self.log.current_slot() {
             self.live_ops[slot].clear();
             self.live_ops[slot].extend_from_slice(&self.ops);
         }
-        let shared = &*self.shared;
-        let media = &shared.media;
+        let media = &self.shared.media;
         let failure = media.domain.take_failure();
         let deferred = &mut self.deferred;
         apply_ops_then(media, &self.ops, |target, len| defer(deferred, target, len));
-        shared.heap.apply_frees(&self.frees);
-        self.log.finish();
-        self.prefetch_next();
-        self.reset();
+        failure
+    }
+
+    /// A commit's outcome: `Ok`, or the write-back failure that makes its durability unknown.
+    fn durability(&self, failure: Option<std::io::Error>) -> Result<()> {
         match failure {
             None => Ok(()),
             Some(source) => Err(Error::Io {
