@@ -38,6 +38,44 @@ pub use persist::{FlushMode, FlushStats, PoolImage};
 pub use persistent::{
     type_info, FieldLayout, Persistent, PointerSlot, SlotKind, TypeInfo, TypeLayout,
 };
+/// Derives [`Persistent`](trait@Persistent), after checking at compile time that the struct can
+/// live in a pool, and generates its write handle (`<Name>Mut`) with a setter per field.
+///
+/// ```
+/// use pmem_core::{Persistent, Pool, PPtr};
+///
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Point {
+///     x: i64,
+///     y: i64,
+/// }
+///
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Shape {
+///     corners: [Point; 4],
+///     count: u32,
+///     visible: u8,  // not `bool`: a pool byte may hold any value
+///     _pad: [u8; 3], // padding is refused, so it is spelled out
+///     next: PPtr<Shape>,
+/// }
+///
+/// let pool = Pool::<Shape>::builder().create_simulated(2 << 20)?;
+/// pool.transaction(|tx| {
+///     let mut shape = tx.root_mut();
+///     shape.set_count(1)?;                           // one field, logged alone
+///     shape.corners_mut().at(2).set_x(7)?;           // a field of an array element
+///     shape.corners_mut().set_at(3, Point { x: 1, y: 2 }) // a whole element
+/// })?;
+/// pool.read(|r| {
+///     assert_eq!(r.root().corners[2].x, 7);
+///     assert_eq!(r.root().corners[3].y, 2);
+/// });
+/// // A different definition of `Shape` would be refused when opening a pool made with this one.
+/// assert_ne!(<Shape as Persistent>::FINGERPRINT, <Point as Persistent>::FINGERPRINT);
+/// # Ok::<(), pmem_core::Error>(())
+/// ```
 pub use pmem_derive::Persistent;
 pub use pool::{Objects, Pool, PoolBuilder, PoolInfo, PoolStats, ReadGuard, Reader};
 pub use ptr::{PPtr, PSlice};
