@@ -442,6 +442,9 @@ fn walk_graph(
                         ));
                         continue;
                     }
+                    if tn.size == 0 {
+                        continue; // nothing inside a zero-sized value to follow
+                    }
                     let need = tn.size.saturating_mul(elems);
                     if need > object.size() {
                         report.problem(format!(

@@ -90,7 +90,18 @@ impl Inspection {
                     .slice(TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE)
             };
             match TypeGraph::decode(table) {
-                Some(g) if g.types.first().is_some_and(|t| t.fingerprint == root) => Ok(g),
+                Some(g)
+                    if g.types.first().is_some_and(|t| {
+                        t.fingerprint == root && t.size == pool.info().root_size
+                    }) =>
+                {
+                    match g.validate() {
+                        Ok(()) => Ok(g),
+                        Err(e) => Err(TypesProblem::Damaged(format!(
+                            "the type table is inconsistent: {e}"
+                        ))),
+                    }
+                }
                 Some(_) => Err(TypesProblem::Damaged(
                     "the type table does not start with the root type".into(),
                 )),
@@ -259,4 +270,64 @@ pub fn create_file(
     }
     let pool = builder.create(path, size)?;
     Ok(pool.info().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PPtr, Persistent};
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Root {
+        next: PPtr<Root>,
+        pad: u64,
+    }
+
+    /// A type table with a valid checksum but slots outside their type (a crafted file) is
+    /// reported, and the walk reads nothing outside the pool.
+    #[test]
+    fn a_hostile_type_table_is_refused() {
+        let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
+        pool.alloc_into(
+            Root {
+                next: PPtr::null(),
+                pad: 0,
+            },
+            |tx, p| tx.root_mut().set_next(p),
+        )
+        .unwrap();
+        let sim = pool.shared().media.domain.sim().unwrap();
+        let image = sim.crash_now(|point| point.everything());
+        drop(pool);
+        for (offset, count, stride) in [(1 << 40, 1, 8), (8, u64::MAX, 8), (0, 3, 8), (16, 1, 8)] {
+            let mut graph = TypeGraph::decode(
+                &image.as_bytes()[TYPE_TABLE_OFFSET as usize..][..TYPE_TABLE_SIZE as usize],
+            )
+            .expect("a typed pool has a type table");
+            let slot = graph.types[0]
+                .slots
+                .iter_mut()
+                .find(|s| matches!(s.kind, SlotTarget::Inline(_)))
+                .unwrap();
+            *slot = Slot {
+                offset,
+                count,
+                stride,
+                kind: slot.kind,
+            };
+            let mut hostile = image.clone();
+            let table = graph.encode();
+            hostile.as_bytes_mut()[TYPE_TABLE_OFFSET as usize..][..table.len()]
+                .copy_from_slice(&table);
+            let report = Inspection::from_image(hostile).unwrap().check();
+            assert!(
+                report
+                    .problems
+                    .iter()
+                    .any(|p| p.contains("type table is inconsistent")),
+                "{report}"
+            );
+        }
+    }
 }

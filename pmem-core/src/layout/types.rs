@@ -150,6 +150,37 @@ impl TypeGraph {
         out
     }
 
+    /// Checks that every slot lies inside its type and names a type of the graph, so that a walk
+    /// guided by the graph reads only inside the objects it visits. `Err` names the first slot
+    /// that does not.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        for t in &self.types {
+            for s in t.slots.iter().filter(|s| s.count > 0) {
+                let (target, width) = match s.kind {
+                    SlotTarget::Ptr(i) => (i, 8),
+                    SlotTarget::Slice(i) => (i, 16),
+                    SlotTarget::Inline(i) => (i, self.types.get(i as usize).map_or(0, |n| n.size)),
+                };
+                let last = (s.count - 1)
+                    .checked_mul(s.stride)
+                    .and_then(|x| x.checked_add(s.offset));
+                let fits = last
+                    .and_then(|l| l.checked_add(width))
+                    .is_some_and(|end| end <= t.size);
+                if self.types.get(target as usize).is_none()
+                    || !fits
+                    || (s.count > 1 && s.stride < width)
+                {
+                    return Err(format!(
+                        "type `{}` has a pointer slot at +{:#x} that does not fit it",
+                        t.name, s.offset
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a table; `None` if it is absent (all zero) or damaged. Never panics.
     pub(crate) fn decode(bytes: &[u8]) -> Option<TypeGraph> {
         if bytes.len() != TYPE_TABLE_SIZE as usize {
