@@ -132,23 +132,13 @@ impl Arena {
     }
 
     /// Returns a slot to its run (an abort, or a committed free); lists the run if it had been
-    /// full. Returns the run's state afterwards.
-    pub(super) fn release_slot(&mut self, head: u32, slot: u64) -> &Run {
+    /// full.
+    pub(super) fn release_slot(&mut self, head: u32, slot: u64) {
         let run = self
             .runs
             .get_mut(&head)
             .expect("the run of a live object exists");
-        run.clear_slot(slot);
-        self.live[run.class as usize] -= 1;
-        if !run.listed {
-            run.listed = true;
-            self.bins
-                .entry((run.class, run.fingerprint))
-                .or_default()
-                .partial
-                .push(head);
-        }
-        &self.runs[&head]
+        clear_slot_in(run, head, slot, &mut self.live, &mut self.bins);
     }
 
     /// Gives up a run of this class and type that has room, for another arena to adopt.
@@ -202,7 +192,7 @@ impl Arena {
             return false;
         }
         decided();
-        self.release_slot(head, slot);
+        clear_slot_in(run, head, slot, &mut self.live, &mut self.bins);
         true
     }
 
@@ -236,5 +226,25 @@ impl Arena {
             }
         }
         run.class
+    }
+}
+
+/// [`Arena::release_slot`] on a run already looked up, with the arena's other fields borrowed
+/// apart from it.
+fn clear_slot_in(
+    run: &mut Run,
+    head: u32,
+    slot: u64,
+    live: &mut [u64; CLASS_COUNT],
+    bins: &mut FastMap<(u8, u64), Bin>,
+) {
+    run.clear_slot(slot);
+    live[run.class as usize] -= 1;
+    if !run.listed {
+        run.listed = true;
+        bins.entry((run.class, run.fingerprint))
+            .or_default()
+            .partial
+            .push(head);
     }
 }
