@@ -119,3 +119,31 @@ fn untyped_pool_is_claimed_by_first_typed_open() {
     assert_eq!(inspection.info().root_type, "Root");
     assert!(inspection.check().is_healthy());
 }
+
+#[test]
+fn a_pointer_to_a_freed_object_is_an_error() {
+    let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
+    let keep = pool
+        .alloc(Node {
+            value: 1,
+            next: PPtr::null(),
+        })
+        .unwrap();
+    let gone = pool
+        .alloc(Node {
+            value: 2,
+            next: PPtr::null(),
+        })
+        .unwrap();
+    pool.free(gone).unwrap();
+    pool.read(|r| {
+        assert_eq!(r.get(keep).unwrap().value, 1);
+        assert!(matches!(r.get(gone), Err(Error::InvalidPointer { .. })));
+    });
+    let err = pool.transaction(|tx| tx.get(gone).map(|_| ())).unwrap_err();
+    assert!(err.to_string().contains("freed"), "{err}");
+    assert!(
+        matches!(pool.free(gone), Err(Error::InvalidPointer { .. })),
+        "double free"
+    );
+}

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::heap::{HeapMeta, ObjectRef};
 use crate::persistent::Persistent;
 
-/// Checks that `offset` is the start of an allocated-looking object of type `T` with room for
+/// Checks that `offset` is the start of an allocated object of type `T` with room for
 /// `count` elements of `T`, and returns it. Never reads outside the pool.
 #[inline]
 pub(crate) fn resolve<T: Persistent>(
@@ -36,6 +36,9 @@ pub(crate) fn locate<T: Persistent>(
     let object = meta
         .object_at(offset)
         .map_err(|reason| bad(reason.into()))?;
+    if !meta.is_allocated(&object) {
+        return Err(bad("no object is allocated there (freed?)".into()));
+    }
     if object.fingerprint() != fingerprint {
         return Err(bad(format!(
             "the object there has type fingerprint {:#018x}, not that of `{}` ({fingerprint:#018x})",
