@@ -199,16 +199,13 @@ impl TxCore {
     /// metadata word (a bitmap bit or a large object's table entry), which cannot tear, then one
     /// fence. A free that must also release the run, or whose word a log recovery may still
     /// replay touches, goes through a logged transaction instead.
+    ///
+    /// `object` must have been located by [`locate`](crate::pool::resolve::locate), which checks
+    /// that it is allocated.
     pub(crate) fn free_now(&mut self, offset: u64, object: ObjectRef) -> Result<()> {
         debug_assert!(self.is_empty());
         let shared = &*self.shared;
         let meta = shared.heap.meta();
-        if !meta.is_allocated(&object) {
-            return Err(Error::InvalidPointer {
-                offset,
-                reason: "the object is not allocated (double free?)".into(),
-            });
-        }
         let (word, value) = match object {
             ObjectRef::Slot { first, slot, .. } => {
                 let word = meta.bitmap_offset(first) + slot / 64 * 8;
