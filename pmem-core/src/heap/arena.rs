@@ -132,13 +132,14 @@ impl Arena {
     }
 
     /// Returns a slot to its run (an abort, or a committed free); lists the run if it had been
-    /// full.
-    pub(super) fn release_slot(&mut self, head: u32, slot: u64) {
+    /// full. Returns the run's class.
+    pub(super) fn release_slot(&mut self, head: u32, slot: u64) -> u8 {
         let run = self
             .runs
             .get_mut(&head)
             .expect("the run of a live object exists");
         clear_slot_in(run, head, slot, &mut self.live, &mut self.bins);
+        run.class
     }
 
     /// Gives up a run of this class and type that has room, for another arena to adopt.
@@ -168,32 +169,6 @@ impl Arena {
             self.remove_run(head);
         }
         empty
-    }
-
-    /// Frees one slot unless that leaves its run empty and releasable (then changes nothing and
-    /// returns `false`), calling `decided()` between the decision and the bookkeeping:
-    /// [`releases`](Self::releases) and [`release_slot`](Self::release_slot) in one lookup, for
-    /// the single free of the hot path.
-    pub(super) fn free_keeping_run(
-        &mut self,
-        head: u32,
-        slot: u64,
-        decided: impl FnOnce(),
-    ) -> bool {
-        let Some(run) = self.runs.get_mut(&head) else {
-            return false;
-        };
-        if run.free + 1 == run.class().slots
-            && self
-                .bins
-                .get(&(run.class, run.fingerprint))
-                .is_none_or(|b| b.current != Some(head))
-        {
-            return false;
-        }
-        decided();
-        clear_slot_in(run, head, slot, &mut self.live, &mut self.bins);
-        true
     }
 
     pub(super) fn run(&self, head: u32) -> Option<&Run> {

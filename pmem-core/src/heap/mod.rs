@@ -18,7 +18,7 @@ mod free_chunks;
 pub(crate) mod meta;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use arena::{Arena, Run};
@@ -26,7 +26,7 @@ use free_chunks::FreeChunks;
 pub(crate) use meta::{Extent, HeapMeta, MetaError, ObjectRef};
 
 use crate::error::{Error, Result};
-use crate::layout::heap::{chunk_kind, class_for, ChunkWord, CHUNK_SIZE, CLASSES};
+use crate::layout::heap::{chunk_kind, class_for, ChunkWord, CHUNK_SIZE, CLASSES, CLASS_COUNT};
 use crate::layout::log::Op;
 
 /// A block reserved by the open transaction; undone if it aborts.
@@ -102,6 +102,8 @@ pub(crate) struct Heap {
     arenas: Box<[Mutex<Arena>]>,
     /// For each run's first chunk, the arena that owns the run.
     owner: Box<[AtomicU16]>,
+    /// Per class: slots freed by single stores that their runs do not know yet.
+    pending: [AtomicU64; CLASS_COUNT],
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -130,6 +132,7 @@ impl Heap {
             owner: (0..meta.geometry.chunk_count)
                 .map(|_| AtomicU16::new(0))
                 .collect(),
+            pending: std::array::from_fn(|_| AtomicU64::new(0)),
         };
         let mut next = 0usize;
         let mut chunks = lock(&heap.chunks);
@@ -506,37 +509,67 @@ impl Heap {
         }
     }
 
-    /// Frees one object without a log, if that is one metadata word: `write()` must store the
-    /// word's new value and flush it, `fence()` make it durable. Returns `false`, changing
-    /// nothing, if the free must also release the object's run, which takes more than one word.
-    ///
-    /// The bookkeeping runs between the two, overlapping the write-back, with the run's arena
-    /// locked throughout: no locked instruction, which would wait for the write-back, runs in
-    /// between.
-    pub(crate) fn free_direct(
+    /// Whether freeing `slot` would leave the run at `first` with no object, judged from the
+    /// persistent bitmap (outside a transaction it is the whole truth). Such a free goes through
+    /// a logged transaction, which may release the run.
+    pub(crate) fn run_would_empty(&self, first: u64, class: u8, slot: u64) -> bool {
+        let words = (CLASSES[class as usize].slots as u64).div_ceil(64);
+        (0..words).all(|w| {
+            let bits = self.meta.bitmap_word(first, w);
+            let bits = if w == slot / 64 {
+                bits & !(1 << (slot % 64))
+            } else {
+                bits
+            };
+            bits == 0
+        })
+    }
+
+    /// Counts a slot freed by a single store ([`TxCore::free_now`](crate::tx::TxCore)) whose
+    /// run has not been told yet: statistics subtract it until
+    /// [`apply_direct_frees`](Self::apply_direct_frees) does. Only the pool's writer calls this,
+    /// so a plain load and store suffice: no locked instruction, which would wait for the free's
+    /// write-back.
+    pub(crate) fn note_direct_free(&self, class: u8) {
+        let c = &self.pending[class as usize];
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Tells the runs about slots freed by single stores: `(run head, slot)`, drained.
+    pub(crate) fn apply_direct_frees(&self, freed: &mut Vec<(u32, u64)>) {
+        freed.sort_unstable();
+        let mut rest = &freed[..];
+        while let Some(&(head, _)) = rest.first() {
+            let end = rest
+                .iter()
+                .position(|&(h, _)| h != head)
+                .unwrap_or(rest.len());
+            let mut arena = self.arena_of(head as u64);
+            for &(_, slot) in &rest[..end] {
+                let class = arena.release_slot(head, slot);
+                let c = &self.pending[class as usize];
+                c.store(c.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+            }
+            rest = &rest[end..];
+        }
+        freed.clear();
+    }
+
+    /// Frees a large object by a single store of its table entry: `write()` stores and flushes
+    /// it, `fence()` makes it durable; then its chunks are free.
+    pub(crate) fn free_span_direct(
         &self,
-        object: &ObjectRef,
+        first: u64,
+        count: u64,
         write: impl FnOnce(),
         fence: impl FnOnce(),
-    ) -> bool {
-        match *object {
-            ObjectRef::Slot { first, slot, .. } => {
-                let mut arena = self.arena_of(first);
-                if !arena.free_keeping_run(first as u32, slot, write) {
-                    return false;
-                }
-                fence();
-            }
-            ObjectRef::Span { first, count, .. } => {
-                write();
-                fence();
-                let mut chunks = lock(&self.chunks);
-                chunks.free.give(first, count);
-                chunks.large_live -= 1;
-                chunks.large_chunks -= count;
-            }
-        }
-        true
+    ) {
+        write();
+        fence();
+        let mut chunks = lock(&self.chunks);
+        chunks.free.give(first, count);
+        chunks.large_live -= 1;
+        chunks.large_chunks -= count;
     }
 
     /// Reserves chunks for log space (never made persistent: the log refers to them only while
@@ -567,6 +600,9 @@ impl Heap {
                 live[i] += arena.live[i];
                 runs[i] += arena.runs_per_class[i];
             }
+        }
+        for (live, pending) in live.iter_mut().zip(&self.pending) {
+            *live -= pending.load(Ordering::Relaxed);
         }
         let mut stats = HeapStats {
             heap_bytes: self.meta.geometry.chunk_count * CHUNK_SIZE,

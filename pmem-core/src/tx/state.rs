@@ -37,6 +37,10 @@ pub(crate) struct TxCore {
     /// The heap ops of the committed logs recovery could still replay, per slot: a metadata word
     /// they touch must not be changed outside the log.
     live_ops: [Vec<Op>; 2],
+    /// Slots freed by single stores whose runs have not been told yet: told in a batch before
+    /// the heap's state is next needed, keeping locks off the free's path (a locked instruction
+    /// after its flush would wait for the write-back).
+    direct_frees: Vec<(u32, u64)>,
     /// Set when a nested transaction failed: the outer one may not commit.
     pub(crate) doomed: Option<String>,
     pub(crate) depth: u32,
@@ -57,6 +61,7 @@ impl TxCore {
             freed: RangeMap::default(),
             deferred: Vec::new(),
             live_ops: [Vec::new(), Vec::new()],
+            direct_frees: Vec::new(),
             doomed: None,
             depth: 0,
         }
@@ -144,6 +149,7 @@ impl TxCore {
     /// Allocates a block for `size` bytes of type `fingerprint`, which exists only if the
     /// transaction commits. Its contents are left as they are; the caller initialises them.
     pub(crate) fn alloc_raw(&mut self, size: u64, align: u64, fingerprint: u64) -> Result<u64> {
+        self.sync_heap();
         let heap = &self.shared.heap;
         let offset = heap.reserve(
             size,
@@ -195,13 +201,6 @@ impl TxCore {
         Ok(())
     }
 
-    /// Frees `object` at once, outside any transaction, durably: one 8-byte store to its
-    /// metadata word (a bitmap bit or a large object's table entry), which cannot tear, then one
-    /// fence. A free that must also release the run, or whose word a log recovery may still
-    /// replay touches, goes through a logged transaction instead.
-    ///
-    /// `object` must have been located by [`locate`](crate::pool::resolve::locate), which checks
-    /// that it is allocated.
     pub(crate) fn free_now(&mut self, offset: u64, object: ObjectRef) -> Result<()> {
         debug_assert!(self.is_empty());
         let shared = &*self.shared;
@@ -220,25 +219,48 @@ impl TxCore {
             let (target, len) = op.range();
             target <= word && word < target + len
         });
-        let done = !replayed
-            && shared.heap.free_direct(
-                &object,
-                || {
-                    shared.media.region.write_u64(word, value);
-                    let domain = &shared.media.domain;
-                    for &(offset, len) in self.deferred.iter().chain([&(word & !63, 64)]) {
-                        domain.flush(offset, len);
-                        domain.prefetch_write(offset, len);
-                    }
-                },
-                || shared.media.domain.fence(),
-            );
-        if done {
-            self.deferred.clear();
-            return Ok(());
+        let empties_run = match object {
+            ObjectRef::Slot {
+                first, class, slot, ..
+            } => shared.heap.run_would_empty(first, class, slot),
+            ObjectRef::Span { .. } => false,
+        };
+        if replayed || empties_run {
+            self.free(offset, object, false)?;
+            return self.commit();
         }
-        self.free(offset, object, false)?;
-        self.commit()
+        // Store and start the write-back first; what follows until the fence overlaps it.
+        shared.media.region.write_u64(word, value);
+        let domain = &shared.media.domain;
+        for &(offset, len) in self.deferred.iter().chain([&(word & !63, 64)]) {
+            domain.flush(offset, len);
+        }
+        self.deferred.clear();
+        match object {
+            ObjectRef::Slot {
+                first, class, slot, ..
+            } => {
+                self.direct_frees.push((first as u32, slot));
+                shared.heap.note_direct_free(class);
+                domain.fence();
+                if self.direct_frees.len() >= DIRECT_FREE_BATCH {
+                    self.sync_heap();
+                }
+            }
+            ObjectRef::Span { first, count, .. } => {
+                shared
+                    .heap
+                    .free_span_direct(first, count, || {}, || domain.fence())
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the heap's runs about the slots freed by single stores since it last looked.
+    pub(crate) fn sync_heap(&mut self) {
+        if !self.direct_frees.is_empty() {
+            self.shared.heap.apply_direct_frees(&mut self.direct_frees);
+        }
     }
 
     /// Allocates and initialises one object outside any transaction, durably, with one fence:
@@ -251,6 +273,7 @@ impl TxCore {
         init: impl FnOnce(&crate::region::Region, u64),
     ) -> Result<u64> {
         debug_assert!(self.is_empty());
+        self.sync_heap();
         let shared = &*self.shared;
         let media = &shared.media;
         let offset = match shared.heap.reserve(
@@ -299,6 +322,9 @@ impl TxCore {
         if self.is_empty() {
             self.reset();
             return Ok(());
+        }
+        if !self.frees.is_empty() {
+            self.sync_heap();
         }
         let shared = &*self.shared;
         let media = &shared.media;
@@ -403,6 +429,10 @@ impl TxCore {
             .write(offset, crate::persistent::bytes_of(value));
     }
 }
+
+/// Slots freed by single stores kept before their runs are told (bounded memory; each batch takes
+/// each arena's lock once).
+const DIRECT_FREE_BATCH: usize = 256;
 
 /// Records a range of heap metadata to flush before the next fence, merging repeats of a line.
 fn defer(deferred: &mut Vec<(u64, u64)>, target: u64, len: u64) {
