@@ -147,3 +147,43 @@ fn a_pointer_to_a_freed_object_is_an_error() {
         "double free"
     );
 }
+
+/// Frees outside a transaction are applied to the allocator's runs in batches: in between, the
+/// statistics already count them, the check agrees, and the space is reused.
+#[test]
+fn batched_single_store_frees_are_counted_and_reused() {
+    let pool = Pool::<Root>::builder().create_simulated(4 << 20).unwrap();
+    let nodes: Vec<PPtr<Node>> = (0..2000)
+        .map(|i| {
+            pool.alloc(Node {
+                value: i,
+                next: PPtr::null(),
+            })
+            .unwrap()
+        })
+        .collect();
+    let in_use = pool.stats().heap.bytes_in_use;
+    for (i, &p) in nodes.iter().enumerate() {
+        if i % 2 == 0 {
+            pool.free(p).unwrap();
+        }
+        if i == 1001 {
+            // Mid-way, with frees not yet applied to the runs.
+            assert_eq!(pool.stats().heap.live_objects, 2000 - 501);
+            let report = pmem_core::check::check(&pool);
+            assert!(report.is_healthy(), "{report}");
+        }
+    }
+    assert_eq!(pool.stats().heap.live_objects, 1000);
+    for i in 0..1000 {
+        pool.alloc(Node {
+            value: i,
+            next: PPtr::null(),
+        })
+        .unwrap();
+    }
+    let stats = pool.stats().heap;
+    assert_eq!(stats.live_objects, 2000);
+    assert_eq!(stats.bytes_in_use, in_use, "the freed slots were reused");
+    assert!(pmem_core::check::check(&pool).is_healthy());
+}
