@@ -298,9 +298,7 @@ impl Heap {
             let empty = lock(arena).drain_empty();
             for (head, class, fingerprint) in empty {
                 self.run_release_ops(head as u64, class, ops);
-                lock(&self.chunks)
-                    .free
-                    .give(head as u64, CLASSES[class as usize].run_chunks as u64);
+                self.give_run_chunks(head as u64, class);
                 reservations.push(Reservation::ReleasedRun {
                     head,
                     class,
@@ -398,12 +396,7 @@ impl Heap {
     /// reverse order.
     pub(crate) fn unreserve(&self, reservation: Reservation) {
         match reservation {
-            Reservation::Span { first, count } => {
-                let mut chunks = lock(&self.chunks);
-                chunks.free.give(first, count);
-                chunks.large_live -= 1;
-                chunks.large_chunks -= count;
-            }
+            Reservation::Span { first, count } => self.give_span(first, count),
             Reservation::ReleasedRun {
                 head,
                 class,
@@ -428,9 +421,7 @@ impl Heap {
                 if new_run {
                     // The run was made for this transaction: nothing else can be in it.
                     let class = arena.remove_run(head);
-                    lock(&self.chunks)
-                        .free
-                        .give(head as u64, CLASSES[class as usize].run_chunks as u64);
+                    self.give_run_chunks(head as u64, class);
                 }
             }
         }
@@ -494,17 +485,12 @@ impl Heap {
             }
             if release {
                 let class = arena.remove_run(head as u32);
-                lock(&self.chunks)
-                    .free
-                    .give(head, CLASSES[class as usize].run_chunks as u64);
+                self.give_run_chunks(head, class);
             }
         });
         for f in frees {
             if let ObjectRef::Span { first, count, .. } = f.object {
-                let mut chunks = lock(&self.chunks);
-                chunks.free.give(first, count);
-                chunks.large_live -= 1;
-                chunks.large_chunks -= count;
+                self.give_span(first, count);
             }
         }
     }
@@ -555,21 +541,20 @@ impl Heap {
         freed.clear();
     }
 
-    /// Frees a large object by a single store of its table entry: `write()` stores and flushes
-    /// it, `fence()` makes it durable; then its chunks are free.
-    pub(crate) fn free_span_direct(
-        &self,
-        first: u64,
-        count: u64,
-        write: impl FnOnce(),
-        fence: impl FnOnce(),
-    ) {
-        write();
-        fence();
+    /// Returns the chunks of a large object that is no longer live (freed durably, or reserved
+    /// by a transaction that aborted).
+    pub(crate) fn give_span(&self, first: u64, count: u64) {
         let mut chunks = lock(&self.chunks);
         chunks.free.give(first, count);
         chunks.large_live -= 1;
         chunks.large_chunks -= count;
+    }
+
+    /// Returns the chunks of a run that no longer exists.
+    fn give_run_chunks(&self, head: u64, class: u8) {
+        lock(&self.chunks)
+            .free
+            .give(head, CLASSES[class as usize].run_chunks as u64);
     }
 
     /// Reserves chunks for log space (never made persistent: the log refers to them only while
@@ -601,8 +586,9 @@ impl Heap {
                 runs[i] += arena.runs_per_class[i];
             }
         }
+        // Saturating: a reader racing the writer's batch may see a run told before its counter.
         for (live, pending) in live.iter_mut().zip(&self.pending) {
-            *live -= pending.load(Ordering::Relaxed);
+            *live = live.saturating_sub(pending.load(Ordering::Relaxed));
         }
         let mut stats = HeapStats {
             heap_bytes: self.meta.geometry.chunk_count * CHUNK_SIZE,

@@ -14,7 +14,6 @@ pub(crate) struct Entry {
     pub len: u64,
     /// Pool offset of the payload.
     pub payload: u64,
-    pub checksum: u64,
 }
 
 /// The valid prefix of a slot.
@@ -92,7 +91,6 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
             aux,
             len,
             payload,
-            checksum,
         });
         match k {
             kind::EXTEND => {

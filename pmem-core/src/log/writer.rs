@@ -101,7 +101,7 @@ impl LogWriter {
     }
 
     /// Writes one entry at the current position (the caller has ensured room).
-    fn write_entry(&mut self, media: &Media, k: u32, parts: &[&[u8]]) -> u64 {
+    fn write_entry(&mut self, media: &Media, k: u32, parts: &[&[u8]]) {
         let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
         self.write_entry_with(media, k, 0, len, |mut at| {
             for part in parts {
@@ -112,7 +112,7 @@ impl LogWriter {
     }
 
     /// Writes one entry of `len` payload bytes, which `fill(payload offset)` writes in place
-    /// (the caller has ensured room). Returns the entry's checksum.
+    /// (the caller has ensured room).
     fn write_entry_with(
         &mut self,
         media: &Media,
@@ -120,7 +120,7 @@ impl LogWriter {
         aux: u16,
         len: u64,
         fill: impl FnOnce(u64),
-    ) -> u64 {
+    ) {
         let log = self.open.as_mut().expect("open");
         let payload = log.pos + ENTRY_HEADER;
         fill(payload);
@@ -135,7 +135,6 @@ impl LogWriter {
         media.region.write_u64(log.pos + 8, log.gen);
         media.region.write_u64(log.pos + 16, checksum);
         log.pos += entry_size(len);
-        checksum
     }
 
     /// Flushes everything written since the last flush; the caller fences.

@@ -201,6 +201,13 @@ impl TxCore {
         Ok(())
     }
 
+    /// Frees `object` at once, outside any transaction, durably: one 8-byte store to its
+    /// metadata word (a bitmap bit or a large object's table entry), which cannot tear, then one
+    /// fence. A free that empties its run (which may then be released), or whose word a log
+    /// recovery may still replay touches, goes through a logged transaction instead.
+    ///
+    /// `object` must have been located by [`locate`](crate::pool::resolve::locate), which checks
+    /// that it is allocated.
     pub(crate) fn free_now(&mut self, offset: u64, object: ObjectRef) -> Result<()> {
         debug_assert!(self.is_empty());
         let shared = &*self.shared;
@@ -248,9 +255,8 @@ impl TxCore {
                 }
             }
             ObjectRef::Span { first, count, .. } => {
-                shared
-                    .heap
-                    .free_span_direct(first, count, || {}, || domain.fence())
+                domain.fence();
+                shared.heap.give_span(first, count);
             }
         }
         Ok(())
