@@ -296,6 +296,9 @@ thread_local! {
 thread_local! {
     /// Pools (by address of their shared state) this thread holds read guards on, once per guard.
     static READING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// How many read guards this thread holds, on any pool: lets the writer's check skip the
+    /// list when it is empty (a `const` cell without drop glue costs no lazy-init check).
+    static READ_GUARDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Marks, while it lives, that this thread holds a read guard on a pool.
@@ -304,16 +307,19 @@ pub(crate) struct ReadingMark(usize);
 impl ReadingMark {
     fn new(pool: usize) -> ReadingMark {
         READING.with(|r| r.borrow_mut().push(pool));
+        READ_GUARDS.with(|n| n.set(n.get() + 1));
         ReadingMark(pool)
     }
 
+    #[inline]
     fn held(pool: usize) -> bool {
-        READING.with(|r| r.borrow().contains(&pool))
+        READ_GUARDS.with(|n| n.get()) != 0 && READING.with(|r| r.borrow().contains(&pool))
     }
 }
 
 impl Drop for ReadingMark {
     fn drop(&mut self) {
+        READ_GUARDS.with(|n| n.set(n.get() - 1));
         READING.with(|r| {
             let mut r = r.borrow_mut();
             if let Some(i) = r.iter().rposition(|&p| p == self.0) {
@@ -324,6 +330,7 @@ impl Drop for ReadingMark {
 }
 
 /// A non-zero value unique to the calling thread while it lives.
+#[inline]
 fn thread_marker() -> usize {
     THREAD_MARKER.with(|m| m as *const u8 as usize)
 }
@@ -386,20 +393,25 @@ impl<R: Persistent> Pool<R> {
 
     /// Exclusive write access, refusing re-entry from the thread that already has it, or waiting
     /// on a read guard of its own.
+    #[inline]
     fn writer(&self) -> Result<WriteGuard<'_>> {
-        let marker = thread_marker();
-        if self.inner.writer.load(Ordering::Relaxed) == marker {
+        if self.inner.writer.load(Ordering::Relaxed) == thread_marker() {
             return Err(Error::NestedTransaction);
         }
         if ReadingMark::held(self.pool_id()) {
             return Err(Error::ReadGuardHeld);
         }
         let guard = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
-        self.inner.writer.store(marker, Ordering::Relaxed);
-        Ok(WriteGuard {
+        Ok(self.write_guard(guard))
+    }
+
+    #[inline]
+    fn write_guard<'a>(&'a self, guard: RwLockWriteGuard<'a, TxCore>) -> WriteGuard<'a> {
+        self.inner.writer.store(thread_marker(), Ordering::Relaxed);
+        WriteGuard {
             guard,
             writer: &self.inner.writer,
-        })
+        }
     }
 
     /// Runs `f` with shared read access to the pool.
@@ -553,6 +565,7 @@ impl std::ops::DerefMut for WriteGuard<'_> {
 }
 
 impl Drop for WriteGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.writer.store(0, Ordering::Relaxed);
     }

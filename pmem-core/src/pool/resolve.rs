@@ -17,45 +17,72 @@ pub(crate) fn resolve<T: Persistent>(
 }
 
 /// As [`resolve`], returning where the object is in the heap.
+#[inline]
 pub(crate) fn locate<T: Persistent>(
     meta: &HeapMeta,
     offset: u64,
     count: u64,
     fingerprint: u64,
 ) -> Result<ObjectRef> {
-    let bad = |reason: String| Error::InvalidPointer { offset, reason };
     if offset == 0 {
-        return Err(bad("null pointer".into()));
+        return Err(reject::<T>(offset, Rejection::Null));
     }
     if offset % core::mem::align_of::<T>() as u64 != 0 {
-        return Err(bad(format!(
-            "misaligned for `{}`",
-            core::any::type_name::<T>()
-        )));
+        return Err(reject::<T>(offset, Rejection::Misaligned));
     }
-    let object = meta
-        .object_at(offset)
-        .map_err(|reason| bad(reason.into()))?;
+    let object = match meta.object_at(offset) {
+        Ok(object) => object,
+        Err(reason) => return Err(reject::<T>(offset, Rejection::NoObject(reason))),
+    };
     if !meta.is_allocated(&object) {
-        return Err(bad("no object is allocated there (freed?)".into()));
+        return Err(reject::<T>(offset, Rejection::Freed));
     }
     if object.fingerprint() != fingerprint {
-        return Err(bad(format!(
-            "the object there has type fingerprint {:#018x}, not that of `{}` ({fingerprint:#018x})",
-            object.fingerprint(),
-            core::any::type_name::<T>()
-        )));
+        return Err(reject::<T>(
+            offset,
+            Rejection::WrongType(object, fingerprint),
+        ));
     }
-    let need = (core::mem::size_of::<T>() as u64)
+    let fits = (core::mem::size_of::<T>() as u64)
         .checked_mul(count)
-        .ok_or_else(|| bad("length overflows".into()))?;
-    if need > object.size() {
-        return Err(bad(format!(
-            "the object there has {} bytes, {need} needed",
-            object.size()
-        )));
+        .is_some_and(|need| need <= object.size());
+    if !fits {
+        return Err(reject::<T>(offset, Rejection::TooSmall(object, count)));
     }
     Ok(object)
+}
+
+/// Why [`locate`] refused a pointer; turned into an [`Error`] off the hot path.
+enum Rejection {
+    Null,
+    Misaligned,
+    NoObject(&'static str),
+    Freed,
+    WrongType(ObjectRef, u64),
+    TooSmall(ObjectRef, u64),
+}
+
+#[cold]
+#[inline(never)]
+fn reject<T>(offset: u64, why: Rejection) -> Error {
+    let name = core::any::type_name::<T>();
+    let reason = match why {
+        Rejection::Null => "null pointer".into(),
+        Rejection::Misaligned => format!("misaligned for `{name}`"),
+        Rejection::NoObject(reason) => reason.into(),
+        Rejection::Freed => "no object is allocated there (freed?)".into(),
+        Rejection::WrongType(object, fingerprint) => format!(
+            "the object there has type fingerprint {:#018x}, not that of `{name}` ({fingerprint:#018x})",
+            object.fingerprint()
+        ),
+        Rejection::TooSmall(object, count) => match core::mem::size_of::<T>()
+            .checked_mul(count as usize)
+        {
+            Some(need) => format!("the object there has {} bytes, {need} needed", object.size()),
+            None => "length overflows".into(),
+        },
+    };
+    Error::InvalidPointer { offset, reason }
 }
 
 /// The fingerprint recorded for an allocation of `[T]` (a [`PSlice`](crate::PSlice)).
