@@ -17,10 +17,13 @@
 //!    object outside a transaction is a single 8-byte store (a bitmap bit or a table entry),
 //!    failure-atomic by itself, done only when no op of a log recovery could replay touches that
 //!    word.
-//! 5. The heap ops are then applied in place and flushed, without a fence of their own: the next
-//!    transaction's first fence makes them durable, and until then the log still holds them.
-//!    Transaction *n* + 1 writes the other slot, so transaction *n*'s log survives until *n* + 2
-//!    starts, by which time *n* + 1 has fenced.
+//! 5. The heap ops are then applied in place without a fence of their own. Transaction *n* + 1
+//!    writes the other slot, so transaction *n*'s log survives until *n* + 2 starts; by then
+//!    *n* + 1's commit fence has either flushed the words *n* changed or, for a word *n* + 1
+//!    changes too, logged its whole new value in *n* + 1's `COMMIT` (a `Write` op in place of its
+//!    own bit op), so the newest committed log describes every metadata word not yet durable.
+//!    A transaction that ends without committing, after its log started, flushes them before
+//!    the next one moves to the other slot.
 //! 6. Recovery takes the newest slot *L* and the one before it, *P*. It replays *P*'s ops if *P*
 //!    committed (idempotent: ops only set bits, clear bits and write words of heap metadata, which
 //!    nothing but ops changes), then replays *L*'s ops if *L* committed or rolls *L*'s undo back if

@@ -1,6 +1,7 @@
 //! Transactions: [`Tx`], the handle a [`Pool::transaction`](crate::Pool::transaction) closure
 //! works through, and [`PMut`], its in-place write handle.
 
+mod deferred;
 mod handle;
 mod ranges;
 mod state;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::deferred::Deferred;
 use super::ranges::RangeMap;
 use crate::error::{Error, Result};
 use crate::heap::{Free, ObjectRef, Reservation};
@@ -30,10 +31,13 @@ pub(crate) struct TxCore {
     /// Offsets freed by this transaction, to refuse a second free.
     freed: RangeMap<()>,
     /// Heap metadata the last commit applied but did not flush: flushed just before the next
-    /// fence, which makes it durable before that transaction can overwrite the log describing it.
-    /// Flushing it at commit would cost a second fence in effect: the next locked instruction
-    /// (the pool's lock release) waits for outstanding write-backs.
-    deferred: Vec<(u64, u64)>,
+    /// fence, which makes it durable before that transaction can overwrite the log describing it,
+    /// or carried by that transaction's commit record. Flushing it at commit would cost a second
+    /// fence in effect: the next locked instruction (the pool's lock release) waits for
+    /// outstanding write-backs.
+    deferred: Deferred,
+    /// The ops the commit being made logs: its own with carried words folded in.
+    logged_ops: Vec<Op>,
     /// The heap ops of the committed logs recovery could still replay, per slot: a metadata word
     /// they touch must not be changed outside the log.
     live_ops: [Vec<Op>; 2],
@@ -59,7 +63,8 @@ impl TxCore {
             reservations: Vec::new(),
             frees: Vec::new(),
             freed: RangeMap::default(),
-            deferred: Vec::new(),
+            deferred: Deferred::default(),
+            logged_ops: Vec::new(),
             live_ops: [Vec::new(), Vec::new()],
             direct_frees: Vec::new(),
             doomed: None,
@@ -103,8 +108,11 @@ impl TxCore {
             wrote = true;
         }
         if wrote {
+            // Only the undo entries need this fence. Metadata the last commit left unflushed is
+            // still described by its log, which this transaction does not overwrite; the commit
+            // fence flushes or carries it.
             self.log.flush(&self.shared.media);
-            self.fence();
+            self.shared.media.domain.fence();
         }
         Ok(())
     }
@@ -112,15 +120,9 @@ impl TxCore {
     /// Flushes the last commit's heap metadata, then fences.
     fn fence(&mut self) {
         let domain = &self.shared.media.domain;
-        for &(offset, len) in &self.deferred {
-            domain.flush(offset, len);
-        }
         // Heap metadata is rewritten by the very next allocations and frees; ask for it back
         // while the write-back completes (see `Domain::prefetch_write`).
-        for &(offset, len) in &self.deferred {
-            domain.prefetch_write(offset, len);
-        }
-        self.deferred.clear();
+        self.deferred.flush(domain, true);
         domain.fence();
     }
 
@@ -239,10 +241,8 @@ impl TxCore {
         // Store and start the write-back first; what follows until the fence overlaps it.
         shared.media.region.write_u64(word, value);
         let domain = &shared.media.domain;
-        for &(offset, len) in self.deferred.iter().chain([&(word & !63, 64)]) {
-            domain.flush(offset, len);
-        }
-        self.deferred.clear();
+        domain.flush(word & !63, 64);
+        self.deferred.flush(domain, false);
         match object {
             ObjectRef::Slot {
                 first, class, slot, ..
@@ -299,13 +299,17 @@ impl TxCore {
         init(&media.region, offset);
         media.domain.flush(offset, range[0].1);
         let hash = data_hash(media, std::iter::empty(), &range);
+        self.deferred
+            .fold_into(&media.region, &self.ops, &mut self.logged_ops);
         if let Err(e) = self
             .log
-            .commit(media, &shared.heap, hash, &self.ops, &range)
+            .commit(media, &shared.heap, hash, &self.logged_ops, &range)
         {
+            self.deferred.drop_carry();
             self.abort();
             return Err(e);
         }
+        std::mem::swap(&mut self.ops, &mut self.logged_ops);
         let failure = self.make_durable_and_apply();
         self.log.finish();
         self.prefetch_next();
@@ -323,7 +327,8 @@ impl TxCore {
     }
 
     /// Makes the transaction durable: flush the written ranges, log the commit record, one fence,
-    /// then apply the heap ops (durable by the next fence; the log covers them until then).
+    /// then apply the heap ops (flushed or carried by the next commit; the log covers them until
+    /// then).
     pub(crate) fn commit(&mut self) -> Result<()> {
         if self.is_empty() {
             self.reset();
@@ -347,14 +352,22 @@ impl TxCore {
             self.undo.iter().map(|&(t, l, _)| (t, l)),
             &self.fresh_ranges,
         );
-        let logged = self
-            .log
-            .commit(media, &shared.heap, hash, &self.ops, &self.fresh_ranges);
+        self.deferred
+            .fold_into(&media.region, &self.ops, &mut self.logged_ops);
+        let logged = self.log.commit(
+            media,
+            &shared.heap,
+            hash,
+            &self.logged_ops,
+            &self.fresh_ranges,
+        );
         if let Err(e) = logged {
+            self.deferred.drop_carry();
             self.ops.truncate(planned);
             self.abort();
             return Err(e);
         }
+        std::mem::swap(&mut self.ops, &mut self.logged_ops);
         let failure = self.make_durable_and_apply();
         self.shared.heap.apply_frees(&self.frees);
         self.log.finish();
@@ -364,7 +377,7 @@ impl TxCore {
     }
 
     /// The commit fence and what follows it: the log now records the ops recovery could replay;
-    /// apply them (flushed before the next fence). Returns a write-back failure, if any.
+    /// apply them (flushed or carried by the next commit). Returns a write-back failure, if any.
     fn make_durable_and_apply(&mut self) -> Option<std::io::Error> {
         self.fence();
         if let Some(slot) = self.log.current_slot() {
@@ -374,7 +387,7 @@ impl TxCore {
         let media = &self.shared.media;
         let failure = media.domain.take_failure();
         let deferred = &mut self.deferred;
-        apply_ops_then(media, &self.ops, |target, len| defer(deferred, target, len));
+        apply_ops_then(media, &self.ops, |target, len| deferred.note(target, len));
         failure
     }
 
@@ -392,7 +405,9 @@ impl TxCore {
 
     /// Restores every byte the transaction wrote and forgets its allocations and frees.
     pub(crate) fn abort(&mut self) {
-        if !self.undo.is_empty() {
+        // A started log moves the next transaction to the other slot, whose log may still be the
+        // only record of unflushed metadata: make that durable first.
+        if !self.undo.is_empty() || self.log.is_started() {
             roll_back(&self.shared.media, &self.undo);
             self.fence();
         }
@@ -439,13 +454,3 @@ impl TxCore {
 /// Slots freed by single stores kept before their runs are told (bounded memory; each batch takes
 /// each arena's lock once).
 const DIRECT_FREE_BATCH: usize = 256;
-
-/// Records a range of heap metadata to flush before the next fence, merging repeats of a line.
-fn defer(deferred: &mut Vec<(u64, u64)>, target: u64, len: u64) {
-    let line = target & !63;
-    if len > 64 {
-        deferred.push((target, len));
-    } else if deferred.last() != Some(&(line, 64)) {
-        deferred.push((line, 64));
-    }
-}
