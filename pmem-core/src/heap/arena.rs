@@ -142,6 +142,18 @@ impl Arena {
         run.class
     }
 
+    /// Returns several slots to one run (one lookup for them all); returns the run's class.
+    pub(super) fn release_slots(&mut self, head: u32, slots: impl Iterator<Item = u64>) -> u8 {
+        let run = self
+            .runs
+            .get_mut(&head)
+            .expect("the run of a live object exists");
+        for slot in slots {
+            clear_slot_in(run, head, slot, &mut self.live, &mut self.bins);
+        }
+        run.class
+    }
+
     /// Gives up a run of this class and type that has room, for another arena to adopt.
     pub(super) fn steal(&mut self, class: u8, fingerprint: u64) -> Option<(u32, Run)> {
         let bin = self.bins.get_mut(&(class, fingerprint))?;

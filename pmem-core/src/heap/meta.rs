@@ -109,7 +109,21 @@ impl HeapMeta {
         Ok(())
     }
 
+    #[inline]
     fn run_class(&self, chunk: u64, word: ChunkWord) -> Result<u8, MetaError> {
+        let class_ok = (word.class as usize) < CLASS_COUNT && {
+            let class = CLASSES[word.class as usize];
+            word.count == class.run_chunks
+                && class.run_chunks as u64 <= self.geometry.chunk_count - chunk
+        };
+        if class_ok {
+            return Ok(word.class);
+        }
+        self.bad_run_class(chunk, word)
+    }
+
+    #[cold]
+    fn bad_run_class(&self, chunk: u64, word: ChunkWord) -> Result<u8, MetaError> {
         if word.class as usize >= CLASS_COUNT {
             return Err(MetaError(format!(
                 "chunk {chunk}: run of unknown size class {}",
@@ -129,6 +143,7 @@ impl HeapMeta {
     }
 
     /// Offset of the run's allocation bitmap in the bitmap table.
+    #[inline]
     pub(crate) fn bitmap_offset(&self, first: u64) -> u64 {
         self.geometry.bitmap_offset(first)
     }
@@ -144,6 +159,7 @@ impl HeapMeta {
     }
 
     /// The allocation bitmap words of the run at chunk `first`.
+    #[inline]
     pub(crate) fn bitmap_word(&self, first: u64, index: u64) -> u64 {
         self.region.read_u64(self.bitmap_offset(first) + index * 8)
     }
@@ -227,6 +243,7 @@ impl HeapMeta {
     }
 
     /// Whether the object is allocated in the persistent bitmap (spans always are).
+    #[inline]
     pub(crate) fn is_allocated(&self, object: &ObjectRef) -> bool {
         match *object {
             ObjectRef::Span { .. } => true,

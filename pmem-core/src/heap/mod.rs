@@ -498,17 +498,16 @@ impl Heap {
     /// Whether freeing `slot` would leave the run at `first` with no object, judged from the
     /// persistent bitmap (outside a transaction it is the whole truth). Such a free goes through
     /// a logged transaction, which may release the run.
+    #[inline]
     pub(crate) fn run_would_empty(&self, first: u64, class: u8, slot: u64) -> bool {
         let words = (CLASSES[class as usize].slots as u64).div_ceil(64);
-        (0..words).all(|w| {
-            let bits = self.meta.bitmap_word(first, w);
-            let bits = if w == slot / 64 {
-                bits & !(1 << (slot % 64))
-            } else {
-                bits
-            };
-            bits == 0
-        })
+        let bitmap = self.meta.bitmap_offset(first);
+        // The freed slot's own word first: in a busy run it has other objects, ending the scan.
+        let own = self.meta.region.read_u64(bitmap + slot / 64 * 8) & !(1 << (slot % 64));
+        own == 0
+            && (0..words)
+                .filter(|&w| w != slot / 64)
+                .all(|w| self.meta.region.read_u64(bitmap + w * 8) == 0)
     }
 
     /// Counts a slot freed by a single store ([`TxCore::free_now`](crate::tx::TxCore)) whose
@@ -530,12 +529,11 @@ impl Heap {
                 .iter()
                 .position(|&(h, _)| h != head)
                 .unwrap_or(rest.len());
-            let mut arena = self.arena_of(head as u64);
-            for &(_, slot) in &rest[..end] {
-                let class = arena.release_slot(head, slot);
-                let c = &self.pending[class as usize];
-                c.store(c.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
-            }
+            let class = self
+                .arena_of(head as u64)
+                .release_slots(head, rest[..end].iter().map(|&(_, slot)| slot));
+            let c = &self.pending[class as usize];
+            c.store(c.load(Ordering::Relaxed) - end as u64, Ordering::Relaxed);
             rest = &rest[end..];
         }
         freed.clear();

@@ -27,6 +27,9 @@ pub(crate) struct Geometry {
     pub chunk_table_offset: u64,
     pub heap_offset: u64,
     pub chunk_count: u64,
+    /// Offset of the run bitmap table (derived from the fields above; kept because every
+    /// allocation check reads it).
+    pub bitmap_table_offset: u64,
 }
 
 impl Geometry {
@@ -53,6 +56,7 @@ impl Geometry {
                     chunk_table_offset,
                     heap_offset,
                     chunk_count,
+                    bitmap_table_offset: bitmap_table_offset(chunk_table_offset, chunk_count),
                 });
             }
             chunk_count = chunk_count.checked_sub(1)?;
@@ -69,31 +73,37 @@ impl Geometry {
     /// Offset of the run bitmap table: [`BITMAP_BYTES`] per chunk, used by chunks that start a
     /// run. Kept apart from the runs so that opening a pool reads dense metadata, not one page
     /// of every run.
+    #[inline]
     pub(crate) fn bitmap_table_offset(&self) -> u64 {
-        bitmap_table_offset(self.chunk_table_offset, self.chunk_count)
+        self.bitmap_table_offset
     }
 
     /// Offset of the bitmap of the run starting at chunk `index`.
+    #[inline]
     pub(crate) fn bitmap_offset(&self, index: u64) -> u64 {
         self.bitmap_table_offset() + index * BITMAP_BYTES
     }
 
     /// End of the heap.
+    #[inline]
     pub(crate) fn heap_end(&self) -> u64 {
         self.heap_offset + self.chunk_count * CHUNK_SIZE
     }
 
     /// Offset of the first byte of chunk `index`.
+    #[inline]
     pub(crate) fn chunk_offset(&self, index: u64) -> u64 {
         self.heap_offset + index * CHUNK_SIZE
     }
 
     /// Offset of chunk `index`'s table entry.
+    #[inline]
     pub(crate) fn chunk_entry_offset(&self, index: u64) -> u64 {
         self.chunk_table_offset + index * CHUNK_ENTRY_SIZE
     }
 
     /// The chunk holding heap offset `offset`, if it is in the heap.
+    #[inline]
     pub(crate) fn chunk_of(&self, offset: u64) -> Option<u64> {
         if offset >= self.heap_offset && offset < self.heap_end() {
             Some((offset - self.heap_offset) / CHUNK_SIZE)
@@ -108,7 +118,7 @@ impl Geometry {
     }
 }
 
-fn bitmap_table_offset(chunk_table_offset: u64, chunk_count: u64) -> u64 {
+pub(super) fn bitmap_table_offset(chunk_table_offset: u64, chunk_count: u64) -> u64 {
     align_up(chunk_table_offset + chunk_count * CHUNK_ENTRY_SIZE, 64)
 }
 

@@ -86,6 +86,10 @@ impl Header {
             chunk_table_offset: self.chunk_table_offset.get(),
             heap_offset: self.heap_offset.get(),
             chunk_count: self.chunk_count.get(),
+            bitmap_table_offset: super::geometry::bitmap_table_offset(
+                self.chunk_table_offset.get(),
+                self.chunk_count.get(),
+            ),
         }
     }
 

@@ -49,6 +49,7 @@ impl ChunkWord {
     pub(crate) fn encode(self) -> u64 {
         self.kind as u64 | (self.class as u64) << 8 | (self.count as u64) << 32
     }
+    #[inline]
     pub(crate) fn decode(word: u64) -> ChunkWord {
         ChunkWord {
             kind: word as u8,

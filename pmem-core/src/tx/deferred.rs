@@ -34,7 +34,12 @@ impl Deferred {
     /// Flushes every pending line except those of words carried by the commit about to be
     /// fenced (see [`carry`](Self::carry)), and forgets them. With `prefetch`, asks for the lines
     /// back at once: the next allocations and frees rewrite them.
+    #[inline]
     pub(crate) fn flush(&mut self, domain: &Domain, prefetch: bool) {
+        if self.written.is_empty() {
+            self.carried.clear();
+            return;
+        }
         let carried = &self.carried;
         let mut last_line = u64::MAX;
         self.written.retain(|&(target, len)| {

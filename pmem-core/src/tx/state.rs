@@ -38,9 +38,9 @@ pub(crate) struct TxCore {
     deferred: Deferred,
     /// The ops the commit being made logs: its own with carried words folded in.
     logged_ops: Vec<Op>,
-    /// The heap ops of the committed logs recovery could still replay, per slot: a metadata word
-    /// they touch must not be changed outside the log.
-    live_ops: [Vec<Op>; 2],
+    /// The `[start, end)` targets of the heap ops of the committed logs recovery could still
+    /// replay, per slot: a metadata word they touch must not be changed outside the log.
+    live_ops: [Vec<(u64, u64)>; 2],
     /// Slots freed by single stores whose runs have not been told yet: told in a batch before
     /// the heap's state is next needed, keeping locks off the free's path (a locked instruction
     /// after its flush would wait for the write-back).
@@ -224,10 +224,11 @@ impl TxCore {
             }
             ObjectRef::Span { first, .. } => (meta.geometry.chunk_entry_offset(first), 0),
         };
-        let replayed = self.live_ops.iter().flatten().any(|op| {
-            let (target, len) = op.range();
-            target <= word && word < target + len
-        });
+        let replayed = self
+            .live_ops
+            .iter()
+            .flatten()
+            .any(|&(start, end)| start <= word && word < end);
         let empties_run = match object {
             ObjectRef::Slot {
                 first, class, slot, ..
@@ -381,8 +382,12 @@ impl TxCore {
     fn make_durable_and_apply(&mut self) -> Option<std::io::Error> {
         self.fence();
         if let Some(slot) = self.log.current_slot() {
-            self.live_ops[slot].clear();
-            self.live_ops[slot].extend_from_slice(&self.ops);
+            let live = &mut self.live_ops[slot];
+            live.clear();
+            live.extend(self.ops.iter().map(|op| {
+                let (target, len) = op.range();
+                (target, target + len)
+            }));
         }
         let media = &self.shared.media;
         let failure = media.domain.take_failure();
