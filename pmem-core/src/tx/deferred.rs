@@ -40,11 +40,16 @@ impl Deferred {
             self.carried.clear();
             return;
         }
-        let carried = &self.carried;
+        let carried = &mut self.carried;
         let mut last_line = u64::MAX;
         self.written.retain(|&(target, len)| {
-            if len == 8 && carried.contains(&target) {
-                return true;
+            // Keep one entry per carried word (a repeat is flushed: harmless, and the list stays
+            // bounded however ops interleave).
+            if len == 8 {
+                if let Some(i) = carried.iter().position(|&w| w == target) {
+                    carried.swap_remove(i);
+                    return true;
+                }
             }
             if len > 64 || target & !63 != last_line {
                 domain.flush(target, len);
@@ -171,6 +176,28 @@ mod tests {
             ]
         );
         assert_eq!(d.carried, [64]);
+    }
+
+    #[test]
+    fn carried_words_stay_pending_once() {
+        let (_image, region) = region_with(&[]);
+        // SAFETY: the image stays alive (and mapped) until the end of the test.
+        let domain = unsafe {
+            crate::persist::Domain::new(region.base(), 4096, crate::persist::FlushMode::Eadr)
+        };
+        let mut d = Deferred::default();
+        for round in 0..10 {
+            // The word is carried, and applied again between other targets each round.
+            d.note(8, 8);
+            d.note(128 + round * 64, 8);
+            d.note(8, 8);
+            let own = [Op::SetBits { target: 8, mask: 1 }];
+            let mut out = Vec::new();
+            d.fold_into(&region, &own, &mut out);
+            assert_eq!(d.carried, [8]);
+            d.flush(&domain, false);
+            assert_eq!(d.written, [(8, 8)], "round {round}");
+        }
     }
 
     #[test]
