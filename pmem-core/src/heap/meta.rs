@@ -222,14 +222,11 @@ impl HeapMeta {
             .run_class(head, word)
             .map_err(|_| "corrupt chunk table")?;
         let class = &CLASSES[class_index as usize];
-        // A run is at most 64 chunks, so the offset within it fits 32 bits, and a 32-bit
-        // division is several times cheaper than a 64-bit one: this is on every checked access.
+        // A run is at most 64 chunks, so the offset within it fits 32 bits.
         let rel = (offset - self.run_offset(head)) as u32;
-        let (slot, rest) = (rel / class.unit, rel % class.unit);
-        if rest != 0 {
+        let Some(slot) = class.slot_at(rel) else {
             return Err("points inside an object, not at its start");
-        }
-        let slot = slot as u64;
+        };
         if slot >= class.slots as u64 {
             return Err("points past the last slot of a run");
         }

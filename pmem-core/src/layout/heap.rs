@@ -66,9 +66,21 @@ pub(crate) struct SizeClass {
     pub run_chunks: u32,
     /// Slots per run.
     pub slots: u32,
+    /// `ceil(2^32 / unit)`: turns the division by `unit` on every checked access into a
+    /// multiplication (see [`slot_at`](Self::slot_at)).
+    pub reciprocal: u64,
 }
 
 impl SizeClass {
+    /// The slot starting exactly `rel` bytes into a run, if `rel` is a multiple of the unit
+    /// (`rel` below 2^32, which every run is). For `rel = k * unit`, `rel * reciprocal / 2^32`
+    /// is `k` plus `k * unit * e / 2^32` with `0 <= e < 1`, which is below 1: exact.
+    #[inline]
+    pub(crate) fn slot_at(&self, rel: u32) -> Option<u64> {
+        let slot = (rel as u64 * self.reciprocal) >> 32;
+        (slot * self.unit as u64 == rel as u64).then_some(slot)
+    }
+
     /// Bytes of bitmap.
     pub(crate) const fn bitmap_bytes(&self) -> u64 {
         (self.slots as u64).div_ceil(64) * 8
@@ -130,6 +142,7 @@ const fn make_class(unit: u64) -> SizeClass {
                 unit: unit as u32,
                 run_chunks: chunks as u32,
                 slots: slots as u32,
+                reciprocal: (1u64 << 32).div_ceil(unit),
             };
         }
         chunks += 1;
@@ -143,6 +156,7 @@ pub(crate) static CLASSES: [SizeClass; CLASS_COUNT] = {
         unit: 0,
         run_chunks: 0,
         slots: 0,
+        reciprocal: 0,
     }; CLASS_COUNT];
     let mut i = 0;
     while i < n {
@@ -168,6 +182,17 @@ pub(crate) fn class_for(size: u64, align: u64) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slot_at_agrees_with_division_over_every_run() {
+        for c in CLASSES.iter() {
+            let run_bytes = c.run_chunks * CHUNK_SIZE as u32;
+            for rel in 0..run_bytes {
+                let expected = (rel % c.unit == 0).then_some((rel / c.unit) as u64);
+                assert_eq!(c.slot_at(rel), expected, "unit {} rel {rel}", c.unit);
+            }
+        }
+    }
 
     #[test]
     fn classes_are_sane() {
