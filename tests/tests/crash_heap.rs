@@ -64,6 +64,39 @@ fn heap_check(pool: &Pool<Root>, model: &Model) -> Result<(), String> {
     Ok(())
 }
 
+/// The live `[u64; 8]` objects are `live`, give or take the operation in flight (one extra
+/// allocation, or `freeing` still there), and the heap passes the deep check.
+fn live_objects_match<R: Persistent>(
+    pool: &Pool<R>,
+    live: &[u64],
+    freeing: Option<u64>,
+) -> Result<(), String> {
+    let found: Vec<u64> = pool.read(|r| r.objects::<[u64; 8]>().map(|p| p.offset()).collect());
+    let extra: Vec<u64> = found
+        .iter()
+        .filter(|o| !live.contains(o))
+        .copied()
+        .collect();
+    let missing: Vec<u64> = live
+        .iter()
+        .filter(|o| !found.contains(o))
+        .copied()
+        .collect();
+    let ok = extra.len() <= 1
+        && (missing.is_empty() || (missing.len() == 1 && Some(missing[0]) == freeing));
+    if !ok {
+        return Err(format!(
+            "live objects differ: extra {extra:x?}, missing {missing:x?}"
+        ));
+    }
+    let report = check(pool);
+    if report.is_healthy() {
+        Ok(())
+    } else {
+        Err(report.to_string())
+    }
+}
+
 /// splitmix64, so the workload is the same on every run.
 fn rng(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -215,41 +248,14 @@ fn atomic_alloc_and_free_without_a_destination() {
         },
         move |pool, _| {
             let (live, in_flight) = seen.lock().unwrap().clone();
-            let mut found: Vec<u64> =
-                pool.read(|r| r.objects::<[u64; 8]>().map(|p| p.offset()).collect());
-            found.sort_unstable();
-            let mut expected = live.clone();
-            expected.sort_unstable();
-            let extra: Vec<u64> = found
-                .iter()
-                .filter(|o| !expected.contains(o))
-                .copied()
-                .collect();
-            let missing: Vec<u64> = expected
-                .iter()
-                .filter(|o| !found.contains(o))
-                .copied()
-                .collect();
-            // An allocation in flight may or may not have happened; a free in flight likewise.
-            let ok = extra.len() <= 1
-                && (missing.is_empty() || (missing.len() == 1 && Some(missing[0]) == in_flight));
-            if !ok {
-                return Err(format!(
-                    "live objects differ: extra {extra:x?}, missing {missing:x?}"
-                ));
-            }
+            live_objects_match(pool, &live, in_flight)?;
             for p in pool.read(|r| r.objects::<[u64; 8]>().collect::<Vec<_>>()) {
                 let v = pool.read(|r| *r.get(p).unwrap());
                 if v.iter().any(|&x| x != v[0]) {
                     return Err(format!("object at {:#x} is torn: {v:x?}", p.offset()));
                 }
             }
-            let report = check(pool);
-            if report.is_healthy() {
-                Ok(())
-            } else {
-                Err(report.to_string())
-            }
+            Ok(())
         },
     );
     report.assert_ok();
@@ -320,28 +326,7 @@ fn allocation_streams_with_undo_fences_and_aborts() {
             if count != m.count && count != m.count + 1 {
                 return Err(format!("counter {count} after {} commits", m.count));
             }
-            let found: Vec<u64> =
-                pool.read(|r| r.objects::<[u64; 8]>().map(|p| p.offset()).collect());
-            let extra = found.iter().filter(|o| !m.live.contains(o)).count();
-            let missing: Vec<u64> = m
-                .live
-                .iter()
-                .filter(|o| !found.contains(o))
-                .copied()
-                .collect();
-            let ok = extra <= 1
-                && (missing.is_empty() || (missing.len() == 1 && Some(missing[0]) == m.freeing));
-            if !ok {
-                return Err(format!(
-                    "live objects differ: {extra} extra, missing {missing:x?}"
-                ));
-            }
-            let report = check(pool);
-            if report.is_healthy() {
-                Ok(())
-            } else {
-                Err(report.to_string())
-            }
+            live_objects_match(pool, &m.live, m.freeing)
         },
     );
     report.assert_ok();
