@@ -75,8 +75,8 @@ fn reject<T>(offset: u64, why: Rejection) -> Error {
             "the object there has type fingerprint {:#018x}, not that of `{name}` ({fingerprint:#018x})",
             object.fingerprint()
         ),
-        Rejection::TooSmall(object, count) => match core::mem::size_of::<T>()
-            .checked_mul(count as usize)
+        Rejection::TooSmall(object, count) => match (core::mem::size_of::<T>() as u64)
+            .checked_mul(count)
         {
             Some(need) => format!("the object there has {} bytes, {need} needed", object.size()),
             None => "length overflows".into(),
