@@ -127,11 +127,12 @@ pub fn check_file(path: impl AsRef<Path>) -> Result<CheckReport> {
     Ok(Inspection::open(path)?.check())
 }
 
-/// Reads a whole pool file into memory, holding a shared lock while reading so that no writer
-/// is active.
+/// Maps a pool file copy-on-write, under a shared lock held for as long as the image lives, so
+/// that no writer that honours the pool lock is active meanwhile. Pages cost memory only once
+/// written (recovery of the copy writes a few); the file itself is never modified.
 pub fn read_pool_file(path: &Path) -> Result<PoolImage> {
     let location = Location::file(path);
-    let mut file = File::open(path).map_err(|e| Error::io(&location, "open", e))?;
+    let file = File::open(path).map_err(|e| Error::io(&location, "open", e))?;
     // SAFETY: flock on an open descriptor.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } != 0 {
         return Err(Error::PoolInUse { location });
@@ -140,10 +141,17 @@ pub fn read_pool_file(path: &Path) -> Result<PoolImage> {
         .metadata()
         .map_err(|e| Error::io(&location, "stat", e))?
         .len();
-    let mut image = PoolImage::zeroed(len as usize);
-    std::io::Read::read_exact(&mut file, image.as_bytes_mut())
-        .map_err(|e| Error::io(&location, "read", e))?;
-    Ok(image)
+    let len = usize::try_from(len).map_err(|_| {
+        Error::io(
+            &location,
+            "map",
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "file larger than the address space",
+            ),
+        )
+    })?;
+    PoolImage::map_private(file, len).map_err(|e| Error::io(&location, "map", e))
 }
 
 /// Checks a pool image without its Rust types.
@@ -227,19 +235,18 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
     if !h.geometry_is_canonical() || (bytes.len() as u64) < h.pool_size.get() {
         return; // opening reports it
     }
-    let mut image = PoolImage::from_bytes(&bytes[..h.pool_size.get() as usize]);
-    // SAFETY: the image is ours, page-aligned, and lives until the end of this function.
-    let region = unsafe { Region::new(image.as_mut_ptr(), h.pool_size.get()) };
+    // Reading the logs writes nothing, so they are read in place, through a region and a
+    // domain that are only ever read from and fenced; a copy would cost the pool's size.
+    let base = bytes.as_ptr() as *mut u8;
+    // SAFETY: `bytes` (at least `pool_size` long, checked above) outlives this function, and
+    // nothing below writes through the region or flushes through the domain.
+    let region = unsafe { Region::new(base, h.pool_size.get()) };
     let media = crate::media::Media {
         region,
         geometry: h.geometry(),
-        // SAFETY: as above; the domain is only used to read.
+        // SAFETY: as above; eADR mode only fences.
         domain: unsafe {
-            crate::persist::Domain::new(
-                image.as_mut_ptr(),
-                h.pool_size.get(),
-                crate::persist::FlushMode::Eadr,
-            )
+            crate::persist::Domain::new(base, h.pool_size.get(), crate::persist::FlushMode::Eadr)
         },
     };
     let state = read_state(&media);

@@ -1,7 +1,8 @@
 //! Looking into a pool without its Rust types: for `pmem info`, `pmem dump` and scripts.
 //!
-//! An [`Inspection`] reads a pool file into memory and recovers that copy, so the file itself
-//! is never modified, and describes it with the type table every typed pool carries.
+//! An [`Inspection`] maps a pool file copy-on-write and recovers that private copy, so the file
+//! itself is never modified and memory is spent only on the pages recovery writes, and describes
+//! it with the type table every typed pool carries.
 //!
 //! ```
 //! # use pmem_core::{Persistent, Pool};
@@ -61,7 +62,9 @@ pub struct ObjectInfo {
 }
 
 impl Inspection {
-    /// Reads and examines a pool file. Fails with [`Error::PoolInUse`] if a program has it open.
+    /// Maps and examines a pool file, holding a shared lock on it until dropped. Fails with
+    /// [`Error::PoolInUse`] if a program has it open; while the inspection lives, programs
+    /// cannot open it.
     pub fn open(path: impl AsRef<Path>) -> Result<Inspection> {
         let path = path.as_ref();
         Self::from_image_at(read_pool_file(path)?, Location::file(path))

@@ -538,6 +538,11 @@ fn info_and_check_say_what_recovery_would_do() {
         };
         fs::write(&path, image.as_bytes()).unwrap();
         let recovery = Inspection::open(&path).unwrap().info().recovery;
+        // Recovery ran on the inspection's private copy only.
+        assert!(
+            fs::read(&path).unwrap() == image.as_bytes(),
+            "inspecting the image at fence {fence} changed the file"
+        );
         if recovery.rolled_back && !rolled_back {
             rolled_back = true;
             pmem_on("info", &path, &[])
@@ -562,6 +567,22 @@ fn info_and_check_say_what_recovery_would_do() {
         rolled_back,
         "no crash image held an uncommitted transaction"
     );
+}
+
+#[test]
+fn an_inspection_keeps_programs_out_until_dropped() {
+    let s = Scratch::new("inspection-lock");
+    let path = healthy_typed_pool(&s);
+    let inspection = Inspection::open(&path).unwrap();
+    let err = Pool::<Root>::open(&path).unwrap_err();
+    assert!(matches!(err, pmem_core::Error::PoolInUse { .. }), "{err:?}");
+    // Readers share: a second inspection is fine.
+    assert_eq!(
+        Inspection::open(&path).unwrap().info().uuid,
+        inspection.info().uuid
+    );
+    drop(inspection);
+    Pool::<Root>::open(&path).unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,12 +27,27 @@ const MAX_SNAPSHOTS_PER_LINE: usize = 4;
 
 /// The bytes of a pool held in memory, page-aligned: the volatile image of a simulated pool, or
 /// a crash image to open with [`PoolBuilder::open_image`](crate::PoolBuilder::open_image).
+///
+/// An image read from a pool file with [`read_pool_file`](crate::check::read_pool_file) is a
+/// private copy-on-write mapping of the file: pages cost memory only once written, and writes
+/// never reach the file.
 pub struct PoolImage {
     ptr: NonNull<u8>,
     len: usize,
+    /// Set when the bytes are a private mapping of a file rather than an allocation of ours.
+    mapped: Option<PrivateMapping>,
 }
 
-// SAFETY: `PoolImage` owns its allocation exclusively, like a `Box<[u8]>`.
+/// A pool file mapped copy-on-write, with the open file (and the shared lock the caller took on
+/// it) kept for as long as the mapping: a pool that honours the lock is not written meanwhile,
+/// so the pages not yet copied keep showing the bytes the file had.
+struct PrivateMapping {
+    _map: memmap2::MmapMut,
+    _file: std::fs::File,
+}
+
+// SAFETY: `PoolImage` owns its allocation, or its private mapping, exclusively, like a
+// `Box<[u8]>`.
 unsafe impl Send for PoolImage {}
 // SAFETY: shared access only reads, like `&[u8]`.
 unsafe impl Sync for PoolImage {}
@@ -56,7 +71,32 @@ impl PoolImage {
             None => NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
                 .unwrap_or_else(|| alloc::handle_alloc_error(layout)),
         };
-        PoolImage { ptr, len }
+        PoolImage {
+            ptr,
+            len,
+            mapped: None,
+        }
+    }
+
+    /// An image of the first `len` bytes of `file`, mapped copy-on-write. The caller holds a
+    /// shared lock on `file`, which the image keeps until dropped.
+    pub(crate) fn map_private(file: std::fs::File, len: usize) -> std::io::Result<PoolImage> {
+        if len == 0 {
+            return Ok(PoolImage::zeroed(0));
+        }
+        // SAFETY: a private mapping: our writes never reach the file. Writers that honour the
+        // pool lock are kept out while the image (and the file, with its lock) lives; one that
+        // ignores it could change pages we have not copied, as it could for any mapped pool.
+        let mut map = unsafe { memmap2::MmapOptions::new().len(len).map_copy(&file)? };
+        let ptr = NonNull::new(map.as_mut_ptr()).expect("a mapping is never at address 0");
+        Ok(PoolImage {
+            ptr,
+            len,
+            mapped: Some(PrivateMapping {
+                _map: map,
+                _file: file,
+            }),
+        })
     }
 
     /// An image holding a copy of `bytes`.
@@ -76,6 +116,7 @@ impl PoolImage {
         PoolImage {
             ptr,
             len: bytes.len(),
+            mapped: None,
         }
     }
 
@@ -118,6 +159,9 @@ impl PoolImage {
 
 impl Drop for PoolImage {
     fn drop(&mut self) {
+        if self.mapped.is_some() {
+            return; // the mapping unmaps itself
+        }
         let layout = Self::layout(self.len);
         if let Some(ptr) = spare::give(layout.size(), self.ptr) {
             // SAFETY: allocated with this same layout (`zeroed`, `from_bytes` or a spare).

@@ -1,8 +1,9 @@
 //! `pmem`: create, describe, check and dump pool files without the program's Rust types.
 //!
-//! Every command that reads a pool goes through [`pmem_core::inspect::Inspection`], which reads
-//! the file into memory under a shared lock and recovers that copy: the file itself is never
-//! modified, and a pool that a program has open is refused rather than read mid-transaction.
+//! Every command that reads a pool goes through [`pmem_core::inspect::Inspection`], which maps
+//! the file copy-on-write under a shared lock and recovers that private copy: the file itself is
+//! never modified, and a pool that a program has open is refused rather than read
+//! mid-transaction.
 
 mod check;
 mod create;
@@ -28,8 +29,9 @@ Exit status:
 
 /// Create, describe, check and dump pmem pool files.
 ///
-/// The pool file is never modified by `info`, `check` or `dump`: they read it into memory
-/// (under a shared lock, so a pool that a program has open is refused) and recover that copy.
+/// The pool file is never modified by `info`, `check` or `dump`: they map it copy-on-write
+/// (under a shared lock, so a pool that a program has open is refused) and recover that private
+/// copy.
 #[derive(Debug, Parser)]
 #[command(name = "pmem", version, after_help = EXIT_STATUS)]
 struct Cli {
