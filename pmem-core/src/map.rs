@@ -50,6 +50,7 @@ impl PoolFile {
         if path.exists() {
             return Err(Error::AlreadyExists { location });
         }
+        remove_stale_temps(path);
         let temp = temp_name(path);
         let file = OpenOptions::new()
             .read(true)
@@ -194,6 +195,53 @@ fn map_sync(file: &File, len: usize) -> Option<*mut u8> {
         )
     };
     (ptr != libc::MAP_FAILED).then_some(ptr as *mut u8)
+}
+
+/// Removes the temporary files that creates of `path` left behind when their process died
+/// (each holds the pool's reserved space). One is stale only if the process its name records is
+/// gone and nothing holds its lock: a live create keeps both. Best effort: failures are ignored.
+fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.creating.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        if pid <= 0 || process_alive(pid) {
+            continue;
+        }
+        let Ok(file) = File::open(entry.path()) else {
+            continue;
+        };
+        // SAFETY: flock on an open descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id exists (possibly one that reused the id: then the temporary
+/// file is kept, which errs on the safe side).
+fn process_alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// A hidden name beside `path`, unique to this process and call.

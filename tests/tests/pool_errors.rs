@@ -1485,3 +1485,35 @@ fn msg_kind(e: &Error) -> &'static str {
         _ => "other",
     }
 }
+
+/// A create whose process died leaves its hidden temporary file, with the pool's space reserved.
+/// The next create of the same name removes it, but never the file of a create still running,
+/// nor one of another name.
+#[test]
+fn create_removes_what_a_dead_create_left() {
+    use std::os::fd::AsRawFd;
+    let dir = tempdir();
+    let path = dir.path().join("p.pool");
+    // The id of a process that has exited (free until the kernel reuses it).
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let stale = dir.path().join(format!(".p.pool.creating.{dead}.0"));
+    fs::write(&stale, vec![0u8; 64 << 10]).unwrap();
+    // A create in progress: a live process, and the temporary file locked.
+    let running = dir
+        .path()
+        .join(format!(".p.pool.creating.{}.999", std::process::id()));
+    let running_file = fs::File::create(&running).unwrap();
+    // SAFETY: flock on an open descriptor.
+    let locked = unsafe { libc::flock(running_file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(locked, 0);
+    let other = dir.path().join(format!(".q.pool.creating.{dead}.0"));
+    fs::write(&other, b"another pool's").unwrap();
+
+    make_pool(&path);
+    assert!(!stale.exists(), "the dead create's file is still there");
+    assert!(running.exists(), "a running create's file was removed");
+    assert!(other.exists(), "another name's file was removed");
+    assert_intact(&path);
+}
