@@ -356,6 +356,10 @@ impl<R: Persistent> Pool<R> {
     }
 
     /// Creates a pool file of `size` bytes with a zeroed root; fails if the file exists.
+    ///
+    /// The file is built under a hidden temporary name beside `path` (`.NAME.creating.PID.N`),
+    /// with its space reserved, and appears under `path` only once it holds a whole pool. A
+    /// temporary file that a crashed create left is removed by the next create of that name.
     pub fn create(path: impl AsRef<Path>, size: u64) -> Result<Pool<R>> {
         Self::builder().create(path, size)
     }
