@@ -82,7 +82,7 @@ impl PoolFile {
         linked.map_err(|e| Error::io(&Location::file(path), "link into place", e))
     }
 
-    /// Opens and locks `path`. The caller reads the header with [`read_at`](Self::read_at)
+    /// Opens and locks `path`. The caller reads the header with [`read_at`]
     /// before deciding how much to [`map`](Self::map_len).
     pub(crate) fn open_unmapped(path: &Path) -> Result<(File, u64)> {
         let location = Location::file(path);

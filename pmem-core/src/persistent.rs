@@ -107,7 +107,7 @@ pub unsafe trait Persistent: Sized + 'static {
     /// The layout descriptor of this type.
     const LAYOUT: TypeLayout;
     /// The shallow identity of this type (its name and generic arguments); see
-    /// [`fingerprint::type_id`](crate::fingerprint::type_id).
+    /// [`crate::fingerprint::type_id`].
     const TYPE_ID: u64;
     /// A stable 64-bit hash of the type's name, size, alignment and every field's name, offset
     /// and fingerprint. Pools store it for the root type and for every object, and check it on

@@ -2,7 +2,8 @@
 //! pool's metadata at open in time proportional to the metadata (the chunk table and the run
 //! bitmaps), never to the data.
 //!
-//! The allocator never writes the pool itself, except for [`Heap::free_direct`]. Reserving an
+//! The allocator never writes the pool itself (a single-store free outside a transaction is
+//! [`TxCore::free_now`](crate::tx::TxCore::free_now)'s, which tells it afterwards). Reserving an
 //! object marks it used in memory and returns the metadata [`Op`]s that make the allocation
 //! persistent; the transaction logs them and applies them after its commit fence. Freeing is
 //! planned the same way and takes effect in memory only once the commit is durable, so an

@@ -1,7 +1,7 @@
 //! Heap metadata that a commit applied but did not flush, and carrying it forward.
 //!
 //! A commit's heap ops are applied after its fence and need to be durable only before the log
-//! recording them can be overwritten: by the next fence. Flushing them then costs a cache line
+//! recording them can be overwritten: by the next commit's fence. Flushing them costs a cache line
 //! each, and allocation streams rewrite the very same bitmap word commit after commit, so the
 //! line written back by one fence is dirtied again right after it. When the next commit changes
 //! that word anyway, its record can carry the word's whole value instead (one `Write` op in
@@ -32,7 +32,7 @@ impl Deferred {
     }
 
     /// Flushes every pending line except those of words carried by the commit about to be
-    /// fenced (see [`carry`](Self::carry)), and forgets them. With `prefetch`, asks for the lines
+    /// fenced (see [`fold_into`](Self::fold_into)), and forgets them. With `prefetch`, asks for the lines
     /// back at once: the next allocations and frees rewrite them.
     #[inline]
     pub(crate) fn flush(&mut self, domain: &Domain, prefetch: bool) {
@@ -66,7 +66,7 @@ impl Deferred {
     /// Builds in `out` the ops a commit logs: `own`, with every pending word that an own op also
     /// changes folded into one `Write` of its final value, computed from `region` (the pool's
     /// current contents: the single writer's view). Words under an own `Zero` are not folded.
-    /// The folded words are remembered for [`carry`](Self::carry).
+    /// The folded words are remembered, so that [`flush`](Self::flush) leaves them pending.
     pub(crate) fn fold_into(&mut self, region: &Region, own: &[Op], out: &mut Vec<Op>) {
         out.clear();
         out.extend_from_slice(own);
