@@ -137,11 +137,14 @@ pub fn read_pool_file(path: &Path) -> Result<PoolImage> {
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } != 0 {
         return Err(Error::PoolInUse { location });
     }
-    let len = file
+    let metadata = file
         .metadata()
-        .map_err(|e| Error::io(&location, "stat", e))?
-        .len();
-    let len = usize::try_from(len).map_err(|_| {
+        .map_err(|e| Error::io(&location, "stat", e))?;
+    if metadata.is_dir() {
+        let e = std::io::Error::from_raw_os_error(libc::EISDIR);
+        return Err(Error::io(&location, "read", e));
+    }
+    let len = usize::try_from(metadata.len()).map_err(|_| {
         Error::io(
             &location,
             "map",

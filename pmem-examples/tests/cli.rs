@@ -796,6 +796,12 @@ fn files_that_are_not_pools() {
         .expect(2)
         .stderr_has("no such file")
         .stderr_has("missing.pool");
+    let dir = s.path("a-directory");
+    fs::create_dir(&dir).unwrap();
+    pmem_on("info", &dir, &[])
+        .expect(2)
+        .stderr_has("Is a directory")
+        .stderr_has("a-directory");
 }
 
 #[test]
