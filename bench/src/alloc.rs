@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use pmem_core::{PPtr, Persistent, Pool};
 
-use crate::common::{common_fields, destroy, per_op, report, Env, FlushTally, Result};
+use crate::common::{common_fields, destroy, ns_since, per_op, report, Env, FlushTally, Result};
 
 /// A 64-byte object (W3, W6). PMDK's `pmemobj_alloc(64)` takes a 128-byte block for it.
 #[derive(Persistent, Clone, Copy)]
@@ -140,7 +140,7 @@ pub fn run_w4(env: &Env) -> Result<()> {
         let before = pool.flush_stats();
         let t0 = Instant::now();
         w4_loop(&pool, env.n)?;
-        let elapsed = t0.elapsed().as_nanos() as u64;
+        let elapsed = ns_since(t0);
         tally.add(&before, &pool.flush_stats(), env.n);
         ns.push(per_op(elapsed, env.n));
         let len = list_len(&pool)?;

@@ -55,7 +55,7 @@ impl Env {
         let _ = std::fs::remove_file(path);
         let t0 = Instant::now();
         let pool = self.builder::<R>().create(path, self.pool_size)?;
-        let ns = t0.elapsed().as_nanos() as u64;
+        let ns = ns_since(t0);
         Ok((pool, ns))
     }
 

@@ -5,7 +5,7 @@ use std::time::Instant;
 use pmem_core::Pool;
 
 use crate::alloc::Obj64;
-use crate::common::{destroy, env_u64, ns_since, report, Env, Result, Stats};
+use crate::common::{destroy, env_u64, ns_since, per_op, report, Env, Result, Stats};
 
 /// POOL-create: a timed `create` of a fresh pool file (the close is not timed).
 pub fn run_create(env: &Env) -> Result<()> {
@@ -70,15 +70,11 @@ pub fn run_w6(env: &Env) -> Result<()> {
         Stats::of(&second_ns),
         Stats::of(&close_ns),
     );
-    let setup_per_obj = if nobj == 0 {
-        0.0
-    } else {
-        setup_ns as f64 / nobj as f64
-    };
+    let setup_per_obj = per_op(setup_ns, nobj);
     let extra = format!(
         "live_objs={nobj} counted_objs={counted} first_alloc_ns_med={:.0} first_alloc_ns_min={:.0} first_alloc_ns_max={:.0} \
-         second_alloc_ns_med={:.0} close_ns_med={:.0} setup_alloc_ns_per_obj={setup_per_obj:.1} pool_size={} flush_mode={mode} ptr_size=8",
-        sf.med, sf.min, sf.max, ss.med, sc.med, env.pool_size
+         second_alloc_ns_med={:.0} close_ns_med={:.0} setup_alloc_ns_per_obj={setup_per_obj:.1} pool_size={} flush_mode={mode} ptr_size={}",
+        sf.med, sf.min, sf.max, ss.med, sc.med, env.pool_size, core::mem::size_of::<pmem_core::PPtr<u64>>()
     );
     report(&format!("W6-open-{nobj}objs"), &open_ns, 1, &extra);
     let total: Vec<f64> = open_ns.iter().zip(&first_ns).map(|(o, f)| o + f).collect();

@@ -6,7 +6,7 @@ use std::time::Instant;
 use pmem_core::{Persistent, Pool};
 
 use crate::common::{
-    addr_mod64, common_fields, destroy, per_op, report, Env, FlushTally, Result, Stats,
+    addr_mod64, common_fields, destroy, ns_since, per_op, report, Env, FlushTally, Result, Stats,
 };
 
 /// The root of W7: `c0` at offset 0 and `c1` at offset 128, on separate cache lines.
@@ -60,7 +60,7 @@ pub fn run(env: &Env) -> Result<()> {
             for w in workers {
                 w.join().expect("w7 thread panicked")?;
             }
-            Ok(t0.elapsed().as_nanos() as u64)
+            Ok(ns_since(t0))
         })?;
         tally.add(&before, &pool.flush_stats(), 2 * n);
         ns.push(per_op(elapsed, 2 * n));

@@ -4,7 +4,9 @@ use std::time::Instant;
 
 use pmem_core::{Persistent, Pool};
 
-use crate::common::{addr_mod64, common_fields, destroy, per_op, report, Env, FlushTally, Result};
+use crate::common::{
+    addr_mod64, common_fields, destroy, ns_since, per_op, report, Env, FlushTally, Result,
+};
 
 /// The root of W1/W2: the counter on its own line, then a 256-byte buffer at offset 64.
 #[derive(Persistent)]
@@ -56,7 +58,7 @@ pub fn run(env: &Env, which: u32) -> Result<()> {
         } else {
             w2_loop(&pool, env.n)?;
         }
-        let elapsed = t0.elapsed().as_nanos() as u64;
+        let elapsed = ns_since(t0);
         tally.add(&before, &pool.flush_stats(), env.n);
         ns.push(per_op(elapsed, env.n));
     }

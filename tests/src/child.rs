@@ -95,16 +95,17 @@ pub fn command(test: &str, task: &str, pool: &Path) -> Command {
 
 /// Runs `cmd` (from [`command`]) to completion.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spawn the child test process");
-    Output {
+    try_run(cmd).expect("spawn the child test process")
+}
+
+/// As [`run`], returning the error if the process cannot be started.
+pub fn try_run(cmd: &mut Command) -> std::io::Result<Output> {
+    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
+    Ok(Output {
         status: out.status,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    })
 }
 
 /// Runs child test `test` with `task` on `pool` to completion.
@@ -246,11 +247,6 @@ impl Running {
                 }
             }
         }
-    }
-
-    /// The child's process id.
-    pub fn id(&self) -> u32 {
-        self.child.as_ref().expect("child not yet reaped").id()
     }
 
     /// Closes the child's standard input (ending its [`wait_for_parent`]) and waits for it.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use pmem_core::check::check;
 use pmem_core::crash::CrashTest;
 use pmem_core::{PSlice, Persistent, Pool};
+use pmem_tests::rng::splitmix64 as rng;
 
 const SLOTS: usize = 48;
 
@@ -95,15 +96,6 @@ fn live_objects_match<R: Persistent>(
     } else {
         Err(report.to_string())
     }
-}
-
-/// splitmix64, so the workload is the same on every run.
-fn rng(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Sizes from 1 byte to 40 KiB, log-uniform, so small runs, large runs and chunk spans all occur.

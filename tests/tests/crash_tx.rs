@@ -184,28 +184,31 @@ fn check_list(pool: &Pool<List>, committed: u64) -> Result<(), String> {
     })
 }
 
+/// Pushes `n` nodes, one transaction each (W4), counting each commit in `committed`.
+fn push_nodes(pool: &Pool<List>, n: u64, committed: &AtomicU64) -> pmem_core::Result<()> {
+    for i in 0..n {
+        pool.transaction(|tx| {
+            let head = tx.root().head;
+            let node = tx.alloc(Node {
+                next: head,
+                value: i,
+                pad: [0; 48],
+            })?;
+            let mut root = tx.root_mut();
+            root.set_head(node)?;
+            root.set_len(i + 1)
+        })?;
+        committed.fetch_add(1, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
 #[test]
 fn w4_list_push() {
     let committed = Arc::new(AtomicU64::new(0));
     let seen = committed.clone();
     let report = CrashTest::new(1 << 20).run::<List>(
-        move |pool| {
-            for i in 0..150u64 {
-                pool.transaction(|tx| {
-                    let head = tx.root().head;
-                    let node = tx.alloc(Node {
-                        next: head,
-                        value: i,
-                        pad: [0; 48],
-                    })?;
-                    let mut root = tx.root_mut();
-                    root.set_head(node)?;
-                    root.set_len(i + 1)
-                })?;
-                committed.fetch_add(1, Ordering::SeqCst);
-            }
-            Ok(())
-        },
+        move |pool| push_nodes(pool, 150, &committed),
         move |pool, _| check_list(pool, seen.load(Ordering::SeqCst)),
     );
     report.assert_ok();
@@ -285,23 +288,7 @@ fn crash_during_recovery() {
     let report = CrashTest::new(1 << 20)
         .crash_during_recovery(true)
         .run::<List>(
-            move |pool| {
-                for i in 0..25u64 {
-                    pool.transaction(|tx| {
-                        let head = tx.root().head;
-                        let node = tx.alloc(Node {
-                            next: head,
-                            value: i,
-                            pad: [0; 48],
-                        })?;
-                        let mut root = tx.root_mut();
-                        root.set_head(node)?;
-                        root.set_len(i + 1)
-                    })?;
-                    committed.fetch_add(1, Ordering::SeqCst);
-                }
-                Ok(())
-            },
+            move |pool| push_nodes(pool, 25, &committed),
             move |pool, _| check_list(pool, seen.load(Ordering::SeqCst)),
         );
     report.assert_ok();

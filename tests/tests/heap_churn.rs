@@ -6,6 +6,8 @@ use std::path::Path;
 
 use pmem_core::check::check;
 use pmem_core::{Error, HeapStats, PPtr, PSlice, Persistent, Pool, Reader, Tx};
+use pmem_tests::rng::splitmix64 as rng;
+use pmem_tests::shm_tempdir;
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -18,32 +20,11 @@ const CHUNK: u64 = 16 * 1024;
 /// The largest object served from a run.
 const MAX_RUN_UNIT: u64 = 32 * 1024;
 
-/// splitmix64, so every run is the same.
-fn rng(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// A size from `lo` to `hi` bytes, log-uniform: as many objects of 16-32 B as of 512-1024 KiB.
 fn log_uniform(state: &mut u64, lo: u64, hi: u64) -> u64 {
     let u = (rng(state) >> 11) as f64 / (1u64 << 53) as f64;
     let (a, b) = ((lo as f64).ln(), ((hi + 1) as f64).ln());
     ((a + u * (b - a)).exp() as u64).clamp(lo, hi)
-}
-
-/// A directory on tmpfs when there is one (pool files there are cheap to write and flush).
-fn pool_dir(name: &str) -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let builder = tempfile::Builder::new().prefix(name).to_owned();
-    if shm.is_dir() {
-        if let Ok(dir) = builder.tempdir_in(shm) {
-            return dir;
-        }
-    }
-    builder.tempdir().expect("create a temporary directory")
 }
 
 fn create(path: &Path, size: u64) -> Pool<Root> {
@@ -260,7 +241,7 @@ struct Churn {
 fn churn(name: &str, lo: u64, hi: u64, kinds: u8, seed: u64) -> Churn {
     const POOL_SIZE: u64 = 64 << 20;
     const CHECKPOINTS: u64 = 8;
-    let dir = pool_dir("pmem-heap-churn");
+    let dir = shm_tempdir("pmem-heap-churn");
     let path = dir.path().join("churn.pool");
     let mut pool = create(&path, POOL_SIZE);
     let heap_bytes = pool.stats().heap.heap_bytes;
@@ -412,7 +393,7 @@ fn churn_of_four_types_keeps_space_efficient() {
 fn partly_filled_runs_are_reused_after_reopen() {
     const RUNS: u64 = 64;
     const PER_RUN: u64 = 256; // 64-byte objects in a 16 KiB run
-    let dir = pool_dir("pmem-heap-reuse");
+    let dir = shm_tempdir("pmem-heap-reuse");
     let path = dir.path().join("reuse.pool");
     let mut pool = create(&path, 16 << 20);
     let alloc_lines = |pool: &Pool<Root>, n: u64, from: u64| -> Vec<PPtr<Line>> {
@@ -499,7 +480,7 @@ fn partly_filled_runs_are_reused_after_reopen() {
 #[test]
 fn freed_small_objects_leave_room_for_one_large() {
     const POOL_SIZE: u64 = 64 << 20;
-    let dir = pool_dir("pmem-heap-frag");
+    let dir = shm_tempdir("pmem-heap-frag");
     let path = dir.path().join("frag.pool");
     let pool = create(&path, POOL_SIZE);
     let heap_bytes = pool.stats().heap.heap_bytes;
@@ -702,7 +683,7 @@ fn assert_stats(pool: &Pool<Root>, kinds: &[(Kind, u64)], when: &str) {
 /// the same after reopening, after frees, and after reopening again.
 #[test]
 fn stats_count_exactly_what_was_allocated() {
-    let dir = pool_dir("pmem-heap-stats");
+    let dir = shm_tempdir("pmem-heap-stats");
     let path = dir.path().join("stats.pool");
     let mut pool = create(&path, 32 << 20);
     let empty = pool.stats().heap;

@@ -1,11 +1,11 @@
 //! The heap at scale: a pool holding a million live objects reopens quickly and iterates exactly
 //! them by type, and objects from one byte to 100 MiB allocate, hold their bytes, and free.
 
-use std::path::Path;
 use std::time::Instant;
 
 use pmem_core::check::check;
 use pmem_core::{PSlice, Persistent, Pool};
+use pmem_tests::shm_tempdir;
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -38,18 +38,6 @@ struct Other {
     pattern: [u64; 7],
 }
 
-/// A directory on tmpfs when there is one (pool files there are cheap to write and flush).
-fn pool_dir(name: &str) -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let builder = tempfile::Builder::new().prefix(name).to_owned();
-    if shm.is_dir() {
-        if let Ok(dir) = builder.tempdir_in(shm) {
-            return dir;
-        }
-    }
-    builder.tempdir().expect("create a temporary directory")
-}
-
 fn builder() -> pmem_core::PoolBuilder<Root> {
     Pool::<Root>::builder().force_pmem(true)
 }
@@ -62,7 +50,7 @@ fn a_million_objects_reopen_and_iterate_by_type() {
     const N: u64 = 1_000_000;
     const PER_TX: u64 = 1000;
     const OTHER_EVERY: u64 = 100;
-    let dir = pool_dir("pmem-heap-scale");
+    let dir = shm_tempdir("pmem-heap-scale");
     let path = dir.path().join("million.pool");
     let pool = builder().create(&path, 128 << 20).expect("create");
 
@@ -223,7 +211,7 @@ fn usable_bounds(size: u64) -> (u64, u64) {
 #[test]
 fn objects_from_one_byte_to_a_hundred_mebibytes() {
     const MIB: u64 = 1 << 20;
-    let dir = pool_dir("pmem-heap-sizes");
+    let dir = shm_tempdir("pmem-heap-sizes");
     let path = dir.path().join("sizes.pool");
     let pool = builder().create(&path, 256 * MIB).expect("create");
 

@@ -3,11 +3,12 @@
 //! abort); afterwards the pool holds exactly what the threads kept.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Instant;
 
 use pmem_core::check::check;
 use pmem_core::{Error, PPtr, PSlice, Persistent, Pool};
+use pmem_tests::rng::splitmix64 as rng;
+use pmem_tests::shm_tempdir;
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -59,26 +60,6 @@ const GROW_TO: usize = 1000;
 fn _pool_is_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<Pool<Root>>();
-}
-
-/// splitmix64, so every run makes the same choices (the interleaving differs).
-fn rng(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn pool_dir(name: &str) -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    let builder = tempfile::Builder::new().prefix(name).to_owned();
-    if shm.is_dir() {
-        if let Ok(dir) = builder.tempdir_in(shm) {
-            return dir;
-        }
-    }
-    builder.tempdir().expect("create a temporary directory")
 }
 
 fn words(thread: u64, seq: u64, len: u64) -> Vec<u64> {
@@ -261,7 +242,7 @@ fn verify(pool: &Pool<Root>, kept: &[Vec<Held>], when: &str) {
 
 #[test]
 fn four_threads_allocate_and_free_concurrently() {
-    let dir = pool_dir("pmem-heap-threads");
+    let dir = shm_tempdir("pmem-heap-threads");
     let path = dir.path().join("threads.pool");
     let pool = Pool::<Root>::builder()
         .force_pmem(true)

@@ -4,6 +4,7 @@
 
 use pmem_core::inspect::Inspection;
 use pmem_core::{PPtr, PSlice, Persistent, Pool, PoolImage};
+use pmem_tests::rng::splitmix64 as splitmix;
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -46,14 +47,6 @@ fn sample() -> PoolImage {
         .unwrap();
     }
     pmem_core::check::read_pool_file(&path).unwrap()
-}
-
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[test]

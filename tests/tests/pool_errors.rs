@@ -9,6 +9,7 @@ use std::process::Command;
 
 use pmem_core::{Error, PPtr, Persistent, Pool};
 use pmem_tests::child;
+use pmem_tests::rng::Rng;
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -274,28 +275,6 @@ fn edit_headers(path: &Path, edit: impl Fn(&mut [u8])) {
 fn is_root() -> bool {
     let out = Command::new("id").arg("-u").output().expect("run `id -u`");
     String::from_utf8_lossy(&out.stdout).trim() == "0"
-}
-
-/// splitmix64: a small seeded generator, so every run flips the same bytes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
 }
 
 /// XXH3-64 (seed 0, default secret) of an input longer than 240 bytes, the hash that seals the
@@ -1235,13 +1214,8 @@ fn permission_denied_names_the_file() {
     let mut cmd = child::command(PERMISSION_TEST, "open-and-create", &path);
     std::os::unix::process::CommandExt::uid(&mut cmd, 65534);
     std::os::unix::process::CommandExt::gid(&mut cmd, 65534);
-    match cmd.output() {
-        Ok(raw) => {
-            let out = child::Output {
-                status: raw.status,
-                stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
-            };
+    match child::try_run(&mut cmd) {
+        Ok(out) => {
             out.assert_success();
             let beside = path.with_file_name("new.pool");
             for (key, file) in [("open", &path), ("create", &beside)] {
@@ -1387,7 +1361,7 @@ fn fuzzed_pool_files_never_crash_the_opener() {
                     let word =
                         rng.below(5) | rng.below(20) << 8 | rng.below(chunks as u64 + 3) << 32;
                     let fp = if fingerprints.is_empty() || rng.below(4) == 0 {
-                        rng.next()
+                        rng.next_u64()
                     } else {
                         fingerprints[rng.below(fingerprints.len() as u64) as usize]
                     };
@@ -1492,7 +1466,7 @@ fn msg_kind(e: &Error) -> &'static str {
 #[test]
 fn create_removes_what_a_dead_create_left() {
     use std::os::fd::AsRawFd;
-    let dir = tempdir();
+    let dir = spawning_tempdir();
     let path = dir.path().join("p.pool");
     // The id of a process that has exited (free until the kernel reuses it).
     let mut gone = Command::new("true").spawn().unwrap();

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use pmem_core::check::check;
 use pmem_core::{Error, PPtr, PSlice, Persistent, Pool, Tx};
 use pmem_tests::child;
+use pmem_tests::rng::Rng;
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -62,22 +63,6 @@ fn payload_len(value: u64) -> u64 {
         5_000
     } else {
         1 + value % 40
-    }
-}
-
-/// splitmix64: a small seeded generator, so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -154,7 +139,7 @@ fn child_task() {
     let mut rng = Rng(seed);
     child::report("ready", pool.read(|r| r.root().txs));
     loop {
-        let r = rng.next();
+        let r = rng.next_u64();
         match pool.transaction(|tx| step(tx, r)) {
             Ok(()) | Err(Error::Aborted { .. }) => {}
             Err(e) => panic!("child transaction failed: {e}"),
@@ -236,11 +221,7 @@ fn killed_mid_transaction_loses_nothing_committed() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_0fc0_ffee_u64);
     println!("seed {seed} (set {SEED_VAR} to replay)");
-    let dir = tempfile::Builder::new()
-        .prefix("pmem-tx-kill-")
-        .tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .expect("create a temporary directory");
+    let dir = pmem_tests::shm_tempdir("pmem-tx-kill-");
     let path = dir.path().join("kill.pool");
     {
         let pool = Pool::<Root>::create(&path, POOL_SIZE).unwrap();
@@ -259,7 +240,7 @@ fn killed_mid_transaction_loses_nothing_committed() {
         // Alternate the child between msync and cache-flush mode: a process kill keeps the
         // page cache either way, but the two order their writes differently.
         let force_pmem = kill % 2 == 1;
-        let child_seed = rng.next();
+        let child_seed = rng.next_u64();
         let mut cmd = child::command(CHILD, "run", &path);
         cmd.env(SEED_VAR, child_seed.to_string())
             .env(MODE_VAR, if force_pmem { "1" } else { "0" });
@@ -278,7 +259,7 @@ fn killed_mid_transaction_loses_nothing_committed() {
         let out = running.kill();
         assert_eq!(
             out.status.signal(),
-            Some(libc_sigkill()),
+            Some(libc::SIGKILL),
             "the child ended before it was killed\n{out}"
         );
         if !out.stdout.contains("ready=") {
@@ -330,9 +311,4 @@ fn killed_mid_transaction_loses_nothing_committed() {
     drop(Pool::<Root>::open(&path).unwrap());
     let pool = Pool::<Root>::open(&path).unwrap();
     assert_eq!(pool.info().recovery, Default::default());
-}
-
-/// SIGKILL's number (9 on every Unix this crate supports), without a libc dependency.
-fn libc_sigkill() -> i32 {
-    9
 }

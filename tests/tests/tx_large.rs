@@ -39,14 +39,6 @@ struct Wide {
 
 const MIB: u64 = 1 << 20;
 
-fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("pmem-tx-large-")
-        .tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .expect("create a temporary directory")
-}
-
 fn create(path: &Path, size: u64) -> Pool<Root> {
     Pool::<Root>::builder()
         .force_pmem(true)
@@ -86,7 +78,7 @@ fn first_mismatch(pool: &Pool<Root>, round: u64) -> Option<(usize, u64)> {
 #[test]
 fn sixty_four_mib_in_one_transaction() {
     const WORDS: u64 = 64 * MIB / 8;
-    let dir = tempdir();
+    let dir = pmem_tests::shm_tempdir("pmem-tx-large-");
     let path = dir.path().join("large.pool");
     let pool = create(&path, 256 * MIB);
 
@@ -191,7 +183,7 @@ fn wide_words(pool: &Pool<Root>) -> Vec<u64> {
 #[test]
 fn a_hundred_thousand_ranges() {
     const RANGES: usize = WIDE / 2;
-    let dir = tempdir();
+    let dir = pmem_tests::shm_tempdir("pmem-tx-large-");
     let path = dir.path().join("ranges.pool");
     let pool = create(&path, 64 * MIB);
     pool.transaction(|tx| {
@@ -266,7 +258,7 @@ fn node_count(pool: &Pool<Root>) -> usize {
 #[test]
 fn fifty_thousand_allocations() {
     const N: u64 = 50_000;
-    let dir = tempdir();
+    let dir = pmem_tests::shm_tempdir("pmem-tx-large-");
     let path = dir.path().join("allocs.pool");
     let pool = create(&path, 64 * MIB);
 
@@ -405,7 +397,7 @@ fn fill<T: Persistent>(pool: &Pool<Root>) -> (Vec<PPtr<T>>, Error) {
 
 #[test]
 fn a_full_pool() {
-    let dir = tempdir();
+    let dir = pmem_tests::shm_tempdir("pmem-tx-large-");
     let path = dir.path().join("full.pool");
     let pool = create(&path, 16 * MIB);
     pool.transaction(|tx| {

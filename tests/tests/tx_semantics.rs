@@ -1047,7 +1047,7 @@ fn fence_counts_simulated() {
 
 #[test]
 fn fence_counts_cache_flush_file() {
-    let dir = shm_tempdir();
+    let dir = pmem_tests::shm_tempdir("pmem-tx-");
     let pool = Pool::<Root>::builder()
         .force_pmem(true)
         .create(dir.path().join("fences.pool"), SIZE)
@@ -1055,15 +1055,6 @@ fn fence_counts_cache_flush_file() {
     println!("flush mode: {}", pool.flush_mode());
     fence_costs(&pool);
     assert!(check(&pool).is_healthy());
-}
-
-/// A temporary directory on tmpfs if there is one (cheap flushes), else the default one.
-fn shm_tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("pmem-tx-")
-        .tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .expect("create a temporary directory")
 }
 
 /// Every way a pointer can be wrong, checked by every call that takes one: an error, never a
@@ -1352,7 +1343,7 @@ const _: () = {
 fn concurrent_writers_and_readers() {
     const WRITERS: usize = 4;
     const INCREMENTS: u64 = 2_000;
-    let dir = shm_tempdir();
+    let dir = pmem_tests::shm_tempdir("pmem-tx-");
     let pool = Pool::<Root>::builder()
         .force_pmem(true)
         .create(dir.path().join("threads.pool"), SIZE)
