@@ -390,6 +390,11 @@ fn walk_graph(
         for i in 0..count {
             let at = base + i * node.size;
             for slot in &node.slots {
+                if let SlotTarget::Inline(t) = slot.kind {
+                    if graph.types.get(t as usize).is_none_or(|t| t.size == 0) {
+                        continue; // nothing inside a zero-sized value (whatever the count)
+                    }
+                }
                 for k in 0..slot.count {
                     let field = at + slot.offset + k * slot.stride;
                     let (target, elems, target_ty, fingerprint) = match slot.kind {

@@ -115,7 +115,7 @@ impl Inspection {
             }
         };
         let mut info = pool.info().clone();
-        info.run_id -= 1;
+        info.run_id = info.run_id.wrapping_sub(1);
         Ok(Inspection {
             pool,
             info,
@@ -287,10 +287,8 @@ mod tests {
         pad: u64,
     }
 
-    /// A type table with a valid checksum but slots outside their type (a crafted file) is
-    /// reported, and the walk reads nothing outside the pool.
-    #[test]
-    fn a_hostile_type_table_is_refused() {
+    /// A pool with a root pointing at a second object, and its decoded type table.
+    fn pool_and_graph() -> (PoolImage, TypeGraph) {
         let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
         pool.alloc_into(
             Root {
@@ -303,11 +301,28 @@ mod tests {
         let sim = pool.shared().media.domain.sim().unwrap();
         let image = sim.crash_now(|point| point.everything());
         drop(pool);
+        let graph = TypeGraph::decode(
+            &image.as_bytes()[TYPE_TABLE_OFFSET as usize..][..TYPE_TABLE_SIZE as usize],
+        )
+        .expect("a typed pool has a type table");
+        (image, graph)
+    }
+
+    /// `image` with `graph` as its type table (checksummed: a crafted file).
+    fn with_table(image: &PoolImage, graph: &TypeGraph) -> PoolImage {
+        let mut hostile = image.clone();
+        let table = graph.encode();
+        hostile.as_bytes_mut()[TYPE_TABLE_OFFSET as usize..][..table.len()].copy_from_slice(&table);
+        hostile
+    }
+
+    /// A type table with a valid checksum but slots outside their type (a crafted file) is
+    /// reported, and the walk reads nothing outside the pool.
+    #[test]
+    fn a_hostile_type_table_is_refused() {
+        let (image, graph) = pool_and_graph();
         for (offset, count, stride) in [(1 << 40, 1, 8), (8, u64::MAX, 8), (0, 3, 8), (16, 1, 8)] {
-            let mut graph = TypeGraph::decode(
-                &image.as_bytes()[TYPE_TABLE_OFFSET as usize..][..TYPE_TABLE_SIZE as usize],
-            )
-            .expect("a typed pool has a type table");
+            let mut graph = graph.clone();
             let slot = graph.types[0]
                 .slots
                 .iter_mut()
@@ -319,11 +334,9 @@ mod tests {
                 stride,
                 kind: slot.kind,
             };
-            let mut hostile = image.clone();
-            let table = graph.encode();
-            hostile.as_bytes_mut()[TYPE_TABLE_OFFSET as usize..][..table.len()]
-                .copy_from_slice(&table);
-            let report = Inspection::from_image(hostile).unwrap().check();
+            let report = Inspection::from_image(with_table(&image, &graph))
+                .unwrap()
+                .check();
             assert!(
                 report
                     .problems
@@ -332,5 +345,124 @@ mod tests {
                 "{report}"
             );
         }
+    }
+
+    /// A type that contains itself inline would make the walk endless: the table is refused.
+    #[test]
+    fn a_type_table_with_an_inline_cycle_is_refused() {
+        let (image, mut graph) = pool_and_graph();
+        let pointer = graph.types[0]
+            .slots
+            .iter()
+            .find_map(|s| match s.kind {
+                SlotTarget::Inline(i) => Some(i),
+                _ => None,
+            })
+            .unwrap();
+        graph.types[pointer as usize].slots = vec![Slot {
+            offset: 0,
+            count: 1,
+            stride: 8,
+            kind: SlotTarget::Inline(pointer),
+        }];
+        let report = Inspection::from_image(with_table(&image, &graph))
+            .unwrap()
+            .check();
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("contains itself inline")),
+            "{report}"
+        );
+    }
+
+    /// Writes a checksummed log entry of `kind` and generation `gen` at `at`.
+    fn write_entry(image: &mut PoolImage, at: u64, k: u32, gen: u64, payload: &[u8]) {
+        use crate::layout::log::{entry_checksum, kind_word};
+        let word = kind_word(k, 0);
+        let bytes = image.as_bytes_mut();
+        let at = at as usize;
+        bytes[at..at + 8]
+            .copy_from_slice(&(word as u64 | (payload.len() as u64) << 32).to_le_bytes());
+        bytes[at + 8..at + 16].copy_from_slice(&gen.to_le_bytes());
+        let sum = entry_checksum(word, payload.len() as u32, gen, payload);
+        bytes[at + 16..at + 24].copy_from_slice(&sum.to_le_bytes());
+        bytes[at + 24..at + 24 + payload.len()].copy_from_slice(payload);
+    }
+
+    /// Header and log fields at the edge of their range (the checksums are valid: a crafted
+    /// file) open without arithmetic overflow: the last run id, the last log generation, and a
+    /// log extension past the end of the heap.
+    #[test]
+    fn extreme_header_and_log_values_do_not_overflow() {
+        use crate::layout::geometry::{Geometry, HEADER_SIZE};
+        use crate::layout::header::Header;
+        use crate::layout::log::kind;
+        use zerocopy::{FromBytes, IntoBytes};
+        let (image, _) = pool_and_graph();
+
+        let mut last_run = image.clone();
+        for copy in 0..2 {
+            let at = (copy * HEADER_SIZE) as usize;
+            let bytes = &mut last_run.as_bytes_mut()[at..at + HEADER_SIZE as usize];
+            let mut h = Header::read_from_bytes(bytes).unwrap();
+            h.run_id = zerocopy::little_endian::U64::new(u64::MAX);
+            h.seal();
+            bytes.copy_from_slice(h.as_bytes());
+        }
+        assert!(Inspection::from_image(last_run)
+            .unwrap()
+            .check()
+            .is_healthy());
+
+        let mut last_gen = image.clone();
+        write_entry(
+            &mut last_gen,
+            Geometry::log_slot_offset(0),
+            kind::RETIRED,
+            u64::MAX,
+            &[],
+        );
+        assert!(Inspection::from_image(last_gen)
+            .unwrap()
+            .check()
+            .is_healthy());
+
+        let mut far_extension = image.clone();
+        let mut payload = [0u8; 16];
+        payload[..8].copy_from_slice(&(image.len() as u64 + (1 << 20)).to_le_bytes());
+        payload[8..].copy_from_slice(&4096u64.to_le_bytes());
+        write_entry(
+            &mut far_extension,
+            Geometry::log_slot_offset(0),
+            kind::EXTEND,
+            1 << 40,
+            &payload,
+        );
+        let _ = Inspection::from_image(far_extension).map(|i| i.check());
+    }
+
+    /// A zero-sized inline value repeated 2^64 times fits any type: the walk skips it.
+    #[test]
+    fn a_zero_sized_inline_slot_is_not_walked() {
+        let (image, mut graph) = pool_and_graph();
+        graph.types.push(TypeNode {
+            name: "Empty".into(),
+            fingerprint: 1,
+            size: 0,
+            slots: Vec::new(),
+        });
+        let empty = (graph.types.len() - 1) as u32;
+        graph.types[0].slots.push(Slot {
+            offset: 0,
+            count: u64::MAX,
+            stride: 0,
+            kind: SlotTarget::Inline(empty),
+        });
+        let report = Inspection::from_image(with_table(&image, &graph))
+            .unwrap()
+            .check();
+        assert!(report.is_healthy(), "{report}");
     }
 }

@@ -37,15 +37,15 @@ impl Geometry {
     /// if that leaves fewer than [`MIN_CHUNKS`] heap chunks.
     pub(crate) fn compute(pool_size: u64, root_size: u64) -> Option<Geometry> {
         let root_offset = TYPE_TABLE_OFFSET + TYPE_TABLE_SIZE;
-        let root_area = align_up(root_size.max(1), PAGE);
+        let root_area = align_up(root_size.max(1), PAGE)?;
         let chunk_table_offset = root_offset.checked_add(root_area)?;
         let usable = pool_size.checked_sub(chunk_table_offset)?;
         // Each chunk costs its bytes plus its table entry and bitmap; the alignment of the heap
         // start may cost up to one more chunk, so shrink until the layout fits.
         let mut chunk_count = usable / (CHUNK_SIZE + CHUNK_ENTRY_SIZE + BITMAP_BYTES);
         loop {
-            let heap_offset = align_up(metadata_end(chunk_table_offset, chunk_count), CHUNK_SIZE);
-            if heap_offset + chunk_count * CHUNK_SIZE <= pool_size {
+            let heap_offset = align_up(metadata_end(chunk_table_offset, chunk_count)?, CHUNK_SIZE)?;
+            if heap_offset.checked_add(chunk_count * CHUNK_SIZE)? <= pool_size {
                 if chunk_count < MIN_CHUNKS {
                     return None;
                 }
@@ -63,11 +63,16 @@ impl Geometry {
         }
     }
 
-    /// The smallest pool size that [`compute`](Self::compute) accepts for this root size.
+    /// The smallest pool size that [`compute`](Self::compute) accepts for this root size
+    /// (`u64::MAX` if none does).
     pub(crate) fn minimum_pool_size(root_size: u64) -> u64 {
         let root_offset = TYPE_TABLE_OFFSET + TYPE_TABLE_SIZE;
-        let table = root_offset + align_up(root_size.max(1), PAGE);
-        align_up(metadata_end(table, MIN_CHUNKS), CHUNK_SIZE) + MIN_CHUNKS * CHUNK_SIZE
+        align_up(root_size.max(1), PAGE)
+            .and_then(|area| area.checked_add(root_offset))
+            .and_then(|table| metadata_end(table, MIN_CHUNKS))
+            .and_then(|end| align_up(end, CHUNK_SIZE))
+            .and_then(|heap| heap.checked_add(MIN_CHUNKS * CHUNK_SIZE))
+            .unwrap_or(u64::MAX)
     }
 
     /// Offset of the run bitmap table: [`BITMAP_BYTES`] per chunk, used by chunks that start a
@@ -118,12 +123,19 @@ impl Geometry {
     }
 }
 
+/// Offset of the bitmap table. Wrapping arithmetic: a header's fields are untrusted until they
+/// are compared with [`Geometry::compute`]'s, which never wraps here.
 pub(super) fn bitmap_table_offset(chunk_table_offset: u64, chunk_count: u64) -> u64 {
-    align_up(chunk_table_offset + chunk_count * CHUNK_ENTRY_SIZE, 64)
+    chunk_table_offset
+        .wrapping_add(chunk_count.wrapping_mul(CHUNK_ENTRY_SIZE))
+        .wrapping_add(63)
+        & !63
 }
 
-fn metadata_end(chunk_table_offset: u64, chunk_count: u64) -> u64 {
-    bitmap_table_offset(chunk_table_offset, chunk_count) + chunk_count * BITMAP_BYTES
+/// End of the chunk and bitmap tables, or `None` if it overflows.
+fn metadata_end(chunk_table_offset: u64, chunk_count: u64) -> Option<u64> {
+    let table_end = chunk_table_offset.checked_add(chunk_count.checked_mul(CHUNK_ENTRY_SIZE)?)?;
+    align_up(table_end, 64)?.checked_add(chunk_count.checked_mul(BITMAP_BYTES)?)
 }
 
 #[cfg(test)]
@@ -136,6 +148,19 @@ mod tests {
             let min = Geometry::minimum_pool_size(root);
             assert!(Geometry::compute(min, root).is_some(), "root {root}");
             assert!(Geometry::compute(min - 1, root).is_none(), "root {root}");
+        }
+    }
+
+    #[test]
+    fn sizes_at_the_edge_of_u64_compute_no_geometry() {
+        assert_eq!(Geometry::compute(u64::MAX, u64::MAX), None);
+        assert_eq!(Geometry::compute(1 << 30, u64::MAX - 100), None);
+        assert_eq!(Geometry::minimum_pool_size(u64::MAX), u64::MAX);
+        // Nothing wraps or panics on the way for the largest sizes.
+        for size in [u64::MAX, u64::MAX - (1 << 14), 1 << 62] {
+            if let Some(g) = Geometry::compute(size, 64) {
+                assert!(g.heap_offset.checked_add(g.chunk_count * CHUNK_SIZE).is_some());
+            }
         }
     }
 

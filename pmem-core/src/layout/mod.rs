@@ -29,7 +29,11 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// See [`FORMAT_MAJOR`].
 pub const FORMAT_MINOR: u16 = 0;
 
-/// Rounds `v` up to a multiple of `to` (a power of two).
-pub(crate) const fn align_up(v: u64, to: u64) -> u64 {
-    (v + to - 1) & !(to - 1)
+/// Rounds `v` up to a multiple of `to` (a power of two), or `None` if that overflows: sizes
+/// read from a pool file can be anything.
+pub(crate) const fn align_up(v: u64, to: u64) -> Option<u64> {
+    match v.checked_add(to - 1) {
+        Some(x) => Some(x & !(to - 1)),
+        None => None,
+    }
 }

@@ -178,6 +178,59 @@ impl TypeGraph {
                 }
             }
         }
+        self.check_inline_acyclic()
+    }
+
+    /// Inline values nest, and no type can contain itself however indirectly (no Rust type
+    /// does), or a walk guided by the graph would never end. Depth-first search over the
+    /// `Inline` edges, iterative so a hostile table cannot exhaust the stack.
+    fn check_inline_acyclic(&self) -> Result<(), String> {
+        const NEW: u8 = 0;
+        const OPEN: u8 = 1;
+        const DONE: u8 = 2;
+        let inline_targets = |t: usize| {
+            self.types[t]
+                .slots
+                .iter()
+                .filter(|s| s.count > 0)
+                .filter_map(|s| match s.kind {
+                    SlotTarget::Inline(i) => Some(i as usize),
+                    _ => None,
+                })
+        };
+        let mut state = vec![NEW; self.types.len()];
+        for start in 0..self.types.len() {
+            if state[start] != NEW {
+                continue;
+            }
+            state[start] = OPEN;
+            let mut path = vec![(start, 0usize)];
+            while let Some((t, next)) = path.last_mut() {
+                let t = *t;
+                match inline_targets(t).nth(*next) {
+                    Some(child) => {
+                        *next += 1;
+                        match state[child] {
+                            OPEN => {
+                                return Err(format!(
+                                    "type `{}` contains itself inline",
+                                    self.types[child].name
+                                ))
+                            }
+                            NEW => {
+                                state[child] = OPEN;
+                                path.push((child, 0));
+                            }
+                            _ => {}
+                        }
+                    }
+                    None => {
+                        state[t] = DONE;
+                        path.pop();
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

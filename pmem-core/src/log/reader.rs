@@ -67,7 +67,11 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
         let (k, aux) = (kind_word & 0xffff, (kind_word >> 16) as u16);
         let entry_gen = region.read_u64(pos + 8);
         let checksum = region.read_u64(pos + 16);
-        if !(kind::UNDO..=kind::RETIRED).contains(&k) || entry_size(len) > end - pos {
+        // The last generation is never written: the one after it could not be numbered.
+        let valid_header = (kind::UNDO..=kind::RETIRED).contains(&k)
+            && entry_size(len) <= end - pos
+            && entry_gen != u64::MAX;
+        if !valid_header {
             break;
         }
         if gen.is_some_and(|g| g != entry_gen) {
@@ -103,6 +107,7 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
                 let in_heap = next >= geometry.heap_offset
                     && next % 8 == 0
                     && next_len >= ENTRY_HEADER
+                    && next <= geometry.heap_end()
                     && next_len <= geometry.heap_end() - next;
                 if !in_heap {
                     break;

@@ -250,7 +250,7 @@ const UNCLAIMED: u64 = 0;
 
 /// Bytes the root area takes for a root of `size` bytes.
 fn root_area(size: u64) -> u64 {
-    crate::layout::align_up(size.max(1), 4096)
+    crate::layout::align_up(size.max(1), 4096).unwrap_or(u64::MAX)
 }
 
 /// Records `R` as the pool's root type in `header`.
@@ -410,7 +410,7 @@ fn finish_open<R: Persistent>(
     if !options.untyped && header.root_fingerprint.get() == UNCLAIMED {
         claim_root::<R>(&mut header);
     }
-    header.run_id = U64::new(header.run_id.get() + 1);
+    header.run_id = U64::new(header.run_id.get().wrapping_add(1));
     header.seal();
     write_headers(&media, &header, &[0, 1]);
     if !options.untyped {
