@@ -206,8 +206,8 @@ impl PBTreeMap {
         Ok(height)
     }
 
-    /// The node holding `key` and its index there.
-    fn locate(self, r: &impl PoolRead, key: u64) -> Result<Option<(PPtr<Node>, usize)>> {
+    /// The node holding `key`, its index there, and its value.
+    fn locate(self, r: &impl PoolRead, key: u64) -> Result<Option<(PPtr<Node>, usize, u64)>> {
         let mut p = self.meta(r)?.root;
         for _ in 0..MAX_DEPTH {
             if p.is_null() {
@@ -215,7 +215,7 @@ impl PBTreeMap {
             }
             let node = load(r, p)?;
             match node.find(key) {
-                Ok(i) => return Ok(Some((p, i))),
+                Ok(i) => return Ok(Some((p, i, node.values[i]))),
                 Err(_) if node.is_leaf() => return Ok(None),
                 Err(i) => p = node.children[i],
             }
@@ -225,10 +225,7 @@ impl PBTreeMap {
 
     /// The value of `key`.
     pub fn get(self, r: &impl PoolRead, key: u64) -> Result<Option<u64>> {
-        Ok(match self.locate(r, key)? {
-            Some((p, i)) => Some(load(r, p)?.values[i]),
-            None => None,
-        })
+        Ok(self.locate(r, key)?.map(|(_, _, value)| value))
     }
 
     /// Whether the map holds `key`.
@@ -243,8 +240,7 @@ impl PBTreeMap {
         key: u64,
         value: u64,
     ) -> Result<Option<u64>> {
-        if let Some((p, i)) = self.locate(tx, key)? {
-            let old = load(tx, p)?.values[i];
+        if let Some((p, i, old)) = self.locate(tx, key)? {
             if old != value {
                 tx.edit(p)?.values_mut().set_at(i, value)?;
             }
@@ -257,22 +253,15 @@ impl PBTreeMap {
             leaf.insert_key(0, key, value);
             leaf.len = 1;
             root = tx.alloc(leaf)?;
-            tx.write(
-                self.meta,
-                BTreeMeta {
-                    root,
-                    count: meta.count + 1,
-                },
-            )?;
-            return Ok(None);
+        } else {
+            if load(tx, root)?.n() == MAX_KEYS {
+                let mut top = Node::empty();
+                top.children[0] = root;
+                root = tx.alloc(top)?;
+                split_child(tx, root, 0)?;
+            }
+            insert_nonfull(tx, root, key, value)?;
         }
-        if load(tx, root)?.n() == MAX_KEYS {
-            let mut top = Node::empty();
-            top.children[0] = root;
-            root = tx.alloc(top)?;
-            split_child(tx, root, 0)?;
-        }
-        insert_nonfull(tx, root, key, value)?;
         tx.write(
             self.meta,
             BTreeMeta {
@@ -330,10 +319,10 @@ impl PBTreeMap {
 
     /// Removes every entry and frees the map.
     pub fn destroy<R: Persistent>(self, tx: &mut Tx<'_, R>) -> Result<()> {
-        let root = self.meta(tx)?.root;
+        let meta = self.meta(tx)?;
         let mut stack = Vec::new();
-        if !root.is_null() {
-            stack.push(root);
+        if !meta.root.is_null() {
+            stack.push(meta.root);
         }
         let mut freed = 0u64;
         while let Some(p) = stack.pop() {
@@ -343,7 +332,7 @@ impl PBTreeMap {
             }
             tx.free(p)?;
             freed += 1;
-            if freed > self.meta(tx)?.count + 1 {
+            if freed > meta.count + 1 {
                 return Err(corrupt("more B-tree nodes than entries (cycle?)"));
             }
         }

@@ -162,6 +162,11 @@ fn err(e: impl Display) -> String {
     e.to_string()
 }
 
+/// An output error, as a message.
+fn io(e: std::io::Error) -> String {
+    format!("writing the output: {e}")
+}
+
 fn parse_u64(word: &str) -> std::result::Result<u64, String> {
     let parsed = match word.strip_prefix("0x") {
         Some(hex) => u64::from_str_radix(hex, 16),
@@ -185,7 +190,6 @@ pub fn map_command<M: Map>(
     out: &mut dyn Write,
 ) -> Outcome {
     let map = pool.read(|r| r.root().map);
-    let io = |e: std::io::Error| format!("writing the output: {e}");
     match words.first().copied().unwrap_or("") {
         "insert" => {
             arity(words, 2, "insert KEY VALUE")?;
@@ -245,7 +249,6 @@ pub fn map_command<M: Map>(
 /// Runs one queue command (`words[0]` is its name) on the pool's queue.
 pub fn queue_command(pool: &Pool<QueueRoot>, words: &[&str], out: &mut dyn Write) -> Outcome {
     let queue = pool.read(|r| r.root().queue);
-    let io = |e: std::io::Error| format!("writing the output: {e}");
     let print = |out: &mut dyn Write, message: &[u8]| {
         out.write_all(message)
             .and_then(|()| out.write_all(b"\n"))
@@ -320,7 +323,7 @@ fn check_outcome(
         "ok: {contents}, structure valid, pool healthy ({} objects, all reachable)",
         report.live_objects
     )
-    .map_err(|e| format!("writing the output: {e}"))
+    .map_err(io)
 }
 
 /// The `main` of a structure program: `program POOL [COMMAND ARGS...]`.

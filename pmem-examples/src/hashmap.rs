@@ -168,8 +168,8 @@ impl PHashMap {
         Ok(self.meta(r)?.buckets.len() * BLOCK as u64)
     }
 
-    /// Finds `key`: the link pointing at its entry, and the entry.
-    fn find(self, r: &impl PoolRead, key: u64) -> Result<Option<(Link, PPtr<Entry>)>> {
+    /// Finds `key`: the link pointing at its entry, the entry's pointer and a copy of it.
+    fn find(self, r: &impl PoolRead, key: u64) -> Result<Option<(Link, PPtr<Entry>, Entry)>> {
         let meta = self.meta(r)?;
         let blocks = r.get_slice(meta.buckets)?;
         let (b, i) = slot(meta.seed, key, blocks.len() as u64);
@@ -180,7 +180,7 @@ impl PHashMap {
         while !p.is_null() {
             let entry = r.get(p)?;
             if entry.key == key {
-                return Ok(Some((link, p)));
+                return Ok(Some((link, p, *entry)));
             }
             steps += 1;
             if steps > meta.count {
@@ -194,10 +194,7 @@ impl PHashMap {
 
     /// The value of `key`.
     pub fn get(self, r: &impl PoolRead, key: u64) -> Result<Option<u64>> {
-        Ok(match self.find(r, key)? {
-            Some((_, p)) => Some(r.get(p)?.value),
-            None => None,
-        })
+        Ok(self.find(r, key)?.map(|(_, _, entry)| entry.value))
     }
 
     /// Whether the map holds `key`.
@@ -212,18 +209,17 @@ impl PHashMap {
         key: u64,
         value: u64,
     ) -> Result<Option<u64>> {
-        if let Some((_, p)) = self.find(tx, key)? {
-            let old = tx.get(p)?.value;
+        if let Some((_, p, Entry { value: old, .. })) = self.find(tx, key)? {
             if old != value {
                 tx.edit(p)?.set_value(value)?;
             }
             return Ok(Some(old));
         }
-        let meta = self.meta(tx)?;
+        let mut meta = self.meta(tx)?;
         if meta.count >= meta.buckets.len() * BLOCK as u64 {
             self.grow(tx)?;
+            meta = self.meta(tx)?;
         }
-        let meta = self.meta(tx)?;
         let (b, i) = slot(meta.seed, key, meta.buckets.len());
         let block = tx.get_slice(meta.buckets)?[b];
         let next = tx.get(block)?.heads[i];
@@ -235,10 +231,9 @@ impl PHashMap {
 
     /// Removes `key`; returns its value.
     pub fn remove<R: Persistent>(self, tx: &mut Tx<'_, R>, key: u64) -> Result<Option<u64>> {
-        let Some((link, p)) = self.find(tx, key)? else {
+        let Some((link, p, Entry { value, next, .. })) = self.find(tx, key)? else {
             return Ok(None);
         };
-        let Entry { value, next, .. } = *tx.get(p)?;
         link.set(tx, next)?;
         tx.free(p)?;
         let count = self.meta(tx)?.count;
@@ -268,8 +263,8 @@ impl PHashMap {
                         return Err(corrupt("more entries in the chains than the count"));
                     }
                     let entry = *tx.get(p)?;
-                    let bucket =
-                        (hash(meta.seed, entry.key) & (blocks * BLOCK as u64 - 1)) as usize;
+                    let (b, i) = slot(meta.seed, entry.key, blocks);
+                    let bucket = b * BLOCK + i;
                     if entry.next != heads[bucket] {
                         tx.edit(p)?.set_next(heads[bucket])?;
                     }

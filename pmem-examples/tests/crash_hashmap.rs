@@ -5,102 +5,23 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{crash_test, pool_is_clean, steps, Rng};
+use common::{map_workload, run_map_crash_test};
 use pmem_core::crash::CrashTest;
-use pmem_core::{Persistent, Pool};
 use pmem_examples::hashmap::PHashMap;
-
-#[derive(Persistent)]
-#[repr(C)]
-struct Root {
-    map: PHashMap,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    Insert(u64, u64),
-    Remove(u64),
-}
-
-fn model(m: &mut BTreeMap<u64, u64>, op: &Op) {
-    match *op {
-        Op::Insert(k, v) => {
-            m.insert(k, v);
-        }
-        Op::Remove(k) => {
-            m.remove(&k);
-        }
-    }
-}
-
-fn observe(pool: &Pool<Root>) -> Result<BTreeMap<u64, u64>, String> {
-    let map = pool.read(|r| r.root().map);
-    let entries = if map.is_null() {
-        Vec::new()
-    } else {
-        pool.read(|r| map.verify(r))?
-    };
-    pool_is_clean(pool)?;
-    Ok(entries.into_iter().collect())
-}
-
-fn workload(seed: u64, n: usize, keys: u64) -> Vec<common::Step<Op>> {
-    let mut rng = Rng(seed);
-    let ops = (0..n)
-        .map(|i| {
-            if rng.chance(70) {
-                Op::Insert(rng.below(keys), i as u64)
-            } else {
-                Op::Remove(rng.below(keys))
-            }
-        })
-        .collect();
-    steps(&mut rng, ops)
-}
-
-fn run(test: CrashTest, steps: Vec<common::Step<Op>>) {
-    let report = crash_test(
-        test,
-        BTreeMap::new(),
-        steps,
-        |tx| {
-            let map = PHashMap::create(tx)?;
-            tx.root_mut().set_map(map)
-        },
-        |tx, op, before| {
-            let map = tx.root().map;
-            match *op {
-                Op::Insert(k, v) => {
-                    assert_eq!(map.insert(tx, k, v)?, before.get(&k).copied());
-                }
-                Op::Remove(k) => {
-                    assert_eq!(map.remove(tx, k)?, before.get(&k).copied());
-                }
-            }
-            Ok(())
-        },
-        model,
-        observe,
-    );
-    report.assert_ok();
-    eprintln!("{report}");
-}
 
 /// About 200 operations over 150 keys: the map grows from 16 to 128 buckets along the way.
 #[test]
 fn random_operations_survive_every_crash() {
-    run(CrashTest::new(2 << 20), workload(1, 200, 150));
+    run_map_crash_test::<PHashMap>(CrashTest::new(2 << 20), map_workload(1, 200, 150));
 }
 
 /// A short run that also crashes every recovery at each of its own fences.
 #[test]
 fn crash_during_recovery() {
-    run(
+    run_map_crash_test::<PHashMap>(
         CrashTest::new(1 << 20)
             .random_subsets(1)
             .crash_during_recovery(true),
-        workload(2, 30, 20),
+        map_workload(2, 30, 20),
     );
 }

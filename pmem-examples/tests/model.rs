@@ -6,34 +6,14 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use common::{pool_is_clean, Rng};
-use pmem_core::{Persistent, Pool};
-use pmem_examples::btree::PBTreeMap;
-use pmem_examples::hashmap::PHashMap;
-use pmem_examples::queue::PQueue;
+use common::{create_all, pool_is_clean, AllRoot, Rng};
+use pmem_core::Pool;
 
-#[derive(Persistent)]
-#[repr(C)]
-struct Root {
-    hash: PHashMap,
-    tree: PBTreeMap,
-    queue: PQueue,
-}
-
-fn pool() -> Pool<Root> {
-    let pool = Pool::<Root>::builder().create_simulated(16 << 20).unwrap();
-    pool.transaction(|tx| {
-        let (hash, tree, queue) = (
-            PHashMap::create(tx)?,
-            PBTreeMap::create(tx)?,
-            PQueue::create(tx)?,
-        );
-        let mut root = tx.root_mut();
-        root.set_hash(hash)?;
-        root.set_tree(tree)?;
-        root.set_queue(queue)
-    })
-    .unwrap();
+fn pool() -> Pool<AllRoot> {
+    let pool = Pool::<AllRoot>::builder()
+        .create_simulated(16 << 20)
+        .unwrap();
+    create_all(&pool).unwrap();
     pool
 }
 

@@ -1,39 +1,22 @@
 //! The structures in pool files: what one handle commits, a handle opened later on the same file
 //! reads back, and goes on changing.
 
+mod common;
+
 use std::path::Path;
 
-use pmem_core::{Persistent, Pool};
+use common::{create_all, pool_is_clean, AllRoot};
+use pmem_core::Pool;
 use pmem_examples::btree::PBTreeMap;
-use pmem_examples::cli::{self, MapRoot};
+use pmem_examples::cli;
 use pmem_examples::hashmap::PHashMap;
-use pmem_examples::queue::PQueue;
 use pmem_examples::string_store;
-
-#[derive(Persistent)]
-#[repr(C)]
-struct Root {
-    hash: PHashMap,
-    tree: PBTreeMap,
-    queue: PQueue,
-}
 
 const SIZE: u64 = 8 << 20;
 
 fn fill(path: &Path) {
-    let pool = Pool::<Root>::create(path, SIZE).unwrap();
-    pool.transaction(|tx| {
-        let (hash, tree, queue) = (
-            PHashMap::create(tx)?,
-            PBTreeMap::create(tx)?,
-            PQueue::create(tx)?,
-        );
-        let mut root = tx.root_mut();
-        root.set_hash(hash)?;
-        root.set_tree(tree)?;
-        root.set_queue(queue)
-    })
-    .unwrap();
+    let pool = Pool::<AllRoot>::create(path, SIZE).unwrap();
+    create_all(&pool).unwrap();
     let (hash, tree, queue) = pool.read(|r| (r.root().hash, r.root().tree, r.root().queue));
     // Ten keys per transaction: every commit of a file pool syncs it.
     for batch in 0..30u64 {
@@ -55,7 +38,7 @@ fn structures_survive_closing_and_reopening() {
     let path = dir.path().join("structures.pool");
     fill(&path);
 
-    let pool = Pool::<Root>::open(&path).unwrap();
+    let pool = Pool::<AllRoot>::open(&path).unwrap();
     assert_eq!(pool.info().recovery, Default::default(), "closed cleanly");
     let (hash, tree, queue) = pool.read(|r| (r.root().hash, r.root().tree, r.root().queue));
     pool.read(|r| {
@@ -81,17 +64,13 @@ fn structures_survive_closing_and_reopening() {
     .unwrap();
     drop(pool);
 
-    let pool = Pool::<Root>::open(&path).unwrap();
+    let pool = Pool::<AllRoot>::open(&path).unwrap();
     pool.read(|r| {
         assert_eq!(hash.len(r).unwrap(), 150);
         assert_eq!(tree.entries(r).unwrap().first(), Some(&(150, 151)));
         assert_eq!(queue.peek(r).unwrap().unwrap(), b"message 150");
     });
-    let report = pmem_core::check::check(&pool);
-    assert!(
-        report.is_healthy() && report.unreachable.is_empty(),
-        "{report}"
-    );
+    pool_is_clean(&pool).unwrap();
 }
 
 #[test]
@@ -129,5 +108,4 @@ fn map_pools_refuse_the_other_map_type() {
     let map = pool.read(|r| r.root().map);
     assert!(!map.is_null());
     assert_eq!(cli::ensure_map(&pool).unwrap(), map);
-    let _: &Pool<MapRoot<PHashMap>> = &pool;
 }

@@ -16,15 +16,7 @@ pub(crate) fn run(args: &CreateArgs, out: &mut impl Write) -> Result<u8, Failure
     .map_err(|e| Failure::from_error(e, &args.file))?;
     writeln!(out, "created pool file {}", args.file.display())?;
     writeln!(out, "  uuid        {}", info.uuid_string())?;
-    writeln!(
-        out,
-        "  layout      {}",
-        if info.layout_name.is_empty() {
-            "(none)".to_string()
-        } else {
-            format!("{:?}", info.layout_name)
-        }
-    )?;
+    writeln!(out, "  layout      {}", crate::info::layout_name(&info))?;
     writeln!(out, "  pool size   {}", bytes_and_human(info.pool_size))?;
     writeln!(out, "  heap        {}", bytes_and_human(info.heap_size))?;
     let (least, most) = crate::info::claimable(info.root_size);

@@ -8,9 +8,6 @@ use pmem_core::Error;
 use crate::fmt::hexdump;
 use crate::{DumpArgs, Failure};
 
-/// Inline values nest at most this deep when pointers are listed (a damaged type table could
-/// describe a cycle).
-const MAX_INLINE_DEPTH: u32 = 16;
 /// Pointers listed per dump at most.
 const MAX_POINTERS: usize = 1000;
 
@@ -207,7 +204,7 @@ fn collect(
             }
             let at = rel + slot.offset + k * slot.stride;
             match slot.kind {
-                SlotTarget::Inline(t) if depth < MAX_INLINE_DEPTH => {
+                SlotTarget::Inline(t) if depth < crate::MAX_INLINE_DEPTH => {
                     collect(graph, t, at, bytes, depth + 1, found)
                 }
                 SlotTarget::Inline(_) => {}

@@ -30,8 +30,6 @@ struct TypeCount {
 struct Facts<'a> {
     file: String,
     info: &'a PoolInfo,
-    /// The file's run id: the inspection's own open of the in-memory copy bumped the copy's.
-    run_id: u64,
     stats: HeapStats,
     by_type: Vec<TypeCount>,
     graph: Option<&'a TypeGraph>,
@@ -59,7 +57,6 @@ fn gather(inspection: &Inspection, file: String) -> Facts<'_> {
     Facts {
         file,
         info,
-        run_id: info.run_id,
         stats: inspection.stats(),
         by_type: by_name
             .into_iter()
@@ -73,7 +70,7 @@ fn is_claimed(info: &PoolInfo) -> bool {
     info.root_fingerprint != 0
 }
 
-fn layout_name(info: &PoolInfo) -> String {
+pub(crate) fn layout_name(info: &PoolInfo) -> String {
     if info.layout_name.is_empty() {
         "(none)".into()
     } else {
@@ -135,10 +132,6 @@ fn slot_text(graph: &TypeGraph, slot: &Slot) -> String {
     }
 }
 
-/// Inline values nest at most this deep when pointers are listed (a damaged type table could
-/// describe a cycle).
-const MAX_INLINE_DEPTH: u32 = 16;
-
 /// The pointer fields of type `ty`, looking through inline values: a `PPtr<T>` field is itself
 /// an inline value of the type table's `PPtr` type, whose one slot is the pointer. An inline
 /// array of values holding one pointer each becomes one slot with a count; anything more
@@ -153,7 +146,7 @@ fn pointer_slots(graph: &TypeGraph, ty: u32, depth: u32) -> Vec<Slot> {
             out.push(*slot);
             continue;
         };
-        if depth >= MAX_INLINE_DEPTH {
+        if depth >= crate::MAX_INLINE_DEPTH {
             out.push(*slot);
             continue;
         }
@@ -215,7 +208,7 @@ fn write_text(f: &Facts<'_>, out: &mut impl Write) -> std::io::Result<()> {
     writeln!(
         out,
         "run id        {} (times the pool has been opened, its creation included)",
-        f.run_id
+        f.info.run_id
     )?;
     if is_claimed(info) {
         writeln!(
@@ -414,7 +407,7 @@ fn to_json(f: &Facts<'_>) -> Json {
         ("layout", info.layout_name.as_str().into()),
         ("created_unix_secs", info.created_unix_secs.into()),
         ("created", utc(info.created_unix_secs).into()),
-        ("run_id", f.run_id.into()),
+        ("run_id", f.info.run_id.into()),
         ("root", root),
         ("pool_size", info.pool_size.into()),
         ("heap_size", s.heap_bytes.into()),

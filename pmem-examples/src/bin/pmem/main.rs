@@ -20,6 +20,10 @@ use clap::{Args, Parser, Subcommand};
 use pmem_core::inspect::Inspection;
 use pmem_core::Error;
 
+/// Inline values nest at most this deep when `info` and `dump` list pointers (a damaged type
+/// table could describe a cycle).
+const MAX_INLINE_DEPTH: u32 = 16;
+
 const EXIT_STATUS: &str = "\
 Exit status:
   0  success (for `check`: no problem found)
