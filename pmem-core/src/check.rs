@@ -24,13 +24,11 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use zerocopy::FromBytes;
-
 use crate::error::{Error, Location, Result};
 use crate::heap::{Extent, HeapMeta};
 use crate::inspect::{Inspection, TypesProblem};
 use crate::layout::geometry::HEADER_SIZE;
-use crate::layout::header::{Header, MAGIC};
+use crate::layout::header::Header;
 use crate::layout::heap::{chunk_kind, CLASSES};
 use crate::layout::types::{SlotTarget, TypeGraph};
 use crate::log::reader::{first_entry_damaged, parse};
@@ -198,21 +196,10 @@ pub(crate) fn check_inspection(inspection: &Inspection, media: &CheckReport) -> 
 
 /// Headers and logs as they are on the media, before any repair or recovery.
 pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
-    if bytes.len() < 2 * HEADER_SIZE as usize {
+    let Some(copies) = Header::copies(bytes) else {
         return; // opening reports it
-    }
-    let copies: Vec<Header> = (0..2)
-        .map(|i| {
-            Header::read_from_bytes(
-                &bytes[i * HEADER_SIZE as usize..(i + 1) * HEADER_SIZE as usize],
-            )
-            .expect("one header")
-        })
-        .collect();
-    let valid: Vec<bool> = copies
-        .iter()
-        .map(|h| h.magic == MAGIC && h.checksum_ok())
-        .collect();
+    };
+    let valid = copies.each_ref().map(Header::is_valid);
     for (i, ok) in valid.iter().enumerate() {
         if !ok {
             report.problem(format!(
@@ -341,26 +328,9 @@ fn check_heap_and_graph(meta: &HeapMeta, graph: &TypeGraph, report: &mut CheckRe
     for l in &live {
         *by_type.entry(l.fingerprint).or_default() += 1;
     }
-    let name_of = |fp: u64| {
-        graph
-            .types
-            .iter()
-            .find(|t| t.fingerprint == fp)
-            .map_or_else(
-                || match graph
-                    .types
-                    .iter()
-                    .find(|t| crate::pool::resolve::slice_fingerprint_of(t.fingerprint) == fp)
-                {
-                    Some(t) => format!("[{}]", t.name),
-                    None => format!("type {fp:#018x}"),
-                },
-                |t| t.name.clone(),
-            )
-    };
     let mut by_type: Vec<(String, u64)> = by_type
         .into_iter()
-        .map(|(fp, n)| (name_of(fp), n))
+        .map(|(fp, n)| (graph.name_of(fp), n))
         .collect();
     by_type.sort();
     report.objects_by_type = by_type;

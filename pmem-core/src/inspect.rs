@@ -150,16 +150,9 @@ impl Inspection {
 
     /// The name of the type with this fingerprint (`[T]` for slices of `T`).
     pub fn type_name(&self, fingerprint: u64) -> String {
-        let types = self.type_graph().map_or(&[][..], |g| &g.types[..]);
-        if let Some(t) = types.iter().find(|t| t.fingerprint == fingerprint) {
-            return t.name.clone();
-        }
-        match types
-            .iter()
-            .find(|t| crate::pool::resolve::slice_fingerprint_of(t.fingerprint) == fingerprint)
-        {
-            Some(t) => format!("[{}]", t.name),
-            None => format!("type {fingerprint:#018x}"),
+        match self.type_graph() {
+            Some(graph) => graph.name_of(fingerprint),
+            None => TypeGraph::default().name_of(fingerprint),
         }
     }
 

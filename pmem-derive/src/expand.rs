@@ -25,11 +25,7 @@ pub(crate) fn expand(input: &Input, fields: &[Field]) -> TokenStream {
     handle_generics.params.insert(0, syn::parse_quote!('t));
     let (handle_impl_generics, handle_ty_generics, _) = handle_generics.split_for_impl();
     let handle_ty = quote!(#handle #handle_ty_generics);
-    let reborrow_params = generics.params.iter().filter_map(|param| match param {
-        syn::GenericParam::Type(p) => Some(p.ident.clone()),
-        syn::GenericParam::Const(p) => Some(p.ident.clone()),
-        syn::GenericParam::Lifetime(_) => None,
-    });
+    let reborrow_params = type_and_const_params(&generics);
     let handle_reborrow_ty = quote!(#handle<'_, #(#reborrow_params),*>);
 
     let persistent_impl = persistent_impl(input, fields, &generics);
@@ -213,11 +209,7 @@ fn persistent_impl(input: &Input, fields: &[Field], generics: &syn::Generics) ->
         }
         syn::GenericParam::Lifetime(_) => None,
     });
-    let type_params = generics.params.iter().filter_map(|param| match param {
-        syn::GenericParam::Type(param) => Some(param.ident.clone()),
-        syn::GenericParam::Const(param) => Some(param.ident.clone()),
-        syn::GenericParam::Lifetime(_) => None,
-    });
+    let type_params = type_and_const_params(generics);
 
     // Every field is a slot of the object graph; `count` is 0 for fields without pointers, which
     // is only known once the field type's constant is evaluated.
@@ -375,4 +367,13 @@ fn field_methods(input: &Input, field: &Field, self_ty: &TokenStream) -> TokenSt
             self.0.__field::<#ty>(::core::mem::offset_of!(#self_ty, #member)).into_handle()
         }
     }
+}
+
+/// The names of the type and const parameters, in order (lifetimes left out).
+fn type_and_const_params(generics: &syn::Generics) -> impl Iterator<Item = &syn::Ident> + '_ {
+    generics.params.iter().filter_map(|param| match param {
+        syn::GenericParam::Type(p) => Some(&p.ident),
+        syn::GenericParam::Const(p) => Some(&p.ident),
+        syn::GenericParam::Lifetime(_) => None,
+    })
 }

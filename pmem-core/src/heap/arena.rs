@@ -131,18 +131,8 @@ impl Arena {
         Some(Taken { head, slot })
     }
 
-    /// Returns a slot to its run (an abort, or a committed free); lists the run if it had been
-    /// full. Returns the run's class.
-    pub(super) fn release_slot(&mut self, head: u32, slot: u64) -> u8 {
-        let run = self
-            .runs
-            .get_mut(&head)
-            .expect("the run of a live object exists");
-        clear_slot_in(run, head, slot, &mut self.live, &mut self.bins);
-        run.class
-    }
-
-    /// Returns several slots to one run (one lookup for them all); returns the run's class.
+    /// Returns slots to their run (an abort, or committed frees), with one lookup for them all;
+    /// lists the run if it had been full. Returns the run's class.
     pub(super) fn release_slots(&mut self, head: u32, slots: impl Iterator<Item = u64>) -> u8 {
         let run = self
             .runs
@@ -183,21 +173,16 @@ impl Arena {
         empty
     }
 
-    pub(super) fn run(&self, head: u32) -> Option<&Run> {
-        self.runs.get(&head)
-    }
-
-    /// Whether the run at `head`, with `freed` more slots free, would be empty and may be given
-    /// back: an empty run is kept only while its bin allocates from it.
-    pub(super) fn releases(&self, head: u32, freed: u32) -> bool {
-        let Some(run) = self.runs.get(&head) else {
-            return false;
-        };
-        run.free + freed == run.class().slots
+    /// The class of the run at `head` if, with `freed` more slots free, it would be empty and may
+    /// be given back: an empty run is kept only while its bin allocates from it.
+    pub(super) fn releases(&self, head: u32, freed: u32) -> Option<u8> {
+        let run = self.runs.get(&head)?;
+        let released = run.free + freed == run.class().slots
             && self
                 .bins
                 .get(&(run.class, run.fingerprint))
-                .is_none_or(|b| b.current != Some(head))
+                .is_none_or(|b| b.current != Some(head));
+        released.then_some(run.class)
     }
 
     /// Removes a run (now empty) from the arena; returns its class.
@@ -216,7 +201,7 @@ impl Arena {
     }
 }
 
-/// [`Arena::release_slot`] on a run already looked up, with the arena's other fields borrowed
+/// One slot of [`Arena::release_slots`], on a run already looked up, with the arena's other fields borrowed
 /// apart from it.
 fn clear_slot_in(
     run: &mut Run,

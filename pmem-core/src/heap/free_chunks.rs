@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) struct FreeChunks {
     by_start: BTreeMap<u64, u64>,
     by_size: BTreeSet<(u64, u64)>,
-    total: u64,
 }
 
 impl FreeChunks {
@@ -65,13 +64,11 @@ impl FreeChunks {
     fn insert(&mut self, start: u64, len: u64) {
         self.by_start.insert(start, len);
         self.by_size.insert((len, start));
-        self.total += len;
     }
 
     fn remove(&mut self, start: u64, len: u64) {
         self.by_start.remove(&start);
         self.by_size.remove(&(len, start));
-        self.total -= len;
     }
 }
 

@@ -158,10 +158,16 @@ impl HeapMeta {
         self.run_offset(first) + slot * class.unit as u64
     }
 
+    /// Offset of word `index` of the allocation bitmap of the run at chunk `first`.
+    #[inline]
+    pub(crate) fn bitmap_word_offset(&self, first: u64, index: u64) -> u64 {
+        self.bitmap_offset(first) + index * 8
+    }
+
     /// The allocation bitmap words of the run at chunk `first`.
     #[inline]
     pub(crate) fn bitmap_word(&self, first: u64, index: u64) -> u64 {
-        self.region.read_u64(self.bitmap_offset(first) + index * 8)
+        self.region.read_u64(self.bitmap_word_offset(first, index))
     }
 
     /// Calls `f(slot)` for every allocated slot of the run.

@@ -242,7 +242,7 @@ impl Heap {
         };
         let (head, slot) = (taken.head as u64, taken.slot as u64);
         ops.push(Op::SetBits {
-            target: self.meta.bitmap_offset(head) + slot / 64 * 8,
+            target: self.meta.bitmap_word_offset(head, slot / 64),
             mask: 1 << (slot % 64),
         });
         reservations.push(Reservation::Slot {
@@ -418,7 +418,7 @@ impl Heap {
                 ..
             } => {
                 let mut arena = self.arena_of(head as u64);
-                arena.release_slot(head, slot as u64);
+                arena.release_slots(head, std::iter::once(slot as u64));
                 if new_run {
                     // The run was made for this transaction: nothing else can be in it.
                     let class = arena.remove_run(head);
@@ -438,30 +438,23 @@ impl Heap {
         });
         for_each_run_group(frees, |head, group| {
             let arena = self.arena_of(head);
-            let bitmap = self.meta.bitmap_offset(head);
+            // One op per bitmap word: the group is sorted by slot.
+            let mut emit = |(word, mask): (u64, u64)| {
+                ops.push(Op::ClearBits {
+                    target: self.meta.bitmap_word_offset(head, word),
+                    mask,
+                })
+            };
             let mut pending: Option<(u64, u64)> = None;
             for slot in group.iter().map(slot_of) {
                 let (w, mask) = (slot / 64, 1u64 << (slot % 64));
                 match &mut pending {
                     Some((word, m)) if *word == w => *m |= mask,
-                    _ => {
-                        if let Some((word, m)) = pending.replace((w, mask)) {
-                            ops.push(Op::ClearBits {
-                                target: bitmap + word * 8,
-                                mask: m,
-                            });
-                        }
-                    }
+                    _ => pending.replace((w, mask)).into_iter().for_each(&mut emit),
                 }
             }
-            if let Some((word, m)) = pending {
-                ops.push(Op::ClearBits {
-                    target: bitmap + word * 8,
-                    mask: m,
-                });
-            }
-            if arena.releases(head as u32, group.len() as u32) {
-                let class = arena.run(head as u32).expect("run exists").class;
+            pending.into_iter().for_each(emit);
+            if let Some(class) = arena.releases(head as u32, group.len() as u32) {
                 self.run_release_ops(head, class, ops);
             }
         });
@@ -480,10 +473,8 @@ impl Heap {
     pub(crate) fn apply_frees(&self, frees: &[Free]) {
         for_each_run_group(frees, |head, group| {
             let mut arena = self.arena_of(head);
-            let release = arena.releases(head as u32, group.len() as u32);
-            for slot in group.iter().map(slot_of) {
-                arena.release_slot(head as u32, slot);
-            }
+            let release = arena.releases(head as u32, group.len() as u32).is_some();
+            arena.release_slots(head as u32, group.iter().map(slot_of));
             if release {
                 let class = arena.remove_run(head as u32);
                 self.give_run_chunks(head, class);
@@ -502,13 +493,12 @@ impl Heap {
     #[inline]
     pub(crate) fn run_would_empty(&self, first: u64, class: u8, slot: u64) -> bool {
         let words = (CLASSES[class as usize].slots as u64).div_ceil(64);
-        let bitmap = self.meta.bitmap_offset(first);
         // The freed slot's own word first: in a busy run it has other objects, ending the scan.
-        let own = self.meta.region.read_u64(bitmap + slot / 64 * 8) & !(1 << (slot % 64));
+        let own = self.meta.bitmap_word(first, slot / 64) & !(1 << (slot % 64));
         own == 0
             && (0..words)
                 .filter(|&w| w != slot / 64)
-                .all(|w| self.meta.region.read_u64(bitmap + w * 8) == 0)
+                .all(|w| self.meta.bitmap_word(first, w) == 0)
     }
 
     /// Counts a slot freed by a single store ([`TxCore::free_now`](crate::tx::TxCore)) whose

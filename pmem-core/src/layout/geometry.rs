@@ -159,7 +159,10 @@ mod tests {
         // Nothing wraps or panics on the way for the largest sizes.
         for size in [u64::MAX, u64::MAX - (1 << 14), 1 << 62] {
             if let Some(g) = Geometry::compute(size, 64) {
-                assert!(g.heap_offset.checked_add(g.chunk_count * CHUNK_SIZE).is_some());
+                assert!(g
+                    .heap_offset
+                    .checked_add(g.chunk_count * CHUNK_SIZE)
+                    .is_some());
             }
         }
     }

@@ -68,6 +68,18 @@ impl Header {
         self.checksum.get() == self.compute_checksum()
     }
 
+    /// Whether this copy is a pmem header whose checksum holds.
+    pub(crate) fn is_valid(&self) -> bool {
+        self.magic == MAGIC && self.checksum_ok()
+    }
+
+    /// The two header copies at the start of a pool; `None` if `bytes` is shorter than both.
+    pub(crate) fn copies(bytes: &[u8]) -> Option<[Header; 2]> {
+        let (a, rest) = Header::read_from_prefix(bytes).ok()?;
+        let (b, _) = Header::read_from_prefix(rest).ok()?;
+        Some([a, b])
+    }
+
     pub(crate) fn layout_name(&self) -> String {
         let end = self
             .layout_name
@@ -162,7 +174,7 @@ pub(crate) fn encode_type(layout: &TypeLayout, fingerprint: u64) -> [u8; ROOT_TY
 /// Reads what [`encode_type`] wrote. Returns `None` for bytes it could not have written; never
 /// panics, whatever the bytes.
 pub(crate) fn decode_type(bytes: &[u8; ROOT_TYPE_BYTES]) -> Option<StoredType> {
-    let mut r = Reader { buf: bytes, pos: 0 };
+    let mut r = super::Cursor::at(bytes, 0);
     let name = r.str()?;
     let size = r.u64()?;
     let align = r.u64()?;
@@ -207,26 +219,6 @@ impl Writer<'_> {
         self.buf[self.pos] = end as u8;
         self.buf[self.pos + 1..self.pos + 1 + end].copy_from_slice(&s.as_bytes()[..end]);
         self.pos += 1 + end;
-    }
-}
-
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(bytes)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn str(&mut self) -> Option<String> {
-        let len = *self.take(1)?.first()? as usize;
-        Some(String::from_utf8_lossy(self.take(len)?).into_owned())
     }
 }
 

@@ -37,3 +37,39 @@ pub(crate) const fn align_up(v: u64, to: u64) -> Option<u64> {
         None => None,
     }
 }
+
+/// Reads little-endian fields from a byte buffer, `None` once it runs out: for tables stored in
+/// the pool, which may be damaged.
+pub(crate) struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at `pos` in `buf`.
+    pub(crate) fn at(buf: &'a [u8], pos: usize) -> Cursor<'a> {
+        Cursor { buf, pos }
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
+        self.pos += n;
+        Some(bytes)
+    }
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    pub(crate) fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    /// A string stored as a length byte and that many bytes (invalid UTF-8 replaced).
+    pub(crate) fn str(&mut self) -> Option<String> {
+        let len = self.u8()? as usize;
+        Some(String::from_utf8_lossy(self.take(len)?).into_owned())
+    }
+}

@@ -150,6 +150,21 @@ impl TypeGraph {
         out
     }
 
+    /// The name of the type with this fingerprint: `[T]` for a slice of `T`, the fingerprint in
+    /// hex for a type the graph does not hold.
+    pub(crate) fn name_of(&self, fingerprint: u64) -> String {
+        if let Some(t) = self.types.iter().find(|t| t.fingerprint == fingerprint) {
+            return t.name.clone();
+        }
+        let slice_of = |t: &&TypeNode| {
+            crate::pool::resolve::slice_fingerprint_of(t.fingerprint) == fingerprint
+        };
+        match self.types.iter().find(slice_of) {
+            Some(t) => format!("[{}]", t.name),
+            None => format!("type {fingerprint:#018x}"),
+        }
+    }
+
     /// Checks that every slot lies inside its type and names a type of the graph, so that a walk
     /// guided by the graph reads only inside the objects it visits. `Err` names the first slot
     /// that does not.
@@ -243,16 +258,15 @@ impl TypeGraph {
         if &body[..8] != MAGIC || xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != sum {
             return None;
         }
-        let mut r = Cursor { buf: body, pos: 8 };
+        let mut r = super::Cursor::at(body, 8);
         let count = r.u32()?;
         let truncated = r.u32()? != 0;
         let mut types = Vec::new();
         for _ in 0..count {
             let fingerprint = r.u64()?;
             let size = r.u64()?;
-            let len = r.u8()? as usize;
-            let name = String::from_utf8_lossy(r.take(len)?).into_owned();
-            let nslots = u16::from_le_bytes(r.take(2)?.try_into().ok()?);
+            let name = r.str()?;
+            let nslots = r.u16()?;
             let mut slots = Vec::new();
             for _ in 0..nslots {
                 let (offset, count, stride) = (r.u64()?, r.u64()?, r.u64()?);
@@ -297,28 +311,6 @@ fn display_name(info: &'static TypeInfo) -> String {
             _ => info.name.into(),
         },
         _ => info.name.into(),
-    }
-}
-
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Cursor<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let bytes = self.buf.get(self.pos..self.pos.checked_add(n)?)?;
-        self.pos += n;
-        Some(bytes)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
 }
 

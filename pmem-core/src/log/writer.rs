@@ -86,7 +86,7 @@ impl LogWriter {
         let size = (entry_size(want) + EXTEND_RESERVE)
             .clamp(MIN_EXTENSION, MAX_EXTENSION.max(want + 4096));
         let (offset, len) = heap.reserve_log_space(size)?;
-        let slot = (self.open.as_ref().expect("open").gen % 2) as usize;
+        let slot = self.current_slot().expect("open");
         self.extensions[slot].push((offset, len));
         let mut payload = [0u8; 16];
         payload[..8].copy_from_slice(&offset.to_le_bytes());
@@ -228,13 +228,13 @@ impl LogWriter {
         Ok(want.min((self.room(heap) / OP_SIZE) as usize))
     }
 
-    /// Ends the open transaction's log; the next one uses the other slot.
     /// Offset where the next transaction's log will start.
     pub(crate) fn next_slot_offset(&self) -> u64 {
         let next = self.open.as_ref().map_or(self.next_gen, |log| log.gen + 1);
         Geometry::log_slot_offset(next % 2)
     }
 
+    /// Ends the open transaction's log; the next one uses the other slot.
     pub(crate) fn finish(&mut self) {
         if let Some(log) = self.open.take() {
             self.next_gen = log.gen + 1;

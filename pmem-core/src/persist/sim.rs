@@ -368,9 +368,8 @@ impl CrashPoint<'_> {
 
     /// The image if every store made so far reached the media.
     pub fn everything(&self) -> PoolImage {
-        let mut image = self.state.persisted.clone();
-        image.words_mut().copy_from_slice(self.sim.volatile_words());
-        image
+        // The volatile image is exactly that (its length is a multiple of 8: `SimDomain::new`).
+        PoolImage::from_bytes(zerocopy::IntoBytes::as_bytes(self.sim.volatile_words()))
     }
 
     /// The image if a random subset of the pending and dirty words reached the media. The subset

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use zerocopy::little_endian::{U16, U32, U64};
-use zerocopy::{FromBytes, FromZeros, IntoBytes};
+use zerocopy::{FromZeros, IntoBytes};
 
 use super::{Backing, Options, Pool, PoolInfo, Shared};
 use crate::error::{Error, Location, Result};
@@ -36,13 +36,8 @@ struct Chosen {
 
 /// Picks a valid header copy from the first `2 * HEADER_SIZE` bytes of a pool.
 fn choose_header(bytes: &[u8], location: &Location) -> Result<Chosen> {
-    let read = |i: usize| {
-        Header::read_from_bytes(&bytes[i * HEADER_SIZE as usize..(i + 1) * HEADER_SIZE as usize])
-            .expect("exactly one header of bytes")
-    };
-    let (a, b) = (read(0), read(1));
-    let valid = |h: &Header| h.magic == MAGIC && h.checksum_ok();
-    let chosen = match (valid(&a), valid(&b)) {
+    let [a, b] = Header::copies(bytes).expect("the caller read both header copies");
+    let chosen = match (a.is_valid(), b.is_valid()) {
         (false, false) if a.magic != MAGIC && b.magic != MAGIC => {
             return Err(Error::BadMagic {
                 location: location.clone(),

@@ -85,12 +85,14 @@ fn reject<T>(offset: u64, why: Rejection) -> Error {
     Error::InvalidPointer { offset, reason }
 }
 
-/// The fingerprint recorded for an allocation of `[T]` (a [`PSlice`](crate::PSlice)).
+/// The fingerprint recorded for an allocation of `[T]` (a [`PSlice`](crate::PSlice)), computed
+/// at compile time.
+#[inline]
 pub(crate) fn slice_fingerprint<T: Persistent>() -> u64 {
-    slice_fingerprint_of(T::FINGERPRINT)
+    const { slice_fingerprint_of(T::FINGERPRINT) }
 }
 
 /// [`slice_fingerprint`] from the element type's fingerprint.
-pub(crate) fn slice_fingerprint_of(element: u64) -> u64 {
+pub(crate) const fn slice_fingerprint_of(element: u64) -> u64 {
     crate::fingerprint::combine("slice", element, 0)
 }

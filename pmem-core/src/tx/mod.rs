@@ -109,13 +109,6 @@ impl<'p, R: Persistent> Tx<'p, R> {
         }
     }
 
-    fn run_abort_hooks(&mut self) {
-        self.on_commit.clear();
-        for hook in self.on_abort.drain(..) {
-            hook();
-        }
-    }
-
     fn root_offset(&self) -> u64 {
         self.core.shared.media.geometry.root_offset
     }
@@ -375,15 +368,21 @@ impl<'p, R: Persistent> Tx<'p, R> {
     }
 }
 
+impl<R> Tx<'_, R> {
+    fn run_abort_hooks(&mut self) {
+        self.on_commit.clear();
+        for hook in self.on_abort.drain(..) {
+            hook();
+        }
+    }
+}
+
 impl<R> Drop for Tx<'_, R> {
     fn drop(&mut self) {
         if !self.finished {
             // The closure panicked: roll back before the panic goes on.
             self.core.abort();
-            self.on_commit.clear();
-            for hook in self.on_abort.drain(..) {
-                hook();
-            }
+            self.run_abort_hooks();
         }
     }
 }

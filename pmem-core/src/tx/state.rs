@@ -216,7 +216,7 @@ impl TxCore {
         let meta = shared.heap.meta();
         let (word, value) = match object {
             ObjectRef::Slot { first, slot, .. } => {
-                let word = meta.bitmap_offset(first) + slot / 64 * 8;
+                let word = meta.bitmap_word_offset(first, slot / 64);
                 (
                     word,
                     shared.media.region.read_u64(word) & !(1 << (slot % 64)),
@@ -300,18 +300,7 @@ impl TxCore {
         init(&media.region, offset);
         media.domain.flush(offset, range[0].1);
         let hash = data_hash(media, std::iter::empty(), &range);
-        self.deferred
-            .fold_into(&media.region, &self.ops, &mut self.logged_ops);
-        if let Err(e) = self
-            .log
-            .commit(media, &shared.heap, hash, &self.logged_ops, &range)
-        {
-            self.deferred.drop_carry();
-            self.abort();
-            return Err(e);
-        }
-        std::mem::swap(&mut self.ops, &mut self.logged_ops);
-        let failure = self.make_durable_and_apply();
+        let failure = self.log_commit(hash, &range)?;
         self.log.finish();
         self.prefetch_next();
         self.ops.clear();
@@ -346,35 +335,42 @@ impl TxCore {
         for &(offset, len) in &self.fresh_ranges {
             media.domain.flush(offset, len);
         }
-        let planned = self.ops.len();
         shared.heap.plan_frees(&mut self.frees, &mut self.ops);
         let hash = data_hash(
             media,
             self.undo.iter().map(|&(t, l, _)| (t, l)),
             &self.fresh_ranges,
         );
-        self.deferred
-            .fold_into(&media.region, &self.ops, &mut self.logged_ops);
-        let logged = self.log.commit(
-            media,
-            &shared.heap,
-            hash,
-            &self.logged_ops,
-            &self.fresh_ranges,
-        );
-        if let Err(e) = logged {
-            self.deferred.drop_carry();
-            self.ops.truncate(planned);
-            self.abort();
-            return Err(e);
-        }
-        std::mem::swap(&mut self.ops, &mut self.logged_ops);
-        let failure = self.make_durable_and_apply();
+        // Lent out while `log_commit` borrows the transaction; returned to keep its buffer.
+        let ranges = std::mem::take(&mut self.fresh_ranges);
+        let logged = self.log_commit(hash, &ranges);
+        self.fresh_ranges = ranges;
+        let failure = logged?;
         self.shared.heap.apply_frees(&self.frees);
         self.log.finish();
         self.prefetch_next();
         self.reset();
         self.durability(failure)
+    }
+
+    /// Logs the commit record (the transaction's ops, with the pending words they change folded
+    /// in, and `ranges`), fences, and applies the ops; aborts if the record cannot be logged.
+    /// Returns the fence's write-back failure, if any.
+    fn log_commit(&mut self, hash: u64, ranges: &[(u64, u64)]) -> Result<Option<std::io::Error>> {
+        let shared = &*self.shared;
+        let media = &shared.media;
+        self.deferred
+            .fold_into(&media.region, &self.ops, &mut self.logged_ops);
+        if let Err(e) = self
+            .log
+            .commit(media, &shared.heap, hash, &self.logged_ops, ranges)
+        {
+            self.deferred.drop_carry();
+            self.abort();
+            return Err(e);
+        }
+        std::mem::swap(&mut self.ops, &mut self.logged_ops);
+        Ok(self.make_durable_and_apply())
     }
 
     /// The commit fence and what follows it: the log now records the ops recovery could replay;
