@@ -273,7 +273,6 @@ struct Live {
 }
 
 fn check_heap_and_graph(meta: &HeapMeta, graph: &TypeGraph, report: &mut CheckReport) {
-    let g = &meta.geometry;
     let mut live: Vec<Live> = Vec::new();
     let walked = meta.walk(|extent| match extent {
         Extent::Free { .. } => {}
@@ -285,7 +284,7 @@ fn check_heap_and_graph(meta: &HeapMeta, graph: &TypeGraph, report: &mut CheckRe
                     ));
                 }
             }
-            live.push(Live { offset: g.chunk_offset(first), size: count * crate::layout::heap::CHUNK_SIZE, fingerprint, reached: false });
+            meta.for_each_object_in(extent, |offset, size| live.push(Live { offset, size, fingerprint, reached: false }));
         }
         Extent::Run { first, class, fingerprint } => {
             let c = &CLASSES[class as usize];
@@ -293,9 +292,7 @@ fn check_heap_and_graph(meta: &HeapMeta, graph: &TypeGraph, report: &mut CheckRe
             if c.slots % 64 != 0 && meta.bitmap_word(first, words - 1) >> (c.slots % 64) != 0 {
                 report.problem(format!("run at chunk {first}: bitmap marks slots past its last one"));
             }
-            meta.for_each_allocated(first, c, |slot| {
-                live.push(Live { offset: meta.slot_offset(first, c, slot), size: c.unit as u64, fingerprint, reached: false });
-            });
+            meta.for_each_object_in(extent, |offset, size| live.push(Live { offset, size, fingerprint, reached: false }));
         }
     });
     if let Err(e) = walked {

@@ -23,7 +23,6 @@ use crate::check::{check_headers, check_inspection, read_pool_file, CheckReport}
 use crate::error::{Error, Location, Result};
 use crate::heap::{Extent, HeapMeta, HeapStats, ObjectRef};
 use crate::layout::geometry::{TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE};
-use crate::layout::heap::{CHUNK_SIZE, CLASSES};
 pub use crate::layout::types::{Slot, SlotTarget, TypeGraph, TypeNode};
 use crate::persist::PoolImage;
 use crate::pool::{Pool, PoolInfo};
@@ -161,34 +160,20 @@ impl Inspection {
         let meta = self.meta();
         let mut out = Vec::new();
         // The heap was validated when the copy was opened, so the walk does not fail.
-        let _ = meta.walk(|extent| match extent {
-            Extent::Free { .. } => {}
-            Extent::Span {
-                first,
-                count,
-                fingerprint,
-            } => out.push(ObjectInfo {
-                offset: meta.geometry.chunk_offset(first),
-                size: count * CHUNK_SIZE,
-                fingerprint,
-                type_name: self.type_name(fingerprint),
-            }),
-            Extent::Run {
-                first,
-                class,
-                fingerprint,
-            } => {
-                let c = &CLASSES[class as usize];
-                let name = self.type_name(fingerprint);
-                meta.for_each_allocated(first, c, |slot| {
-                    out.push(ObjectInfo {
-                        offset: meta.slot_offset(first, c, slot),
-                        size: c.unit as u64,
-                        fingerprint,
-                        type_name: name.clone(),
-                    })
-                });
-            }
+        let _ = meta.walk(|extent| {
+            let fingerprint = match extent {
+                Extent::Free { .. } => return,
+                Extent::Span { fingerprint, .. } | Extent::Run { fingerprint, .. } => fingerprint,
+            };
+            let type_name = self.type_name(fingerprint);
+            meta.for_each_object_in(extent, |offset, size| {
+                out.push(ObjectInfo {
+                    offset,
+                    size,
+                    fingerprint,
+                    type_name: type_name.clone(),
+                })
+            });
         });
         out
     }

@@ -170,6 +170,23 @@ impl HeapMeta {
         self.region.read_u64(self.bitmap_word_offset(first, index))
     }
 
+    /// Calls `f(offset, size)` for every live object of `extent`, in address order (none for
+    /// free chunks).
+    pub(crate) fn for_each_object_in(&self, extent: Extent, mut f: impl FnMut(u64, u64)) {
+        match extent {
+            Extent::Free { .. } => {}
+            Extent::Span { first, count, .. } => {
+                f(self.geometry.chunk_offset(first), count * CHUNK_SIZE)
+            }
+            Extent::Run { first, class, .. } => {
+                let c = &CLASSES[class as usize];
+                self.for_each_allocated(first, c, |slot| {
+                    f(self.slot_offset(first, c, slot), c.unit as u64)
+                });
+            }
+        }
+    }
+
     /// Calls `f(slot)` for every allocated slot of the run.
     pub(crate) fn for_each_allocated(&self, first: u64, class: &SizeClass, mut f: impl FnMut(u64)) {
         let words = (class.slots as u64).div_ceil(64);

@@ -453,24 +453,33 @@ fn open_on<R: Persistent>(
     finish_open(backing, media, chosen.header, location, options)
 }
 
+/// What every create checks before touching anything: the layout name, that `R` can be a
+/// root, and that `size` holds the pool.
+fn check_create<R: Persistent>(size: u64, options: &Options, location: &Location) -> Result<()> {
+    check_layout_name(options, location)?;
+    root_fits::<R>(location)?;
+    let minimum = Geometry::minimum_pool_size(root_size::<R>(options));
+    if size < minimum {
+        return Err(Error::TooSmall {
+            location: location.clone(),
+            size,
+            minimum,
+        });
+    }
+    Ok(())
+}
+
 pub(super) fn create_file<R: Persistent>(
     path: &Path,
     size: u64,
     options: &Options,
 ) -> Result<Pool<R>> {
     let location = Location::file(path);
-    check_layout_name(options, &location)?;
-    root_fits::<R>(&location)?;
-    let minimum = Geometry::minimum_pool_size(root_size::<R>(options));
-    if size < minimum {
-        return Err(Error::TooSmall {
-            location,
-            size,
-            minimum,
-        });
+    check_create::<R>(size, options, &location)?;
+    // A detected mode is always supported; only a requested one can fail.
+    if let Some(mode) = options.mode {
+        check_mode(mode, &location)?;
     }
-    let mode = flush_mode(options, false);
-    check_mode(mode, &location)?;
     let (file, temp) = PoolFile::create(path, size)?;
     let mode = flush_mode(options, file.is_dax());
     let base = file.base();
@@ -518,16 +527,7 @@ pub(super) fn open_file<R: Persistent>(path: &Path, options: &Options) -> Result
 
 pub(super) fn create_image<R: Persistent>(size: u64, options: &Options) -> Result<Pool<R>> {
     let location = Location::Memory;
-    check_layout_name(options, &location)?;
-    root_fits::<R>(&location)?;
-    let minimum = Geometry::minimum_pool_size(root_size::<R>(options));
-    if size < minimum {
-        return Err(Error::TooSmall {
-            location,
-            size,
-            minimum,
-        });
-    }
+    check_create::<R>(size, options, &location)?;
     let mut image = PoolImage::zeroed(size as usize);
     let base = image.as_mut_ptr();
     create_on(

@@ -7,7 +7,6 @@ use super::resolve::{resolve, slice_fingerprint};
 use super::{ReadingMark, Shared};
 use crate::error::Result;
 use crate::heap::Extent;
-use crate::layout::heap::CLASSES;
 use crate::persistent::Persistent;
 use crate::ptr::{PPtr, PSlice};
 use crate::tx::TxCore;
@@ -127,19 +126,8 @@ impl<T: Persistent> Iterator for Objects<'_, T> {
             let extent = *self.extents.get(self.next_extent)?;
             self.next_extent += 1;
             let meta = self.shared.heap.meta();
-            match extent {
-                Extent::Span { first, .. } => {
-                    return Some(PPtr::from_offset(meta.geometry.chunk_offset(first)))
-                }
-                Extent::Run { first, class, .. } => {
-                    let c = &CLASSES[class as usize];
-                    meta.for_each_allocated(first, c, |slot| {
-                        self.pending.push(meta.slot_offset(first, c, slot))
-                    });
-                    self.pending.reverse();
-                }
-                Extent::Free { .. } => {}
-            }
+            meta.for_each_object_in(extent, |offset, _| self.pending.push(offset));
+            self.pending.reverse();
         }
     }
 }
