@@ -31,7 +31,7 @@ use crate::layout::geometry::HEADER_SIZE;
 use crate::layout::header::Header;
 use crate::layout::heap::{chunk_kind, CLASSES};
 use crate::layout::types::{SlotTarget, TypeGraph};
-use crate::log::reader::{first_entry_damaged, parse};
+use crate::log::reader::{parse, starts_nonzero};
 use crate::log::recovery::{contents, read_state};
 use crate::persist::PoolImage;
 use crate::persistent::Persistent;
@@ -244,7 +244,7 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
     for index in 0..2u64 {
         let slot = parse(&region, &media.geometry, index);
         match &slot {
-            None if first_entry_damaged(&region, index) && pending.is_none() => report.problem(
+            None if starts_nonzero(&region, index) && pending.is_none() => report.problem(
                 format!("log slot {index}: its first entry fails its checksum"),
             ),
             Some(s) => {

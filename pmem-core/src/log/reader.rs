@@ -127,24 +127,9 @@ pub(crate) fn parse(region: &Region, geometry: &Geometry, index: u64) -> Option<
     })
 }
 
-/// Whether slot `index` starts with something that is neither zero nor a valid entry.
-pub(crate) fn first_entry_damaged(region: &Region, index: u64) -> bool {
+/// Whether slot `index` starts with anything but zeros: where [`parse`] found no valid first
+/// entry, that entry is damaged rather than never written.
+pub(crate) fn starts_nonzero(region: &Region, index: u64) -> bool {
     let pos = Geometry::log_slot_offset(index);
-    let nonzero = (0..3).any(|i| region.read_u64(pos + 8 * i) != 0);
-    nonzero && parse_first_fails(region, index)
-}
-
-fn parse_first_fails(region: &Region, index: u64) -> bool {
-    let pos = Geometry::log_slot_offset(index);
-    let word0 = region.read_u64(pos);
-    let (kind_word, len) = (word0 as u32, word0 >> 32);
-    if !(kind::UNDO..=kind::RETIRED).contains(&(kind_word & 0xffff))
-        || entry_size(len) > LOG_SLOT_SIZE
-    {
-        return true;
-    }
-    // SAFETY: as in `parse`.
-    let bytes = unsafe { region.slice(pos + ENTRY_HEADER, len) };
-    entry_checksum(kind_word, len as u32, region.read_u64(pos + 8), bytes)
-        != region.read_u64(pos + 16)
+    (0..3).any(|i| region.read_u64(pos + 8 * i) != 0)
 }
