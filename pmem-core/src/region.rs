@@ -22,7 +22,6 @@ impl Region {
     /// and `base` must be 4096-aligned.
     pub(crate) unsafe fn new(base: *mut u8, len: u64) -> Region {
         debug_assert_eq!(base as usize % 4096, 0);
-        assert!(len >= 8, "a region of {len} bytes");
         Region { base, len }
     }
 
@@ -32,19 +31,11 @@ impl Region {
 
     #[inline]
     fn check(&self, offset: u64, len: u64) {
-        if offset > self.len || len > self.len - offset {
-            out_of_bounds(offset, len, self.len);
-        }
-    }
-
-    /// Checks that an aligned 8-byte word at `offset` is in the pool, with one branch.
-    #[inline]
-    fn check_word(&self, offset: u64) -> *mut u64 {
-        // `len - 8` cannot wrap: a pool is far larger than a word.
-        if (offset % 8 != 0) | (offset > self.len - 8) {
-            bad_word(offset, self.len);
-        }
-        self.base.wrapping_add(offset as usize) as *mut u64
+        assert!(
+            offset <= self.len && len <= self.len - offset,
+            "pool access {offset:#x}+{len:#x} outside {:#x} bytes",
+            self.len
+        );
     }
 
     /// The address of `offset`, after checking `len` bytes from it are in the pool.
@@ -56,14 +47,16 @@ impl Region {
 
     #[inline]
     pub(crate) fn read_u64(&self, offset: u64) -> u64 {
-        let p = self.check_word(offset);
+        assert_eq!(offset % 8, 0, "unaligned metadata word {offset:#x}");
+        let p = self.ptr(offset, 8) as *const u64;
         // SAFETY: in bounds and aligned (checked above); the mapping is live (`new`).
         unsafe { p.read() }
     }
 
     #[inline]
     pub(crate) fn write_u64(&self, offset: u64, value: u64) {
-        let p = self.check_word(offset);
+        assert_eq!(offset % 8, 0, "unaligned metadata word {offset:#x}");
+        let p = self.ptr(offset, 8) as *mut u64;
         // SAFETY: as in `read_u64`; the caller is the pool's only writer.
         unsafe { p.write(value) };
     }
@@ -95,20 +88,6 @@ impl Region {
         // SAFETY: in bounds (checked); the caller rules out concurrent writes.
         unsafe { core::slice::from_raw_parts(p, len as usize) }
     }
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn out_of_bounds(offset: u64, len: u64, pool: u64) -> ! {
-    panic!("pool access {offset:#x}+{len:#x} outside {pool:#x} bytes")
-}
-
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn bad_word(offset: u64, pool: u64) -> ! {
-    panic!("metadata word {offset:#x} unaligned or outside {pool:#x} bytes")
 }
 
 impl core::fmt::Debug for Region {
