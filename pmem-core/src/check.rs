@@ -244,9 +244,9 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
     for index in 0..2u64 {
         let slot = parse(&region, &media.geometry, index);
         match &slot {
-            None if starts_nonzero(&region, index) && pending.is_none() => report.problem(
-                format!("log slot {index}: its first entry fails its checksum"),
-            ),
+            None if starts_nonzero(&region, index) && pending.is_none() => report.problem(format!(
+                "log slot {index}: its first entry fails its checksum"
+            )),
             Some(s) => {
                 if let Some(tail) = s.tail.filter(|t| t.damaged && pending != Some(index)) {
                     report.problem(format!(
