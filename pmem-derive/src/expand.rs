@@ -358,13 +358,16 @@ fn field_methods(input: &Input, field: &Field, self_ty: &TokenStream) -> TokenSt
         #[doc = #setter_doc]
         #[inline]
         #vis fn #setter(&mut self, value: #ty) -> #krate::Result<()> {
-            self.0.__field::<#ty>(::core::mem::offset_of!(#self_ty, #member)).set(value)
+            // SAFETY: `offset_of!` of a field of type `#ty` is inside the struct and aligned for
+            // the field's type, whose alignment divides the struct's.
+            unsafe { self.0.__field::<#ty>(::core::mem::offset_of!(#self_ty, #member)) }.set(value)
         }
 
         #[doc = #projection_doc]
         #[inline]
         #vis fn #projection(&mut self) -> <#ty as #krate::Persistent>::Mut<'_> {
-            self.0.__field::<#ty>(::core::mem::offset_of!(#self_ty, #member)).into_handle()
+            // SAFETY: as in the setter.
+            unsafe { self.0.__field::<#ty>(::core::mem::offset_of!(#self_ty, #member)) }.into_handle()
         }
     }
 }

@@ -77,25 +77,42 @@ impl<'t, T: Persistent> PMut<'t, T> {
 
     /// A handle to a field of this value. Used by the code `#[derive(Persistent)]` generates.
     ///
-    /// Panics if the field does not lie inside `T` or is misaligned for `F`; the generated code
-    /// passes `offset_of!`, which always does.
+    /// # Safety
+    ///
+    /// `field_offset .. field_offset + size_of::<F>()` lies inside `T`, `field_offset` is a
+    /// multiple of `align_of::<F>()`, and `align_of::<F>()` divides `align_of::<T>()`: the bytes
+    /// are a field of type `F` (or a sub-range an `F` may view, since every `T: Persistent` is
+    /// valid for any bytes). The generated code passes `offset_of!` of a field of type `F`, which
+    /// always satisfies this.
     #[doc(hidden)]
-    pub fn __field<F: Persistent>(&mut self, field_offset: usize) -> PMut<'_, F> {
-        self.reborrow().__into_field(field_offset)
+    #[inline]
+    pub unsafe fn __field<F: Persistent>(&mut self, field_offset: usize) -> PMut<'_, F> {
+        // SAFETY: the caller's contract is passed on unchanged.
+        unsafe { self.reborrow().__into_field(field_offset) }
     }
 
     /// As [`__field`](Self::__field), consuming this handle so the field's handle keeps its
     /// lifetime.
+    ///
+    /// # Safety
+    ///
+    /// As for [`__field`](Self::__field).
     #[doc(hidden)]
-    pub fn __into_field<F: Persistent>(self, field_offset: usize) -> PMut<'t, F> {
+    #[inline]
+    pub unsafe fn __into_field<F: Persistent>(self, field_offset: usize) -> PMut<'t, F> {
+        // Free for the constant offsets the generated code passes; a last line of defence for a
+        // caller that breaks the contract (the sum cannot wrap, whatever the offset).
         assert!(
-            field_offset + core::mem::size_of::<F>() <= core::mem::size_of::<T>()
+            field_offset
+                .checked_add(core::mem::size_of::<F>())
+                .is_some_and(|end| end <= core::mem::size_of::<T>())
                 && field_offset % core::mem::align_of::<F>() == 0
                 && core::mem::align_of::<F>() <= core::mem::align_of::<T>(),
             "field projection outside the value or misaligned"
         );
-        // SAFETY: the field range lies inside `T`'s range, which is valid and aligned for `T`;
-        // `field_offset` is a multiple of `F`'s alignment, which divides `T`'s.
+        // SAFETY: the field range lies inside `T`'s range (checked), which `new`'s contract makes
+        // valid and aligned for `T`; `field_offset` is a multiple of `F`'s alignment, which is
+        // at most `T`'s (both powers of two, so it divides it).
         unsafe { PMut::new(self.tx, self.offset + field_offset as u64) }
     }
 }
@@ -120,8 +137,9 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
             index < N,
             "index {index} out of bounds for an array of length {N}"
         );
-        self.__field::<T>(index * core::mem::size_of::<T>())
-            .into_handle()
+        // SAFETY: element `index < N` of `[T; N]` lies inside the array, at a multiple of
+        // `size_of::<T>()` and so of `align_of::<T>()`, which is the array's alignment.
+        unsafe { self.__field::<T>(index * core::mem::size_of::<T>()) }.into_handle()
     }
 
     /// Sets element `index` to `value`, logging only that element.
@@ -133,8 +151,8 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
             index < N,
             "index {index} out of bounds for an array of length {N}"
         );
-        self.__field::<T>(index * core::mem::size_of::<T>())
-            .set(value)
+        // SAFETY: as in `at`.
+        unsafe { self.__field::<T>(index * core::mem::size_of::<T>()) }.set(value)
     }
 }
 
