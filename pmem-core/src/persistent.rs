@@ -75,6 +75,16 @@ pub fn type_info<T: Persistent>() -> &'static TypeInfo {
     T::INFO
 }
 
+/// The largest alignment a persistent type may have: the alignment of the pool's mapping (a
+/// page), which is what the offset of an object can be relied on to turn into an aligned
+/// address.
+///
+/// Every allocation honours it: objects whose alignment is at most 64 share runs of one size
+/// class whose unit is a multiple of that alignment (runs start on chunk boundaries), and
+/// more-aligned objects take whole chunks, which are 16 KiB aligned within the pool.
+/// `#[derive(Persistent)]` refuses a larger `#[repr(align(N))]` at compile time.
+pub const MAX_ALIGN: usize = 4096;
+
 /// A type that can live in a persistent pool.
 ///
 /// Implement it with `#[derive(Persistent)]`, which checks every requirement at compile time.
@@ -93,6 +103,7 @@ pub fn type_info<T: Persistent>() -> &'static TypeInfo {
 ///   the pool and checksummed;
 /// - it contains no interior mutability and no pointer into volatile memory;
 /// - its layout is fixed (`#[repr(C)]` or `#[repr(transparent)]` with persistent fields);
+/// - its alignment is at most [`MAX_ALIGN`], since no pool places objects more strictly;
 /// - [`LAYOUT`](Self::LAYOUT) describes it truthfully.
 ///
 /// These are the guarantees of zerocopy's `FromBytes + IntoBytes + KnownLayout + Immutable`,

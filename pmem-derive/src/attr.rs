@@ -13,8 +13,11 @@ pub(crate) struct Repr {
     pub(crate) transparent: bool,
     /// `packed` or `packed(N)`.
     pub(crate) packed: Option<TokenStream>,
-    /// `align(N)`: accepted, since it only adds trailing padding, which the padding check sees.
+    /// `align(N)`: accepted up to the alignment a pool gives its objects, since it only adds
+    /// trailing padding, which the padding check sees.
     pub(crate) align: Option<TokenStream>,
+    /// The `N` of `align(N)`, when it is an integer literal (the largest, if several are given).
+    pub(crate) align_value: Option<u64>,
 }
 
 impl Repr {
@@ -39,7 +42,18 @@ impl Repr {
                 } else if path.is_ident("packed") {
                     repr.packed = Some(tokens);
                 } else if path.is_ident("align") {
-                    repr.align = Some(tokens);
+                    let value = match &args {
+                        Some(proc_macro2::TokenTree::Group(g)) => {
+                            syn::parse2::<syn::LitInt>(g.stream())
+                                .ok()
+                                .and_then(|n| n.base10_parse::<u64>().ok())
+                        }
+                        _ => None,
+                    };
+                    if value >= repr.align_value {
+                        repr.align = Some(tokens);
+                        repr.align_value = value;
+                    }
                 }
                 Ok(())
             });

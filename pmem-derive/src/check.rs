@@ -14,6 +14,10 @@ use syn::Type;
 use crate::ast::{self, Data, Field, Input};
 use crate::ctxt::Ctxt;
 
+/// The largest alignment a pool gives its objects: `pmem_core::MAX_ALIGN`, which the generated
+/// code asserts again for types whose alignment comes from their fields.
+const MAX_ALIGN: u64 = 4096;
+
 pub(crate) fn check(cx: &Ctxt, input: &Input) {
     check_data(cx, input);
     check_repr(cx, input);
@@ -79,6 +83,18 @@ fn check_repr(cx: &Ctxt, input: &Input) {
                 input.name
             ),
         );
+    }
+    if let (Some(align), Some(value)) = (&input.repr.align, input.repr.align_value) {
+        if value > MAX_ALIGN {
+            cx.error_spanned_by(
+                align,
+                format!(
+                    "`#[repr({})]` asks for more alignment than a pool gives its objects: they are placed at most {MAX_ALIGN}-byte aligned (the alignment of the pool's mapping, a page), so a reference to a `{}` in a pool could be misaligned; use at most `align({MAX_ALIGN})`",
+                    ast::type_name_of_tokens(align),
+                    input.name,
+                ),
+            );
+        }
     }
 }
 

@@ -191,9 +191,18 @@ fn persistent_impl(input: &Input, fields: &[Field], generics: &syn::Generics) ->
             "{} `{name}` has padding bytes, which cannot be stored in a persistent pool; add explicit `[u8; N]` fields where the padding would be, or reorder the fields from largest to smallest alignment",
             if input.is_generic() { "this instance of" } else { "struct" },
         );
+        // A field of a type with a hand-written `Persistent` impl could bring an alignment the
+        // `repr` check cannot see.
+        let align_message = format!(
+            "{} `{name}` needs more alignment than a pool gives its objects (`pmem_core::MAX_ALIGN`, a page); lower the alignment of its fields' types",
+            if input.is_generic() { "this instance of" } else { "struct" },
+        );
         quote! {
             if ::core::mem::size_of::<Self>() != 0 #(+ ::core::mem::size_of::<#types>())* {
                 ::core::panic!(#message);
+            }
+            if ::core::mem::align_of::<Self>() > #krate::MAX_ALIGN {
+                ::core::panic!(#align_message);
             }
         }
     };

@@ -43,6 +43,8 @@ use proc_macro::TokenStream;
 ///   `u8`/`u32` tag instead) and so are unions.
 /// - It is `#[repr(C)]` (optionally with `align(N)`) or `#[repr(transparent)]`, so that its layout
 ///   does not depend on the compiler; `packed` is rejected, since fields must be aligned.
+///   `align(N)` may be at most `pmem_core::MAX_ALIGN` (4096, the alignment of a pool's mapping),
+///   and so may the alignment the fields give the struct.
 /// - It has no lifetime parameters: pool data cannot hold references.
 /// - No field has a type that is known not to be persistent: `bool`, `char`, `usize`, `isize`,
 ///   references, raw pointers, function pointers, `Box`, `Vec`, `String`, `Rc`, `Arc`, cells,

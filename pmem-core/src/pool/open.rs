@@ -176,11 +176,12 @@ fn check_type<R: Persistent>(
 }
 
 fn root_fits<R: Persistent>(location: &Location) -> Result<()> {
-    if core::mem::align_of::<R>() > 4096 {
+    if core::mem::align_of::<R>() > crate::persistent::MAX_ALIGN {
         return Err(Error::InvalidArgument(format!(
-            "{location}: root type `{}` needs alignment {}, more than the 4096 a pool gives its root",
+            "{location}: root type `{}` needs alignment {}, more than the {} a pool gives its root",
             R::LAYOUT.name,
-            core::mem::align_of::<R>()
+            core::mem::align_of::<R>(),
+            crate::persistent::MAX_ALIGN
         )));
     }
     Ok(())
