@@ -355,6 +355,63 @@ mod tests {
         );
     }
 
+    /// A chain of inline types, each holding the next twice at the same offset, is acyclic and
+    /// every slot fits, but walking it visits 2^depth values: the table is refused, quickly.
+    #[test]
+    fn a_type_table_whose_walk_would_be_exponential_is_refused() {
+        let (image, mut graph) = pool_and_graph();
+        const DEPTH: u32 = 40;
+        let first = graph.types.len() as u32;
+        for level in 0..DEPTH {
+            let next = first + level + 1;
+            let slots = if level + 1 == DEPTH {
+                vec![Slot {
+                    offset: 0,
+                    count: 1,
+                    stride: 8,
+                    kind: SlotTarget::Ptr(0),
+                }]
+            } else {
+                vec![
+                    Slot {
+                        offset: 0,
+                        count: 1,
+                        stride: 8,
+                        kind: SlotTarget::Inline(next),
+                    };
+                    2
+                ]
+            };
+            graph.types.push(TypeNode {
+                name: format!("Level{level}"),
+                fingerprint: 1000 + level as u64,
+                size: 8,
+                slots,
+            });
+        }
+        graph.types[0].slots.push(Slot {
+            offset: 0,
+            count: 1,
+            stride: 8,
+            kind: SlotTarget::Inline(first),
+        });
+        let hostile = with_table(&image, &graph);
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(Inspection::from_image(hostile).unwrap().check());
+        });
+        let report = finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the deep check of a crafted type table did not finish");
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.contains("type table is inconsistent") && p.contains("Level")),
+            "{report}"
+        );
+    }
+
     /// Writes a checksummed log entry of `kind` and generation `gen` at `at`.
     fn write_entry(image: &mut PoolImage, at: u64, k: u32, gen: u64, payload: &[u8]) {
         use crate::layout::log::{entry_checksum, kind_word};

@@ -193,13 +193,79 @@ impl TypeGraph {
                 }
             }
         }
-        self.check_inline_acyclic()
+        let order = self.check_inline_acyclic()?;
+        self.check_walk_cost(&order)
+    }
+
+    /// A walk guided by the graph visits, in a value of type `t`, each pointer and each inline
+    /// value of non-zero size (however deep): [`walk_steps`](Self::walk_steps) of them. Inline
+    /// values at one depth are disjoint non-empty parts of the value, and so are its pointers,
+    /// so for any real type that is at most `(size + 1) * (depth + 1)`, `depth` being how deep
+    /// inline values nest in it. A table can claim more only by overlapping slots (a type
+    /// holding the next one twice at the same offset, say, whose walk is exponential in the
+    /// depth): such a table is refused, so that the work of a walk is bounded by the size of the
+    /// values it visits times the size of the table, never by the expansion of the graph.
+    ///
+    /// `order` lists every type after the targets of its inline slots. Time is proportional to
+    /// the table.
+    fn check_walk_cost(&self, order: &[usize]) -> Result<(), String> {
+        let steps = self.walk_steps(order);
+        let mut depth = vec![0u64; self.types.len()];
+        for &t in order {
+            depth[t] = self
+                .inline_targets(t)
+                .map(|u| depth[u] + 1)
+                .max()
+                .unwrap_or(0);
+            let bound = (self.types[t].size.saturating_add(1)).saturating_mul(depth[t] + 1);
+            if steps[t] > bound {
+                return Err(format!(
+                    "type `{}` ({} bytes) claims pointer slots that overlap: walking one value would visit {} pointers and inline values, more than its bytes could hold",
+                    self.types[t].name,
+                    self.types[t].size,
+                    if steps[t] == u64::MAX { "over 2^64".to_string() } else { steps[t].to_string() },
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Per type, the pointers and non-empty inline values a walk of one value visits (saturating),
+    /// memoized in `order` (every type after the targets of its inline slots).
+    fn walk_steps(&self, order: &[usize]) -> Vec<u64> {
+        let mut steps = vec![0u64; self.types.len()];
+        for &t in order {
+            let mut total = 0u64;
+            for s in self.types[t].slots.iter().filter(|s| s.count > 0) {
+                let each = match s.kind {
+                    SlotTarget::Ptr(_) | SlotTarget::Slice(_) => 1,
+                    SlotTarget::Inline(u) if self.types[u as usize].size == 0 => 0,
+                    SlotTarget::Inline(u) => steps[u as usize].saturating_add(1),
+                };
+                total = total.saturating_add(s.count.saturating_mul(each));
+            }
+            steps[t] = total;
+        }
+        steps
+    }
+
+    /// The targets of `t`'s inline slots of non-zero size: those a walk descends into.
+    fn inline_targets(&self, t: usize) -> impl Iterator<Item = usize> + '_ {
+        self.types[t]
+            .slots
+            .iter()
+            .filter(|s| s.count > 0)
+            .filter_map(|s| match s.kind {
+                SlotTarget::Inline(i) if self.types[i as usize].size > 0 => Some(i as usize),
+                _ => None,
+            })
     }
 
     /// Inline values nest, and no type can contain itself however indirectly (no Rust type
     /// does), or a walk guided by the graph would never end. Depth-first search over the
-    /// `Inline` edges, iterative so a hostile table cannot exhaust the stack.
-    fn check_inline_acyclic(&self) -> Result<(), String> {
+    /// `Inline` edges, iterative so a hostile table cannot exhaust the stack. Returns the types
+    /// in post-order: each after every type it holds inline.
+    fn check_inline_acyclic(&self) -> Result<Vec<usize>, String> {
         const NEW: u8 = 0;
         const OPEN: u8 = 1;
         const DONE: u8 = 2;
@@ -214,6 +280,7 @@ impl TypeGraph {
                 })
         };
         let mut state = vec![NEW; self.types.len()];
+        let mut order = Vec::with_capacity(self.types.len());
         for start in 0..self.types.len() {
             if state[start] != NEW {
                 continue;
@@ -241,12 +308,13 @@ impl TypeGraph {
                     }
                     None => {
                         state[t] = DONE;
+                        order.push(t);
                         path.pop();
                     }
                 }
             }
         }
-        Ok(())
+        Ok(order)
     }
 
     /// Reads a table; `None` if it is absent (all zero) or damaged. Never panics.
@@ -339,6 +407,38 @@ mod tests {
     struct Root {
         count: u64,
         heads: [PPtr<Node>; 4],
+    }
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Wrap {
+        p: PPtr<Node>,
+    }
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct WrapWrap {
+        w: Wrap,
+        ws: [Wrap; 3],
+    }
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Nested {
+        a: WrapWrap,
+        many: [[WrapWrap; 2]; 5],
+        items: PSlice<Item>,
+        empty: [PPtr<Node>; 0],
+    }
+
+    /// Every table the library writes passes its own validation, however deeply values nest.
+    #[test]
+    fn graphs_of_real_types_are_valid() {
+        for info in [<Root as Persistent>::INFO, <Nested as Persistent>::INFO] {
+            let g = TypeGraph::of(info);
+            assert_eq!(g.validate(), Ok(()), "{g:?}");
+            assert_eq!(TypeGraph::decode(&g.encode()).unwrap().validate(), Ok(()));
+        }
     }
 
     #[test]
