@@ -117,6 +117,17 @@ pub enum Error {
         /// The first field that differs, described for people.
         difference: String,
     },
+    /// A type reachable from the root (through pointers or fields) differs from the type the
+    /// pool recorded at that place: the program would read the pool's objects of that type as
+    /// something else, and write ones an older program cannot read.
+    TypeMismatch {
+        /// The pool.
+        location: Location,
+        /// The type's name in the program.
+        type_name: String,
+        /// The first field that differs, described for people.
+        difference: String,
+    },
     /// Another handle, in this process or another, has the pool open.
     PoolInUse {
         /// The pool.
@@ -230,6 +241,10 @@ impl fmt::Display for Error {
             Error::RootTypeMismatch { location, expected, found, difference } => write!(
                 f,
                 "{location}: root type mismatch: opened with `{expected}` but the pool holds `{found}`: {difference}"
+            ),
+            Error::TypeMismatch { location, type_name, difference } => write!(
+                f,
+                "{location}: type mismatch: `{type_name}`, reachable from the root, is not the type the pool holds there: {difference}"
             ),
             Error::PoolInUse { location } => {
                 write!(f, "{location}: pool is in use by another handle or process")

@@ -256,6 +256,7 @@ pub fn create_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::types::TypeGraph;
     use crate::{PPtr, Persistent};
 
     #[derive(Persistent)]
@@ -386,6 +387,8 @@ mod tests {
                 name: format!("Level{level}"),
                 fingerprint: 1000 + level as u64,
                 size: 8,
+                align: 8,
+                fields: None,
                 slots,
             });
         }
@@ -410,6 +413,72 @@ mod tests {
                 .any(|p| p.contains("type table is inconsistent") && p.contains("Level")),
             "{report}"
         );
+    }
+
+    /// Opening with the program's types refuses a type table with a valid checksum that is not
+    /// well formed (a crafted file), naming the problem; one that fails its checksum (a torn
+    /// rewrite) is only a record, and is rewritten.
+    #[test]
+    fn a_typed_open_refuses_a_malformed_type_table() {
+        let (image, graph) = pool_and_graph();
+        let mut overlapping = graph.clone();
+        let root_slot = overlapping.types[0].slots[0];
+        overlapping.types[0].slots.push(Slot {
+            offset: 1 << 40,
+            ..root_slot
+        });
+        let mut foreign_root = graph.clone();
+        foreign_root.types[0].fingerprint ^= 1;
+        for (hostile, expected) in [
+            (overlapping, "does not fit"),
+            (foreign_root, "not the pool's root type"),
+        ] {
+            match Pool::<Root>::builder().open_image(with_table(&image, &hostile)) {
+                Err(Error::Corrupt { detail, .. }) => {
+                    assert!(
+                        detail.contains("type table") && detail.contains(expected),
+                        "{detail}"
+                    )
+                }
+                other => panic!("expected a corrupt type table, got {other:?}"),
+            }
+        }
+
+        let mut torn = image.clone();
+        let at = TYPE_TABLE_OFFSET as usize + 100;
+        torn.as_bytes_mut()[at] ^= 0xff;
+        let pool = Pool::<Root>::builder().open_image(torn).unwrap();
+        let sim = pool.shared().media.domain.sim().unwrap();
+        let reopened = sim.crash_now(|point| point.everything());
+        drop(pool);
+        let table = &reopened.as_bytes()[TYPE_TABLE_OFFSET as usize..][..TYPE_TABLE_SIZE as usize];
+        assert_eq!(TypeGraph::decode(table), Some(graph));
+    }
+
+    /// A table written before fields were recorded still guards the types behind the root: a
+    /// type whose fingerprint differs from the recorded one is refused.
+    #[test]
+    fn a_table_without_fields_is_still_compared() {
+        let (image, mut graph) = pool_and_graph();
+        for t in &mut graph.types {
+            t.fields = None;
+        }
+        let target = graph.types[0]
+            .slots
+            .iter()
+            .find_map(|s| match s.kind {
+                SlotTarget::Inline(i) => Some(i as usize),
+                _ => None,
+            })
+            .unwrap();
+        assert!(Pool::<Root>::builder()
+            .open_image(with_table(&image, &graph))
+            .is_ok());
+        graph.types[target].fingerprint ^= 1;
+        match Pool::<Root>::builder().open_image(with_table(&image, &graph)) {
+            Err(Error::TypeMismatch { type_name, .. }) => assert_eq!(type_name, "PPtr<Root>"),
+            other => panic!("expected a type mismatch, got {other:?}"),
+        }
     }
 
     /// Writes a checksummed log entry of `kind` and generation `gen` at `at`.
@@ -486,6 +555,8 @@ mod tests {
             name: "Empty".into(),
             fingerprint: 1,
             size: 0,
+            align: 1,
+            fields: None,
             slots: Vec::new(),
         });
         let empty = (graph.types.len() - 1) as u32;

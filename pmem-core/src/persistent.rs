@@ -68,6 +68,9 @@ pub struct TypeInfo {
     pub size: usize,
     /// Where the type holds pointers.
     pub pointers: &'static [PointerSlot],
+    /// The type's layout ([`Persistent::LAYOUT`]), so that a pool's record of the type can be
+    /// compared with the program's field by field.
+    pub layout: TypeLayout,
 }
 
 /// The [`TypeInfo`] of `T`, as a function pointer target for [`SlotKind`].
@@ -135,6 +138,7 @@ pub unsafe trait Persistent: Sized + 'static {
         fingerprint: Self::FINGERPRINT,
         size: core::mem::size_of::<Self>(),
         pointers: Self::POINTERS,
+        layout: Self::LAYOUT,
     };
 
     /// The handle through which a transaction writes a value of this type in place: for a

@@ -26,8 +26,9 @@ pub(crate) use geometry::Geometry;
 /// Format version this library writes. A different major version is refused; a newer minor
 /// version is compatible by definition.
 pub const FORMAT_MAJOR: u16 = 1;
-/// See [`FORMAT_MAJOR`].
-pub const FORMAT_MINOR: u16 = 0;
+/// See [`FORMAT_MAJOR`]. Minor 1: the type table records each type's alignment and fields
+/// (older libraries read it as absent and rewrite it; this one reads theirs).
+pub const FORMAT_MINOR: u16 = 1;
 
 /// Rounds `v` up to a multiple of `to` (a power of two), or `None` if that overflows: sizes
 /// read from a pool file can be anything.

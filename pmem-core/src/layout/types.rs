@@ -1,19 +1,31 @@
-//! The type table: every type reachable from the root, with where it holds pointers, so that a
-//! tool that does not know the program's types (`pmem check`, `pmem dump`) can still walk the
-//! object graph and name what it finds.
+//! The type table: every type reachable from the root, with its fields and where it holds
+//! pointers, so that a tool that does not know the program's types (`pmem check`, `pmem dump`)
+//! can still walk the object graph and name what it finds, and so that opening a pool can
+//! check every type reachable from the root, not only the root.
 //!
 //! ```text
-//! magic "PMEMTYPE" | count u32 | truncated u32 | types... | (zeros) | xxh3-64 of all before it
-//! type  = fingerprint u64 | size u64 | name (len u8, bytes) | slot count u16 | slots
+//! magic "PMEMTYP2" | count u32 | truncated u32 | types... | (zeros) | xxh3-64 of all before it
+//! type  = fingerprint u64 | size u64 | align u64 | name (len u8, bytes)
+//!         | field count u16 (0xffff: not recorded) | fields | slot count u16 | slots
+//! field = name (len u8, bytes) | type name (len u8, bytes) | offset u64 | size u64
+//!         | fingerprint u64
 //! slot  = offset u64 | count u64 | stride u64 | kind u8 (1 ptr, 2 slice, 3 inline) | target u32
 //! ```
+//!
+//! Tables written before fields were recorded (magic "PMEMTYPE") have neither `align` nor the
+//! field list; they are read with their fields not recorded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::geometry::TYPE_TABLE_SIZE;
+use super::header::{describe_difference, StoredField, StoredType};
 use crate::persistent::{SlotKind, TypeInfo};
 
-const MAGIC: &[u8; 8] = b"PMEMTYPE";
+const MAGIC: &[u8; 8] = b"PMEMTYP2";
+/// The magic of tables without alignment and fields.
+const MAGIC_V1: &[u8; 8] = b"PMEMTYPE";
+/// A field count meaning the fields were not recorded.
+const FIELDS_NOT_RECORDED: u16 = u16::MAX;
 
 /// A type of the graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +36,28 @@ pub struct TypeNode {
     pub fingerprint: u64,
     /// Its size in bytes.
     pub size: u64,
+    /// Its alignment (0 if not recorded).
+    pub align: u64,
+    /// Its fields in declaration order, if recorded (a table too small for every type's fields,
+    /// or one written before fields were recorded, has none).
+    pub fields: Option<Vec<TypeField>>,
     /// Where it holds pointers.
     pub slots: Vec<Slot>,
+}
+
+/// One field of a [`TypeNode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeField {
+    /// The field's name.
+    pub name: String,
+    /// Its type as written in the source.
+    pub type_name: String,
+    /// Its offset in the type.
+    pub offset: u64,
+    /// Its size.
+    pub size: u64,
+    /// Its type's layout fingerprint.
+    pub fingerprint: u64,
 }
 
 /// Where a type holds pointers: `count` occurrences of `kind`, `stride` bytes apart.
@@ -52,6 +84,15 @@ pub enum SlotTarget {
     Inline(u32),
 }
 
+/// A type of the program that differs from the type the pool recorded at its place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TypeDifference {
+    /// The program's name for the type.
+    pub type_name: String,
+    /// The first field that differs, for people.
+    pub difference: String,
+}
+
 /// The types reachable from a root type; `types[0]` is the root.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TypeGraph {
@@ -68,12 +109,7 @@ impl TypeGraph {
         let mut index: HashMap<u64, u32> = HashMap::new();
         let mut queue: Vec<&'static TypeInfo> = vec![root];
         index.insert(root.fingerprint, 0);
-        graph.types.push(TypeNode {
-            name: display_name(root),
-            fingerprint: root.fingerprint,
-            size: root.size as u64,
-            slots: Vec::new(),
-        });
+        graph.types.push(TypeNode::of(root));
         let mut next = 0;
         while next < queue.len() {
             let info = queue[next];
@@ -86,12 +122,7 @@ impl TypeGraph {
                 };
                 let i = *index.entry(target.fingerprint).or_insert_with(|| {
                     queue.push(target);
-                    graph.types.push(TypeNode {
-                        name: display_name(target),
-                        fingerprint: target.fingerprint,
-                        size: target.size as u64,
-                        slots: Vec::new(),
-                    });
+                    graph.types.push(TypeNode::of(target));
                     (graph.types.len() - 1) as u32
                 });
                 slots.push(Slot {
@@ -107,9 +138,19 @@ impl TypeGraph {
         graph
     }
 
-    /// The table bytes, exactly `TYPE_TABLE_SIZE` long. Types that do not fit are left out and
+    /// The table bytes, exactly `TYPE_TABLE_SIZE` long. If the types do not fit with their
+    /// fields, they are written without fields; types that still do not fit are left out and
     /// the table marked truncated.
     pub(crate) fn encode(&self) -> Vec<u8> {
+        let with_fields = self.encode_with(true);
+        if with_fields.1 == self.types.len() {
+            return with_fields.0;
+        }
+        self.encode_with(false).0
+    }
+
+    /// The table bytes and how many types they hold.
+    fn encode_with(&self, fields: bool) -> (Vec<u8>, usize) {
         let limit = TYPE_TABLE_SIZE as usize - 8;
         let mut out = Vec::with_capacity(TYPE_TABLE_SIZE as usize);
         out.extend_from_slice(MAGIC);
@@ -119,9 +160,25 @@ impl TypeGraph {
             let mut entry = Vec::new();
             entry.extend_from_slice(&t.fingerprint.to_le_bytes());
             entry.extend_from_slice(&t.size.to_le_bytes());
-            let name = &t.name.as_bytes()[..t.name.len().min(255)];
-            entry.push(name.len() as u8);
-            entry.extend_from_slice(name);
+            entry.extend_from_slice(&t.align.to_le_bytes());
+            push_str(&mut entry, &t.name);
+            match t
+                .fields
+                .as_ref()
+                .filter(|f| fields && f.len() < FIELDS_NOT_RECORDED as usize)
+            {
+                Some(list) => {
+                    entry.extend_from_slice(&(list.len() as u16).to_le_bytes());
+                    for f in list {
+                        push_str(&mut entry, &f.name);
+                        push_str(&mut entry, &f.type_name);
+                        for v in [f.offset, f.size, f.fingerprint] {
+                            entry.extend_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                }
+                None => entry.extend_from_slice(&FIELDS_NOT_RECORDED.to_le_bytes()),
+            }
             entry.extend_from_slice(&(t.slots.len().min(u16::MAX as usize) as u16).to_le_bytes());
             for s in t.slots.iter().take(u16::MAX as usize) {
                 let (kind, target) = match s.kind {
@@ -147,7 +204,7 @@ impl TypeGraph {
         out.resize(limit, 0);
         let sum = xxhash_rust::xxh3::xxh3_64(&out);
         out.extend_from_slice(&sum.to_le_bytes());
-        out
+        (out, count as usize)
     }
 
     /// The name of the type with this fingerprint: `[T]` for a slice of `T`, the fingerprint in
@@ -165,9 +222,11 @@ impl TypeGraph {
         }
     }
 
-    /// Checks that every slot lies inside its type and names a type of the graph, so that a walk
-    /// guided by the graph reads only inside the objects it visits. `Err` names the first slot
-    /// that does not.
+    /// Checks that every slot lies inside its type and names a type of the graph (or, in a
+    /// truncated table, one left out of it), so that a walk guided by the graph reads only
+    /// inside the objects it visits, that no type contains itself, and that a walk's work is
+    /// bounded by the table. `Err` names the first type that breaks one of these. Time is
+    /// proportional to the table.
     pub(crate) fn validate(&self) -> Result<(), String> {
         for t in &self.types {
             for s in t.slots.iter().filter(|s| s.count > 0) {
@@ -182,7 +241,7 @@ impl TypeGraph {
                 let fits = last
                     .and_then(|l| l.checked_add(width))
                     .is_some_and(|end| end <= t.size);
-                if self.types.get(target as usize).is_none()
+                if (self.types.get(target as usize).is_none() && !self.truncated)
                     || !fits
                     || (s.count > 1 && s.stride < width)
                 {
@@ -195,6 +254,51 @@ impl TypeGraph {
         }
         let order = self.check_inline_acyclic()?;
         self.check_walk_cost(&order)
+    }
+
+    /// Compares the types reachable from `root` in the program with the types this table
+    /// recorded at the same places: from the root, through each pointer and inline slot to the
+    /// type the table names for it. A pointer's fingerprint names only its target type, not the
+    /// target's layout, so the root's matching says nothing about the types behind it; this
+    /// does. Types the table does not hold (it is truncated, or older than them) are new to the
+    /// pool, which is compatible. Time is proportional to the program's types times the table's.
+    ///
+    /// The table must have passed [`validate`](Self::validate).
+    pub(crate) fn check_program(&self, root: &'static TypeInfo) -> Result<(), TypeDifference> {
+        let mut seen: HashSet<(u64, u32)> = HashSet::new();
+        let mut work: Vec<(&'static TypeInfo, u32)> = vec![(root, 0)];
+        while let Some((info, at)) = work.pop() {
+            if !seen.insert((info.fingerprint, at)) {
+                continue;
+            }
+            let Some(stored) = self.types.get(at as usize) else {
+                continue; // left out of a truncated table
+            };
+            if stored.fingerprint != info.fingerprint || stored.size != info.size as u64 {
+                return Err(TypeDifference {
+                    type_name: display_name(info),
+                    difference: describe_difference(&info.layout, &stored.as_stored()),
+                });
+            }
+            for slot in info.pointers.iter().filter(|s| s.count > 0) {
+                let recorded = stored
+                    .slots
+                    .iter()
+                    .filter(|s| s.count > 0 && s.offset == slot.offset as u64)
+                    .find_map(|s| match (s.kind, slot.kind) {
+                        (SlotTarget::Ptr(i), SlotKind::Ptr(f))
+                        | (SlotTarget::Slice(i), SlotKind::Slice(f))
+                        | (SlotTarget::Inline(i), SlotKind::Inline(f)) => Some((f(), i)),
+                        _ => None,
+                    });
+                // Equal fingerprints mean equal fields, so the table has the slot unless it was
+                // damaged into another valid table; there is then nothing to compare with.
+                if let Some(next) = recorded {
+                    work.push(next);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A walk guided by the graph visits, in a value of type `t`, each pointer and each inline
@@ -239,8 +343,12 @@ impl TypeGraph {
             for s in self.types[t].slots.iter().filter(|s| s.count > 0) {
                 let each = match s.kind {
                     SlotTarget::Ptr(_) | SlotTarget::Slice(_) => 1,
-                    SlotTarget::Inline(u) if self.types[u as usize].size == 0 => 0,
-                    SlotTarget::Inline(u) => steps[u as usize].saturating_add(1),
+                    SlotTarget::Inline(u) => match self.types.get(u as usize) {
+                        // Not walked: nothing inside, or left out of a truncated table.
+                        Some(n) if n.size == 0 => 0,
+                        None => 0,
+                        Some(_) => steps[u as usize].saturating_add(1),
+                    },
                 };
                 total = total.saturating_add(s.count.saturating_mul(each));
             }
@@ -256,7 +364,9 @@ impl TypeGraph {
             .iter()
             .filter(|s| s.count > 0)
             .filter_map(|s| match s.kind {
-                SlotTarget::Inline(i) if self.types[i as usize].size > 0 => Some(i as usize),
+                SlotTarget::Inline(i) if self.types.get(i as usize).is_some_and(|n| n.size > 0) => {
+                    Some(i as usize)
+                }
                 _ => None,
             })
     }
@@ -275,7 +385,7 @@ impl TypeGraph {
                 .iter()
                 .filter(|s| s.count > 0)
                 .filter_map(|s| match s.kind {
-                    SlotTarget::Inline(i) => Some(i as usize),
+                    SlotTarget::Inline(i) if (i as usize) < self.types.len() => Some(i as usize),
                     _ => None,
                 })
         };
@@ -323,7 +433,12 @@ impl TypeGraph {
             return None;
         }
         let (body, sum) = bytes.split_at(bytes.len() - 8);
-        if &body[..8] != MAGIC || xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != sum {
+        let v1 = match &body[..8] {
+            m if m == MAGIC => false,
+            m if m == MAGIC_V1 => true,
+            _ => return None,
+        };
+        if xxhash_rust::xxh3::xxh3_64(body).to_le_bytes() != sum {
             return None;
         }
         let mut r = super::Cursor::at(body, 8);
@@ -333,7 +448,24 @@ impl TypeGraph {
         for _ in 0..count {
             let fingerprint = r.u64()?;
             let size = r.u64()?;
+            let align = if v1 { 0 } else { r.u64()? };
             let name = r.str()?;
+            let fields = match if v1 { FIELDS_NOT_RECORDED } else { r.u16()? } {
+                FIELDS_NOT_RECORDED => None,
+                n => {
+                    let mut fields = Vec::new();
+                    for _ in 0..n {
+                        fields.push(TypeField {
+                            name: r.str()?,
+                            type_name: r.str()?,
+                            offset: r.u64()?,
+                            size: r.u64()?,
+                            fingerprint: r.u64()?,
+                        });
+                    }
+                    Some(fields)
+                }
+            };
             let nslots = r.u16()?;
             let mut slots = Vec::new();
             for _ in 0..nslots {
@@ -357,11 +489,71 @@ impl TypeGraph {
                 name,
                 fingerprint,
                 size,
+                align,
+                fields,
                 slots,
             });
         }
         Some(TypeGraph { types, truncated })
     }
+}
+
+impl TypeNode {
+    /// The node of a program type, its slots not yet filled in.
+    fn of(info: &'static TypeInfo) -> TypeNode {
+        TypeNode {
+            name: display_name(info),
+            fingerprint: info.fingerprint,
+            size: info.size as u64,
+            align: info.layout.align as u64,
+            fields: Some(
+                info.layout
+                    .fields
+                    .iter()
+                    .map(|f| TypeField {
+                        name: f.name.into(),
+                        type_name: f.type_name.into(),
+                        offset: f.offset as u64,
+                        size: f.size as u64,
+                        fingerprint: f.fingerprint,
+                    })
+                    .collect(),
+            ),
+            slots: Vec::new(),
+        }
+    }
+
+    /// The node as a stored type description, for [`describe_difference`].
+    fn as_stored(&self) -> StoredType {
+        let fields = self.fields.as_deref().unwrap_or_default();
+        StoredType {
+            name: self.name.clone(),
+            size: self.size,
+            align: self.align,
+            fingerprint: self.fingerprint,
+            fields: fields
+                .iter()
+                .map(|f| StoredField {
+                    name: f.name.clone(),
+                    type_name: f.type_name.clone(),
+                    offset: f.offset,
+                    size: f.size,
+                    fingerprint: f.fingerprint,
+                })
+                .collect(),
+            truncated: self.fields.is_none(),
+        }
+    }
+}
+
+/// Appends `s` as a length byte and at most 255 bytes, cut at a character boundary.
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    let mut end = s.len().min(255);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    out.push(end as u8);
+    out.extend_from_slice(&s.as_bytes()[..end]);
 }
 
 /// A type's name for people: pointers name what they point at (`PPtr<Node>`, `PSlice<u8>`),

@@ -312,7 +312,54 @@ fn check_layout_name(options: &Options, location: &Location) -> Result<()> {
     }
 }
 
+/// Checks every type reachable from `R` against the pool's type table, before anything is
+/// written: the header check covers the root's own fields only, since a pointer field's
+/// fingerprint names its target type but not the target's layout.
+///
+/// A table that fails its checksum is treated as absent, like an all-zero one (a pool no typed
+/// program has opened): opening rewrites the table in place, so a crash can tear it, and a torn
+/// record must not lock the pool. Nothing the safe API relies on comes from the table (every
+/// object carries its own type fingerprint); it only lets open name a change early. A table
+/// with a valid checksum must be well formed and agree with the program.
+fn check_type_table<R: Persistent>(
+    media: &Media,
+    header: &Header,
+    options: &Options,
+    location: &Location,
+) -> Result<()> {
+    if options.untyped || header.root_fingerprint.get() == UNCLAIMED {
+        return Ok(());
+    }
+    // SAFETY: the pool is being opened: nothing else reads or writes it.
+    let bytes = unsafe { media.region.slice(TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE) };
+    let Some(table) = TypeGraph::decode(bytes) else {
+        return Ok(());
+    };
+    table
+        .validate()
+        .map_err(|e| Error::corrupt(location, format!("type table: {e}")))?;
+    if table
+        .types
+        .first()
+        .is_some_and(|t| t.fingerprint != header.root_fingerprint.get())
+    {
+        return Err(Error::corrupt(
+            location,
+            "type table: its first type is not the pool's root type",
+        ));
+    }
+    table
+        .check_program(R::INFO)
+        .map_err(|d| Error::TypeMismatch {
+            location: location.clone(),
+            type_name: d.type_name,
+            difference: d.difference,
+        })
+}
+
 /// Records the types reachable from `R` in the pool's type table, unless it already holds them.
+/// Run after [`check_type_table`] accepted the table, so what it adds are types the pool did not
+/// record before.
 fn write_type_table<R: Persistent>(media: &Media) {
     let table = TypeGraph::of(R::INFO).encode();
     // SAFETY: the pool is being opened: nothing else reads or writes it.
@@ -448,6 +495,7 @@ fn open_on<R: Persistent>(
     let mode = flush_mode(options, dax);
     let geometry = chosen.header.geometry();
     let media = media_for(&backing, base, len, mode, geometry, tracking);
+    check_type_table::<R>(&media, &chosen.header, options, &location)?;
     if let Some(copy) = chosen.repair {
         write_headers(&media, &chosen.header, &[copy]);
     }
