@@ -633,6 +633,67 @@ mod tests {
         }
     }
 
+    /// Types whose fields do not fit in the table are all kept, without their fields.
+    #[test]
+    fn a_table_too_small_for_the_fields_keeps_the_types() {
+        let field = TypeField {
+            name: "a_long_field_name".repeat(4),
+            type_name: "SomeType".repeat(8),
+            offset: 0,
+            size: 8,
+            fingerprint: 1,
+        };
+        let types: Vec<TypeNode> = (0..200)
+            .map(|i| TypeNode {
+                name: format!("Type{i}"),
+                fingerprint: i,
+                size: 8,
+                align: 8,
+                fields: Some(vec![field.clone(); 4]),
+                slots: Vec::new(),
+            })
+            .collect();
+        let g = TypeGraph {
+            types,
+            truncated: false,
+        };
+        let decoded = TypeGraph::decode(&g.encode()).unwrap();
+        assert_eq!(decoded.types.len(), 200);
+        assert!(!decoded.truncated);
+        assert!(decoded.types.iter().all(|t| t.fields.is_none()));
+    }
+
+    /// A table in the format before fields were recorded reads with its fields not recorded.
+    #[test]
+    fn a_table_without_fields_decodes() {
+        let mut body = Vec::new();
+        body.extend_from_slice(MAGIC_V1);
+        body.extend_from_slice(&1u32.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.extend_from_slice(&77u64.to_le_bytes());
+        body.extend_from_slice(&8u64.to_le_bytes());
+        push_str(&mut body, "Root");
+        body.extend_from_slice(&1u16.to_le_bytes());
+        for v in [0u64, 1, 8] {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        body.push(1);
+        body.extend_from_slice(&0u32.to_le_bytes());
+        body.resize(TYPE_TABLE_SIZE as usize - 8, 0);
+        let sum = xxhash_rust::xxh3::xxh3_64(&body);
+        body.extend_from_slice(&sum.to_le_bytes());
+        let g = TypeGraph::decode(&body).unwrap();
+        assert_eq!(g.types.len(), 1);
+        let root = &g.types[0];
+        assert_eq!(
+            (root.name.as_str(), root.fingerprint, root.size),
+            ("Root", 77, 8)
+        );
+        assert_eq!(root.fields, None);
+        assert_eq!(root.slots[0].kind, SlotTarget::Ptr(0));
+        assert_eq!(g.validate(), Ok(()));
+    }
+
     #[test]
     fn graph_of_recursive_types_round_trips() {
         let g = TypeGraph::of(<Root as Persistent>::INFO);
