@@ -357,14 +357,17 @@ mod tests {
 
     /// Writes a checksummed log entry of `kind` and generation `gen` at `at`.
     fn write_entry(image: &mut PoolImage, at: u64, k: u32, gen: u64, payload: &[u8]) {
-        use crate::layout::log::{entry_checksum, kind_word};
-        let word = kind_word(k, 0);
+        use crate::layout::log::{entry_checksum, flags, kind_word};
+        let key = crate::layout::header::Header::copies(image.as_bytes()).unwrap()[0]
+            .log_key()
+            .generation(gen);
+        let word = kind_word(k, flags::FENCED, 0);
         let bytes = image.as_bytes_mut();
         let at = at as usize;
         bytes[at..at + 8]
             .copy_from_slice(&(word as u64 | (payload.len() as u64) << 32).to_le_bytes());
         bytes[at + 8..at + 16].copy_from_slice(&gen.to_le_bytes());
-        let sum = entry_checksum(word, payload.len() as u32, gen, payload);
+        let sum = entry_checksum(&key, at as u64, word, payload.len() as u32, payload);
         bytes[at + 16..at + 24].copy_from_slice(&sum.to_le_bytes());
         bytes[at + 24..at + 24 + payload.len()].copy_from_slice(payload);
     }

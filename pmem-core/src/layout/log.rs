@@ -24,7 +24,9 @@
 //!   entry at every earlier position, so the record vouches for the whole log before it.
 //! - `RETIRED`: nothing in this slot, or before it, needs recovery.
 
-use xxhash_rust::xxh3::xxh3_64_with_seed;
+use siphasher::sip::SipHasher13;
+use std::hash::Hasher;
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 /// Bytes in each log slot (the part inside the pool's fixed log area).
 pub(crate) const LOG_SLOT_SIZE: u64 = 64 * 1024;
@@ -34,8 +36,7 @@ pub(crate) const ENTRY_HEADER: u64 = 24;
 /// Entries start on this boundary.
 pub(crate) const ENTRY_ALIGN: u64 = 64;
 
-/// Entry kinds (the low 16 bits of the header's first word). 0 is never valid, so zeroed space
-/// never parses.
+/// Entry kinds (the header's first byte). 0 is never valid, so zeroed space never parses.
 pub(crate) mod kind {
     pub(crate) const UNDO: u32 = 1;
     pub(crate) const REDO: u32 = 2;
@@ -45,11 +46,101 @@ pub(crate) mod kind {
     pub(crate) const RETIRED: u32 = 6;
 }
 
-/// The checksum of an entry.
+/// Entry flags (the header's second byte).
+pub(crate) mod flags {
+    /// Every earlier entry of this log was fenced before this one was written.
+    pub(crate) const FENCED: u32 = 1;
+    /// Every flag this version knows.
+    pub(crate) const ALL: u32 = FENCED;
+}
+
+/// Bytes of the per-pool log secret.
+pub(crate) const LOG_KEY_BYTES: usize = 16;
+
+/// The per-pool secret that keys every entry's checksum: random, made when the pool is created,
+/// kept in the header and nowhere else.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogKey {
+    k0: u64,
+    k1: u64,
+}
+
+impl std::fmt::Debug for LogKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogKey(..)")
+    }
+}
+
+/// Domain separation of the key derivations.
+const GEN_KEY_TAG: u64 = 0x6765_6e2d_6b65_7921;
+
+impl LogKey {
+    pub(crate) fn from_bytes(bytes: [u8; LOG_KEY_BYTES]) -> LogKey {
+        let (a, b) = bytes.split_at(8);
+        LogKey {
+            k0: u64::from_le_bytes(a.try_into().expect("8 bytes")),
+            k1: u64::from_le_bytes(b.try_into().expect("8 bytes")),
+        }
+    }
+
+    /// The key of generation `gen`'s entries: SipHash-1-3 of the generation under the pool
+    /// secret. Computed once per log.
+    pub(crate) fn generation(&self, gen: u64) -> GenKey {
+        let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
+        h.write_u64(GEN_KEY_TAG);
+        h.write_u64(gen);
+        let seed = h.finish();
+        GenKey {
+            seed,
+            k0: self.k0,
+            k1: self.k1,
+            gen,
+        }
+    }
+}
+
+/// The key of one generation's entries (see [`LogKey::generation`]).
+#[derive(Clone, Copy)]
+pub(crate) struct GenKey {
+    seed: u64,
+    k0: u64,
+    k1: u64,
+    gen: u64,
+}
+
+impl std::fmt::Debug for GenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GenKey(gen {})", self.gen)
+    }
+}
+
+/// Which construction [`entry_checksum`] uses (kept while both are measured).
+const KEYED_XXH3: bool = true;
+
+/// The checksum of the entry at pool offset `at` with header fields `kind_word` and `len` and
+/// `payload`, in the generation `key` was made for.
 #[inline]
-pub(crate) fn entry_checksum(kind: u32, len: u32, gen: u64, payload: &[u8]) -> u64 {
-    let seed = gen ^ ((kind as u64) << 32 | len as u64).rotate_left(17) ^ 0x5052_4d45_4d4c_4f47;
-    xxh3_64_with_seed(payload, seed)
+pub(crate) fn entry_checksum(
+    key: &GenKey,
+    at: u64,
+    kind_word: u32,
+    len: u32,
+    payload: &[u8],
+) -> u64 {
+    let header = (kind_word as u64) << 32 | len as u64;
+    if KEYED_XXH3 {
+        let bind = at.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ header.rotate_left(23);
+        xxh3_64_with_seed(payload, key.seed ^ bind)
+    } else {
+        let digest = xxh3_128(payload);
+        let mut h = SipHasher13::new_with_keys(key.k0, key.k1);
+        h.write_u64(key.gen);
+        h.write_u64(at);
+        h.write_u64(header);
+        h.write_u64(digest as u64);
+        h.write_u64((digest >> 64) as u64);
+        h.finish()
+    }
 }
 
 /// The seed of a transaction's data hash.
@@ -60,9 +151,9 @@ pub(crate) const fn entry_size(len: u64) -> u64 {
     (ENTRY_HEADER + len).div_ceil(ENTRY_ALIGN) * ENTRY_ALIGN
 }
 
-/// The header's kind field: the kind and its 16-bit auxiliary value.
-pub(crate) const fn kind_word(kind: u32, aux: u16) -> u32 {
-    kind | (aux as u32) << 16
+/// The header's first four bytes: the kind, its flags and its 16-bit auxiliary value.
+pub(crate) const fn kind_word(kind: u32, flags: u32, aux: u16) -> u32 {
+    kind | flags << 8 | (aux as u32) << 16
 }
 
 /// A heap metadata operation, applied in log order when its transaction commits, and again (to
@@ -160,11 +251,19 @@ mod tests {
     }
 
     #[test]
-    fn checksum_binds_header_fields() {
+    fn checksum_binds_key_generation_position_and_header() {
         let p = [1u8, 2, 3, 4, 5, 6, 7, 8];
-        let c = entry_checksum(kind::UNDO, 8, 7, &p);
-        assert_ne!(c, entry_checksum(kind::REDO, 8, 7, &p));
-        assert_ne!(c, entry_checksum(kind::UNDO, 8, 8, &p));
-        assert_ne!(entry_checksum(0, 0, 0, &[]), 0);
+        let key = LogKey::from_bytes(*b"0123456789abcdef");
+        let other = LogKey::from_bytes(*b"0123456789abcdeg");
+        let undo = kind_word(kind::UNDO, 0, 0);
+        let c = entry_checksum(&key.generation(7), 64, undo, 8, &p);
+        let redo = kind_word(kind::REDO, 0, 0);
+        assert_ne!(c, entry_checksum(&key.generation(7), 64, redo, 8, &p));
+        let fenced = kind_word(kind::UNDO, flags::FENCED, 0);
+        assert_ne!(c, entry_checksum(&key.generation(7), 64, fenced, 8, &p));
+        assert_ne!(c, entry_checksum(&key.generation(8), 64, undo, 8, &p));
+        assert_ne!(c, entry_checksum(&key.generation(7), 128, undo, 8, &p));
+        assert_ne!(c, entry_checksum(&other.generation(7), 64, undo, 8, &p));
+        assert_ne!(c, entry_checksum(&key.generation(7), 64, undo, 8, &[0; 8]));
     }
 }

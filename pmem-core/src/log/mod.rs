@@ -33,3 +33,31 @@
 pub(crate) mod reader;
 pub(crate) mod recovery;
 pub(crate) mod writer;
+
+use crate::layout::log::LOG_KEY_BYTES;
+
+/// A new pool's log secret, from the operating system's random source.
+pub(crate) fn new_key() -> [u8; LOG_KEY_BYTES] {
+    let mut key = [0u8; LOG_KEY_BYTES];
+    let mut filled = 0;
+    while filled < key.len() {
+        let rest = &mut key[filled..];
+        // SAFETY: getrandom writes at most `rest.len()` bytes into `rest`.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n <= 0 {
+            break;
+        }
+        filled += n as usize;
+    }
+    if filled < key.len() {
+        // No getrandom: std's hash keys come from the operating system's random source too
+        // (it aborts rather than go without one).
+        use std::hash::{BuildHasher, Hasher};
+        for (i, chunk) in key.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    key
+}
