@@ -257,11 +257,15 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
                 // entry before valid ones when the next transaction had begun overwriting it.
                 let judged = pending == Some(index) || previous == Some(index);
                 match s.problem {
-                    Some(LogProblem::Damaged { .. }) | None => {}
+                    Some(problem @ LogProblem::Damaged { .. }) if pending != Some(index) => {
+                        report.notes.push(format!(
+                            "log slot {index}: {problem}; no recovery reads this log (the next transaction may have been overwriting it)"
+                        ))
+                    }
                     Some(problem) if !judged => {
                         report.problem(format!("log slot {index}: {problem}"))
                     }
-                    Some(_) => {}
+                    Some(_) | None => {}
                 }
                 if let Err(e) = contents(&media, s) {
                     report.problem(format!("log slot {index}: {e}"));

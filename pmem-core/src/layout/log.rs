@@ -1,17 +1,55 @@
 //! The log format: checksummed entries appended to a log slot.
 //!
 //! ```text
-//! entry  = kind: u16 | aux: u16 | len: u32 | gen: u64 | checksum: u64 | payload (len bytes)
+//! entry  = kind: u8 | flags: u8 | aux: u16 | len: u32 | gen: u64 | checksum: u64 | payload
 //! ```
 //!
 //! Every entry starts on a cache line: an entry is flushed with the lines it alone occupies, and
 //! a later entry never dirties a line an earlier fence already made durable (on CPUs whose
 //! write-back evicts, that would also cost a miss).
 //!
-//! `checksum` is xxh3-64 of the payload, seeded with the header fields, so a torn entry, an
-//! entry from an older transaction (different `gen`) and zeroed space all fail it. A reader
-//! stops at the first entry that fails: entries are written in order and the protocol never
-//! relies on an entry that was not fenced, so nothing after a bad entry can matter.
+//! # Which entries are live
+//!
+//! An entry is valid where it lies only if `checksum` is xxh3-64 of its payload seeded with
+//! `K(gen) ^ bind(offset, header)`: `K(gen)` is SipHash-1-3 of the generation under the pool's
+//! 128-bit secret (random, made at create, kept only in the header), and `bind` mixes the
+//! entry's pool offset with its kind, flags, aux and length. A torn entry, zeroed space, an
+//! entry of another generation or another pool, and an entry moved to another offset all fail
+//! it.
+//!
+//! What an attacker controls: the bytes an application stores (a value a remote user sent, say).
+//! Undo entries copy such bytes verbatim into the log, log slots are reused without being
+//! cleared, and extension blocks go back to the heap, so stored bytes can lie anywhere a reader
+//! looks, at any 64-byte position, spelling any header, for any generation the attacker predicts
+//! (generations are public: one per transaction). What the attacker does not have: the file
+//! (they never read the log, the header or anything but what the safe API returns, and fresh
+//! allocations are initialised, so stale log bytes are never returned), and so not the secret.
+//!
+//! Why a forged entry is not accepted: to pass, stored bytes at offset `p` must carry the
+//! checksum the writer would have computed for that exact header and payload at `p` in that
+//! generation. That value is xxh3 under a seed the attacker does not know: `K(gen)` is the output
+//! of a PRF keyed by 128 secret bits, so it is unpredictable even to someone who had learnt the
+//! keys of other generations (which nothing exposes), and for a fixed input the seeded hash is
+//! close to uniform over the seed. A guess succeeds with probability about 2^-64, and each guess
+//! costs the attacker a crash at the moment a reader reaches their bytes. A valid entry can only
+//! have been written by this pool's writer, at that offset, in that generation.
+//!
+//! SipHash over a fixed record (generation, offset, header, xxh3-128 of the payload) per entry
+//! was measured against this construction: it costs a SipHash per entry, this one a SipHash per
+//! transaction, derived when the previous log ends, so that it runs in the shadow of that log's
+//! commit fence.
+//!
+//! # Torn tails and damage
+//!
+//! A reader stops at the first entry that is not valid. A crash can leave the entries written
+//! since the last fence in any mix of persisted words (several entries are flushed under one
+//! fence), so an invalid entry, even with valid ones after it, is normal there; nothing the
+//! protocol relies on was written after those entries' fence. The `FENCED` flag marks an entry
+//! written after a fence that covered every earlier entry of its log. Entries of a block are
+//! contiguous, so a valid `FENCED` entry of the same generation later in the same block as an
+//! invalid one proves the invalid one was durable: that is damage, never a torn tail, and the
+//! reader reports it with the offset. Damage in the last fenced group of entries, with nothing
+//! valid after it, cannot be told from a torn tail.
 //!
 //! Payloads by kind:
 //! - `UNDO`: target offset (u64), then the bytes the target held before the transaction wrote it.
@@ -24,9 +62,7 @@
 //!   entry at every earlier position, so the record vouches for the whole log before it.
 //! - `RETIRED`: nothing in this slot, or before it, needs recovery.
 
-use siphasher::sip::SipHasher13;
-use std::hash::Hasher;
-use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Bytes in each log slot (the part inside the pool's fixed log area).
 pub(crate) const LOG_SLOT_SIZE: u64 = 64 * 1024;
@@ -71,9 +107,6 @@ impl std::fmt::Debug for LogKey {
     }
 }
 
-/// Domain separation of the key derivations.
-const GEN_KEY_TAG: u64 = 0x6765_6e2d_6b65_7921;
-
 impl LogKey {
     pub(crate) fn from_bytes(bytes: [u8; LOG_KEY_BYTES]) -> LogKey {
         let (a, b) = bytes.split_at(8);
@@ -85,27 +118,62 @@ impl LogKey {
 
     /// The key of generation `gen`'s entries: SipHash-1-3 of the generation under the pool
     /// secret. Computed once per log.
+    #[inline]
     pub(crate) fn generation(&self, gen: u64) -> GenKey {
-        let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
-        h.write_u64(GEN_KEY_TAG);
-        h.write_u64(gen);
-        let seed = h.finish();
         GenKey {
-            seed,
-            k0: self.k0,
-            k1: self.k1,
+            seed: siphash13_u64(self.k0, self.k1, gen),
             gen,
         }
     }
+}
+
+/// SipHash-1-3 of the 8-byte little-endian message `m` under key `(k0, k1)`.
+#[inline]
+fn siphash13_u64(k0: u64, k1: u64, m: u64) -> u64 {
+    #[inline(always)]
+    fn round(v: &mut [u64; 4]) {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    }
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    // The message block, then the final block: the length (8) in the top byte.
+    for block in [m, 8 << 56] {
+        v[3] ^= block;
+        round(&mut v);
+        v[0] ^= block;
+    }
+    v[2] ^= 0xff;
+    for _ in 0..3 {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
 }
 
 /// The key of one generation's entries (see [`LogKey::generation`]).
 #[derive(Clone, Copy)]
 pub(crate) struct GenKey {
     seed: u64,
-    k0: u64,
-    k1: u64,
     gen: u64,
+}
+
+impl GenKey {
+    /// The generation the key is for.
+    pub(crate) fn gen(&self) -> u64 {
+        self.gen
+    }
 }
 
 impl std::fmt::Debug for GenKey {
@@ -114,11 +182,9 @@ impl std::fmt::Debug for GenKey {
     }
 }
 
-/// Which construction [`entry_checksum`] uses (kept while both are measured).
-const KEYED_XXH3: bool = true;
-
 /// The checksum of the entry at pool offset `at` with header fields `kind_word` and `len` and
-/// `payload`, in the generation `key` was made for.
+/// `payload`, in the generation `key` was made for: xxh3-64 of the payload, seeded by the
+/// generation's key and the entry's offset and header.
 #[inline]
 pub(crate) fn entry_checksum(
     key: &GenKey,
@@ -128,19 +194,8 @@ pub(crate) fn entry_checksum(
     payload: &[u8],
 ) -> u64 {
     let header = (kind_word as u64) << 32 | len as u64;
-    if KEYED_XXH3 {
-        let bind = at.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ header.rotate_left(23);
-        xxh3_64_with_seed(payload, key.seed ^ bind)
-    } else {
-        let digest = xxh3_128(payload);
-        let mut h = SipHasher13::new_with_keys(key.k0, key.k1);
-        h.write_u64(key.gen);
-        h.write_u64(at);
-        h.write_u64(header);
-        h.write_u64(digest as u64);
-        h.write_u64((digest >> 64) as u64);
-        h.finish()
-    }
+    let bind = at.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ header.rotate_left(23);
+    xxh3_64_with_seed(payload, key.seed ^ bind)
 }
 
 /// The seed of a transaction's data hash.
@@ -248,6 +303,20 @@ mod tests {
             assert_eq!(Op::decode(op.encode()), Some(op));
         }
         assert_eq!(Op::decode([0, 0]), None);
+    }
+
+    #[test]
+    fn siphash13_matches_the_reference() {
+        use std::hash::Hasher;
+        for (k0, k1, m) in [
+            (0, 0, 0u64),
+            (1, 2, 3),
+            (u64::MAX, 0x0706_0504_0302_0100, 42),
+        ] {
+            let mut h = siphasher::sip::SipHasher13::new_with_keys(k0, k1);
+            h.write(&m.to_le_bytes());
+            assert_eq!(siphash13_u64(k0, k1, m), h.finish());
+        }
     }
 
     #[test]

@@ -29,6 +29,14 @@
 //!    nothing but ops changes), then replays *L*'s ops if *L* committed or rolls *L*'s undo back if
 //!    not, fences, and writes a `RETIRED` entry so the decision is never made again. A crash
 //!    during recovery repeats it with the same outcome.
+//! 7. Entries are keyed by the pool's secret and bound to their offset and generation
+//!    ([`crate::layout::log`]), so stored bytes a log copied, or stale entries of a reused slot,
+//!    never parse as live entries. Each entry records whether every earlier entry of its log was
+//!    fenced before it; an invalid entry followed by such an entry was durable, so recovery
+//!    refuses the newest log as damaged (naming the slot and offset) rather than roll back part
+//!    of it. A log that wrote nothing does not use up its generation, and a log that ended with
+//!    entries unflushed has them made durable before the next log starts: otherwise the next
+//!    log could overwrite the one a crash shows as the newest.
 
 pub(crate) mod reader;
 pub(crate) mod recovery;

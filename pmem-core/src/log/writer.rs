@@ -3,8 +3,8 @@
 use crate::error::Result;
 use crate::heap::Heap;
 use crate::layout::log::{
-    entry_checksum, entry_size, flags, kind, kind_word, GenKey, Op, ENTRY_HEADER, LOG_SLOT_SIZE,
-    OP_SIZE,
+    entry_checksum, entry_size, flags, kind, kind_word, GenKey, LogKey, Op, ENTRY_HEADER,
+    LOG_SLOT_SIZE, OP_SIZE,
 };
 use crate::layout::Geometry;
 use crate::media::Media;
@@ -21,6 +21,8 @@ struct OpenLog {
     gen: u64,
     /// The key of this generation's entries.
     key: GenKey,
+    /// The pool's log secret.
+    pool_key: LogKey,
     pos: u64,
     end: u64,
     /// Start of the bytes written but not yet flushed.
@@ -40,6 +42,9 @@ pub(crate) struct LogWriter {
     /// Entries a finished log left unflushed (it ended without committing): made durable before
     /// the next log starts, so the newest log on the media is always the newest one written.
     leftover: Option<(u64, u64)>,
+    /// The next log's key, derived when the last one finished: the derivation then runs in the
+    /// shadow of that log's commit fence rather than on the next transaction's path.
+    next_key: Option<GenKey>,
 }
 
 impl LogWriter {
@@ -50,6 +55,7 @@ impl LogWriter {
             open: None,
             extensions: [Vec::new(), Vec::new()],
             leftover: None,
+            next_key: None,
         }
     }
 
@@ -63,32 +69,51 @@ impl LogWriter {
         self.open.as_ref().map(|log| (log.gen % 2) as usize)
     }
 
+    #[inline]
     fn begin(&mut self, media: &Media, heap: &Heap) -> &mut OpenLog {
         if self.open.is_none() {
-            if let Some((offset, len)) = self.leftover.take() {
-                // Until this fence, the log being started could overwrite the other slot's
-                // older log while a crash still showed that one as the newest.
-                media.domain.flush(offset, len);
-                media.domain.fence();
-            }
-            let gen = self.next_gen;
-            let slot = gen % 2;
-            // The slot last held transaction gen - 2, which no recovery needs any more.
-            for (offset, len) in self.extensions[slot as usize].drain(..) {
-                heap.release_log_space(offset, len);
-            }
-            let start = Geometry::log_slot_offset(slot);
-            self.open = Some(OpenLog {
-                gen,
-                key: media.log_key.generation(gen),
-                pos: start,
-                end: start + LOG_SLOT_SIZE,
-                unflushed: start,
-                fenced: true,
-                written: false,
-            });
+            self.start(media, heap);
         }
         self.open.as_mut().expect("just opened")
+    }
+
+    /// Opens the next transaction's log.
+    fn start(&mut self, media: &Media, heap: &Heap) {
+        if self.leftover.is_some() {
+            self.make_leftover_durable(media);
+        }
+        let gen = self.next_gen;
+        let slot = gen % 2;
+        // The slot last held transaction gen - 2, which no recovery needs any more.
+        for (offset, len) in self.extensions[slot as usize].drain(..) {
+            heap.release_log_space(offset, len);
+        }
+        let key = match self.next_key.take() {
+            Some(key) if key.gen() == gen => key,
+            _ => derive_key(media, gen),
+        };
+        let start = Geometry::log_slot_offset(slot);
+        self.open = Some(OpenLog {
+            gen,
+            key,
+            pool_key: media.log_key,
+            pos: start,
+            end: start + LOG_SLOT_SIZE,
+            unflushed: start,
+            fenced: true,
+            written: false,
+        });
+    }
+
+    /// Makes what the last log left unflushed durable. Until then, the log being started could
+    /// overwrite the other slot's older log while a crash still showed that one as the newest.
+    #[cold]
+    #[inline(never)]
+    fn make_leftover_durable(&mut self, media: &Media) {
+        if let Some((offset, len)) = self.leftover.take() {
+            media.domain.flush(offset, len);
+            media.domain.fence();
+        }
     }
 
     /// Payload bytes that fit in the current block before an `EXTEND` is needed.
@@ -273,6 +298,7 @@ impl LogWriter {
         if let Some(log) = self.open.take() {
             if log.written {
                 self.next_gen = log.gen + 1;
+                self.next_key = Some(log.pool_key.generation(self.next_gen));
             }
             if log.pos > log.unflushed {
                 self.leftover = Some((log.unflushed, log.pos - log.unflushed));
@@ -290,6 +316,13 @@ impl LogWriter {
         media.domain.fence();
         self.finish();
     }
+}
+
+/// The key of generation `gen`, when the last log did not derive it in advance.
+#[cold]
+#[inline(never)]
+fn derive_key(media: &Media, gen: u64) -> GenKey {
+    media.log_key.generation(gen)
 }
 
 fn write_ops(media: &Media, at: u64, ops: &[Op]) {
