@@ -424,6 +424,49 @@ mod tests {
         let _ = Inspection::from_image(far_extension).map(|i| i.check());
     }
 
+    /// A crafted log (valid checksums: whoever wrote the file had its key) whose extension chain
+    /// leaves the heap, splits chunks, is empty or loops back on itself is refused, naming the
+    /// entry.
+    #[test]
+    fn log_extension_chains_are_validated() {
+        use crate::layout::geometry::Geometry;
+        use crate::layout::header::Header;
+        use crate::layout::heap::CHUNK_SIZE;
+        use crate::layout::log::kind;
+        let (image, _) = pool_and_graph();
+        let g = Header::copies(image.as_bytes()).unwrap()[0].geometry();
+        let slot = Geometry::log_slot_offset(0);
+        let gen = 1 << 40;
+        let extend = |image: &mut PoolImage, at: u64, offset: u64, len: u64| {
+            let mut payload = [0u8; 16];
+            payload[..8].copy_from_slice(&offset.to_le_bytes());
+            payload[8..].copy_from_slice(&len.to_le_bytes());
+            write_entry(image, at, kind::EXTEND, gen, &payload);
+        };
+        let refused = |image: PoolImage, what: &str| {
+            let err = Inspection::from_image(image).expect_err(what).to_string();
+            assert!(
+                err.contains("log slot 0") && err.contains("extension entry"),
+                "{what}: {err}"
+            );
+        };
+        for (offset, len, what) in [
+            (g.heap_end(), CHUNK_SIZE, "past the heap"),
+            (g.heap_offset + 64, CHUNK_SIZE, "not on a chunk"),
+            (g.heap_offset, CHUNK_SIZE / 2, "part of a chunk"),
+            (g.heap_offset, 0, "empty"),
+            (g.root_offset, CHUNK_SIZE, "the root"),
+        ] {
+            let mut bad = image.clone();
+            extend(&mut bad, slot, offset, len);
+            refused(bad, what);
+        }
+        let mut looped = image.clone();
+        extend(&mut looped, slot, g.heap_offset, CHUNK_SIZE);
+        extend(&mut looped, g.heap_offset, g.heap_offset, CHUNK_SIZE);
+        refused(looped, "a loop");
+    }
+
     /// A zero-sized inline value repeated 2^64 times fits any type: the walk skips it.
     #[test]
     fn a_zero_sized_inline_slot_is_not_walked() {

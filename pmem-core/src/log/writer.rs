@@ -66,7 +66,12 @@ impl LogWriter {
 
     /// The slot the open transaction writes, if it has written anything.
     pub(crate) fn current_slot(&self) -> Option<usize> {
-        self.open.as_ref().map(|log| (log.gen % 2) as usize)
+        // A log that wrote nothing left the slot's older log, and the operations recovery may
+        // replay from it, in place.
+        self.open
+            .as_ref()
+            .filter(|log| log.written)
+            .map(|log| (log.gen % 2) as usize)
     }
 
     #[inline]
@@ -131,7 +136,7 @@ impl LogWriter {
         let size = (entry_size(want) + EXTEND_RESERVE)
             .clamp(MIN_EXTENSION, MAX_EXTENSION.max(want + 4096));
         let (offset, len) = heap.reserve_log_space(size)?;
-        let slot = self.current_slot().expect("open");
+        let slot = (self.open.as_ref().expect("open").gen % 2) as usize;
         self.extensions[slot].push((offset, len));
         let mut payload = [0u8; 16];
         payload[..8].copy_from_slice(&offset.to_le_bytes());
