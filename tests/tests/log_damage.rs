@@ -6,7 +6,7 @@
 //! must open and roll back the other four.
 
 use pmem_core::crash::{CrashTest, ImageKind};
-use pmem_core::{check, Persistent, Pool, PoolImage, Result};
+use pmem_core::{check, PPtr, Persistent, Pool, PoolImage, Result};
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -108,4 +108,96 @@ fn a_torn_last_entry_is_a_tail_and_rolls_back() {
     drop(pool);
     let report = check::check_image(torn).unwrap();
     assert!(report.is_healthy(), "{report}");
+}
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Node {
+    v: u64,
+}
+
+#[derive(Persistent)]
+#[repr(C)]
+struct Nodes {
+    a: u64,
+    n: [PPtr<Node>; 3],
+}
+
+/// Sets `a` (one undo entry, one fence), then logs three nodes together (three entries, one
+/// fence) and writes them.
+fn grouped_workload(pool: &Pool<Nodes>) -> Result<()> {
+    let mut n = [PPtr::null(); 3];
+    for (i, p) in n.iter_mut().enumerate() {
+        *p = pool.alloc(Node { v: 10 + i as u64 })?;
+    }
+    pool.transaction(|tx| tx.root_mut().set_n(n))?;
+    pool.transaction(|tx| {
+        tx.root_mut().set_a(1)?;
+        let [x, y, z] = tx.get_mut_many(n)?;
+        (x.v, y.v, z.v) = (20, 21, 22);
+        Ok(())
+    })
+}
+
+/// The image at the fence of the three-node group, its log slot's offset.
+fn grouped() -> (PoolImage, u64) {
+    let test = CrashTest::new(POOL);
+    let fences = CrashTest::new(POOL)
+        .every_nth_fence(u64::MAX)
+        .random_subsets(0)
+        .run::<Nodes>(grouped_workload, |_, _| Ok(()))
+        .fences;
+    for fence in 0..=fences {
+        let Ok(image) = test.image_at::<Nodes>(grouped_workload, fence, ImageKind::Everything)
+        else {
+            continue;
+        };
+        let Ok(pool) = Pool::<Nodes>::builder().open_image(image.clone()) else {
+            continue;
+        };
+        let r = pool.info().recovery;
+        if r.rolled_back && r.undo_applied == 4 {
+            let bytes = image.as_bytes();
+            let log = u64_at(bytes, LOG_OFFSET_FIELD);
+            let gens = [0, 1].map(|i| u64_at(bytes, (log + i * LOG_SLOT_SIZE) as usize + 8));
+            let slot = u64::from(gens[1] > gens[0]);
+            return (image, log + slot * LOG_SLOT_SIZE);
+        }
+    }
+    panic!("no crash image with the group logged and no commit");
+}
+
+/// Entries flushed under one fence persist in any order: the first of the group torn while the
+/// other two reached the media is a torn tail, not damage.
+#[test]
+fn a_torn_entry_before_valid_ones_of_its_own_group_is_a_tail() {
+    let (image, slot_offset) = grouped();
+    let (torn, _) = flipped(&image, slot_offset, 1);
+    let pool = Pool::<Nodes>::builder()
+        .open_image(torn.clone())
+        .expect("a legitimate crash image opens");
+    assert_eq!(pool.info().recovery.undo_applied, 1);
+    let (a, n) = pool.read(|r| (r.root().a, r.root().n));
+    assert_eq!(a, 0);
+    for (i, p) in n.iter().enumerate() {
+        assert_eq!(
+            pool.read(|r| r.get(*p).map(|n| n.v)).unwrap(),
+            10 + i as u64
+        );
+    }
+    drop(pool);
+    let report = check::check_image(torn).unwrap();
+    assert!(report.is_healthy(), "{report}");
+}
+
+/// The middle entry of the group torn, the last one persisted: a torn tail too.
+#[test]
+fn a_torn_entry_inside_a_group_is_a_tail() {
+    let (image, slot_offset) = grouped();
+    let (torn, _) = flipped(&image, slot_offset, 2);
+    let pool = Pool::<Nodes>::builder()
+        .open_image(torn)
+        .expect("a legitimate crash image opens");
+    assert_eq!(pool.info().recovery.undo_applied, 2);
+    assert_eq!(pool.read(|r| r.root().a), 0);
 }
