@@ -29,10 +29,13 @@
 //! checksum the writer would have computed for that exact header and payload at `p` in that
 //! generation. That value is xxh3 under a seed the attacker does not know: `K(gen)` is the output
 //! of a PRF keyed by 128 secret bits, so it is unpredictable even to someone who had learnt the
-//! keys of other generations (which nothing exposes), and for a fixed input the seeded hash is
-//! close to uniform over the seed. A guess succeeds with probability about 2^-64, and each guess
-//! costs the attacker a crash at the moment a reader reaches their bytes. A valid entry can only
-//! have been written by this pool's writer, at that offset, in that generation.
+//! keys of other generations (which nothing exposes). The attacker sees no checksum, so what is
+//! left is a zero-knowledge guess: it succeeds with probability about 2^-64 provided xxh3 of a
+//! fixed input is close to uniform over an unknown random seed (an assumption about xxh3, which
+//! is not designed as a MAC; the per-generation PRF keeps any weakness there from carrying over
+//! between generations), and each guess costs the attacker a crash at the moment a reader reaches
+//! their bytes. A valid entry can only have been written by this pool's writer, at that offset,
+//! in that generation.
 //!
 //! SipHash over a fixed record (generation, offset, header, xxh3-128 of the payload) per entry
 //! was measured against this construction: it costs a SipHash per entry, this one a SipHash per
