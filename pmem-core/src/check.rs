@@ -31,7 +31,7 @@ use crate::layout::geometry::HEADER_SIZE;
 use crate::layout::header::Header;
 use crate::layout::heap::{chunk_kind, CLASSES};
 use crate::layout::types::{SlotTarget, TypeGraph};
-use crate::log::reader::{parse, starts_nonzero};
+use crate::log::reader::{parse, starts_nonzero, LogProblem};
 use crate::log::recovery::{contents, read_state};
 use crate::persist::PoolImage;
 use crate::persistent::Persistent;
@@ -238,21 +238,34 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
         domain: unsafe {
             crate::persist::Domain::new(base, h.pool_size.get(), crate::persist::FlushMode::Eadr)
         },
+        log_key: h.log_key(),
     };
     let state = read_state(&media);
+    if let Err(e) = state.validate() {
+        report.problem(e);
+    }
     let pending = state.newest.as_ref().map(|s| s.index);
+    let previous = state.previous.as_ref().map(|s| s.index);
     for index in 0..2u64 {
-        let slot = parse(&region, &media.geometry, index);
+        let slot = parse(&region, &media.geometry, &media.log_key, index);
         match &slot {
             None if starts_nonzero(&region, index) && pending.is_none() => report.problem(format!(
                 "log slot {index}: its first entry fails its checksum"
             )),
             Some(s) => {
-                if let Some(tail) = s.tail.filter(|t| t.damaged && pending != Some(index)) {
-                    report.problem(format!(
-                        "log slot {index}: the entry at offset {:#x} fails its checksum (generation {})",
-                        tail.pos, s.gen
-                    ));
+                // The logs recovery reads were judged above. An older log may show an invalid
+                // entry before valid ones when the next transaction had begun overwriting it.
+                let judged = pending == Some(index) || previous == Some(index);
+                match s.problem {
+                    Some(problem @ LogProblem::Damaged { .. }) if pending != Some(index) => {
+                        report.notes.push(format!(
+                            "log slot {index}: {problem}; no recovery reads this log (the next transaction may have been overwriting it)"
+                        ))
+                    }
+                    Some(problem) if !judged => {
+                        report.problem(format!("log slot {index}: {problem}"))
+                    }
+                    Some(_) | None => {}
                 }
                 if let Err(e) = contents(&media, s) {
                     report.problem(format!("log slot {index}: {e}"));

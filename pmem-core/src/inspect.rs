@@ -483,14 +483,17 @@ mod tests {
 
     /// Writes a checksummed log entry of `kind` and generation `gen` at `at`.
     fn write_entry(image: &mut PoolImage, at: u64, k: u32, gen: u64, payload: &[u8]) {
-        use crate::layout::log::{entry_checksum, kind_word};
-        let word = kind_word(k, 0);
+        use crate::layout::log::{entry_checksum, flags, kind_word};
+        let key = crate::layout::header::Header::copies(image.as_bytes()).unwrap()[0]
+            .log_key()
+            .generation(gen);
+        let word = kind_word(k, flags::FENCED, 0);
         let bytes = image.as_bytes_mut();
         let at = at as usize;
         bytes[at..at + 8]
             .copy_from_slice(&(word as u64 | (payload.len() as u64) << 32).to_le_bytes());
         bytes[at + 8..at + 16].copy_from_slice(&gen.to_le_bytes());
-        let sum = entry_checksum(word, payload.len() as u32, gen, payload);
+        let sum = entry_checksum(&key, at as u64, word, payload.len() as u32, payload);
         bytes[at + 16..at + 24].copy_from_slice(&sum.to_le_bytes());
         bytes[at + 24..at + 24 + payload.len()].copy_from_slice(payload);
     }
@@ -545,6 +548,49 @@ mod tests {
             &payload,
         );
         let _ = Inspection::from_image(far_extension).map(|i| i.check());
+    }
+
+    /// A crafted log (valid checksums: whoever wrote the file had its key) whose extension chain
+    /// leaves the heap, splits chunks, is empty or loops back on itself is refused, naming the
+    /// entry.
+    #[test]
+    fn log_extension_chains_are_validated() {
+        use crate::layout::geometry::Geometry;
+        use crate::layout::header::Header;
+        use crate::layout::heap::CHUNK_SIZE;
+        use crate::layout::log::kind;
+        let (image, _) = pool_and_graph();
+        let g = Header::copies(image.as_bytes()).unwrap()[0].geometry();
+        let slot = Geometry::log_slot_offset(0);
+        let gen = 1 << 40;
+        let extend = |image: &mut PoolImage, at: u64, offset: u64, len: u64| {
+            let mut payload = [0u8; 16];
+            payload[..8].copy_from_slice(&offset.to_le_bytes());
+            payload[8..].copy_from_slice(&len.to_le_bytes());
+            write_entry(image, at, kind::EXTEND, gen, &payload);
+        };
+        let refused = |image: PoolImage, what: &str| {
+            let err = Inspection::from_image(image).expect_err(what).to_string();
+            assert!(
+                err.contains("log slot 0") && err.contains("extension entry"),
+                "{what}: {err}"
+            );
+        };
+        for (offset, len, what) in [
+            (g.heap_end(), CHUNK_SIZE, "past the heap"),
+            (g.heap_offset + 64, CHUNK_SIZE, "not on a chunk"),
+            (g.heap_offset, CHUNK_SIZE / 2, "part of a chunk"),
+            (g.heap_offset, 0, "empty"),
+            (g.root_offset, CHUNK_SIZE, "the root"),
+        ] {
+            let mut bad = image.clone();
+            extend(&mut bad, slot, offset, len);
+            refused(bad, what);
+        }
+        let mut looped = image.clone();
+        extend(&mut looped, slot, g.heap_offset, CHUNK_SIZE);
+        extend(&mut looped, g.heap_offset, g.heap_offset, CHUNK_SIZE);
+        refused(looped, "a loop");
     }
 
     /// A zero-sized inline value repeated 2^64 times fits any type: the walk skips it.

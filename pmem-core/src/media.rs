@@ -1,5 +1,6 @@
 //! [`Media`]: a mapped pool, its geometry and its persistence domain, as one handle.
 
+use crate::layout::log::LogKey;
 use crate::layout::Geometry;
 use crate::persist::Domain;
 use crate::region::Region;
@@ -10,6 +11,8 @@ pub(crate) struct Media {
     pub region: Region,
     pub geometry: Geometry,
     pub domain: Domain,
+    /// The key of the pool's log entries, from its header.
+    pub log_key: LogKey,
 }
 
 impl Media {

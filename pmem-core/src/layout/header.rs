@@ -47,7 +47,10 @@ pub(crate) struct Header {
     pub layout_name: [u8; 64],
     /// The root type's layout descriptor, encoded by [`encode_type`].
     pub root_type: [u8; ROOT_TYPE_BYTES],
-    pub reserved: [u8; 280],
+    /// The secret that keys the log's entry checksums (see [`super::log`]): random, made at
+    /// create, never changed.
+    pub log_key: [u8; super::log::LOG_KEY_BYTES],
+    pub reserved: [u8; 264],
     /// xxh3-64 of every byte before it.
     pub checksum: U64,
 }
@@ -78,6 +81,11 @@ impl Header {
         let (a, rest) = Header::read_from_prefix(bytes).ok()?;
         let (b, _) = Header::read_from_prefix(rest).ok()?;
         Some([a, b])
+    }
+
+    /// The key of the pool's log entries.
+    pub(crate) fn log_key(&self) -> super::log::LogKey {
+        super::log::LogKey::from_bytes(self.log_key)
     }
 
     pub(crate) fn layout_name(&self) -> String {

@@ -1,17 +1,58 @@
 //! The log format: checksummed entries appended to a log slot.
 //!
 //! ```text
-//! entry  = kind: u16 | aux: u16 | len: u32 | gen: u64 | checksum: u64 | payload (len bytes)
+//! entry  = kind: u8 | flags: u8 | aux: u16 | len: u32 | gen: u64 | checksum: u64 | payload
 //! ```
 //!
 //! Every entry starts on a cache line: an entry is flushed with the lines it alone occupies, and
 //! a later entry never dirties a line an earlier fence already made durable (on CPUs whose
 //! write-back evicts, that would also cost a miss).
 //!
-//! `checksum` is xxh3-64 of the payload, seeded with the header fields, so a torn entry, an
-//! entry from an older transaction (different `gen`) and zeroed space all fail it. A reader
-//! stops at the first entry that fails: entries are written in order and the protocol never
-//! relies on an entry that was not fenced, so nothing after a bad entry can matter.
+//! # Which entries are live
+//!
+//! An entry is valid where it lies only if `checksum` is xxh3-64 of its payload seeded with
+//! `K(gen) ^ bind(offset, header)`: `K(gen)` is SipHash-1-3 of the generation under the pool's
+//! 128-bit secret (random, made at create, kept only in the header), and `bind` mixes the
+//! entry's pool offset with its kind, flags, aux and length. A torn entry, zeroed space, an
+//! entry of another generation or another pool, and an entry moved to another offset all fail
+//! it.
+//!
+//! What an attacker controls: the bytes an application stores (a value a remote user sent, say).
+//! Undo entries copy such bytes verbatim into the log, log slots are reused without being
+//! cleared, and extension blocks go back to the heap, so stored bytes can lie anywhere a reader
+//! looks, at any 64-byte position, spelling any header, for any generation the attacker predicts
+//! (generations are public: one per transaction). What the attacker does not have: the file
+//! (they never read the log, the header or anything but what the safe API returns, and fresh
+//! allocations are initialised, so stale log bytes are never returned), and so not the secret.
+//!
+//! Why a forged entry is not accepted: to pass, stored bytes at offset `p` must carry the
+//! checksum the writer would have computed for that exact header and payload at `p` in that
+//! generation. That value is xxh3 under a seed the attacker does not know: `K(gen)` is the output
+//! of a PRF keyed by 128 secret bits, so it is unpredictable even to someone who had learnt the
+//! keys of other generations (which nothing exposes). The attacker sees no checksum, so what is
+//! left is a zero-knowledge guess: it succeeds with probability about 2^-64 provided xxh3 of a
+//! fixed input is close to uniform over an unknown random seed (an assumption about xxh3, which
+//! is not designed as a MAC; the per-generation PRF keeps any weakness there from carrying over
+//! between generations), and each guess costs the attacker a crash at the moment a reader reaches
+//! their bytes. A valid entry can only have been written by this pool's writer, at that offset,
+//! in that generation.
+//!
+//! SipHash over a fixed record (generation, offset, header, xxh3-128 of the payload) per entry
+//! was measured against this construction: it costs a SipHash per entry, this one a SipHash per
+//! transaction, derived when the previous log ends, so that it runs in the shadow of that log's
+//! commit fence.
+//!
+//! # Torn tails and damage
+//!
+//! A reader stops at the first entry that is not valid. A crash can leave the entries written
+//! since the last fence in any mix of persisted words (several entries are flushed under one
+//! fence), so an invalid entry, even with valid ones after it, is normal there; nothing the
+//! protocol relies on was written after those entries' fence. The `FENCED` flag marks an entry
+//! written after a fence that covered every earlier entry of its log. Entries of a block are
+//! contiguous, so a valid `FENCED` entry of the same generation later in the same block as an
+//! invalid one proves the invalid one was durable: that is damage, never a torn tail, and the
+//! reader reports it with the offset. Damage in the last fenced group of entries, with nothing
+//! valid after it, cannot be told from a torn tail.
 //!
 //! Payloads by kind:
 //! - `UNDO`: target offset (u64), then the bytes the target held before the transaction wrote it.
@@ -34,8 +75,7 @@ pub(crate) const ENTRY_HEADER: u64 = 24;
 /// Entries start on this boundary.
 pub(crate) const ENTRY_ALIGN: u64 = 64;
 
-/// Entry kinds (the low 16 bits of the header's first word). 0 is never valid, so zeroed space
-/// never parses.
+/// Entry kinds (the header's first byte). 0 is never valid, so zeroed space never parses.
 pub(crate) mod kind {
     pub(crate) const UNDO: u32 = 1;
     pub(crate) const REDO: u32 = 2;
@@ -45,11 +85,120 @@ pub(crate) mod kind {
     pub(crate) const RETIRED: u32 = 6;
 }
 
-/// The checksum of an entry.
+/// Entry flags (the header's second byte).
+pub(crate) mod flags {
+    /// Every earlier entry of this log was fenced before this one was written.
+    pub(crate) const FENCED: u32 = 1;
+    /// Every flag this version knows.
+    pub(crate) const ALL: u32 = FENCED;
+}
+
+/// Bytes of the per-pool log secret.
+pub(crate) const LOG_KEY_BYTES: usize = 16;
+
+/// The per-pool secret that keys every entry's checksum: random, made when the pool is created,
+/// kept in the header and nowhere else.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogKey {
+    k0: u64,
+    k1: u64,
+}
+
+impl std::fmt::Debug for LogKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogKey(..)")
+    }
+}
+
+impl LogKey {
+    pub(crate) fn from_bytes(bytes: [u8; LOG_KEY_BYTES]) -> LogKey {
+        let (a, b) = bytes.split_at(8);
+        LogKey {
+            k0: u64::from_le_bytes(a.try_into().expect("8 bytes")),
+            k1: u64::from_le_bytes(b.try_into().expect("8 bytes")),
+        }
+    }
+
+    /// The key of generation `gen`'s entries: SipHash-1-3 of the generation under the pool
+    /// secret. Computed once per log.
+    #[inline]
+    pub(crate) fn generation(&self, gen: u64) -> GenKey {
+        GenKey {
+            seed: siphash13_u64(self.k0, self.k1, gen),
+            gen,
+        }
+    }
+}
+
+/// SipHash-1-3 of the 8-byte little-endian message `m` under key `(k0, k1)`.
 #[inline]
-pub(crate) fn entry_checksum(kind: u32, len: u32, gen: u64, payload: &[u8]) -> u64 {
-    let seed = gen ^ ((kind as u64) << 32 | len as u64).rotate_left(17) ^ 0x5052_4d45_4d4c_4f47;
-    xxh3_64_with_seed(payload, seed)
+fn siphash13_u64(k0: u64, k1: u64, m: u64) -> u64 {
+    #[inline(always)]
+    fn round(v: &mut [u64; 4]) {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    }
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    // The message block, then the final block: the length (8) in the top byte.
+    for block in [m, 8 << 56] {
+        v[3] ^= block;
+        round(&mut v);
+        v[0] ^= block;
+    }
+    v[2] ^= 0xff;
+    for _ in 0..3 {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
+}
+
+/// The key of one generation's entries (see [`LogKey::generation`]).
+#[derive(Clone, Copy)]
+pub(crate) struct GenKey {
+    seed: u64,
+    gen: u64,
+}
+
+impl GenKey {
+    /// The generation the key is for.
+    pub(crate) fn gen(&self) -> u64 {
+        self.gen
+    }
+}
+
+impl std::fmt::Debug for GenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GenKey(gen {})", self.gen)
+    }
+}
+
+/// The checksum of the entry at pool offset `at` with header fields `kind_word` and `len` and
+/// `payload`, in the generation `key` was made for: xxh3-64 of the payload, seeded by the
+/// generation's key and the entry's offset and header.
+#[inline]
+pub(crate) fn entry_checksum(
+    key: &GenKey,
+    at: u64,
+    kind_word: u32,
+    len: u32,
+    payload: &[u8],
+) -> u64 {
+    let header = (kind_word as u64) << 32 | len as u64;
+    let bind = at.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ header.rotate_left(23);
+    xxh3_64_with_seed(payload, key.seed ^ bind)
 }
 
 /// The seed of a transaction's data hash.
@@ -60,9 +209,9 @@ pub(crate) const fn entry_size(len: u64) -> u64 {
     (ENTRY_HEADER + len).div_ceil(ENTRY_ALIGN) * ENTRY_ALIGN
 }
 
-/// The header's kind field: the kind and its 16-bit auxiliary value.
-pub(crate) const fn kind_word(kind: u32, aux: u16) -> u32 {
-    kind | (aux as u32) << 16
+/// The header's first four bytes: the kind, its flags and its 16-bit auxiliary value.
+pub(crate) const fn kind_word(kind: u32, flags: u32, aux: u16) -> u32 {
+    kind | flags << 8 | (aux as u32) << 16
 }
 
 /// A heap metadata operation, applied in log order when its transaction commits, and again (to
@@ -160,11 +309,33 @@ mod tests {
     }
 
     #[test]
-    fn checksum_binds_header_fields() {
+    fn siphash13_matches_the_reference() {
+        use std::hash::Hasher;
+        for (k0, k1, m) in [
+            (0, 0, 0u64),
+            (1, 2, 3),
+            (u64::MAX, 0x0706_0504_0302_0100, 42),
+        ] {
+            let mut h = siphasher::sip::SipHasher13::new_with_keys(k0, k1);
+            h.write(&m.to_le_bytes());
+            assert_eq!(siphash13_u64(k0, k1, m), h.finish());
+        }
+    }
+
+    #[test]
+    fn checksum_binds_key_generation_position_and_header() {
         let p = [1u8, 2, 3, 4, 5, 6, 7, 8];
-        let c = entry_checksum(kind::UNDO, 8, 7, &p);
-        assert_ne!(c, entry_checksum(kind::REDO, 8, 7, &p));
-        assert_ne!(c, entry_checksum(kind::UNDO, 8, 8, &p));
-        assert_ne!(entry_checksum(0, 0, 0, &[]), 0);
+        let key = LogKey::from_bytes(*b"0123456789abcdef");
+        let other = LogKey::from_bytes(*b"0123456789abcdeg");
+        let undo = kind_word(kind::UNDO, 0, 0);
+        let c = entry_checksum(&key.generation(7), 64, undo, 8, &p);
+        let redo = kind_word(kind::REDO, 0, 0);
+        assert_ne!(c, entry_checksum(&key.generation(7), 64, redo, 8, &p));
+        let fenced = kind_word(kind::UNDO, flags::FENCED, 0);
+        assert_ne!(c, entry_checksum(&key.generation(7), 64, fenced, 8, &p));
+        assert_ne!(c, entry_checksum(&key.generation(8), 64, undo, 8, &p));
+        assert_ne!(c, entry_checksum(&key.generation(7), 128, undo, 8, &p));
+        assert_ne!(c, entry_checksum(&other.generation(7), 64, undo, 8, &p));
+        assert_ne!(c, entry_checksum(&key.generation(7), 64, undo, 8, &[0; 8]));
     }
 }

@@ -1,4 +1,4 @@
-//! The on-media format, version 1: fixed-size little-endian structures and where they live.
+//! The on-media format, version 2: fixed-size little-endian structures and where they live.
 //!
 //! ```text
 //! offset 0        header copy A           4 KiB
@@ -25,10 +25,13 @@ pub(crate) use geometry::Geometry;
 
 /// Format version this library writes. A different major version is refused; a newer minor
 /// version is compatible by definition.
-pub const FORMAT_MAJOR: u16 = 1;
-/// See [`FORMAT_MAJOR`]. Minor 1: the type table records each type's alignment and fields
-/// (older libraries read it as absent and rewrite it; this one reads theirs).
-pub const FORMAT_MINOR: u16 = 1;
+///
+/// Version 2 keys the log's entry checksums with a per-pool secret kept in the header and binds
+/// each entry to its position; version 1 logs cannot be read by it, nor its logs by version 1.
+/// Its type table records each type's alignment and fields.
+pub const FORMAT_MAJOR: u16 = 2;
+/// See [`FORMAT_MAJOR`].
+pub const FORMAT_MINOR: u16 = 0;
 
 /// Rounds `v` up to a multiple of `to` (a power of two), or `None` if that overflows: sizes
 /// read from a pool file can be anything.

@@ -29,7 +29,43 @@
 //!    nothing but ops changes), then replays *L*'s ops if *L* committed or rolls *L*'s undo back if
 //!    not, fences, and writes a `RETIRED` entry so the decision is never made again. A crash
 //!    during recovery repeats it with the same outcome.
+//! 7. Entries are keyed by the pool's secret and bound to their offset and generation
+//!    ([`crate::layout::log`]), so stored bytes a log copied, or stale entries of a reused slot,
+//!    never parse as live entries. Each entry records whether every earlier entry of its log was
+//!    fenced before it; an invalid entry followed by such an entry was durable, so recovery
+//!    refuses the newest log as damaged (naming the slot and offset) rather than roll back part
+//!    of it. A log that wrote nothing does not use up its generation, and a log that ended with
+//!    entries unflushed has them made durable before the next log starts: otherwise the next
+//!    log could overwrite the one a crash shows as the newest.
 
 pub(crate) mod reader;
 pub(crate) mod recovery;
 pub(crate) mod writer;
+
+use crate::layout::log::LOG_KEY_BYTES;
+
+/// A new pool's log secret, from the operating system's random source.
+pub(crate) fn new_key() -> [u8; LOG_KEY_BYTES] {
+    let mut key = [0u8; LOG_KEY_BYTES];
+    let mut filled = 0;
+    while filled < key.len() {
+        let rest = &mut key[filled..];
+        // SAFETY: getrandom writes at most `rest.len()` bytes into `rest`.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n <= 0 {
+            break;
+        }
+        filled += n as usize;
+    }
+    if filled < key.len() {
+        // No getrandom: std's hash keys come from the operating system's random source too
+        // (it aborts rather than go without one).
+        use std::hash::{BuildHasher, Hasher};
+        for (i, chunk) in key.chunks_mut(8).enumerate() {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            chunk.copy_from_slice(&h.finish().to_le_bytes());
+        }
+    }
+    key
+}

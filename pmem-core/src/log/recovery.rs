@@ -1,6 +1,6 @@
 //! Recovery at open: finish or undo what a crash interrupted, then retire the logs.
 
-use super::reader::{parse, Entry, ParsedSlot};
+use super::reader::{parse, Entry, LogProblem, ParsedSlot};
 use crate::layout::log::{kind, Op, DATA_HASH_SEED, OP_SIZE};
 use crate::media::Media;
 
@@ -28,7 +28,7 @@ pub(crate) struct LogState {
 /// Reads both log slots.
 pub(crate) fn read_state(media: &Media) -> LogState {
     let slots: Vec<ParsedSlot> = (0..2)
-        .filter_map(|i| parse(&media.region, &media.geometry, i))
+        .filter_map(|i| parse(&media.region, &media.geometry, &media.log_key, i))
         .collect();
     let Some(newest) = slots.iter().max_by_key(|s| s.gen).cloned() else {
         return LogState {
@@ -52,6 +52,40 @@ pub(crate) fn read_state(media: &Media) -> LogState {
         newest: Some(newest),
         previous,
         next_gen,
+    }
+}
+
+impl LogState {
+    /// Refuses logs recovery cannot trust, naming the slot and the offset: damage in the newest
+    /// log (an invalid entry proven durable), or, in either log recovery reads, a chain of
+    /// blocks the writer could not have made. Damage in the previous log is not refused: once
+    /// the newest transaction has ended, the next one may be overwriting the previous log's slot,
+    /// and recovery reads that log only for the operations of a commit it reaches through
+    /// valid entries.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let slots = self.newest.iter().chain(&self.previous);
+        for (i, slot) in slots.enumerate() {
+            match slot.problem {
+                Some(LogProblem::Damaged { .. }) if i > 0 => {}
+                Some(problem) => return Err(format!("log slot {}: {problem}", slot.index)),
+                None => {}
+            }
+        }
+        if let (Some(newest), Some(previous)) = (&self.newest, &self.previous) {
+            for &(o, l) in &newest.blocks {
+                if let Some(&(po, pl)) = previous
+                    .blocks
+                    .iter()
+                    .find(|&&(po, pl)| o < po + pl && po < o + l)
+                {
+                    return Err(format!(
+                        "log slot {}: its extension block {o:#x}+{l:#x} overlaps block {po:#x}+{pl:#x} of log slot {}",
+                        newest.index, previous.index
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -220,6 +254,7 @@ pub(crate) fn roll_back(media: &Media, undo: &[(u64, u64, u64)]) {
 /// the report and the generation for the next log. The caller retires the logs.
 pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
     let state = read_state(media);
+    state.validate()?;
     let mut report = RecoveryReport::default();
     let Some(newest) = state.newest else {
         return Ok((report, state.next_gen));

@@ -3,7 +3,8 @@
 use crate::error::Result;
 use crate::heap::Heap;
 use crate::layout::log::{
-    entry_checksum, entry_size, kind, kind_word, Op, ENTRY_HEADER, LOG_SLOT_SIZE, OP_SIZE,
+    entry_checksum, entry_size, flags, kind, kind_word, GenKey, LogKey, Op, ENTRY_HEADER,
+    LOG_SLOT_SIZE, OP_SIZE,
 };
 use crate::layout::Geometry;
 use crate::media::Media;
@@ -18,10 +19,18 @@ const MIN_UNDO_PIECE: u64 = 256;
 
 struct OpenLog {
     gen: u64,
+    /// The key of this generation's entries.
+    key: GenKey,
+    /// The pool's log secret.
+    pool_key: LogKey,
     pos: u64,
     end: u64,
     /// Start of the bytes written but not yet flushed.
     unflushed: u64,
+    /// Every entry written so far has been fenced: the next one is flagged `FENCED`.
+    fenced: bool,
+    /// Whether any entry was written.
+    written: bool,
 }
 
 /// Writes the log of one transaction at a time, alternating between the two slots.
@@ -30,6 +39,12 @@ pub(crate) struct LogWriter {
     open: Option<OpenLog>,
     /// Heap space lent to each slot for entries beyond its fixed area.
     extensions: [Vec<(u64, u64)>; 2],
+    /// Entries a finished log left unflushed (it ended without committing): made durable before
+    /// the next log starts, so the newest log on the media is always the newest one written.
+    leftover: Option<(u64, u64)>,
+    /// The next log's key, derived when the last one finished: the derivation then runs in the
+    /// shadow of that log's commit fence rather than on the next transaction's path.
+    next_key: Option<GenKey>,
 }
 
 impl LogWriter {
@@ -39,6 +54,8 @@ impl LogWriter {
             next_gen,
             open: None,
             extensions: [Vec::new(), Vec::new()],
+            leftover: None,
+            next_key: None,
         }
     }
 
@@ -49,50 +66,83 @@ impl LogWriter {
 
     /// The slot the open transaction writes, if it has written anything.
     pub(crate) fn current_slot(&self) -> Option<usize> {
-        self.open.as_ref().map(|log| (log.gen % 2) as usize)
+        // A log that wrote nothing left the slot's older log, and the operations recovery may
+        // replay from it, in place.
+        self.open
+            .as_ref()
+            .filter(|log| log.written)
+            .map(|log| (log.gen % 2) as usize)
     }
 
-    fn begin(&mut self, heap: &Heap) -> &mut OpenLog {
+    #[inline]
+    fn begin(&mut self, media: &Media, heap: &Heap) -> &mut OpenLog {
         if self.open.is_none() {
-            let gen = self.next_gen;
-            let slot = gen % 2;
-            // The slot last held transaction gen - 2, which no recovery needs any more.
-            for (offset, len) in self.extensions[slot as usize].drain(..) {
-                heap.release_log_space(offset, len);
-            }
-            let start = Geometry::log_slot_offset(slot);
-            self.open = Some(OpenLog {
-                gen,
-                pos: start,
-                end: start + LOG_SLOT_SIZE,
-                unflushed: start,
-            });
+            self.start(media, heap);
         }
         self.open.as_mut().expect("just opened")
     }
 
+    /// Opens the next transaction's log.
+    fn start(&mut self, media: &Media, heap: &Heap) {
+        if self.leftover.is_some() {
+            self.make_leftover_durable(media);
+        }
+        let gen = self.next_gen;
+        let slot = gen % 2;
+        // The slot last held transaction gen - 2, which no recovery needs any more.
+        for (offset, len) in self.extensions[slot as usize].drain(..) {
+            heap.release_log_space(offset, len);
+        }
+        let key = match self.next_key.take() {
+            Some(key) if key.gen() == gen => key,
+            _ => derive_key(media, gen),
+        };
+        let start = Geometry::log_slot_offset(slot);
+        self.open = Some(OpenLog {
+            gen,
+            key,
+            pool_key: media.log_key,
+            pos: start,
+            end: start + LOG_SLOT_SIZE,
+            unflushed: start,
+            fenced: true,
+            written: false,
+        });
+    }
+
+    /// Makes what the last log left unflushed durable. Until then, the log being started could
+    /// overwrite the other slot's older log while a crash still showed that one as the newest.
+    #[cold]
+    #[inline(never)]
+    fn make_leftover_durable(&mut self, media: &Media) {
+        if let Some((offset, len)) = self.leftover.take() {
+            media.domain.flush(offset, len);
+            media.domain.fence();
+        }
+    }
+
     /// Payload bytes that fit in the current block before an `EXTEND` is needed.
-    fn room(&mut self, heap: &Heap) -> u64 {
-        let log = self.begin(heap);
+    fn room(&mut self, media: &Media, heap: &Heap) -> u64 {
+        let log = self.begin(media, heap);
         (log.end - log.pos).saturating_sub(ENTRY_HEADER + EXTEND_RESERVE)
     }
 
     /// Makes room for a payload of at least `want` bytes, continuing the log in heap space if the
     /// current block is too full.
     fn ensure_room(&mut self, media: &Media, heap: &Heap, want: u64) -> Result<()> {
-        if self.room(heap) >= want {
+        if self.room(media, heap) >= want {
             return Ok(());
         }
         let size = (entry_size(want) + EXTEND_RESERVE)
             .clamp(MIN_EXTENSION, MAX_EXTENSION.max(want + 4096));
         let (offset, len) = heap.reserve_log_space(size)?;
-        let slot = self.current_slot().expect("open");
+        let slot = (self.open.as_ref().expect("open").gen % 2) as usize;
         self.extensions[slot].push((offset, len));
         let mut payload = [0u8; 16];
         payload[..8].copy_from_slice(&offset.to_le_bytes());
         payload[8..].copy_from_slice(&len.to_le_bytes());
         self.write_entry(media, kind::EXTEND, &[&payload]);
-        self.flush(media);
+        self.flush_written(media);
         let log = self.open.as_mut().expect("open");
         log.pos = offset;
         log.end = offset + len;
@@ -124,9 +174,12 @@ impl LogWriter {
         let log = self.open.as_mut().expect("open");
         let payload = log.pos + ENTRY_HEADER;
         fill(payload);
-        let kind_word = kind_word(k, aux);
+        let entry_flags = if log.fenced { flags::FENCED } else { 0 };
+        log.fenced = false;
+        log.written = true;
+        let kind_word = kind_word(k, entry_flags, aux);
         // SAFETY: this writer is the pool's only writer; the bytes were just written.
-        let checksum = entry_checksum(kind_word, len as u32, log.gen, unsafe {
+        let checksum = entry_checksum(&log.key, log.pos, kind_word, len as u32, unsafe {
             media.region.slice(payload, len)
         });
         media
@@ -137,8 +190,17 @@ impl LogWriter {
         log.pos += entry_size(len);
     }
 
-    /// Flushes everything written since the last flush; the caller fences.
+    /// Flushes everything written since the last flush; the caller fences before the next entry
+    /// is written (which is flagged as following a fence).
     pub(crate) fn flush(&mut self, media: &Media) {
+        self.flush_written(media);
+        if let Some(log) = self.open.as_mut() {
+            log.fenced = true;
+        }
+    }
+
+    /// Flushes everything written since the last flush, with no fence to follow.
+    fn flush_written(&mut self, media: &Media) {
         if let Some(log) = self.open.as_mut() {
             if log.pos > log.unflushed {
                 media.domain.flush(log.unflushed, log.pos - log.unflushed);
@@ -159,7 +221,7 @@ impl LogWriter {
         mut each: impl FnMut(u64, u64, u64),
     ) -> Result<()> {
         while len > 0 {
-            let room = self.room(heap);
+            let room = self.room(media, heap);
             if room < 8 + len.min(MIN_UNDO_PIECE) {
                 self.ensure_room(media, heap, 8 + len.min(MAX_EXTENSION - 4096))?;
                 continue;
@@ -189,7 +251,7 @@ impl LogWriter {
     ) -> Result<()> {
         let (mut ops, mut ranges) = (ops, ranges);
         let inline = 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
-        if self.room(heap) < inline || ranges.len() > u16::MAX as usize {
+        if self.room(media, heap) < inline || ranges.len() > u16::MAX as usize {
             // Too large for one entry here: spill into REDO and RANGES entries first.
             while !ops.is_empty() {
                 let n = self.spill_room(media, heap, ops.len())?;
@@ -209,7 +271,7 @@ impl LogWriter {
             }
             self.ensure_room(media, heap, 8)?;
         }
-        self.begin(heap);
+        self.begin(media, heap);
         let len = 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
         self.write_entry_with(media, kind::COMMIT, ranges.len() as u16, len, |at| {
             media.region.write_u64(at, data_hash);
@@ -222,10 +284,10 @@ impl LogWriter {
 
     /// How many of `want` 16-byte records fit in one entry here, extending the log if none do.
     fn spill_room(&mut self, media: &Media, heap: &Heap, want: usize) -> Result<usize> {
-        if self.room(heap) < 4 * OP_SIZE {
+        if self.room(media, heap) < 4 * OP_SIZE {
             self.ensure_room(media, heap, (want as u64 * OP_SIZE).min(MAX_EXTENSION / 2))?;
         }
-        Ok(want.min((self.room(heap) / OP_SIZE) as usize))
+        Ok(want.min((self.room(media, heap) / OP_SIZE) as usize))
     }
 
     /// Offset where the next transaction's log will start.
@@ -234,10 +296,18 @@ impl LogWriter {
         Geometry::log_slot_offset(next % 2)
     }
 
-    /// Ends the open transaction's log; the next one uses the other slot.
+    /// Ends the open transaction's log; the next one uses the other slot. A log that wrote
+    /// nothing leaves its slot's older log in place, so it gives its generation to the next one:
+    /// otherwise that one would overwrite the log a crash shows as the newest.
     pub(crate) fn finish(&mut self) {
         if let Some(log) = self.open.take() {
-            self.next_gen = log.gen + 1;
+            if log.written {
+                self.next_gen = log.gen + 1;
+                self.next_key = Some(log.pool_key.generation(self.next_gen));
+            }
+            if log.pos > log.unflushed {
+                self.leftover = Some((log.unflushed, log.pos - log.unflushed));
+            }
         }
     }
 
@@ -245,12 +315,19 @@ impl LogWriter {
     /// the older logs again. The caller must have fenced everything they describe.
     pub(crate) fn retire(&mut self, media: &Media, heap: &Heap) {
         debug_assert!(self.open.is_none());
-        self.begin(heap);
+        self.begin(media, heap);
         self.write_entry(media, kind::RETIRED, &[]);
         self.flush(media);
         media.domain.fence();
         self.finish();
     }
+}
+
+/// The key of generation `gen`, when the last log did not derive it in advance.
+#[cold]
+#[inline(never)]
+fn derive_key(media: &Media, gen: u64) -> GenKey {
+    media.log_key.generation(gen)
 }
 
 fn write_ops(media: &Media, at: u64, ops: &[Op]) {

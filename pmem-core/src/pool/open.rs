@@ -263,6 +263,7 @@ fn new_header<R: Persistent>(geometry: &Geometry, options: &Options) -> Header {
     h.minor = U16::new(FORMAT_MINOR);
     h.header_size = U32::new(HEADER_SIZE as u32);
     h.uuid = new_uuid();
+    h.log_key = crate::log::new_key();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -389,15 +390,15 @@ fn create_on<R: Persistent>(
 ) -> Result<Pool<R>> {
     let geometry =
         Geometry::compute(size, root_size::<R>(options)).expect("size checked by the caller");
+    let header = new_header::<R>(&geometry, options);
     let media = media_for(
         &backing,
         base,
         size,
         mode,
-        geometry,
+        (geometry, &header),
         Tracking::Simulated(None),
     );
-    let header = new_header::<R>(&geometry, options);
     write_headers(&media, &header, &[0, 1]);
     finish_open(backing, media, header, location, options)
 }
@@ -415,7 +416,7 @@ fn media_for(
     base: *mut u8,
     len: u64,
     mode: FlushMode,
-    geometry: Geometry,
+    (geometry, header): (Geometry, &Header),
     tracking: Tracking,
 ) -> Media {
     // SAFETY: `base .. base + len` is the mapping or image owned by `backing`, which the pool keeps
@@ -439,6 +440,7 @@ fn media_for(
         region,
         geometry,
         domain,
+        log_key: header.log_key(),
     }
 }
 
@@ -494,7 +496,14 @@ fn open_on<R: Persistent>(
     let dax = matches!(&backing, Backing::File(f) if f.is_dax());
     let mode = flush_mode(options, dax);
     let geometry = chosen.header.geometry();
-    let media = media_for(&backing, base, len, mode, geometry, tracking);
+    let media = media_for(
+        &backing,
+        base,
+        len,
+        mode,
+        (geometry, &chosen.header),
+        tracking,
+    );
     check_type_table::<R>(&media, &chosen.header, options, &location)?;
     if let Some(copy) = chosen.repair {
         write_headers(&media, &chosen.header, &[copy]);
