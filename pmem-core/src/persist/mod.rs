@@ -262,6 +262,18 @@ impl Domain {
         }
     }
 
+    /// Makes the next `fences` msync fences fail as a device error would; `false` (and no
+    /// effect) in any other mode.
+    pub(crate) fn inject_write_back_failures(&self, fences: u32) -> bool {
+        match &self.backend {
+            Backend::Msync(m) => {
+                m.inject_failures(fences);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The counts so far.
     pub(crate) fn stats(&self) -> FlushStats {
         FlushStats {
