@@ -484,7 +484,10 @@ pub(super) fn create_file<R: Persistent>(
     let mode = flush_mode(options, file.is_dax());
     let base = file.base();
     match create_on::<R>(Backing::File(file), base, size, mode, location, options) {
-        Ok(pool) => PoolFile::publish(&temp, path).map(|()| pool),
+        Ok(pool) => match &pool.shared()._backing {
+            Backing::File(file) => file.publish(&temp, path).map(|()| pool),
+            Backing::Memory(_) => unreachable!("created on a file"),
+        },
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
             Err(e)
