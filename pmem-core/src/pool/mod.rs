@@ -288,6 +288,22 @@ struct PoolInner {
 /// assert_eq!(pool.read(|r| r.root().count), 1);
 /// # Ok::<(), pmem_core::Error>(())
 /// ```
+///
+/// # Other programs and the file
+///
+/// A pool file is mapped shared. Handles that honour the pool's lock (an advisory `flock`)
+/// are kept out while it is open: a second open fails with [`Error::PoolInUse`]. A program
+/// that ignores the lock is not, and then:
+/// - if it writes the file, the pool's memory changes under the references this API handed
+///   out, outside any transaction: as for any shared mapping, that is undefined behaviour, and
+///   the crash-consistency guarantees no longer hold;
+/// - if it truncates the file, the next access to a page past the new end raises `SIGBUS`,
+///   which kills the process (a load cannot return an error).
+///
+/// Linux offers no way to forbid either on a regular file: seals are for `memfd` files only,
+/// and a lease only delays another process's open or truncate (while signalling the holder).
+/// Keep pool files where only the programs that use them can write them. At open, a file
+/// shorter than its header says is refused with [`Error::Truncated`].
 pub struct Pool<R> {
     inner: Box<PoolInner>,
     _root: PhantomData<fn() -> R>,
