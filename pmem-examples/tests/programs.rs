@@ -88,7 +88,7 @@ fn string_writer_and_reader() {
 
     let err = fails(READER, &[pool], "");
     assert!(err.contains("no such file"), "{err}");
-    assert!(fails(WRITER, &[], "").contains("usage: string-writer POOL"));
+    assert!(fails(WRITER, &[], "").contains("Usage: string-writer <POOL>"));
 
     ok(
         WRITER,
@@ -143,7 +143,7 @@ fn map_cli(program: &str) {
     assert!(fails(program, &[pool, "remove", "4"], "").contains("key 4 not found"));
     assert!(fails(program, &[pool, "insert", "1"], "").contains("usage: insert KEY VALUE"));
     assert!(fails(program, &[pool, "jump"], "").contains("unknown command `jump`"));
-    assert!(fails(program, &[], "").contains("missing the pool file"));
+    assert!(fails(program, &[], "").contains("required arguments were not provided"));
     assert!(ok_args(program, &["--help"]).contains("Commands:"));
 
     // Interactive: one command per line; a failed command does not stop the session but makes
@@ -240,5 +240,69 @@ fn demo_tells_the_story_twice() {
                 "run {run}: no {expected:?} in\n{out}"
             );
         }
+    }
+}
+
+/// Every program of the package.
+const PROGRAMS: [&str; 7] = [
+    env!("CARGO_BIN_EXE_string-writer"),
+    env!("CARGO_BIN_EXE_string-reader"),
+    env!("CARGO_BIN_EXE_hashmap-cli"),
+    env!("CARGO_BIN_EXE_btree-cli"),
+    env!("CARGO_BIN_EXE_queue-cli"),
+    env!("CARGO_BIN_EXE_demo"),
+    env!("CARGO_BIN_EXE_pmem"),
+];
+
+/// `--help` and `-h` print usage and exit 0, and are never taken for a pool file's name.
+#[test]
+fn every_program_has_a_help_that_creates_nothing() {
+    let _guard = shared();
+    for program in PROGRAMS {
+        for flag in ["--help", "-h"] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = Command::new(program)
+                .arg(flag)
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{program} {flag}: {}\nstderr: {}",
+                out.status,
+                stderr(&out)
+            );
+            assert!(
+                stdout(&out).contains("Usage:"),
+                "{program} {flag}: {}",
+                stdout(&out)
+            );
+            let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(left.is_empty(), "{program} {flag} created {left:?}");
+        }
+    }
+}
+
+/// A usage error says so and exits 1, creating nothing.
+#[test]
+fn every_program_refuses_an_unknown_option() {
+    let _guard = shared();
+    for program in PROGRAMS {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(program)
+            .args(["--no-such-option", "x.pool"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{program}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("--no-such-option"),
+            "{program}: {}",
+            stderr(&out)
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{program} created {left:?}");
     }
 }
