@@ -484,8 +484,10 @@ impl<R: Persistent> Pool<R> {
     /// Creates a pool file of `size` bytes with a zeroed root; fails if the file exists.
     ///
     /// The file is built under a hidden temporary name beside `path` (`.NAME.creating.PID.N`),
-    /// with its space reserved, and appears under `path` only once it holds a whole pool. A
-    /// temporary file that a crashed create left is removed by the next create of that name.
+    /// with its space reserved, and appears under `path` only once it holds a whole pool: the
+    /// file is synced before it is linked into place and the directory after, so the pool this
+    /// returns survives a power cut under its name. A temporary file that a crashed create left
+    /// is removed by the next create of that name.
     pub fn create(path: impl AsRef<Path>, size: u64) -> Result<Pool<R>> {
         Self::builder().create(path, size)
     }
