@@ -255,6 +255,7 @@ impl Domain {
 
     /// The first write-back failure since the last call (msync mode only: cache flushes cannot
     /// fail). Callers that promise durability check this after their fence.
+    #[inline]
     pub(crate) fn take_failure(&self) -> Option<std::io::Error> {
         match &self.backend {
             Backend::Msync(m) => m.take_failure(),

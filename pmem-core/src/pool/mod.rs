@@ -525,7 +525,7 @@ impl<R: Persistent> Pool<R> {
 
     /// Exclusive write access, refusing re-entry from the thread that already has it, or waiting
     /// on a read guard of its own.
-    #[inline]
+    #[inline(always)]
     fn writer(&self) -> Result<WriteGuard<'_>> {
         if self.inner.writer.load(Ordering::Relaxed) == thread_marker() {
             return Err(Error::NestedTransaction);
@@ -535,11 +535,18 @@ impl<R: Persistent> Pool<R> {
         }
         let guard = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
         if guard.poisoned {
-            return Err(Error::Poisoned {
-                location: self.inner.shared.location.clone(),
-            });
+            return Err(self.poisoned());
         }
         Ok(self.write_guard(guard))
+    }
+
+    /// The error for a write to a poisoned pool (kept out of line: never on the hot path).
+    #[cold]
+    #[inline(never)]
+    fn poisoned(&self) -> Error {
+        Error::Poisoned {
+            location: self.inner.shared.location.clone(),
+        }
     }
 
     #[inline]

@@ -91,19 +91,31 @@ impl<'p, R: Persistent> Tx<'p, R> {
             (Ok(_), Some(reason)) => Err(Error::Aborted { reason }),
             (result, _) => result,
         };
-        let (result, hooks) = match result {
+        // Which hooks the outcome runs: the commit's, the abort's, or (outcome unknown) none.
+        let (result, commit_hooks, abort_hooks) = match result {
             Ok(value) => match self.core.commit() {
-                Ok(()) => (Ok(value), std::mem::take(&mut self.on_commit)),
+                Ok(()) => (Ok(value), true, false),
                 // The write-back failed after the commit record was written: whether the
                 // transaction survives is unknown, so neither set of hooks may claim an outcome.
-                Err(e @ Error::CommitOutcomeUnknown { .. }) => (Err(e), Vec::new()),
+                Err(e @ Error::CommitOutcomeUnknown { .. }) => (Err(e), false, false),
                 // The commit record could not be written: the transaction was rolled back.
-                Err(e) => (Err(e), std::mem::take(&mut self.on_abort)),
+                Err(e) => (Err(e), false, true),
             },
             Err(e) => {
                 self.core.abort();
-                (Err(e), std::mem::take(&mut self.on_abort))
+                (Err(e), false, true)
             }
+        };
+        if self.on_commit.is_empty() && self.on_abort.is_empty() {
+            // Dropped on return, releasing the pool.
+            return result;
+        }
+        let hooks = if commit_hooks {
+            std::mem::take(&mut self.on_commit)
+        } else if abort_hooks {
+            std::mem::take(&mut self.on_abort)
+        } else {
+            Vec::new()
         };
         drop(self);
         run(hooks);
@@ -373,6 +385,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
 }
 
 /// Runs hooks in the order they were added.
+#[cold]
 fn run(hooks: Vec<Hook<'_>>) {
     for hook in hooks {
         hook();
@@ -380,17 +393,17 @@ fn run(hooks: Vec<Hook<'_>>) {
 }
 
 impl<R> Drop for Tx<'_, R> {
+    #[inline]
     fn drop(&mut self) {
-        let hooks = if self.finished {
-            Vec::new()
-        } else {
+        if !self.finished {
             // The closure panicked: roll back before the panic goes on.
             self.core.abort();
-            std::mem::take(&mut self.on_abort)
-        };
+        }
         // SAFETY: dropped exactly once, here; `self.core` is not used afterwards.
         unsafe { ManuallyDrop::drop(&mut self.core) };
-        run(hooks);
+        if !self.finished && !self.on_abort.is_empty() {
+            run(std::mem::take(&mut self.on_abort));
+        }
     }
 }
 

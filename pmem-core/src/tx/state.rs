@@ -399,16 +399,22 @@ impl TxCore {
 
     /// A commit's outcome: `Ok`, or the write-back failure that makes its durability unknown
     /// (and poisons the pool).
+    #[inline]
     fn durability(&mut self, failure: Option<std::io::Error>) -> Result<()> {
         match failure {
             None => Ok(()),
-            Some(source) => {
-                self.poisoned = true;
-                Err(Error::CommitOutcomeUnknown {
-                    location: self.shared.location.clone(),
-                    source,
-                })
-            }
+            Some(source) => Err(self.poison(source)),
+        }
+    }
+
+    /// Marks the pool poisoned by a failed write-back; the error to report (kept out of line).
+    #[cold]
+    #[inline(never)]
+    fn poison(&mut self, source: std::io::Error) -> Error {
+        self.poisoned = true;
+        Error::CommitOutcomeUnknown {
+            location: self.shared.location.clone(),
+            source,
         }
     }
 
