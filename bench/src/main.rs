@@ -16,15 +16,29 @@ mod update;
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use common::Env;
 
-const USAGE: &str = "usage: pmem-bench create|w1|w2|w3|w4|w5|w6|w7";
+const KNOBS: &str = "\
+Environment:
+  N          operations per timed loop (default 1000000)
+  REPS       timed repetitions (default 5)
+  POOL_DIR   where the pool files go (default /dev/shm)
+  POOL_SIZE  pool size in bytes (default 1 GiB)
+  W6_OBJS    live objects of the w6 workload (default 1000000)
+  FLUSH_MODE clwb, clflushopt, clflush, eadr or msync (default: the CPU's best cache flush, forced)";
+
+/// Runs one of the PMDK baseline workloads on pmem and prints its timing line.
+#[derive(Debug, Parser)]
+#[command(name = "pmem-bench", after_help = KNOBS)]
+struct Args {
+    /// The workload.
+    #[arg(value_parser = ["create", "w1", "w2", "w3", "w4", "w5", "w6", "w7"])]
+    workload: String,
+}
 
 fn main() -> ExitCode {
-    let Some(workload) = std::env::args().nth(1) else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
+    let workload = Args::parse().workload;
     let env = Env::from_env();
     let result = match workload.as_str() {
         "create" => lifecycle::run_create(&env),
@@ -35,10 +49,7 @@ fn main() -> ExitCode {
         "w5" => hashmap::run(&env),
         "w6" => lifecycle::run_w6(&env),
         "w7" => threads::run(&env),
-        other => {
-            eprintln!("unknown workload {other}\n{USAGE}");
-            return ExitCode::from(2);
-        }
+        other => unreachable!("clap accepts only the workloads above, not {other}"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

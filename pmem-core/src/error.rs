@@ -168,6 +168,23 @@ pub enum Error {
     },
     /// An argument was out of range; the message says which and why.
     InvalidArgument(String),
+    /// Writing a commit back to the media failed (`msync` reported an error) after its commit
+    /// record was written: the transaction's changes are in memory, but whether they survive is
+    /// unknown until the pool is reopened and recovery decides from what the media holds. Neither
+    /// its commit nor its abort hooks run, and the pool refuses further writes
+    /// ([`Error::Poisoned`]).
+    CommitOutcomeUnknown {
+        /// The pool.
+        location: Location,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// An earlier write-back to this pool failed, so what its media holds is unknown: the pool
+    /// refuses writes until it is dropped and reopened (reads still see memory).
+    Poisoned {
+        /// The pool.
+        location: Location,
+    },
     /// An operating-system call failed.
     Io {
         /// The pool.
@@ -265,6 +282,14 @@ impl fmt::Display for Error {
             ),
             Error::Aborted { reason } => write!(f, "transaction aborted: {reason}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::CommitOutcomeUnknown { location, source } => write!(
+                f,
+                "{location}: writing the commit back failed ({source}): whether the transaction is durable is unknown until the pool is reopened"
+            ),
+            Error::Poisoned { location } => write!(
+                f,
+                "{location}: an earlier write-back failed, so the pool refuses writes; reopen it to recover"
+            ),
             Error::Io { location, operation, source } => {
                 write!(f, "{location}: {operation} failed: {source}")
             }
@@ -275,7 +300,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. } | Error::CommitOutcomeUnknown { source, .. } => Some(source),
             _ => None,
         }
     }

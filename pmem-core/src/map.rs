@@ -73,13 +73,29 @@ impl PoolFile {
         }
     }
 
-    /// Gives the file made by [`create`](Self::create) at `temp` its name `path`, atomically,
-    /// failing with [`Error::AlreadyExists`] if something took the name meanwhile. The temporary
-    /// name is removed either way.
-    pub(crate) fn publish(temp: &Path, path: &Path) -> Result<()> {
-        let linked = std::fs::hard_link(temp, path);
+    /// Gives the file made by [`create`](Self::create) at `temp` its name `path`, atomically
+    /// and durably, failing with [`Error::AlreadyExists`] if something took the name meanwhile.
+    /// The temporary name is removed either way.
+    ///
+    /// The file's contents and size are synced before the name appears, and the directory after,
+    /// so a pool that `create` returned survives a power cut under its name: a name whose file
+    /// is not durable, or a durable file without its name, is never what a crash leaves.
+    pub(crate) fn publish(&self, temp: &Path, path: &Path) -> Result<()> {
+        let location = Location::file(path);
+        let synced = sync(&self._file, "fsync file").map_err(|e| Error::io(&location, "fsync", e));
+        let linked = synced.and_then(|()| {
+            trace("link");
+            std::fs::hard_link(temp, path).map_err(|e| Error::io(&location, "link into place", e))
+        });
         let _ = std::fs::remove_file(temp);
-        linked.map_err(|e| Error::io(&Location::file(path), "link into place", e))
+        linked?;
+        if let Err(e) = sync_parent(path) {
+            // Whether the name is durable is unknown: take it back rather than report a pool
+            // that may vanish.
+            let _ = std::fs::remove_file(path);
+            return Err(Error::io(&location, "fsync the directory", e));
+        }
+        Ok(())
     }
 
     /// Opens and locks `path`. The caller reads the header with [`read_at`]
@@ -116,6 +132,34 @@ impl PoolFile {
     pub(crate) fn is_dax(&self) -> bool {
         matches!(self.mapping, Mapping::Sync { .. })
     }
+}
+
+/// `fsync`s `file`; `step` names it in the test trace.
+fn sync(file: &File, step: &'static str) -> io::Result<()> {
+    trace(step);
+    file.sync_all()
+}
+
+/// `fsync`s the directory holding `path`, making a name created or removed in it durable.
+fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    sync(&File::open(dir)?, "fsync directory")
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The durability steps of the file calls this thread made, in order, for tests.
+    static TRACE: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Records a step for this module's tests; nothing outside them.
+#[inline(always)]
+fn trace(_step: &'static str) {
+    #[cfg(test)]
+    TRACE.with(|t| t.borrow_mut().push(_step));
 }
 
 /// Reads `buf.len()` bytes at `offset`.
@@ -253,4 +297,37 @@ fn temp_name(path: &Path) -> PathBuf {
         .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     path.with_file_name(format!(".{name}.creating.{}.{n}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_syncs_the_file_before_linking_and_the_directory_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pool");
+        let (file, temp) = PoolFile::create(&path, 1 << 20).unwrap();
+        TRACE.with(|t| t.borrow_mut().clear());
+        file.publish(&temp, &path).unwrap();
+        let steps = TRACE.with(|t| t.borrow().clone());
+        assert_eq!(steps, ["fsync file", "link", "fsync directory"]);
+        assert!(path.exists() && !temp.exists());
+    }
+
+    #[test]
+    fn publish_onto_a_taken_name_links_nothing_and_removes_the_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pool");
+        let (file, temp) = PoolFile::create(&path, 1 << 20).unwrap();
+        std::fs::write(&path, b"taken").unwrap();
+        TRACE.with(|t| t.borrow_mut().clear());
+        assert!(matches!(
+            file.publish(&temp, &path),
+            Err(Error::AlreadyExists { .. })
+        ));
+        assert_eq!(TRACE.with(|t| t.borrow().clone()), ["fsync file", "link"]);
+        assert_eq!(std::fs::read(&path).unwrap(), b"taken");
+        assert!(!temp.exists());
+    }
 }

@@ -11,7 +11,7 @@
 //! | [`btree`] | B-tree map `u64 -> u64` of order 8, with rebalancing removal | `btree-cli` |
 //! | [`queue`] | FIFO queue of byte strings (a linked list with head and tail) | `queue-cli` |
 //!
-//! [`cli`] holds the command-line front ends the programs share.
+//! [`cli`] holds the command-line front ends the programs share, [`args`] their argument parsing.
 //!
 //! The `demo` program kills a process in the middle of a transaction and shows recovery.
 //!
@@ -19,6 +19,7 @@
 //! they can be fields of any root type, and their operations work in any `Tx<'_, R>`. Read-only
 //! operations take anything that implements [`PoolRead`]: a transaction or a reader.
 
+pub mod args;
 pub mod btree;
 pub mod cli;
 pub mod hashmap;

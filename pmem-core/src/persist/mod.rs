@@ -255,10 +255,23 @@ impl Domain {
 
     /// The first write-back failure since the last call (msync mode only: cache flushes cannot
     /// fail). Callers that promise durability check this after their fence.
+    #[inline]
     pub(crate) fn take_failure(&self) -> Option<std::io::Error> {
         match &self.backend {
             Backend::Msync(m) => m.take_failure(),
             _ => None,
+        }
+    }
+
+    /// Makes the next `fences` msync fences fail as a device error would; `false` (and no
+    /// effect) in any other mode.
+    pub(crate) fn inject_write_back_failures(&self, fences: u32) -> bool {
+        match &self.backend {
+            Backend::Msync(m) => {
+                m.inject_failures(fences);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -3,6 +3,7 @@
 //! `flush` records which pages need writing; `fence` msyncs them. The protocol above is the same
 //! as on persistent memory, only the cost differs.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use super::CACHE_LINE;
@@ -15,6 +16,9 @@ pub(crate) struct MsyncBackend {
     pending: Mutex<Vec<(u64, u64)>>,
     /// The first msync failure, kept until a caller that can report it asks.
     failure: Mutex<Option<std::io::Error>>,
+    /// Fences still to fail on purpose (tests of the failure path): each skips its msyncs and
+    /// reports `EIO`, as a device that failed the write-back would.
+    injected_failures: AtomicU32,
 }
 
 impl MsyncBackend {
@@ -28,6 +32,7 @@ impl MsyncBackend {
             page,
             pending: Mutex::new(Vec::new()),
             failure: Mutex::new(None),
+            injected_failures: AtomicU32::new(0),
         }
     }
 
@@ -51,6 +56,11 @@ impl MsyncBackend {
     /// msyncs every pending range; returns the number of msync calls made.
     pub(crate) fn sync(&self) -> u64 {
         let ranges = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if self.injected_failures.load(Ordering::Relaxed) != 0 && !ranges.is_empty() {
+            self.injected_failures.fetch_sub(1, Ordering::Relaxed);
+            self.fail(std::io::Error::from_raw_os_error(libc::EIO));
+            return 0;
+        }
         for &(start, end) in &ranges {
             // SAFETY: `[start, end)` is page-aligned and inside the mapping (rounded to whole pages,
             // which the mapping covers); msync only writes dirty pages back.
@@ -65,11 +75,7 @@ impl MsyncBackend {
                 // The bounds above rule out EINVAL/ENOMEM, so this is the kernel failing to write
                 // the pages (EIO, ENOSPC). Keep it for `take_failure`: durability is lost, and the
                 // transaction that fenced must not report success.
-                let err = std::io::Error::last_os_error();
-                self.failure
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_or_insert(err);
+                self.fail(std::io::Error::last_os_error());
             }
         }
         ranges.len() as u64
@@ -77,6 +83,18 @@ impl MsyncBackend {
 }
 
 impl MsyncBackend {
+    fn fail(&self, err: std::io::Error) {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(err);
+    }
+
+    /// Makes the next `fences` fences that have something to write back fail.
+    pub(crate) fn inject_failures(&self, fences: u32) {
+        self.injected_failures.store(fences, Ordering::Relaxed);
+    }
+
     /// The first msync failure since the last call, if any.
     pub(crate) fn take_failure(&self) -> Option<std::io::Error> {
         self.failure

@@ -59,8 +59,19 @@ impl PoolImage {
     }
 
     /// A zero-filled image of `len` bytes.
+    ///
+    /// # Panics
+    /// If `len` rounded up to a page overflows; aborts if the memory cannot be allocated. See
+    /// [`try_zeroed`](Self::try_zeroed).
     pub fn zeroed(len: usize) -> PoolImage {
         let layout = Self::layout(len);
+        Self::try_zeroed(len).unwrap_or_else(|| alloc::handle_alloc_error(layout))
+    }
+
+    /// A zero-filled image of `len` bytes, or `None` if that much memory cannot be had.
+    pub fn try_zeroed(len: usize) -> Option<PoolImage> {
+        let size = len.max(1).checked_next_multiple_of(PAGE)?;
+        let layout = Layout::from_size_align(size, PAGE).ok()?;
         let ptr = match spare::take(layout.size()) {
             Some(ptr) => {
                 // SAFETY: a spare buffer of exactly this layout, owned by us now.
@@ -68,14 +79,13 @@ impl PoolImage {
                 ptr
             }
             // SAFETY: the layout has a non-zero size.
-            None => NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
-                .unwrap_or_else(|| alloc::handle_alloc_error(layout)),
+            None => NonNull::new(unsafe { alloc::alloc_zeroed(layout) })?,
         };
-        PoolImage {
+        Some(PoolImage {
             ptr,
             len,
             mapped: None,
-        }
+        })
     }
 
     /// An image of the first `len` bytes of `file`, mapped copy-on-write. The caller holds a
@@ -243,10 +253,13 @@ impl SimDomain {
     /// A domain over the volatile image at `base`, whose current contents count as persisted.
     ///
     /// # Safety
-    /// `base .. base + len` must be a live, 8-byte aligned allocation for the domain's life, and
-    /// `len` a multiple of 8.
+    /// `base .. base + len` must be a live, 8-byte aligned allocation for the domain's life.
+    ///
+    /// The domain models the whole words of the image; a pool of a size that is not a multiple
+    /// of 8 never writes its last few bytes (the heap ends on a chunk boundary), so the partial
+    /// word at the end keeps, in every crash image, the bytes it had when the domain was made.
     pub(crate) unsafe fn new(base: *mut u8, len: usize) -> SimDomain {
-        assert!(len % WORD == 0 && base as usize % WORD == 0);
+        assert!(base as usize % WORD == 0, "the image is page-aligned");
         // SAFETY: the caller guarantees the range is live and initialised.
         let current = unsafe { std::slice::from_raw_parts(base, len) };
         let persisted = PoolImage::from_bytes(current);
@@ -288,7 +301,7 @@ impl SimDomain {
         let mut state = self.state();
         for line in first..=last {
             let mut snap = [0u64; CACHE_LINE / WORD];
-            let start = line * per_line;
+            let start = (line * per_line).min(words.len());
             let end = (start + per_line).min(words.len());
             snap[..end - start].copy_from_slice(&words[start..end]);
             let snaps = state.pending.entry(line).or_default();
@@ -317,7 +330,7 @@ impl SimDomain {
         let words = persisted.words_mut();
         for (&line, snaps) in pending.iter() {
             let latest = snaps.last().expect("a pending line has a snapshot");
-            let start = line * per_line;
+            let start = (line * per_line).min(words.len());
             let end = (start + per_line).min(words.len());
             words[start..end].copy_from_slice(&latest[..end - start]);
         }
@@ -368,8 +381,10 @@ impl CrashPoint<'_> {
 
     /// The image if every store made so far reached the media.
     pub fn everything(&self) -> PoolImage {
-        // The volatile image is exactly that (its length is a multiple of 8: `SimDomain::new`).
-        PoolImage::from_bytes(zerocopy::IntoBytes::as_bytes(self.sim.volatile_words()))
+        // The volatile image is exactly that.
+        // SAFETY: `SimDomain::new`'s contract: `len` live bytes at `base`, not stored to while
+        // a crash point is inspected (the writer is the one fencing).
+        PoolImage::from_bytes(unsafe { std::slice::from_raw_parts(self.sim.base, self.sim.len) })
     }
 
     /// The image if a random subset of the pending and dirty words reached the media. The subset

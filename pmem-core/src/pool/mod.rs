@@ -4,10 +4,12 @@ mod open;
 mod read;
 pub(crate) mod resolve;
 
+use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
 
 pub use read::{Objects, ReadGuard, Reader};
 
@@ -251,6 +253,8 @@ struct PoolInner {
     lock: RwLock<TxCore>,
     /// Marker of the thread holding the write lock (0 if none), to refuse re-entry.
     writer: AtomicUsize,
+    /// Identifies the pool among the pools a thread reads; see [`next_pool_id`].
+    id: u64,
 }
 
 /// A persistent memory pool whose root object is an `R`.
@@ -284,6 +288,22 @@ struct PoolInner {
 /// assert_eq!(pool.read(|r| r.root().count), 1);
 /// # Ok::<(), pmem_core::Error>(())
 /// ```
+///
+/// # Other programs and the file
+///
+/// A pool file is mapped shared. Handles that honour the pool's lock (an advisory `flock`)
+/// are kept out while it is open: a second open fails with [`Error::PoolInUse`]. A program
+/// that ignores the lock is not, and then:
+/// - if it writes the file, the pool's memory changes under the references this API handed
+///   out, outside any transaction: as for any shared mapping, that is undefined behaviour, and
+///   the crash-consistency guarantees no longer hold;
+/// - if it truncates the file, the next access to a page past the new end raises `SIGBUS`,
+///   which kills the process (a load cannot return an error).
+///
+/// Linux offers no way to forbid either on a regular file: seals are for `memfd` files only,
+/// and a lease only delays another process's open or truncate (while signalling the holder).
+/// Keep pool files where only the programs that use them can write them. At open, a file
+/// shorter than its header says is refused with [`Error::Truncated`].
 pub struct Pool<R> {
     inner: Box<PoolInner>,
     _root: PhantomData<fn() -> R>,
@@ -294,39 +314,144 @@ thread_local! {
 }
 
 thread_local! {
-    /// Pools (by address of their shared state) this thread holds read guards on, once per guard.
-    static READING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// How many read guards this thread holds, on any pool: lets the writer's check skip the
-    /// list when it is empty (a `const` cell without drop glue costs no lazy-init check).
-    static READ_GUARDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The pools this thread holds read guards on: one entry per pool, with its guard count.
+    static READING: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
+    /// How many pools this thread holds read guards on: lets `reader` and the writer's check skip
+    /// the list when it is empty (a `const` cell without drop glue costs no lazy-init check, and
+    /// is never destroyed).
+    static READ_GUARDS: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Marks, while it lives, that this thread holds a read guard on a pool.
-pub(crate) struct ReadingMark(usize);
+/// The read guards one thread holds on one pool.
+///
+/// The pool's lock is taken once per thread, by the first guard: a second `read` on a thread
+/// that holds one already must not call the lock again, because a `RwLock` queues new readers
+/// behind a waiting writer, which waits for the first guard: a deadlock. The lock guard stays
+/// with the guard that took it; if that one is dropped while later ones live, it is parked here
+/// and released by the last.
+struct Held {
+    pool: u64,
+    guards: usize,
+    /// The lock guard, once its taker is dropped before the others. `ManuallyDrop`: should the
+    /// remaining guards be leaked (`mem::forget`) and the pool dropped, the entry stays behind
+    /// and must never touch the lock; its id is never reused, so nothing finds it again.
+    parked: Option<ManuallyDrop<RwLockReadGuard<'static, TxCore>>>,
+}
+
+/// Marks, while it lives, that this thread holds a read guard on pool `pool`: `None` if the
+/// thread's list is already destroyed (a read from a thread-local destructor), and the guard
+/// then holds the lock by itself.
+pub(crate) struct ReadingMark(Option<u64>);
 
 impl ReadingMark {
-    fn new(pool: usize) -> ReadingMark {
-        READING.with(|r| r.borrow_mut().push(pool));
-        READ_GUARDS.with(|n| n.set(n.get() + 1));
-        ReadingMark(pool)
+    /// Joins the guards this thread already holds on `pool`, if any: the new guard then needs no
+    /// lock of its own.
+    #[inline]
+    fn join(pool: u64) -> Option<ReadingMark> {
+        if READ_GUARDS.with(Cell::get) == 0 {
+            return None;
+        }
+        READING
+            .try_with(|r| {
+                let mut r = r.borrow_mut();
+                let held = r.iter_mut().find(|h| h.pool == pool)?;
+                held.guards += 1;
+                Some(ReadingMark(Some(pool)))
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Records the first guard of this thread on `pool`, which took the lock.
+    #[inline]
+    fn first(pool: u64) -> ReadingMark {
+        let recorded = READING.try_with(|r| {
+            r.borrow_mut().push(Held {
+                pool,
+                guards: 1,
+                parked: None,
+            })
+        });
+        match recorded {
+            Ok(()) => {
+                READ_GUARDS.with(|n| n.set(n.get() + 1));
+                ReadingMark(Some(pool))
+            }
+            Err(_) => ReadingMark(None),
+        }
     }
 
     #[inline]
-    fn held(pool: usize) -> bool {
-        READ_GUARDS.with(|n| n.get()) != 0 && READING.with(|r| r.borrow().contains(&pool))
+    fn held(pool: u64) -> bool {
+        READ_GUARDS.with(Cell::get) != 0
+            && READING
+                .try_with(|r| r.borrow().iter().any(|h| h.pool == pool))
+                .unwrap_or(false)
+    }
+
+    /// Ends one guard. `lock` is the lock guard it took, if it took one: returned to be
+    /// released if no other guard of this thread needs it, else parked. Returns what to release.
+    #[inline]
+    fn release<'p>(&self, lock: Option<RwLockReadGuard<'p, TxCore>>) -> Option<ReleasedLock<'p>> {
+        let Some(pool) = self.0 else {
+            return lock.map(ReleasedLock::Own);
+        };
+        let released = READING.try_with(|r| {
+            let mut r = r.borrow_mut();
+            let i = r.iter().position(|h| h.pool == pool)?;
+            let held = &mut r[i];
+            held.guards -= 1;
+            if held.guards > 0 {
+                if let Some(lock) = lock {
+                    // SAFETY: only the lifetime changes. The parked guard is released (below) only
+                    // by a later guard of the same pool, which borrows the pool, so the lock is
+                    // alive then; if those guards are leaked it is never released nor used.
+                    let lock = unsafe {
+                        std::mem::transmute::<
+                            RwLockReadGuard<'p, TxCore>,
+                            RwLockReadGuard<'static, TxCore>,
+                        >(lock)
+                    };
+                    held.parked = Some(ManuallyDrop::new(lock));
+                }
+                return Some(None);
+            }
+            let parked = r.swap_remove(i).parked;
+            READ_GUARDS.with(|n| n.set(n.get() - 1));
+            Some(Some(match (lock, parked) {
+                (Some(lock), _) => ReleasedLock::Own(lock),
+                (None, Some(parked)) => ReleasedLock::Parked(parked),
+                // The list always holds the taker's guard or the taker itself is alive.
+                (None, None) => return None,
+            }))
+        });
+        // The list is gone (thread exit): a guard it parked is lost with it (the lock stays
+        // taken, which is safe), and this guard releases what it holds.
+        released.ok().flatten().unwrap_or(None)
     }
 }
 
-impl Drop for ReadingMark {
+/// A lock guard to release once the thread's list is no longer borrowed.
+pub(crate) enum ReleasedLock<'p> {
+    Own(#[allow(dead_code, reason = "held to be dropped")] RwLockReadGuard<'p, TxCore>),
+    Parked(ManuallyDrop<RwLockReadGuard<'static, TxCore>>),
+}
+
+impl Drop for ReleasedLock<'_> {
     fn drop(&mut self) {
-        READ_GUARDS.with(|n| n.set(n.get() - 1));
-        READING.with(|r| {
-            let mut r = r.borrow_mut();
-            if let Some(i) = r.iter().rposition(|&p| p == self.0) {
-                r.swap_remove(i);
-            }
-        });
+        if let ReleasedLock::Parked(lock) = self {
+            // SAFETY: taken out of its entry by the last guard of its pool on this thread, which
+            // borrows the pool: the lock is alive, and this is the only release.
+            unsafe { ManuallyDrop::drop(lock) };
+        }
     }
+}
+
+/// Gives every pool opened in this process an identity that is never reused (addresses are,
+/// and an entry left by a leaked guard must not match a later pool).
+fn next_pool_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// A non-zero value unique to the calling thread while it lives.
@@ -342,6 +467,7 @@ impl<R: Persistent> Pool<R> {
                 shared,
                 lock: RwLock::new(core),
                 writer: AtomicUsize::new(0),
+                id: next_pool_id(),
             }),
             _root: PhantomData,
         }
@@ -358,8 +484,10 @@ impl<R: Persistent> Pool<R> {
     /// Creates a pool file of `size` bytes with a zeroed root; fails if the file exists.
     ///
     /// The file is built under a hidden temporary name beside `path` (`.NAME.creating.PID.N`),
-    /// with its space reserved, and appears under `path` only once it holds a whole pool. A
-    /// temporary file that a crashed create left is removed by the next create of that name.
+    /// with its space reserved, and appears under `path` only once it holds a whole pool: the
+    /// file is synced before it is linked into place and the directory after, so the pool this
+    /// returns survives a power cut under its name. A temporary file that a crashed create left
+    /// is removed by the next create of that name.
     pub fn create(path: impl AsRef<Path>, size: u64) -> Result<Pool<R>> {
         Self::builder().create(path, size)
     }
@@ -375,8 +503,8 @@ impl<R: Persistent> Pool<R> {
     }
 
     /// Identifies this pool among the pools a thread reads.
-    fn pool_id(&self) -> usize {
-        &*self.inner as *const PoolInner as usize
+    fn pool_id(&self) -> u64 {
+        self.inner.id
     }
 
     pub(crate) fn shared(&self) -> &Shared {
@@ -397,7 +525,7 @@ impl<R: Persistent> Pool<R> {
 
     /// Exclusive write access, refusing re-entry from the thread that already has it, or waiting
     /// on a read guard of its own.
-    #[inline]
+    #[inline(always)]
     fn writer(&self) -> Result<WriteGuard<'_>> {
         if self.inner.writer.load(Ordering::Relaxed) == thread_marker() {
             return Err(Error::NestedTransaction);
@@ -406,7 +534,19 @@ impl<R: Persistent> Pool<R> {
             return Err(Error::ReadGuardHeld);
         }
         let guard = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
+        if guard.poisoned {
+            return Err(self.poisoned());
+        }
         Ok(self.write_guard(guard))
+    }
+
+    /// The error for a write to a poisoned pool (kept out of line: never on the hot path).
+    #[cold]
+    #[inline(never)]
+    fn poisoned(&self) -> Error {
+        Error::Poisoned {
+            location: self.inner.shared.location.clone(),
+        }
     }
 
     #[inline]
@@ -420,6 +560,11 @@ impl<R: Persistent> Pool<R> {
 
     /// Runs `f` with shared read access to the pool.
     ///
+    /// Reads nest: a `read` (or [`reader`](Pool::reader), or [`check`](crate::check::check))
+    /// on a thread that already holds a read guard on this pool shares that guard's hold on the
+    /// lock and never waits, even while another thread waits to write. The writer waits until
+    /// the thread's last guard is dropped.
+    ///
     /// # Panics
     /// If called from inside a transaction on the same pool and thread (read through the
     /// transaction instead): the transaction could otherwise write under a live reference.
@@ -430,6 +575,13 @@ impl<R: Persistent> Pool<R> {
 
     /// A guard with shared read access to the pool, until it is dropped.
     ///
+    /// Transactions wait until every guard is dropped. A guard that is leaked (`mem::forget`)
+    /// keeps the lock taken for good: transactions on other threads then wait forever, and on
+    /// this thread fail with [`Error::ReadGuardHeld`]. Dropping the pool does not wait for it
+    /// (no guard can be in use once the pool is dropped, since guards borrow it); the pool is
+    /// then closed without retiring its logs, and the next open replays them, as after a crash
+    /// between transactions.
+    ///
     /// # Panics
     /// As [`read`](Pool::read).
     pub fn reader(&self) -> ReadGuard<'_, R> {
@@ -437,10 +589,14 @@ impl<R: Persistent> Pool<R> {
             self.inner.writer.load(Ordering::Relaxed) != thread_marker(),
             "Pool::read/reader called inside a transaction on the same pool: read through the Tx"
         );
+        let reader = Reader::new(&self.inner.shared);
+        if let Some(mark) = ReadingMark::join(self.pool_id()) {
+            return ReadGuard::new(reader, None, mark);
+        }
         let guard: RwLockReadGuard<'_, TxCore> =
             self.inner.lock.read().unwrap_or_else(|e| e.into_inner());
-        let mark = ReadingMark::new(self.pool_id());
-        ReadGuard::new(Reader::new(&self.inner.shared), guard, mark)
+        let mark = ReadingMark::first(self.pool_id());
+        ReadGuard::new(reader, Some(guard), mark)
     }
 
     /// Allocates a `T` holding `value`, durably, in one fail-safe step (one fence), and returns
@@ -531,11 +687,29 @@ impl<R: Persistent> Pool<R> {
     pub fn location(&self) -> &Location {
         &self.shared().location
     }
+
+    /// For tests of the failure path only: the next `fences` msync fences of this pool fail as
+    /// if the device reported `EIO` (their pages are not written back by the fence). Returns
+    /// `false`, doing nothing, unless the pool is in [`FlushMode::Msync`].
+    #[doc(hidden)]
+    pub fn inject_write_back_failures(&self, fences: u32) -> bool {
+        self.shared()
+            .media
+            .domain
+            .inject_write_back_failures(fences)
+    }
 }
 
 impl<R> Drop for Pool<R> {
     fn drop(&mut self) {
-        let mut core = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
+        // Nothing else can hold the lock now (guards and transactions borrow the pool) unless a
+        // read guard was leaked: then skip the clean close rather than wait forever. The logs
+        // stay, and the next open replays them as after a crash between transactions.
+        let mut core = match self.inner.lock.try_write() {
+            Ok(core) => core,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         core.close();
     }
 }

@@ -542,7 +542,10 @@ pub(super) fn create_file<R: Persistent>(
     let mode = flush_mode(options, file.is_dax());
     let base = file.base();
     match create_on::<R>(Backing::File(file), base, size, mode, location, options) {
-        Ok(pool) => PoolFile::publish(&temp, path).map(|()| pool),
+        Ok(pool) => match &pool.shared()._backing {
+            Backing::File(file) => file.publish(&temp, path).map(|()| pool),
+            Backing::Memory(_) => unreachable!("created on a file"),
+        },
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
             Err(e)
@@ -586,7 +589,14 @@ pub(super) fn open_file<R: Persistent>(path: &Path, options: &Options) -> Result
 pub(super) fn create_image<R: Persistent>(size: u64, options: &Options) -> Result<Pool<R>> {
     let location = Location::Memory;
     check_create::<R>(size, options, &location)?;
-    let mut image = PoolImage::zeroed(size as usize);
+    let mut image = usize::try_from(size)
+        .ok()
+        .and_then(PoolImage::try_zeroed)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "a simulated pool of {size} bytes does not fit in this process's memory"
+            ))
+        })?;
     let base = image.as_mut_ptr();
     create_on(
         Backing::Memory(image),

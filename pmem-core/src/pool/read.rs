@@ -149,23 +149,30 @@ impl<R> std::fmt::Debug for Reader<'_, R> {
 }
 
 /// Shared read access to a pool until dropped; dereferences to a [`Reader`].
+///
+/// Guards of one thread on one pool share one hold on the pool's lock, taken by the first and
+/// released by the last (see [`Pool::read`](crate::Pool::read)).
 pub struct ReadGuard<'p, R> {
     reader: Reader<'p, R>,
-    _guard: RwLockReadGuard<'p, TxCore>,
-    _mark: ReadingMark,
+    /// The lock, if this guard took it (the thread's first guard on the pool).
+    lock: Option<RwLockReadGuard<'p, TxCore>>,
+    mark: ReadingMark,
 }
 
 impl<'p, R> ReadGuard<'p, R> {
     pub(crate) fn new(
         reader: Reader<'p, R>,
-        guard: RwLockReadGuard<'p, TxCore>,
+        lock: Option<RwLockReadGuard<'p, TxCore>>,
         mark: ReadingMark,
     ) -> Self {
-        ReadGuard {
-            reader,
-            _guard: guard,
-            _mark: mark,
-        }
+        ReadGuard { reader, lock, mark }
+    }
+}
+
+impl<R> Drop for ReadGuard<'_, R> {
+    #[inline]
+    fn drop(&mut self) {
+        drop(self.mark.release(self.lock.take()));
     }
 }
 

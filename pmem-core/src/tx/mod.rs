@@ -7,6 +7,7 @@ mod ranges;
 mod state;
 
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 
 pub(crate) use self::state::TxCore;
 pub use handle::{PMut, SliceMut};
@@ -57,7 +58,8 @@ type Hook<'p> = Box<dyn FnOnce() + 'p>;
 /// # Ok::<(), pmem_core::Error>(())
 /// ```
 pub struct Tx<'p, R> {
-    core: WriteGuard<'p>,
+    /// Released in `drop`, before the hooks run.
+    core: ManuallyDrop<WriteGuard<'p>>,
     on_commit: Vec<Hook<'p>>,
     on_abort: Vec<Hook<'p>>,
     finished: bool,
@@ -67,7 +69,7 @@ pub struct Tx<'p, R> {
 impl<'p, R: Persistent> Tx<'p, R> {
     pub(crate) fn new(core: WriteGuard<'p>) -> Self {
         Tx {
-            core,
+            core: ManuallyDrop::new(core),
             on_commit: Vec::new(),
             on_abort: Vec::new(),
             finished: false,
@@ -75,7 +77,8 @@ impl<'p, R: Persistent> Tx<'p, R> {
         }
     }
 
-    /// Commits or aborts according to the closure's result.
+    /// Commits or aborts according to the closure's result, releases the pool, then runs the
+    /// hooks of the outcome.
     pub(crate) fn finish<T>(mut self, result: Result<T>) -> Result<T> {
         self.finished = true;
         if self.core.depth > 0 {
@@ -88,25 +91,35 @@ impl<'p, R: Persistent> Tx<'p, R> {
             (Ok(_), Some(reason)) => Err(Error::Aborted { reason }),
             (result, _) => result,
         };
-        match result {
+        // Which hooks the outcome runs: the commit's, the abort's, or (outcome unknown) none.
+        let (result, commit_hooks, abort_hooks) = match result {
             Ok(value) => match self.core.commit() {
-                Ok(()) => {
-                    for hook in self.on_commit.drain(..) {
-                        hook();
-                    }
-                    Ok(value)
-                }
-                Err(e) => {
-                    self.run_abort_hooks();
-                    Err(e)
-                }
+                Ok(()) => (Ok(value), true, false),
+                // The write-back failed after the commit record was written: whether the
+                // transaction survives is unknown, so neither set of hooks may claim an outcome.
+                Err(e @ Error::CommitOutcomeUnknown { .. }) => (Err(e), false, false),
+                // The commit record could not be written: the transaction was rolled back.
+                Err(e) => (Err(e), false, true),
             },
             Err(e) => {
                 self.core.abort();
-                self.run_abort_hooks();
-                Err(e)
+                (Err(e), false, true)
             }
+        };
+        if self.on_commit.is_empty() && self.on_abort.is_empty() {
+            // Dropped on return, releasing the pool.
+            return result;
         }
+        let hooks = if commit_hooks {
+            std::mem::take(&mut self.on_commit)
+        } else if abort_hooks {
+            std::mem::take(&mut self.on_abort)
+        } else {
+            Vec::new()
+        };
+        drop(self);
+        run(hooks);
+        result
     }
 
     fn root_offset(&self) -> u64 {
@@ -357,32 +370,39 @@ impl<'p, R: Persistent> Tx<'p, R> {
         Error::Aborted { reason }
     }
 
-    /// Runs `f` after the transaction commits durably.
+    /// Runs `f` after the transaction commits durably, once the pool is released: the hook may
+    /// read the pool or start a transaction of its own. Not run if the commit's write-back fails
+    /// ([`Error::CommitOutcomeUnknown`]).
     pub fn on_commit(&mut self, f: impl FnOnce() + 'p) {
         self.on_commit.push(Box::new(f));
     }
 
-    /// Runs `f` after the transaction aborts and its changes are rolled back.
+    /// Runs `f` after the transaction aborts and its changes are rolled back, once the pool is
+    /// released (as for [`on_commit`](Self::on_commit)), also when the closure panicked.
     pub fn on_abort(&mut self, f: impl FnOnce() + 'p) {
         self.on_abort.push(Box::new(f));
     }
 }
 
-impl<R> Tx<'_, R> {
-    fn run_abort_hooks(&mut self) {
-        self.on_commit.clear();
-        for hook in self.on_abort.drain(..) {
-            hook();
-        }
+/// Runs hooks in the order they were added.
+#[cold]
+fn run(hooks: Vec<Hook<'_>>) {
+    for hook in hooks {
+        hook();
     }
 }
 
 impl<R> Drop for Tx<'_, R> {
+    #[inline]
     fn drop(&mut self) {
         if !self.finished {
             // The closure panicked: roll back before the panic goes on.
             self.core.abort();
-            self.run_abort_hooks();
+        }
+        // SAFETY: dropped exactly once, here; `self.core` is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.core) };
+        if !self.finished && !self.on_abort.is_empty() {
+            run(std::mem::take(&mut self.on_abort));
         }
     }
 }

@@ -48,6 +48,9 @@ pub(crate) struct TxCore {
     /// Set when a nested transaction failed: the outer one may not commit.
     pub(crate) doomed: Option<String>,
     pub(crate) depth: u32,
+    /// Set when a write-back failed: what the media holds is unknown, so no further write may
+    /// build on it and close must not retire the logs (the next open's recovery decides).
+    pub(crate) poisoned: bool,
 }
 
 impl TxCore {
@@ -69,6 +72,7 @@ impl TxCore {
             direct_frees: Vec::new(),
             doomed: None,
             depth: 0,
+            poisoned: false,
         }
     }
 
@@ -260,7 +264,8 @@ impl TxCore {
                 shared.heap.give_span(first, count);
             }
         }
-        Ok(())
+        let failure = self.shared.media.domain.take_failure();
+        self.durability(failure)
     }
 
     /// Tells the heap's runs about the slots freed by single stores since it last looked.
@@ -392,15 +397,24 @@ impl TxCore {
         failure
     }
 
-    /// A commit's outcome: `Ok`, or the write-back failure that makes its durability unknown.
-    fn durability(&self, failure: Option<std::io::Error>) -> Result<()> {
+    /// A commit's outcome: `Ok`, or the write-back failure that makes its durability unknown
+    /// (and poisons the pool).
+    #[inline]
+    fn durability(&mut self, failure: Option<std::io::Error>) -> Result<()> {
         match failure {
             None => Ok(()),
-            Some(source) => Err(Error::Io {
-                location: self.shared.location.clone(),
-                operation: "msync at commit",
-                source,
-            }),
+            Some(source) => Err(self.poison(source)),
+        }
+    }
+
+    /// Marks the pool poisoned by a failed write-back; the error to report (kept out of line).
+    #[cold]
+    #[inline(never)]
+    fn poison(&mut self, source: std::io::Error) -> Error {
+        self.poisoned = true;
+        Error::CommitOutcomeUnknown {
+            location: self.shared.location.clone(),
+            source,
         }
     }
 
@@ -411,6 +425,9 @@ impl TxCore {
         if !self.undo.is_empty() || self.log.is_started() {
             roll_back(&self.shared.media, &self.undo);
             self.fence();
+            // The transaction did not commit; but a failed write-back (of its undo entries, say)
+            // leaves the media unknown.
+            self.poisoned |= self.shared.media.domain.take_failure().is_some();
         }
         for &r in self.reservations.iter().rev() {
             self.shared.heap.unreserve(r);
@@ -438,6 +455,9 @@ impl TxCore {
     /// Retires the logs so the next open has nothing to recover (clean close).
     pub(crate) fn close(&mut self) {
         debug_assert!(self.is_empty());
+        if self.poisoned {
+            return;
+        }
         self.fence();
         self.log.retire(&self.shared.media, &self.shared.heap);
         self.live_ops.iter_mut().for_each(Vec::clear);

@@ -15,6 +15,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
+use clap::Parser;
 use pmem_core::{PPtr, PSlice, Persistent, Pool, Result, Tx};
 
 /// The root: two accounts and the newest journal entry.
@@ -320,34 +321,38 @@ fn run(path: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Commits transfers between two accounts in the pool file POOL, kills a child process in the
+/// middle of a transfer, and shows that recovery restores the last committed state.
+#[derive(Debug, Parser)]
+#[command(name = "demo", version)]
+struct Args {
+    /// The pool file (default: pmem-demo.pool in the temporary directory).
+    pool: Option<PathBuf>,
+    /// Run as the child the demo kills, on this pool.
+    #[arg(
+        long = "crash-child",
+        value_name = "POOL",
+        hide = true,
+        conflicts_with = "pool"
+    )]
+    crash_child: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [flag, path] if flag == CHILD_FLAG => crash_child(Path::new(path)),
-        [flag] if flag == "-h" || flag == "--help" => {
-            println!(
-                "usage: demo [POOL]\n\n\
-                 Commits transfers between two accounts in the pool file POOL (default\n\
-                 pmem-demo.pool in the temporary directory), kills a child process in the\n\
-                 middle of a transfer, and shows that recovery restores the last committed state."
-            );
-            ExitCode::SUCCESS
-        }
-        [] | [_] => {
-            let path = args
-                .first()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| std::env::temp_dir().join("pmem-demo.pool"));
-            match run(&path) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(err) => {
-                    eprintln!("demo: {err}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        _ => {
-            eprintln!("usage: demo [POOL]");
+    let args = match pmem_examples::args::parse::<Args>() {
+        Ok(args) => args,
+        Err(status) => return status,
+    };
+    if let Some(path) = &args.crash_child {
+        return crash_child(path);
+    }
+    let path = args
+        .pool
+        .unwrap_or_else(|| std::env::temp_dir().join("pmem-demo.pool"));
+    match run(&path) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("demo: {err}");
             ExitCode::FAILURE
         }
     }

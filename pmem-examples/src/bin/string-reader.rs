@@ -4,19 +4,26 @@
 //! error that none is stored (exit status 0 either way; 1 if the pool cannot be opened).
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use pmem_examples::string_store;
 
+/// Prints the string stored in the pool file POOL by string-writer.
+#[derive(Debug, Parser)]
+#[command(name = "string-reader", version)]
+struct Args {
+    /// The pool file.
+    pool: PathBuf,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [path] = args.as_slice() else {
-        eprintln!(
-            "usage: string-reader POOL\n\n\
-             Prints the string stored in the pool file POOL by string-writer."
-        );
-        return ExitCode::FAILURE;
+    let args = match pmem_examples::args::parse::<Args>() {
+        Ok(args) => args,
+        Err(status) => return status,
     };
+    let path = &args.pool;
     let text = string_store::open(path).and_then(|pool| string_store::read(&pool));
     match text {
         Ok(Some(text)) => {
@@ -30,7 +37,7 @@ fn main() -> ExitCode {
             }
         }
         Ok(None) => {
-            eprintln!("string-reader: no string stored in {path} yet");
+            eprintln!("string-reader: no string stored in {} yet", path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -11,19 +11,27 @@
 //! ```
 
 use std::io::BufRead;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use pmem_examples::string_store;
 
+/// Stores one line read from standard input in the pool file POOL (created if missing), all or
+/// nothing: a crash at any instant leaves the old string or the new one.
+#[derive(Debug, Parser)]
+#[command(name = "string-writer", version)]
+struct Args {
+    /// The pool file.
+    pool: PathBuf,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let [path] = args.as_slice() else {
-        eprintln!(
-            "usage: string-writer POOL\n\n\
-             Stores one line read from standard input in the pool file POOL (created if missing)."
-        );
-        return ExitCode::FAILURE;
+    let args = match pmem_examples::args::parse::<Args>() {
+        Ok(args) => args,
+        Err(status) => return status,
     };
+    let path = &args.pool;
     let mut line = Vec::new();
     if let Err(e) = std::io::stdin().lock().read_until(b'\n', &mut line) {
         eprintln!("string-writer: reading standard input: {e}");

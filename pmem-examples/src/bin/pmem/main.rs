@@ -11,6 +11,7 @@ mod dump;
 mod fmt;
 mod info;
 mod json;
+mod sigbus;
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -177,6 +178,13 @@ pub(crate) fn inspect(path: &Path) -> Result<Inspection, Failure> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let file = match &cli.command {
+        Command::Create(a) => &a.file,
+        Command::Info(a) => &a.file,
+        Command::Check(a) => &a.file,
+        Command::Dump(a) => &a.file,
+    };
+    sigbus::report_as_shrunk(file, Failure::DAMAGED);
     let mut out = BufWriter::new(io::stdout().lock());
     let result = match &cli.command {
         Command::Create(a) => create::run(a, &mut out),
