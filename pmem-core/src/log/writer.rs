@@ -47,6 +47,12 @@ impl LogWriter {
         self.open.is_some()
     }
 
+    /// Whether the open transaction's log continues in heap space.
+    pub(crate) fn is_extended(&self) -> bool {
+        self.current_slot()
+            .is_some_and(|slot| !self.extensions[slot].is_empty())
+    }
+
     /// The slot the open transaction writes, if it has written anything.
     pub(crate) fn current_slot(&self) -> Option<usize> {
         self.open.as_ref().map(|log| (log.gen % 2) as usize)
@@ -250,6 +256,12 @@ impl LogWriter {
         self.flush(media);
         media.domain.fence();
         self.finish();
+        // No recovery reads either slot any more, so no log needs the heap space it was lent.
+        for extensions in &mut self.extensions {
+            for (offset, len) in extensions.drain(..) {
+                heap.release_log_space(offset, len);
+            }
+        }
     }
 }
 

@@ -405,20 +405,32 @@ impl TxCore {
     }
 
     /// Restores every byte the transaction wrote and forgets its allocations and frees.
+    ///
+    /// The heap is put back exactly as the transaction found it by undoing its reservations in
+    /// reverse. A log that continued into heap space may have taken chunks the transaction had
+    /// freed in memory (an empty run given back to make room), which undoing must take back:
+    /// such a log is retired first (one more fence), so that no recovery reads it and its
+    /// chunks are free again before the reservations are undone.
     pub(crate) fn abort(&mut self) {
+        let extended = self.log.is_extended();
         // A started log moves the next transaction to the other slot, whose log may still be the
         // only record of unflushed metadata: make that durable first.
         if !self.undo.is_empty() || self.log.is_started() {
             roll_back(&self.shared.media, &self.undo);
             self.fence();
         }
-        for &r in self.reservations.iter().rev() {
-            self.shared.heap.unreserve(r);
-        }
         if let Some(slot) = self.log.current_slot() {
             self.live_ops[slot].clear();
         }
         self.log.finish();
+        if extended {
+            // The rollback and the last commit's metadata are durable (the fence above).
+            self.log.retire(&self.shared.media, &self.shared.heap);
+            self.live_ops.iter_mut().for_each(Vec::clear);
+        }
+        for &r in self.reservations.iter().rev() {
+            self.shared.heap.unreserve(r);
+        }
         self.reset();
     }
 
