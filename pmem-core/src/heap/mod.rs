@@ -224,12 +224,8 @@ impl Heap {
             Some(taken) => taken,
             None => {
                 if self.steal(index, class, fingerprint).is_none() {
-                    let first = self.take_chunks_reclaiming(
-                        c.run_chunks as u64,
-                        size.max(c.run_chunks as u64 * CHUNK_SIZE),
-                        ops,
-                        reservations,
-                    )?;
+                    let first =
+                        self.take_chunks_reclaiming(c.run_chunks as u64, size, ops, reservations)?;
                     self.run_creation_ops(first, class, fingerprint, ops);
                     let words = vec![0u64; (c.slots as usize).div_ceil(64)].into_boxed_slice();
                     self.adopt(index, first as u32, Run::new(class, fingerprint, words));
