@@ -121,6 +121,13 @@ static NEXT_ARENA: AtomicUsize = AtomicUsize::new(0);
 impl Heap {
     /// Rebuilds the volatile state from the pool's metadata.
     pub(crate) fn open(meta: HeapMeta) -> Result<Heap, MetaError> {
+        // Run heads are kept as `u32` chunk indices.
+        if meta.geometry.chunk_count > u32::MAX as u64 {
+            return Err(MetaError(format!(
+                "{} chunks are more than a heap may have",
+                meta.geometry.chunk_count
+            )));
+        }
         let arena_count = std::thread::available_parallelism()
             .map_or(4, |n| n.get())
             .clamp(1, 16);
