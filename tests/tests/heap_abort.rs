@@ -3,6 +3,7 @@
 
 use pmem_core::check::check;
 use pmem_core::{Error, PPtr, PSlice, Persistent, Pool};
+use pmem_tests::rng::Rng;
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -54,7 +55,9 @@ fn abort_after_a_failed_allocation_and_a_log_in_the_released_run() {
         tx.free(mid)
     })
     .unwrap();
-    assert_eq!(pool.stats().heap.bytes_in_use, pool.stats().heap.heap_bytes);
+    // Nothing is free but the chunks kept for logs.
+    let full = pool.stats().heap;
+    assert_eq!(full.free_bytes, full.log_reserve_bytes, "{full:?}");
     let before = pool.stats().heap;
     let result = pool.transaction(|tx| {
         // Releases the empty run, then fails: 10 chunks are not 1 MiB.
@@ -81,4 +84,248 @@ fn abort_after_a_failed_allocation_and_a_log_in_the_released_run() {
         .unwrap();
     let report = check(&pool);
     assert!(report.is_healthy(), "{report}");
+}
+
+/// The randomized mix's pool: slots for objects, and a large object to log big writes into.
+#[derive(Persistent)]
+#[repr(C)]
+struct MixRoot {
+    items: [PSlice<u64>; ITEMS],
+    scratch: PSlice<u64>,
+}
+
+const ITEMS: usize = 48;
+
+/// Allocated and freed outside transactions, left unreachable.
+#[derive(Persistent)]
+#[repr(C)]
+struct Blob {
+    words: [u64; 4],
+}
+/// Words of the scratch object: 256 KiB, four times the fixed log slot.
+const SCRATCH: u64 = 32 * 1024;
+
+/// What the pool holds: per slot, the object's length and the tag in its first word.
+type Model = [Option<(u64, u64)>; ITEMS];
+
+/// A length in words: mostly small objects, some from the larger classes, some spanning up to
+/// a third of the pool, so that it is often nearly full.
+fn random_len(rng: &mut Rng) -> u64 {
+    match rng.below(10) {
+        0..=4 => 1 + rng.below(64),
+        5..=7 => 64 + rng.below(4096),
+        _ => 4096 + rng.below(128 * 1024),
+    }
+}
+
+/// What the mix did, to show it reached the cases it is for.
+#[derive(Debug, Default)]
+struct Tally {
+    failed_allocations: u32,
+    large_logs: u32,
+    aborts: u32,
+    aborts_after_failure_and_large_log: u32,
+}
+
+/// Allocator state a transaction that aborts must leave exactly as it found.
+fn allocator_state(pool: &Pool<MixRoot>) -> (u64, u64, u64, Vec<pmem_core::ClassStats>) {
+    let s = pool.stats().heap;
+    (
+        s.bytes_in_use,
+        s.live_objects,
+        s.free_bytes + s.log_bytes,
+        s.classes,
+    )
+}
+
+/// The heap against a recount, and the pool against the model.
+fn verify(pool: &Pool<MixRoot>, model: &Model, loose: u64, context: &str) {
+    let report = check(pool);
+    assert!(report.is_healthy(), "{context}: {report}");
+    let s = pool.stats().heap;
+    assert_eq!(
+        s.heap_bytes,
+        s.bytes_in_use + s.free_bytes + s.log_bytes,
+        "{context}: every chunk is in use, free or lent to a log: {s:?}"
+    );
+    let live = model.iter().flatten().count() as u64 + 1 + loose;
+    assert_eq!(s.live_objects, live, "{context}: {s:?}");
+    assert_eq!(report.live_objects, live, "{context}");
+    pool.read(|r| {
+        for (i, expected) in model.iter().enumerate() {
+            let item = r.root().items[i];
+            match *expected {
+                None => assert!(item.is_null(), "{context}: slot {i} should be empty"),
+                Some((len, tag)) => {
+                    let words = r.get_slice(item).unwrap();
+                    assert_eq!(words.len() as u64, len, "{context}: slot {i}");
+                    assert_eq!(words[0], tag, "{context}: slot {i}");
+                }
+            }
+        }
+    });
+}
+
+/// One transaction of random allocations (some failing on the nearly full pool), frees, small
+/// and large writes (the large ones extend the log into the heap), committed or aborted.
+/// Returns whether it committed; `model` is updated to match.
+fn random_transaction(
+    pool: &Pool<MixRoot>,
+    rng: &mut Rng,
+    model: &mut Model,
+    tag: u64,
+    tally: &mut Tally,
+) -> bool {
+    let commit = rng.below(3) != 0;
+    let mut next = *model;
+    let steps = 1 + rng.below(8);
+    let mut plan = rng.clone();
+    let (mut failed, mut large) = (false, false);
+    let result = pool.transaction(|tx| {
+        for _ in 0..steps {
+            let i = plan.below(ITEMS as u64) as usize;
+            match plan.below(5) {
+                0 | 1 if next[i].is_none() => {
+                    let len = random_len(&mut plan);
+                    match tx.alloc_slice_zeroed::<u64>(len) {
+                        Ok(item) => {
+                            tx.get_slice_mut(item)?[0] = tag;
+                            tx.root_mut().items_mut().set_at(i, item)?;
+                            next[i] = Some((len, tag));
+                        }
+                        // A failed allocation: the transaction goes on.
+                        Err(Error::OutOfSpace { .. }) => failed = true,
+                        Err(e) => return Err(e),
+                    }
+                }
+                0..=2 if next[i].is_some() => {
+                    let item = tx.root().items[i];
+                    tx.free_slice(item)?;
+                    tx.root_mut().items_mut().set_at(i, PSlice::null())?;
+                    next[i] = None;
+                }
+                3 => {
+                    // A large log: up to the whole scratch object, well past the fixed slot.
+                    let scratch = tx.root().scratch;
+                    let words = 1 + plan.below(SCRATCH);
+                    // Past the fixed 64 KiB slot.
+                    large |= words > 8 * 1024;
+                    let start = plan.below(SCRATCH - words + 1) as usize;
+                    let s = tx.get_slice_mut(scratch)?;
+                    for w in &mut s[start..start + words as usize] {
+                        *w = w.wrapping_add(tag);
+                    }
+                }
+                _ => {
+                    if let Some((len, _)) = next[i] {
+                        let item = tx.root().items[i];
+                        let at = plan.below(len);
+                        if at > 0 {
+                            tx.edit_slice(item)?.set_at(at, tag)?;
+                        }
+                    }
+                }
+            }
+        }
+        if commit {
+            Ok(())
+        } else {
+            Err(tx.abort("the mix aborts"))
+        }
+    });
+    *rng = plan;
+    let committed = result.is_ok();
+    tally.failed_allocations += failed as u32;
+    tally.large_logs += large as u32;
+    tally.aborts += !committed as u32;
+    tally.aborts_after_failure_and_large_log += (!committed && failed && large) as u32;
+    match result {
+        Ok(()) => {
+            *model = next;
+            true
+        }
+        Err(Error::Aborted { .. }) => false,
+        // The commit record itself found no log space: rolled back like an abort.
+        Err(Error::OutOfSpace { .. }) => false,
+        Err(e) => panic!("transaction {tag}: {e}"),
+    }
+}
+
+/// Randomized: mixes of allocations, frees, failed allocations, large logs extending into the
+/// heap, commits and aborts, plus single-object allocations and frees outside transactions,
+/// on a small pool kept nearly full. After every step the heap passes the deep check and
+/// matches a recount; an aborted transaction leaves the allocator exactly as it found it; the
+/// pool is reopened from its file now and then. Seeded: `PMEM_MIX_SEED` replays one seed.
+#[test]
+fn random_mixes_of_allocations_frees_large_logs_and_aborts_keep_the_heap_exact() {
+    let seeds: Vec<u64> = match std::env::var("PMEM_MIX_SEED") {
+        Ok(s) => vec![s.parse().expect("PMEM_MIX_SEED is a number")],
+        Err(_) => vec![1, 2, 3, 0x5eed],
+    };
+    let steps = 200;
+    for seed in seeds {
+        let dir = pmem_tests::shm_tempdir("heap-mix");
+        let path = dir.path().join("mix.pool");
+        let open = |create: bool| {
+            let b = Pool::<MixRoot>::builder().force_pmem(true);
+            if create {
+                b.create(&path, 3 << 20)
+            } else {
+                b.open(&path)
+            }
+            .unwrap_or_else(|e| panic!("seed {seed}: open: {e}"))
+        };
+        let mut pool = open(true);
+        pool.transaction(|tx| {
+            let scratch = tx.alloc_slice_zeroed::<u64>(SCRATCH)?;
+            tx.root_mut().set_scratch(scratch)
+        })
+        .unwrap();
+        let mut rng = Rng(seed);
+        let mut model: Model = [None; ITEMS];
+        let mut loose: Vec<PPtr<Blob>> = Vec::new();
+        let mut tally = Tally::default();
+        for step in 0..steps {
+            let context = format!("seed {seed}, step {step}");
+            let tag = seed << 32 | step;
+            let before = allocator_state(&pool);
+            match rng.below(10) {
+                0 => {
+                    // Outside a transaction: one allocation or one free, each a single step.
+                    if loose.is_empty() || rng.below(2) == 0 {
+                        match pool.alloc(Blob { words: [tag; 4] }) {
+                            Ok(p) => loose.push(p),
+                            Err(Error::OutOfSpace { .. }) => {
+                                assert_eq!(allocator_state(&pool), before, "{context}")
+                            }
+                            Err(e) => panic!("{context}: {e}"),
+                        }
+                    } else {
+                        let p = loose.swap_remove(rng.below(loose.len() as u64) as usize);
+                        pool.free(p)
+                            .unwrap_or_else(|e| panic!("{context}: free: {e}"));
+                    }
+                }
+                1 if step % 40 == 39 => {
+                    drop(pool);
+                    pool = open(false);
+                }
+                _ => {
+                    if !random_transaction(&pool, &mut rng, &mut model, tag, &mut tally) {
+                        assert_eq!(
+                            allocator_state(&pool),
+                            before,
+                            "{context}: the abort left the allocator changed"
+                        );
+                    }
+                }
+            }
+            verify(&pool, &model, loose.len() as u64, &context);
+        }
+        println!("seed {seed}: {tally:?}");
+        assert!(
+            tally.aborts_after_failure_and_large_log > 0,
+            "seed {seed} never aborted after a failed allocation and a large log: {tally:?}"
+        );
+    }
 }

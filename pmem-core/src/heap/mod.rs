@@ -71,6 +71,13 @@ pub struct HeapStats {
     pub live_objects: u64,
     /// Live objects larger than the largest size class (each takes whole chunks).
     pub large_objects: u64,
+    /// Bytes of free chunks. With `bytes_in_use` and `log_bytes`, all of `heap_bytes`.
+    pub free_bytes: u64,
+    /// Bytes of chunks lent to transaction logs that outgrew their fixed slots.
+    pub log_bytes: u64,
+    /// Bytes of free chunks that object allocations leave free, so that a transaction on a full
+    /// pool can still log the unlinking and freeing of objects.
+    pub log_reserve_bytes: u64,
     /// Per size class with any runs: unit size, runs, live objects.
     pub classes: Vec<ClassStats>,
 }
@@ -94,6 +101,36 @@ struct Chunks {
     free: FreeChunks,
     large_live: u64,
     large_chunks: u64,
+    /// Chunks lent to transaction logs.
+    log_chunks: u64,
+    /// Free chunks that objects may not take: kept for logs (see [`log_reserve`]).
+    reserve: u64,
+}
+
+/// Most chunks held back for logs: 1 MiB.
+const MAX_LOG_RESERVE: u64 = 64;
+/// The share of a smaller heap held back for logs.
+const LOG_RESERVE_SHARE: u64 = 16;
+
+/// Free chunks that object allocations leave free, so that a transaction on a full pool can
+/// still log what it needs to unlink and free objects ("free must succeed on a full pool"):
+/// a sixteenth of the heap, at most [`MAX_LOG_RESERVE`] chunks (1 MiB, from a 16 MiB heap up).
+///
+/// Why this size: aborting needs no log space (the rollback reads the log in place; retiring
+/// writes one entry in the fixed slot). Freeing needs commit record space: at most 16 bytes
+/// per freed object (objects sharing a 64-slot bitmap word share one op) and 16 per chunk of a
+/// run it empties. Unlinking needs undo entries: 64 bytes for each 8-byte write (an entry is its
+/// 24-byte header and 8-byte target before the data, on its own cache lines). With the 64 KiB
+/// fixed slot, 1 MiB lets one transaction on a full pool unlink (one 8-byte write each) and free
+/// about 13,000 objects (80 bytes of log each at most); a sixteenth of a smaller heap lets it do proportionally less. A transaction
+/// that logs more than that on a full pool fails with `OutOfSpace` (and rolls back).
+///
+/// The reserve is volatile: its chunks are free in the chunk table, and any free chunks serve
+/// (logs take blocks as small as one chunk when no larger one is free), so the format is
+/// unchanged. A pool filled by an earlier version may open with fewer free chunks than the
+/// reserve: allocations then fail until frees bring it back.
+fn log_reserve(chunk_count: u64) -> u64 {
+    (chunk_count / LOG_RESERVE_SHARE).min(MAX_LOG_RESERVE)
 }
 
 /// The volatile allocator of one pool.
@@ -133,7 +170,10 @@ impl Heap {
             .clamp(1, 16);
         let heap = Heap {
             meta,
-            chunks: Mutex::new(Chunks::default()),
+            chunks: Mutex::new(Chunks {
+                reserve: log_reserve(meta.geometry.chunk_count),
+                ..Chunks::default()
+            }),
             arenas: (0..arena_count)
                 .map(|_| Mutex::new(Arena::default()))
                 .collect(),
@@ -188,13 +228,19 @@ impl Heap {
         lock(&self.arenas[self.owner[head as usize].load(Ordering::Relaxed) as usize])
     }
 
-    /// Takes `count` contiguous free chunks for a request of `requested` bytes.
+    /// Takes `count` contiguous free chunks for an object request of `requested` bytes, leaving
+    /// the log reserve free.
     fn take_chunks(&self, count: u64, requested: u64) -> Result<u64> {
         let mut chunks = lock(&self.chunks);
-        let available = chunks.free.largest() * CHUNK_SIZE;
-        chunks.free.take(count).ok_or(Error::OutOfSpace {
+        let allowed = chunks.free.total().saturating_sub(chunks.reserve);
+        let taken = if count <= allowed {
+            chunks.free.take(count)
+        } else {
+            None
+        };
+        taken.ok_or_else(|| Error::OutOfSpace {
             requested,
-            available,
+            available: chunks.free.largest().min(allowed) * CHUNK_SIZE,
         })
     }
 
@@ -231,8 +277,9 @@ impl Heap {
             Some(taken) => taken,
             None => {
                 if self.steal(index, class, fingerprint).is_none() {
-                    let first =
-                        self.take_chunks_reclaiming(c.run_chunks as u64, size, ops, reservations)?;
+                    let first = self
+                        .take_chunks_reclaiming(c.run_chunks as u64, size, ops, reservations)
+                        .map_err(small_object_space)?;
                     self.run_creation_ops(first, class, fingerprint, ops);
                     let words = vec![0u64; (c.slots as usize).div_ceil(64)].into_boxed_slice();
                     self.adopt(index, first as u32, Run::new(class, fingerprint, words));
@@ -549,25 +596,39 @@ impl Heap {
             .give(head, CLASSES[class as usize].run_chunks as u64);
     }
 
-    /// Reserves chunks for log space (never made persistent: the log refers to them only while
-    /// it may need replaying).
+    /// Lends chunks to a log: `bytes` if that many are free together, else the largest free
+    /// block (at least one chunk), the log reserve included. Never made persistent: the log
+    /// refers to them only while it may need replaying. Returns `(offset, len)`.
     pub(crate) fn reserve_log_space(&self, bytes: u64) -> Result<(u64, u64)> {
-        let count = bytes.div_ceil(CHUNK_SIZE);
-        let first = self.take_chunks(count, bytes)?;
+        let mut chunks = lock(&self.chunks);
+        let count = bytes.div_ceil(CHUNK_SIZE).min(chunks.free.largest()).max(1);
+        let first = chunks.free.take(count).ok_or(Error::OutOfSpace {
+            requested: bytes,
+            available: 0,
+        })?;
+        chunks.log_chunks += count;
         Ok((self.meta.geometry.chunk_offset(first), count * CHUNK_SIZE))
     }
 
     /// Returns log space from [`reserve_log_space`](Self::reserve_log_space).
     pub(crate) fn release_log_space(&self, offset: u64, len: u64) {
         let first = (offset - self.meta.geometry.heap_offset) / CHUNK_SIZE;
-        lock(&self.chunks).free.give(first, len / CHUNK_SIZE);
+        let mut chunks = lock(&self.chunks);
+        chunks.free.give(first, len / CHUNK_SIZE);
+        chunks.log_chunks -= len / CHUNK_SIZE;
     }
 
     /// Current usage.
     pub(crate) fn stats(&self) -> HeapStats {
-        let (large_live, large_chunks) = {
+        let (large_live, large_chunks, free_chunks, log_chunks, reserve) = {
             let chunks = lock(&self.chunks);
-            (chunks.large_live, chunks.large_chunks)
+            (
+                chunks.large_live,
+                chunks.large_chunks,
+                chunks.free.total(),
+                chunks.log_chunks,
+                chunks.reserve,
+            )
         };
         let mut live = [0u64; crate::layout::heap::CLASS_COUNT];
         let mut runs = [0u64; crate::layout::heap::CLASS_COUNT];
@@ -588,6 +649,9 @@ impl Heap {
             allocated_bytes: large_chunks * CHUNK_SIZE,
             live_objects: large_live,
             large_objects: large_live,
+            free_bytes: free_chunks * CHUNK_SIZE,
+            log_bytes: log_chunks * CHUNK_SIZE,
+            log_reserve_bytes: reserve * CHUNK_SIZE,
             classes: Vec::new(),
         };
         for (i, class) in CLASSES.iter().enumerate() {
@@ -605,6 +669,29 @@ impl Heap {
             });
         }
         stats
+    }
+}
+
+/// A failure to make a run for a small object: the free block it reports may be larger than
+/// the object, yet smaller than the run its class needs; report the largest object whose class's
+/// run would fit it instead, so that `available` does not claim room the object could have had.
+#[cold]
+fn small_object_space(e: Error) -> Error {
+    match e {
+        Error::OutOfSpace {
+            requested,
+            available,
+        } => Error::OutOfSpace {
+            requested,
+            available: CLASSES
+                .iter()
+                .filter(|c| c.run_chunks as u64 * CHUNK_SIZE <= available)
+                .map(|c| c.unit as u64)
+                .max()
+                .unwrap_or(0)
+                .min(available),
+        },
+        e => e,
     }
 }
 

@@ -10,7 +10,8 @@ use crate::media::Media;
 
 /// Room kept at the end of every block for the `EXTEND` entry that may follow.
 const EXTEND_RESERVE: u64 = entry_size(16);
-/// Smallest and largest log extension blocks.
+/// Smallest and largest log extension blocks asked for (a nearly full heap may lend less, down
+/// to one chunk: every entry's smallest useful piece fits in one).
 const MIN_EXTENSION: u64 = 64 * 1024;
 const MAX_EXTENSION: u64 = 4 * 1024 * 1024;
 /// Smallest useful piece of an undo entry split across blocks.
