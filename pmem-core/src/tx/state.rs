@@ -326,6 +326,18 @@ impl TxCore {
         }
         if !self.frees.is_empty() {
             self.sync_heap();
+            // An object this transaction allocates and frees is dead once it commits: its bytes
+            // are neither flushed nor covered by the data hash. Hashed, they would tie the
+            // commit's validity to space the allocator hands out again at once (a later
+            // allocation, or the next log's extension, rewrites it while this log is the
+            // newest), and a crash then would find the hash broken and undo a committed
+            // transaction.
+            let freed = &self.freed;
+            self.fresh_ranges.retain(|&(offset, _)| {
+                freed
+                    .containing(offset, 1)
+                    .is_none_or(|(start, _, ())| start != offset)
+            });
         }
         let shared = &*self.shared;
         let media = &shared.media;
