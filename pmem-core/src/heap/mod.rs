@@ -56,6 +56,10 @@ pub(crate) enum Reservation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Free {
     pub object: ObjectRef,
+    /// Whether the commit's data hash covers bytes of it: then its space may not be handed out
+    /// again until a newer log is durable (see [`TxCore`](crate::tx::TxCore)'s `held`), and a
+    /// run it leaves empty is kept.
+    pub held: bool,
 }
 
 /// Heap usage, from [`Pool::stats`](crate::Pool::stats).
@@ -103,6 +107,8 @@ struct Chunks {
     large_chunks: u64,
     /// Chunks lent to transaction logs.
     log_chunks: u64,
+    /// Chunks of freed large objects not yet free to allocate (see [`Heap::hold_span`]).
+    held_chunks: u64,
     /// Free chunks that objects may not take: kept for logs (see [`log_reserve`]).
     reserve: u64,
 }
@@ -504,6 +510,9 @@ impl Heap {
                 }
             }
             pending.into_iter().for_each(emit);
+            if group.iter().any(|f| f.held) {
+                return;
+            }
             if let Some(class) = arena.releases(head as u32, group.len() as u32) {
                 self.run_release_ops(head, class, ops);
             }
@@ -519,22 +528,53 @@ impl Heap {
     }
 
     /// Makes committed frees take effect in memory; must follow [`plan_frees`](Self::plan_frees)
-    /// with the same (sorted) list and no heap change between.
-    pub(crate) fn apply_frees(&self, frees: &[Free]) {
+    /// with the same (sorted) list and no heap change between. A held slot is counted free but
+    /// stays taken, and `held_slot(head, slot)` is called for it; a held span's chunks are
+    /// kept by [`hold_span`](Self::hold_span).
+    pub(crate) fn apply_frees(&self, frees: &[Free], mut held_slot: impl FnMut(u32, u64)) {
         for_each_run_group(frees, |head, group| {
             let mut arena = self.arena_of(head);
-            let release = arena.releases(head as u32, group.len() as u32).is_some();
-            arena.release_slots(head as u32, group.iter().map(slot_of));
+            let any_held = group.iter().any(|f| f.held);
+            let release = !any_held && arena.releases(head as u32, group.len() as u32).is_some();
+            let class =
+                arena.release_slots(head as u32, group.iter().filter(|f| !f.held).map(slot_of));
             if release {
                 let class = arena.remove_run(head as u32);
                 self.give_run_chunks(head, class);
             }
+            drop(arena);
+            for f in group.iter().filter(|f| f.held) {
+                self.note_direct_free(class);
+                held_slot(head as u32, slot_of(f));
+            }
         });
         for f in frees {
             if let ObjectRef::Span { first, count, .. } = f.object {
-                self.give_span(first, count);
+                if f.held {
+                    self.hold_span(first, count);
+                } else {
+                    self.give_span(first, count);
+                }
             }
         }
+    }
+
+    /// A large object freed durably whose chunks may not be handed out yet: it no longer counts
+    /// as live, and its chunks count as free, but only [`release_span`](Self::release_span)
+    /// makes them available.
+    fn hold_span(&self, first: u64, count: u64) {
+        let _ = first;
+        let mut chunks = lock(&self.chunks);
+        chunks.large_live -= 1;
+        chunks.large_chunks -= count;
+        chunks.held_chunks += count;
+    }
+
+    /// Makes the chunks of a span from [`hold_span`](Self::hold_span) available.
+    pub(crate) fn release_span(&self, first: u64, count: u64) {
+        let mut chunks = lock(&self.chunks);
+        chunks.held_chunks -= count;
+        chunks.free.give(first, count);
     }
 
     /// Whether freeing `slot` would leave the run at `first` with no object, judged from the
@@ -625,7 +665,7 @@ impl Heap {
             (
                 chunks.large_live,
                 chunks.large_chunks,
-                chunks.free.total(),
+                chunks.free.total() + chunks.held_chunks,
                 chunks.log_chunks,
                 chunks.reserve,
             )
@@ -701,6 +741,7 @@ fn for_each_run_group(frees: &[Free], mut f: impl FnMut(u64, &[Free])) {
     let mut rest = frees;
     while let Some(Free {
         object: ObjectRef::Slot { first, .. },
+        ..
     }) = rest.first()
     {
         let head = *first;
