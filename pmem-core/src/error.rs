@@ -151,7 +151,9 @@ pub enum Error {
     OutOfSpace {
         /// Bytes asked for.
         requested: u64,
-        /// Bytes of the largest free block of chunks.
+        /// Bytes of the largest free block of chunks objects may take (chunks kept for logs
+        /// aside); for an object small enough to share a run, the largest such object a new
+        /// run in that block could hold.
         available: u64,
     },
     /// A transaction was started on a pool that already has one open on this thread; nest with

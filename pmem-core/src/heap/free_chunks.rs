@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) struct FreeChunks {
     by_start: BTreeMap<u64, u64>,
     by_size: BTreeSet<(u64, u64)>,
+    /// Free chunks in all.
+    total: u64,
 }
 
 impl FreeChunks {
@@ -56,6 +58,11 @@ impl FreeChunks {
         }
     }
 
+    /// Free chunks in all.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
     /// Chunks in the largest free extent.
     pub(crate) fn largest(&self) -> u64 {
         self.by_size.last().map_or(0, |&(len, _)| len)
@@ -64,11 +71,13 @@ impl FreeChunks {
     fn insert(&mut self, start: u64, len: u64) {
         self.by_start.insert(start, len);
         self.by_size.insert((len, start));
+        self.total += len;
     }
 
     fn remove(&mut self, start: u64, len: u64) {
         self.by_start.remove(&start);
         self.by_size.remove(&(len, start));
+        self.total -= len;
     }
 }
 
@@ -84,6 +93,7 @@ mod tests {
         assert_eq!(f.take(2), Some(20));
         assert_eq!(f.take(5), Some(0));
         assert_eq!(f.largest(), 5);
+        assert_eq!(f.total(), 6);
         f.give(0, 5);
         assert_eq!(f.largest(), 10);
         f.give(20, 2);

@@ -48,18 +48,36 @@ impl HeapMeta {
     }
 
     /// Walks the chunk table from the start, yielding extents in order, and stops with an error
-    /// at the first inconsistency.
+    /// at the first inconsistency. Every chunk's entry word is read and must be exactly what the
+    /// allocator writes for its place:
+    ///
+    /// - a free chunk, and every chunk inside a large object, has word 0 zero (word 1 may keep
+    ///   the type of an object freed there);
+    /// - a run's first entry names a known class and that class's length, and the run fits in
+    ///   the heap; each later chunk of the run is a continuation giving its distance back, and
+    ///   the run's bitmap marks no slot past the class's last;
+    /// - a large object's first entry gives a length that fits in the heap;
+    /// - no entry has bits set outside its fields.
+    ///
+    /// So extents tile the heap exactly (none overlaps another or leaves the heap), and a walk
+    /// that succeeds has accounted for every chunk. Time is proportional to the chunk count.
     pub(crate) fn walk(&self, mut f: impl FnMut(Extent)) -> Result<(), MetaError> {
         let n = self.geometry.chunk_count;
         let mut chunk = 0;
         while chunk < n {
-            let (word, fingerprint) = self.entry(chunk);
+            let raw = self.raw_word(chunk);
+            let word = ChunkWord::decode(raw);
+            if word.encode() != raw {
+                return Err(self.error(chunk, format_args!("entry {raw:#018x} has stray bits")));
+            }
             match word.kind {
                 chunk_kind::FREE => {
-                    let first = chunk;
-                    while chunk < n && self.entry(chunk).0.kind == chunk_kind::FREE {
-                        chunk += 1;
+                    if raw != 0 {
+                        return Err(self
+                            .error(chunk, format_args!("free entry {raw:#018x} has fields set")));
                     }
+                    let first = chunk;
+                    chunk = self.free_end(chunk + 1, n);
                     f(Extent::Free {
                         first,
                         count: chunk - first,
@@ -67,46 +85,108 @@ impl HeapMeta {
                 }
                 chunk_kind::RUN => {
                     let class = self.run_class(chunk, word)?;
-                    let len = CLASSES[class as usize].run_chunks as u64;
-                    for c in chunk + 1..chunk + len {
-                        let cont = self.entry(c).0;
-                        if cont.kind != chunk_kind::CONT || cont.count as u64 != c - chunk {
-                            return Err(MetaError(format!(
-                                "chunk {c}: expected continuation of the run at chunk {chunk}, found kind {}",
-                                cont.kind
-                            )));
+                    let c = &CLASSES[class as usize];
+                    let len = c.run_chunks as u64;
+                    for i in 1..len {
+                        let cont = ChunkWord {
+                            kind: chunk_kind::CONT,
+                            class: 0,
+                            count: i as u32,
+                        };
+                        let found = self.raw_word(chunk + i);
+                        if found != cont.encode() {
+                            return Err(self.error(
+                                chunk + i,
+                                format_args!(
+                                    "expected continuation {i} of the run at chunk {chunk}, found entry {found:#018x}"
+                                ),
+                            ));
+                        }
+                    }
+                    if c.slots % 64 != 0 {
+                        let last = (c.slots as u64).div_ceil(64) - 1;
+                        let bits = self.bitmap_word(chunk, last);
+                        if bits >> (c.slots % 64) != 0 {
+                            return Err(self.error(
+                                chunk,
+                                format_args!(
+                                    "the run's bitmap word at {:#x} marks slots past the last of its {} ({bits:#018x})",
+                                    self.bitmap_word_offset(chunk, last),
+                                    c.slots
+                                ),
+                            ));
                         }
                     }
                     f(Extent::Run {
                         first: chunk,
                         class,
-                        fingerprint,
+                        fingerprint: self
+                            .region
+                            .read_u64(self.geometry.chunk_entry_offset(chunk) + 8),
                     });
                     chunk += len;
                 }
                 chunk_kind::SPAN => {
                     let count = word.count as u64;
-                    if count == 0 || count > n - chunk {
-                        return Err(MetaError(format!(
-                            "chunk {chunk}: object span of {count} chunks does not fit in the heap of {n}"
-                        )));
+                    if count == 0 || count > n - chunk || word.class != 0 {
+                        return Err(self.error(
+                            chunk,
+                            format_args!(
+                                "large object of {count} chunks (class field {}) does not fit in the heap of {n}",
+                                word.class
+                            ),
+                        ));
+                    }
+                    let inner = self.free_end(chunk + 1, chunk + count);
+                    if inner < chunk + count {
+                        return Err(self.error(
+                            inner,
+                            format_args!(
+                                "inside the large object at chunk {chunk}, entry {:#018x} describes another block: overlapping extents",
+                                self.raw_word(inner)
+                            ),
+                        ));
                     }
                     f(Extent::Span {
                         first: chunk,
                         count,
-                        fingerprint,
+                        fingerprint: self
+                            .region
+                            .read_u64(self.geometry.chunk_entry_offset(chunk) + 8),
                     });
                     chunk += count;
                 }
                 chunk_kind::CONT => {
-                    return Err(MetaError(format!(
-                        "chunk {chunk}: continuation without a run before it"
-                    )));
+                    return Err(
+                        self.error(chunk, format_args!("continuation without a run before it"))
+                    );
                 }
-                k => return Err(MetaError(format!("chunk {chunk}: unknown chunk kind {k}"))),
+                k => return Err(self.error(chunk, format_args!("unknown chunk kind {k}"))),
             }
         }
         Ok(())
+    }
+
+    /// Word 0 of chunk `chunk`'s entry, undecoded.
+    #[inline]
+    fn raw_word(&self, chunk: u64) -> u64 {
+        self.region
+            .read_u64(self.geometry.chunk_entry_offset(chunk))
+    }
+
+    /// The first chunk in `from..end` whose word 0 is not zero, or `end`.
+    #[inline]
+    fn free_end(&self, from: u64, end: u64) -> u64 {
+        (from..end).find(|&c| self.raw_word(c) != 0).unwrap_or(end)
+    }
+
+    /// An inconsistency at chunk `chunk`, naming its table entry's offset.
+    #[cold]
+    fn error(&self, chunk: u64, what: std::fmt::Arguments<'_>) -> MetaError {
+        MetaError(format!(
+            "chunk {chunk} (table entry at {:#x}): {what}",
+            self.geometry.chunk_entry_offset(chunk)
+        ))
     }
 
     #[inline]
@@ -125,19 +205,25 @@ impl HeapMeta {
     #[cold]
     fn bad_run_class(&self, chunk: u64, word: ChunkWord) -> Result<u8, MetaError> {
         if word.class as usize >= CLASS_COUNT {
-            return Err(MetaError(format!(
-                "chunk {chunk}: run of unknown size class {}",
-                word.class
-            )));
+            return Err(self.error(
+                chunk,
+                format_args!("run of unknown size class {}", word.class),
+            ));
         }
         let class = CLASSES[word.class as usize];
         if word.count != class.run_chunks
             || class.run_chunks as u64 > self.geometry.chunk_count - chunk
         {
-            return Err(MetaError(format!(
-                "chunk {chunk}: run of class {} says {} chunks, the class needs {}",
-                word.class, word.count, class.run_chunks
-            )));
+            return Err(self.error(
+                chunk,
+                format_args!(
+                    "run of class {} says {} chunks, the class needs {}, {} are left in the heap",
+                    word.class,
+                    word.count,
+                    class.run_chunks,
+                    self.geometry.chunk_count - chunk
+                ),
+            ));
         }
         Ok(word.class)
     }

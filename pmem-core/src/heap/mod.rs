@@ -56,6 +56,10 @@ pub(crate) enum Reservation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Free {
     pub object: ObjectRef,
+    /// Whether the commit's data hash covers bytes of it: then its space may not be handed out
+    /// again until a newer log is durable (see [`TxCore`](crate::tx::TxCore)'s `held`), and a
+    /// run it leaves empty is kept.
+    pub held: bool,
 }
 
 /// Heap usage, from [`Pool::stats`](crate::Pool::stats).
@@ -71,6 +75,13 @@ pub struct HeapStats {
     pub live_objects: u64,
     /// Live objects larger than the largest size class (each takes whole chunks).
     pub large_objects: u64,
+    /// Bytes of free chunks. With `bytes_in_use` and `log_bytes`, all of `heap_bytes`.
+    pub free_bytes: u64,
+    /// Bytes of chunks lent to transaction logs that outgrew their fixed slots.
+    pub log_bytes: u64,
+    /// Bytes of free chunks that object allocations leave free, so that a transaction on a full
+    /// pool can still log the unlinking and freeing of objects.
+    pub log_reserve_bytes: u64,
     /// Per size class with any runs: unit size, runs, live objects.
     pub classes: Vec<ClassStats>,
 }
@@ -94,6 +105,38 @@ struct Chunks {
     free: FreeChunks,
     large_live: u64,
     large_chunks: u64,
+    /// Chunks lent to transaction logs.
+    log_chunks: u64,
+    /// Chunks of freed large objects not yet free to allocate (see [`Heap::hold_span`]).
+    held_chunks: u64,
+    /// Free chunks that objects may not take: kept for logs (see [`log_reserve`]).
+    reserve: u64,
+}
+
+/// Most chunks held back for logs: 1 MiB.
+const MAX_LOG_RESERVE: u64 = 64;
+/// The share of a smaller heap held back for logs.
+const LOG_RESERVE_SHARE: u64 = 16;
+
+/// Free chunks that object allocations leave free, so that a transaction on a full pool can
+/// still log what it needs to unlink and free objects ("free must succeed on a full pool"):
+/// a sixteenth of the heap, at most [`MAX_LOG_RESERVE`] chunks (1 MiB, from a 16 MiB heap up).
+///
+/// Why this size: aborting needs no log space (the rollback reads the log in place; retiring
+/// writes one entry in the fixed slot). Freeing needs commit record space: at most 16 bytes
+/// per freed object (objects sharing a 64-slot bitmap word share one op) and 16 per chunk of a
+/// run it empties. Unlinking needs undo entries: 64 bytes for each 8-byte write (an entry is its
+/// 24-byte header and 8-byte target before the data, on its own cache lines). With the 64 KiB
+/// fixed slot, 1 MiB lets one transaction on a full pool unlink (one 8-byte write each) and free
+/// about 13,000 objects (80 bytes of log each at most); a sixteenth of a smaller heap lets it do proportionally less. A transaction
+/// that logs more than that on a full pool fails with `OutOfSpace` (and rolls back).
+///
+/// The reserve is volatile: its chunks are free in the chunk table, and any free chunks serve
+/// (logs take blocks as small as one chunk when no larger one is free), so the format is
+/// unchanged. A pool filled by an earlier version may open with fewer free chunks than the
+/// reserve: allocations then fail until frees bring it back.
+fn log_reserve(chunk_count: u64) -> u64 {
+    (chunk_count / LOG_RESERVE_SHARE).min(MAX_LOG_RESERVE)
 }
 
 /// The volatile allocator of one pool.
@@ -121,12 +164,22 @@ static NEXT_ARENA: AtomicUsize = AtomicUsize::new(0);
 impl Heap {
     /// Rebuilds the volatile state from the pool's metadata.
     pub(crate) fn open(meta: HeapMeta) -> Result<Heap, MetaError> {
+        // Run heads are kept as `u32` chunk indices.
+        if meta.geometry.chunk_count > u32::MAX as u64 {
+            return Err(MetaError(format!(
+                "{} chunks are more than a heap may have",
+                meta.geometry.chunk_count
+            )));
+        }
         let arena_count = std::thread::available_parallelism()
             .map_or(4, |n| n.get())
             .clamp(1, 16);
         let heap = Heap {
             meta,
-            chunks: Mutex::new(Chunks::default()),
+            chunks: Mutex::new(Chunks {
+                reserve: log_reserve(meta.geometry.chunk_count),
+                ..Chunks::default()
+            }),
             arenas: (0..arena_count)
                 .map(|_| Mutex::new(Arena::default()))
                 .collect(),
@@ -181,13 +234,19 @@ impl Heap {
         lock(&self.arenas[self.owner[head as usize].load(Ordering::Relaxed) as usize])
     }
 
-    /// Takes `count` contiguous free chunks for a request of `requested` bytes.
+    /// Takes `count` contiguous free chunks for an object request of `requested` bytes, leaving
+    /// the log reserve free.
     fn take_chunks(&self, count: u64, requested: u64) -> Result<u64> {
         let mut chunks = lock(&self.chunks);
-        let available = chunks.free.largest() * CHUNK_SIZE;
-        chunks.free.take(count).ok_or(Error::OutOfSpace {
+        let allowed = chunks.free.total().saturating_sub(chunks.reserve);
+        let taken = if count <= allowed {
+            chunks.free.take(count)
+        } else {
+            None
+        };
+        taken.ok_or_else(|| Error::OutOfSpace {
             requested,
-            available,
+            available: chunks.free.largest().min(allowed) * CHUNK_SIZE,
         })
     }
 
@@ -224,12 +283,9 @@ impl Heap {
             Some(taken) => taken,
             None => {
                 if self.steal(index, class, fingerprint).is_none() {
-                    let first = self.take_chunks_reclaiming(
-                        c.run_chunks as u64,
-                        size.max(c.run_chunks as u64 * CHUNK_SIZE),
-                        ops,
-                        reservations,
-                    )?;
+                    let first = self
+                        .take_chunks_reclaiming(c.run_chunks as u64, size, ops, reservations)
+                        .map_err(small_object_space)?;
                     self.run_creation_ops(first, class, fingerprint, ops);
                     let words = vec![0u64; (c.slots as usize).div_ceil(64)].into_boxed_slice();
                     self.adopt(index, first as u32, Run::new(class, fingerprint, words));
@@ -454,6 +510,9 @@ impl Heap {
                 }
             }
             pending.into_iter().for_each(emit);
+            if group.iter().any(|f| f.held) {
+                return;
+            }
             if let Some(class) = arena.releases(head as u32, group.len() as u32) {
                 self.run_release_ops(head, class, ops);
             }
@@ -469,22 +528,53 @@ impl Heap {
     }
 
     /// Makes committed frees take effect in memory; must follow [`plan_frees`](Self::plan_frees)
-    /// with the same (sorted) list and no heap change between.
-    pub(crate) fn apply_frees(&self, frees: &[Free]) {
+    /// with the same (sorted) list and no heap change between. A held slot is counted free but
+    /// stays taken, and `held_slot(head, slot)` is called for it; a held span's chunks are
+    /// kept by [`hold_span`](Self::hold_span).
+    pub(crate) fn apply_frees(&self, frees: &[Free], mut held_slot: impl FnMut(u32, u64)) {
         for_each_run_group(frees, |head, group| {
             let mut arena = self.arena_of(head);
-            let release = arena.releases(head as u32, group.len() as u32).is_some();
-            arena.release_slots(head as u32, group.iter().map(slot_of));
+            let any_held = group.iter().any(|f| f.held);
+            let release = !any_held && arena.releases(head as u32, group.len() as u32).is_some();
+            let class =
+                arena.release_slots(head as u32, group.iter().filter(|f| !f.held).map(slot_of));
             if release {
                 let class = arena.remove_run(head as u32);
                 self.give_run_chunks(head, class);
             }
+            drop(arena);
+            for f in group.iter().filter(|f| f.held) {
+                self.note_direct_free(class);
+                held_slot(head as u32, slot_of(f));
+            }
         });
         for f in frees {
             if let ObjectRef::Span { first, count, .. } = f.object {
-                self.give_span(first, count);
+                if f.held {
+                    self.hold_span(first, count);
+                } else {
+                    self.give_span(first, count);
+                }
             }
         }
+    }
+
+    /// A large object freed durably whose chunks may not be handed out yet: it no longer counts
+    /// as live, and its chunks count as free, but only [`release_span`](Self::release_span)
+    /// makes them available.
+    fn hold_span(&self, first: u64, count: u64) {
+        let _ = first;
+        let mut chunks = lock(&self.chunks);
+        chunks.large_live -= 1;
+        chunks.large_chunks -= count;
+        chunks.held_chunks += count;
+    }
+
+    /// Makes the chunks of a span from [`hold_span`](Self::hold_span) available.
+    pub(crate) fn release_span(&self, first: u64, count: u64) {
+        let mut chunks = lock(&self.chunks);
+        chunks.held_chunks -= count;
+        chunks.free.give(first, count);
     }
 
     /// Whether freeing `slot` would leave the run at `first` with no object, judged from the
@@ -546,25 +636,39 @@ impl Heap {
             .give(head, CLASSES[class as usize].run_chunks as u64);
     }
 
-    /// Reserves chunks for log space (never made persistent: the log refers to them only while
-    /// it may need replaying).
+    /// Lends chunks to a log: `bytes` if that many are free together, else the largest free
+    /// block (at least one chunk), the log reserve included. Never made persistent: the log
+    /// refers to them only while it may need replaying. Returns `(offset, len)`.
     pub(crate) fn reserve_log_space(&self, bytes: u64) -> Result<(u64, u64)> {
-        let count = bytes.div_ceil(CHUNK_SIZE);
-        let first = self.take_chunks(count, bytes)?;
+        let mut chunks = lock(&self.chunks);
+        let count = bytes.div_ceil(CHUNK_SIZE).min(chunks.free.largest()).max(1);
+        let first = chunks.free.take(count).ok_or(Error::OutOfSpace {
+            requested: bytes,
+            available: 0,
+        })?;
+        chunks.log_chunks += count;
         Ok((self.meta.geometry.chunk_offset(first), count * CHUNK_SIZE))
     }
 
     /// Returns log space from [`reserve_log_space`](Self::reserve_log_space).
     pub(crate) fn release_log_space(&self, offset: u64, len: u64) {
         let first = (offset - self.meta.geometry.heap_offset) / CHUNK_SIZE;
-        lock(&self.chunks).free.give(first, len / CHUNK_SIZE);
+        let mut chunks = lock(&self.chunks);
+        chunks.free.give(first, len / CHUNK_SIZE);
+        chunks.log_chunks -= len / CHUNK_SIZE;
     }
 
     /// Current usage.
     pub(crate) fn stats(&self) -> HeapStats {
-        let (large_live, large_chunks) = {
+        let (large_live, large_chunks, free_chunks, log_chunks, reserve) = {
             let chunks = lock(&self.chunks);
-            (chunks.large_live, chunks.large_chunks)
+            (
+                chunks.large_live,
+                chunks.large_chunks,
+                chunks.free.total() + chunks.held_chunks,
+                chunks.log_chunks,
+                chunks.reserve,
+            )
         };
         let mut live = [0u64; crate::layout::heap::CLASS_COUNT];
         let mut runs = [0u64; crate::layout::heap::CLASS_COUNT];
@@ -585,6 +689,9 @@ impl Heap {
             allocated_bytes: large_chunks * CHUNK_SIZE,
             live_objects: large_live,
             large_objects: large_live,
+            free_bytes: free_chunks * CHUNK_SIZE,
+            log_bytes: log_chunks * CHUNK_SIZE,
+            log_reserve_bytes: reserve * CHUNK_SIZE,
             classes: Vec::new(),
         };
         for (i, class) in CLASSES.iter().enumerate() {
@@ -605,12 +712,36 @@ impl Heap {
     }
 }
 
+/// A failure to make a run for a small object: the free block it reports may be larger than
+/// the object, yet smaller than the run its class needs; report the largest object whose class's
+/// run would fit it instead, so that `available` does not claim room the object could have had.
+#[cold]
+fn small_object_space(e: Error) -> Error {
+    match e {
+        Error::OutOfSpace {
+            requested,
+            available,
+        } => Error::OutOfSpace {
+            requested,
+            available: CLASSES
+                .iter()
+                .filter(|c| c.run_chunks as u64 * CHUNK_SIZE <= available)
+                .map(|c| c.unit as u64)
+                .max()
+                .unwrap_or(0)
+                .min(available),
+        },
+        e => e,
+    }
+}
+
 /// Calls `f(run head, the frees in it)` for each run with frees in `frees`, which must be
 /// sorted as [`Heap::plan_frees`] sorts them.
 fn for_each_run_group(frees: &[Free], mut f: impl FnMut(u64, &[Free])) {
     let mut rest = frees;
     while let Some(Free {
         object: ObjectRef::Slot { first, .. },
+        ..
     }) = rest.first()
     {
         let head = *first;

@@ -11,7 +11,8 @@ use crate::media::Media;
 
 /// Room kept at the end of every block for the `EXTEND` entry that may follow.
 const EXTEND_RESERVE: u64 = entry_size(16);
-/// Smallest and largest log extension blocks.
+/// Smallest and largest log extension blocks asked for (a nearly full heap may lend less, down
+/// to one chunk: every entry's smallest useful piece fits in one).
 const MIN_EXTENSION: u64 = 64 * 1024;
 const MAX_EXTENSION: u64 = 4 * 1024 * 1024;
 /// Smallest useful piece of an undo entry split across blocks.
@@ -62,6 +63,12 @@ impl LogWriter {
     /// Whether the open transaction has written any entry.
     pub(crate) fn is_started(&self) -> bool {
         self.open.is_some()
+    }
+
+    /// Whether the open transaction's log continues in heap space.
+    pub(crate) fn is_extended(&self) -> bool {
+        self.current_slot()
+            .is_some_and(|slot| !self.extensions[slot].is_empty())
     }
 
     /// The slot the open transaction writes, if it has written anything.
@@ -320,6 +327,12 @@ impl LogWriter {
         self.flush(media);
         media.domain.fence();
         self.finish();
+        // No recovery reads either slot any more, so no log needs the heap space it was lent.
+        for extensions in &mut self.extensions {
+            for (offset, len) in extensions.drain(..) {
+                heap.release_log_space(offset, len);
+            }
+        }
     }
 }
 

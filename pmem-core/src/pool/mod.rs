@@ -517,6 +517,14 @@ impl<R: Persistent> Pool<R> {
     /// Transactions are exclusive: this waits for readers and other transactions to finish.
     /// Calling it again from inside `f` on the same pool returns [`Error::NestedTransaction`];
     /// nest with [`Tx::transaction`] instead.
+    ///
+    /// Log space: a transaction's log fills a fixed 64 KiB slot, then continues in free heap
+    /// chunks. Allocations leave a reserve of free chunks for logs (a sixteenth of the heap, at
+    /// most 1 MiB; [`HeapStats::log_reserve_bytes`](crate::HeapStats::log_reserve_bytes)), so a
+    /// transaction on a full pool can still unlink and free objects: with the full 1 MiB, about
+    /// 13,000 objects each unlinked by one logged 8-byte write (64 bytes of log; a logged range
+    /// of `n` bytes takes `n + 32` rounded up to 64) and freed (at most 16 bytes of log). Beyond
+    /// that, on a full pool, the transaction fails with [`Error::OutOfSpace`] and rolls back.
     pub fn transaction<T>(&self, f: impl FnOnce(&mut Tx<'_, R>) -> Result<T>) -> Result<T> {
         let mut tx = Tx::new(self.writer()?);
         let result = f(&mut tx);

@@ -45,6 +45,23 @@ pub(crate) struct TxCore {
     /// the heap's state is next needed, keeping locks off the free's path (a locked instruction
     /// after its flush would wait for the write-back).
     direct_frees: Vec<(u32, u64)>,
+    /// The ranges the newest committed log's data hash covers (`last_undo`, `last_fresh`),
+    /// while that log is the newest.
+    /// Recovery takes a commit whose hash does not match the pool for torn and rolls it back, so
+    /// nothing may change those bytes until a newer log is durable: an object holding some of
+    /// them is freed through a logged transaction, not a single store, and the space of an
+    /// object the commit itself freed is held (`held_slots`, `held_spans`) until then.
+    ///
+    /// Kept as that commit's own undo and new-object lists (swapped in, not copied), with an
+    /// index built only when a large one is asked.
+    last_undo: Vec<(u64, u64, u64)>,
+    last_fresh: Vec<(u64, u64)>,
+    /// Index of `last_undo` and `last_fresh`, or of the commit being made's ranges.
+    index: RangeSet,
+    /// Slots freed durably but not yet handed back to their runs (see `last_undo`).
+    held_slots: Vec<(u32, u64)>,
+    /// Large objects `(first chunk, chunks)` freed durably whose chunks are held (see `last_undo`).
+    held_spans: Vec<(u64, u64)>,
     /// Set when a nested transaction failed: the outer one may not commit.
     pub(crate) doomed: Option<String>,
     pub(crate) depth: u32,
@@ -70,6 +87,11 @@ impl TxCore {
             logged_ops: Vec::new(),
             live_ops: [Vec::new(), Vec::new()],
             direct_frees: Vec::new(),
+            last_undo: Vec::new(),
+            last_fresh: Vec::new(),
+            index: RangeSet::default(),
+            held_slots: Vec::new(),
+            held_spans: Vec::new(),
             doomed: None,
             depth: 0,
             poisoned: false,
@@ -136,8 +158,9 @@ impl TxCore {
     fn prefetch_next(&self) {
         let domain = &self.shared.media.domain;
         domain.prefetch_write(self.log.next_slot_offset(), 3 * 64);
-        if self.undo.len() <= 4 {
-            for &(target, len, _) in &self.undo {
+        // The transaction just committed: its undo list is `last_undo` now.
+        if self.last_undo.len() <= 4 {
+            for &(target, len, _) in &self.last_undo {
                 if len <= 512 {
                     domain.prefetch_write(target, len);
                 }
@@ -203,7 +226,10 @@ impl TxCore {
             });
         }
         self.freed.insert(offset, 1, ());
-        self.frees.push(Free { object });
+        self.frees.push(Free {
+            object,
+            held: false,
+        });
         Ok(())
     }
 
@@ -239,7 +265,16 @@ impl TxCore {
             } => shared.heap.run_would_empty(first, class, slot),
             ObjectRef::Span { .. } => false,
         };
-        if replayed || empties_run {
+        let mut hashed = || {
+            hashes(
+                &self.last_undo,
+                &self.last_fresh,
+                &mut self.index,
+                offset,
+                object.size(),
+            )
+        };
+        if replayed || empties_run || hashed() {
             self.free(offset, object, false)?;
             return self.commit();
         }
@@ -306,6 +341,11 @@ impl TxCore {
         media.domain.flush(offset, range[0].1);
         let hash = data_hash(media, std::iter::empty(), &range);
         let failure = self.log_commit(hash, &range)?;
+        self.release_held();
+        self.last_undo.clear();
+        self.last_fresh.clear();
+        self.last_fresh.push(range[0]);
+        self.index.clear();
         self.log.finish();
         self.prefetch_next();
         self.ops.clear();
@@ -331,6 +371,18 @@ impl TxCore {
         }
         if !self.frees.is_empty() {
             self.sync_heap();
+            // An object this transaction allocates and frees is dead once it commits: its bytes
+            // are neither flushed nor covered by the data hash. Hashed, they would tie the
+            // commit's validity to space the allocator hands out again at once (a later
+            // allocation, or the next log's extension, rewrites it while this log is the
+            // newest), and a crash then would find the hash broken and undo a committed
+            // transaction.
+            let freed = &self.freed;
+            self.fresh_ranges.retain(|&(offset, _)| {
+                freed
+                    .containing(offset, 1)
+                    .is_none_or(|(start, _, ())| start != offset)
+            });
         }
         let shared = &*self.shared;
         let media = &shared.media;
@@ -339,6 +391,21 @@ impl TxCore {
         }
         for &(offset, len) in &self.fresh_ranges {
             media.domain.flush(offset, len);
+        }
+        let hashes_any = !self.undo.is_empty() || !self.fresh_ranges.is_empty();
+        if !self.frees.is_empty() && hashes_any {
+            let index = &mut self.index;
+            index.clear();
+            for &(target, len, _) in &self.undo {
+                index.push((target, len));
+            }
+            for &range in &self.fresh_ranges {
+                index.push(range);
+            }
+            for f in &mut self.frees {
+                let (start, len) = object_range(&f.object, shared.heap.meta());
+                f.held = index.overlaps(start, len);
+            }
         }
         shared.heap.plan_frees(&mut self.frees, &mut self.ops);
         let hash = data_hash(
@@ -351,7 +418,22 @@ impl TxCore {
         let logged = self.log_commit(hash, &ranges);
         self.fresh_ranges = ranges;
         let failure = logged?;
-        self.shared.heap.apply_frees(&self.frees);
+        // This log is now the newest: what the previous one's hash covered may change.
+        self.release_held();
+        std::mem::swap(&mut self.undo, &mut self.last_undo);
+        std::mem::swap(&mut self.fresh_ranges, &mut self.last_fresh);
+        if !self.index.is_empty() {
+            self.index.clear();
+        }
+        let held = &mut self.held_slots;
+        self.shared
+            .heap
+            .apply_frees(&self.frees, |head, slot| held.push((head, slot)));
+        for f in &self.frees {
+            if let (true, ObjectRef::Span { first, count, .. }) = (f.held, f.object) {
+                self.held_spans.push((first, count));
+            }
+        }
         self.log.finish();
         self.prefetch_next();
         self.reset();
@@ -419,7 +501,14 @@ impl TxCore {
     }
 
     /// Restores every byte the transaction wrote and forgets its allocations and frees.
+    ///
+    /// The heap is put back exactly as the transaction found it by undoing its reservations in
+    /// reverse. A log that continued into heap space may have taken chunks the transaction had
+    /// freed in memory (an empty run given back to make room), which undoing must take back:
+    /// such a log is retired first (one more fence), so that no recovery reads it and its
+    /// chunks are free again before the reservations are undone.
     pub(crate) fn abort(&mut self) {
+        let extended = self.log.is_extended();
         // A started log moves the next transaction to the other slot, whose log may still be the
         // only record of unflushed metadata: make that durable first.
         if !self.undo.is_empty() || self.log.is_started() {
@@ -429,13 +518,22 @@ impl TxCore {
             // leaves the media unknown.
             self.poisoned |= self.shared.media.domain.take_failure().is_some();
         }
-        for &r in self.reservations.iter().rev() {
-            self.shared.heap.unreserve(r);
+        if self.log.is_started() {
+            // The aborted log is now the newest: the last commit's hash no longer matters.
+            self.forget_last_commit();
         }
         if let Some(slot) = self.log.current_slot() {
             self.live_ops[slot].clear();
         }
         self.log.finish();
+        if extended {
+            // The rollback and the last commit's metadata are durable (the fence above).
+            self.log.retire(&self.shared.media, &self.shared.heap);
+            self.live_ops.iter_mut().for_each(Vec::clear);
+        }
+        for &r in self.reservations.iter().rev() {
+            self.shared.heap.unreserve(r);
+        }
         self.reset();
     }
 
@@ -461,6 +559,29 @@ impl TxCore {
         self.fence();
         self.log.retire(&self.shared.media, &self.shared.heap);
         self.live_ops.iter_mut().for_each(Vec::clear);
+        self.forget_last_commit();
+    }
+
+    /// A newer log than the last commit's is durable: its hash no longer matters.
+    fn forget_last_commit(&mut self) {
+        self.release_held();
+        self.last_undo.clear();
+        self.last_fresh.clear();
+        self.index.clear();
+    }
+
+    /// Hands back the space of objects freed while the last commit's hash covered it: called
+    /// once a newer log is durable.
+    #[inline]
+    fn release_held(&mut self) {
+        if !self.held_slots.is_empty() {
+            self.direct_frees.append(&mut self.held_slots);
+        }
+        if !self.held_spans.is_empty() {
+            for (first, count) in self.held_spans.drain(..) {
+                self.shared.heap.release_span(first, count);
+            }
+        }
     }
 
     /// Writes `value` into a block this transaction allocated (no undo needed).
@@ -475,3 +596,101 @@ impl TxCore {
 /// Slots freed by single stores kept before their runs are told (bounded memory; each batch takes
 /// each arena's lock once).
 const DIRECT_FREE_BATCH: usize = 256;
+
+/// Whether the newest committed log's data hash, over `undo` and `fresh`, covers any of
+/// `[start, start + len)`. `index` is built from them on the first question about a large set.
+#[inline]
+fn hashes(
+    undo: &[(u64, u64, u64)],
+    fresh: &[(u64, u64)],
+    index: &mut RangeSet,
+    start: u64,
+    len: u64,
+) -> bool {
+    let end = start.saturating_add(len);
+    let hit = |offset: u64, l: u64| offset < end && start < offset.saturating_add(l);
+    if let ([], [(offset, l)]) = (undo, fresh) {
+        // The last commit allocated one object, as a single-object allocation does.
+        return hit(*offset, *l);
+    }
+    if undo.len() + fresh.len() <= 16 {
+        return undo.iter().any(|&(t, l, _)| hit(t, l)) || fresh.iter().any(|&(o, l)| hit(o, l));
+    }
+    if index.is_empty() {
+        for &(t, l, _) in undo {
+            index.push((t, l));
+        }
+        for &range in fresh {
+            index.push(range);
+        }
+    }
+    index.overlaps(start, len)
+}
+
+/// The bytes an object occupies.
+fn object_range(object: &ObjectRef, meta: &crate::heap::HeapMeta) -> (u64, u64) {
+    match *object {
+        ObjectRef::Slot {
+            first,
+            class,
+            slot,
+            size,
+            ..
+        } => (
+            meta.slot_offset(first, &crate::layout::heap::CLASSES[class as usize], slot),
+            size,
+        ),
+        ObjectRef::Span { first, size, .. } => (meta.geometry.chunk_offset(first), size),
+    }
+}
+
+/// Byte ranges, answering whether any overlaps a given one: sorted on the first question after
+/// a change (one sort per commit that asks), then a binary search per question.
+#[derive(Debug, Default)]
+struct RangeSet {
+    /// `(start, end)`, sorted by start once `sorted`.
+    ranges: Vec<(u64, u64)>,
+    /// `max_end[i]`: the largest end among `ranges[..=i]`.
+    max_end: Vec<u64>,
+    sorted: bool,
+}
+
+impl RangeSet {
+    fn clear(&mut self) {
+        self.ranges.clear();
+        self.sorted = false;
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    fn push(&mut self, (offset, len): (u64, u64)) {
+        self.ranges.push((offset, offset.saturating_add(len)));
+        self.sorted = false;
+    }
+
+    fn overlaps(&mut self, start: u64, len: u64) -> bool {
+        if self.ranges.is_empty() {
+            return false;
+        }
+        let end = start.saturating_add(len);
+        if self.ranges.len() == 1 {
+            let (s, e) = self.ranges[0];
+            return s < end && start < e;
+        }
+        if !self.sorted {
+            self.ranges.sort_unstable();
+            self.max_end.clear();
+            let mut max = 0;
+            self.max_end.extend(self.ranges.iter().map(|&(_, e)| {
+                max = max.max(e);
+                max
+            }));
+            self.sorted = true;
+        }
+        // Ranges starting before `end`; one of them overlaps iff the largest end passes `start`.
+        let n = self.ranges.partition_point(|&(s, _)| s < end);
+        n > 0 && self.max_end[n - 1] > start
+    }
+}
