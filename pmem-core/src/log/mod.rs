@@ -12,7 +12,10 @@
 //!    once. The transaction is durable when that fence returns. Recovery counts a transaction as
 //!    committed only if `COMMIT` is reached through whole entries *and* the data hash matches what
 //!    is in the pool, so a crash that persisted `COMMIT` but not all of the log or the data (all
-//!    flushed under the same fence) rolls back cleanly.
+//!    flushed under the same fence) rolls back cleanly. So the bytes a commit hashes must not
+//!    change until a newer log is durable: an object the newest commit wrote and freed is not
+//!    reused (nor freed by a single store) before then, and an object it allocated and freed
+//!    again is left out of the hash, since the next log may take its space at once.
 //! 4. Heap metadata the commit changes is also changed outside the log in one case: freeing one
 //!    object outside a transaction is a single 8-byte store (a bitmap bit or a table entry),
 //!    failure-atomic by itself, done only when no op of a log recovery could replay touches that
