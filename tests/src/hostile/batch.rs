@@ -22,6 +22,8 @@ use crate::rng::Rng;
 
 /// Environment variable naming the batch file a child runs.
 pub const BATCH_VAR: &str = "PMEM_HOSTILE_BATCH";
+/// Prefix of the line a child prints to stderr for every panic.
+const PANIC_PREFIX: &str = "pmem-child-panic: ";
 /// How long one case may take before it counts as a hang.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -78,7 +80,10 @@ pub fn child_main(dir: &Path) {
     {
         let last_panic = Arc::clone(&last_panic);
         std::panic::set_hook(Box::new(move |info| {
-            *last_panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(info.to_string());
+            let msg = info.to_string();
+            // Also on stderr: a panic that aborts the process is read back from there.
+            eprintln!("{PANIC_PREFIX}{}", one_line(&msg));
+            *last_panic.lock().unwrap_or_else(|e| e.into_inner()) = Some(msg);
         }));
     }
     let case_path = dir.join(format!("case-{}.pool", std::process::id()));
@@ -175,16 +180,19 @@ fn run_child(
                     (_, Some(sig)) => format!("signal {sig}"),
                     (_, None) => format!("exit {}", out.status),
                 };
-                let tail: String = out
+                // The panics the child printed say more than the signal.
+                let panics: Vec<&str> = out
                     .stderr
                     .lines()
-                    .rev()
-                    .take(6)
-                    .collect::<Vec<_>>()
-                    .join(" | ");
+                    .filter_map(|l| l.strip_prefix(PANIC_PREFIX))
+                    .collect();
+                let last = out.stderr.lines().last().unwrap_or_default();
                 return Err((
                     next,
-                    format!("{how}; stderr (last lines, reversed): {tail}"),
+                    format!(
+                        "{how}; panics: [{}]; stderr ends: {last}",
+                        panics.join("; ")
+                    ),
                 ));
             }
         }

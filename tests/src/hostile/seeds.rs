@@ -20,6 +20,16 @@ pub struct Seed {
 /// Slice lengths (in words) of the objects seed: several size classes, and one large span.
 const ITEM_LENS: [u64; 8] = [1, 3, 8, 20, 50, 130, 700, 5000];
 
+/// Sets every 512th word (and the last) to `v`.
+fn sprinkle(words: &mut [u64], v: u64) {
+    for w in words.iter_mut().step_by(512) {
+        *w = v;
+    }
+    if let Some(w) = words.last_mut() {
+        *w = v;
+    }
+}
+
 fn fresh(path: &Path, size: u64) -> Pool<Root> {
     let _ = std::fs::remove_file(path);
     Pool::<Root>::create(path, size).expect("create a seed pool")
@@ -43,11 +53,13 @@ fn fill_objects(pool: &Pool<Root>, small: bool) {
             push(tx, 100 + i as u64, items)?;
         }
         let big = tx.alloc_zeroed::<Big>()?;
-        tx.get_mut(big)?.words.fill(7);
+        // Sparse contents keep the kept images small (see `sparse`).
+        sprinkle(&mut tx.get_mut(big)?.words, 7);
         tx.root_mut().set_big(big)?;
         // Large in a full-size pool, so that rewriting it and the large object logs more than a
         // log slot holds.
-        let spare = tx.alloc_slice(&vec![9u64; if small { 12 } else { 4000 }])?;
+        let spare = tx.alloc_slice_zeroed::<u64>(if small { 12 } else { 4000 })?;
+        sprinkle(tx.get_slice_mut(spare)?, 9);
         tx.root_mut().set_spare(spare)
     })
     .expect("fill a seed pool");
@@ -117,9 +129,9 @@ pub fn build(dir: &Path, small: bool) -> Vec<Seed> {
             if big_log {
                 // More than a log slot holds: the log extends into the heap.
                 let big = tx.root().big;
-                tx.get_mut(big)?.words.fill(8);
+                sprinkle(&mut tx.get_mut(big)?.words, 8);
                 let spare = tx.root().spare;
-                tx.get_slice_mut(spare)?.fill(10);
+                sprinkle(tx.get_slice_mut(spare)?, 10);
             }
             image = std::fs::read(&path).expect("read the pool mid-transaction");
             Err::<(), _>(tx.abort("captured"))
