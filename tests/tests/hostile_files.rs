@@ -75,6 +75,8 @@ fn damaged_pools_open_cleanly_or_are_refused() {
     let seeds = seeds::build(dir.path(), false);
     for (i, s) in seeds.iter().enumerate() {
         std::fs::write(batch::seed_path(dir.path(), i), &s.bytes).unwrap();
+        let digest = batch::seed_path(dir.path(), i).with_extension("digest");
+        std::fs::write(digest, &s.digest).unwrap();
         eprintln!("seed pool {i}: {} ({} bytes)", s.name, s.bytes.len());
     }
     eprintln!("seed pools built in {:.1?}", start.elapsed());
@@ -98,7 +100,11 @@ fn kept_inputs_pass() {
         };
         let mut files: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().is_none_or(|e| e != "txt" && e != "md"))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_none_or(|e| e != "txt" && e != "md" && e != "digest")
+            })
             .collect();
         files.sort();
         for f in files {

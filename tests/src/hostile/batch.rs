@@ -36,6 +36,8 @@ pub struct Input {
     pub description: String,
     /// The target to run it through.
     pub target: String,
+    /// The digest the pool must open to, if it opens (see [`case::run_file`]).
+    pub expect: Option<String>,
 }
 
 /// The seed pool file `i` in `dir`.
@@ -52,16 +54,27 @@ pub fn materialize(dir: &Path, line: &str) -> Input {
             let case_seed: u64 = case_seed.parse().expect("a case seed");
             let mut bytes = std::fs::read(seed_path(dir, seed)).expect("read a seed pool");
             let damage = mutate::mutate(&mut bytes, &mut Rng(case_seed));
+            let expect = damage
+                .log_middle_only
+                .then(|| {
+                    std::fs::read_to_string(seed_path(dir, seed).with_extension("digest")).ok()
+                })
+                .flatten();
             Input {
                 bytes,
-                description: format!("seed pool {seed}, case seed {case_seed}: {damage}"),
+                description: format!(
+                    "seed pool {seed}, case seed {case_seed}: {}",
+                    damage.description
+                ),
                 target: "case".to_string(),
+                expect,
             }
         }
         ["file", target, path] => Input {
             bytes: sparse::decode(&std::fs::read(path).expect("read a kept input")),
             description: format!("kept input {path}"),
             target: target.to_string(),
+            expect: std::fs::read_to_string(Path::new(path).with_extension("digest")).ok(),
         },
         _ => panic!("not a case line: {line}"),
     }
@@ -91,7 +104,8 @@ pub fn child_main(dir: &Path) {
         let input = materialize(dir, line);
         let result = catch_unwind(AssertUnwindSafe(|| {
             if input.target == "case" {
-                case::run_file(&input.bytes, &case_path).map(|o| format!("{o:?}"))
+                case::run_file(&input.bytes, &case_path, input.expect.as_deref())
+                    .map(|o| format!("{o:?}"))
             } else {
                 let target = targets::by_name(&input.target).expect("a known target");
                 target(&input.bytes);
@@ -332,6 +346,9 @@ pub fn save_failures(
             .collect();
         let path = out.join(format!("{}-{name}.pool", input.target));
         let _ = std::fs::write(&path, sparse::encode(&input.bytes));
+        if let Some(expect) = &input.expect {
+            let _ = std::fs::write(path.with_extension("digest"), expect);
+        }
         let _ = std::fs::write(
             path.with_extension("txt"),
             format!("{}\n{}\n", input.description, f.what),

@@ -97,20 +97,59 @@ fn agree(
     Ok(())
 }
 
-/// The whole case on the pool file at `path` (written from `bytes`, removed afterwards).
-pub fn run_file(bytes: &[u8], path: &Path) -> Result<Outcome, String> {
+/// The logical contents of a pool, as text: the root, the list with its slices, the large
+/// object and the spare slice (hashed), and the live object count. Two pools with the same
+/// digest hold the same data.
+pub fn digest(pool: &Pool<Root>) -> String {
+    let hash = |words: &[u64]| {
+        words.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &w| {
+            (h ^ w).wrapping_mul(0x100_0000_01b3)
+        })
+    };
+    pool.read(|r| {
+        let root = r.root();
+        let mut out = format!("count {} live {} list", root.count, live(pool));
+        let mut p = root.head;
+        for _ in 0..MAX_WALK {
+            let Ok(node) = r.get(p) else { break };
+            let items = r.get_slice(node.items).map_or(u64::MAX, hash);
+            out.push_str(&format!(" {}:{:x}", node.value, items));
+            p = node.next;
+        }
+        let big = r.get(root.big).map_or(u64::MAX, |b| hash(&b.words));
+        let spare = r.get_slice(root.spare).map_or(u64::MAX, hash);
+        out.push_str(&format!(" big {big:x} spare {spare:x}"));
+        out
+    })
+}
+
+/// The whole case on the pool file at `path` (written from `bytes`, removed afterwards). With
+/// `expect`, the pool must be refused or open to that [`digest`].
+pub fn run_file(bytes: &[u8], path: &Path, expect: Option<&str>) -> Result<Outcome, String> {
     let _ = std::fs::remove_file(path);
     std::fs::write(path, bytes).map_err(|e| format!("writing the case file: {e}"))?;
-    let result = run_on(path);
+    let result = run_on(path, expect);
     let _ = std::fs::remove_file(path);
     result
 }
 
-fn run_on(path: &Path) -> Result<Outcome, String> {
+fn run_on(path: &Path, expect: Option<&str>) -> Result<Outcome, String> {
     let pool = match Pool::<Root>::open(path) {
         Ok(pool) => pool,
         Err(_) => return Ok(Outcome::Refused),
     };
+    if let Some(expect) = expect {
+        let got = digest(&pool);
+        if got != expect {
+            let r = pool.info().recovery;
+            return Err(format!(
+                "a log damaged before its last entry was neither refused nor rolled back to the \
+                 state before the transaction (recovery: rolled back {}, {} undo entries applied)\n\
+                 expected: {expect}\ngot: {got}",
+                r.rolled_back, r.undo_applied
+            ));
+        }
+    }
     let before = check(&pool);
     read_all(&pool)?;
     let live0 = live(&pool);

@@ -222,9 +222,18 @@ fn type_table(bytes: &mut [u8], rng: &mut Rng, g: &Geometry) -> String {
     )
 }
 
-fn log_entry(bytes: &mut [u8], rng: &mut Rng, g: &Geometry) -> String {
+/// Damages a log entry, or forges one. The flag says whether the damage is to an entry before
+/// the last one of the newest slot: what a crash cannot leave (a torn tail is the last entry),
+/// so recovery must refuse it or still restore the state before the transaction.
+fn log_entry(bytes: &mut [u8], rng: &mut Rng, g: &Geometry) -> (String, bool) {
     let slot = rng.below(2);
     let entries = format::entries(bytes, slot);
+    let other = format::entries(bytes, 1 - slot);
+    let newest = match (entries.first(), other.first()) {
+        (Some(e), Some(o)) => e.gen > o.gen,
+        (Some(_), None) => true,
+        _ => false,
+    };
     let seal = rng.below(6) != 0;
     if entries.is_empty() || rng.below(5) == 0 {
         // Forge an entry: at the slot's start (new generation) or after the last one (same).
@@ -265,8 +274,11 @@ fn log_entry(bytes: &mut [u8], rng: &mut Rng, g: &Geometry) -> String {
         if seal {
             format::seal_entry(bytes, at);
         }
-        return format!(
-            "forged log entry kind {k} gen {gen} at {at:#x} in slot {slot}: {payload:x?}, sealed {seal}"
+        return (
+            format!(
+                "forged log entry kind {k} gen {gen} at {at:#x} in slot {slot}: {payload:x?}, sealed {seal}"
+            ),
+            false,
         );
     }
     let i = rng.below(entries.len() as u64) as usize;
@@ -317,11 +329,20 @@ fn log_entry(bytes: &mut [u8], rng: &mut Rng, g: &Geometry) -> String {
     if seal {
         format::seal_entry(bytes, e.at);
     }
-    format!(
-        "log slot {slot} entry {i} of {} (kind {}, at {:#x}): {what}, sealed {seal}",
-        entries.len(),
-        e.kind_word & 0xffff,
-        e.at
+    let middle = newest && i + 1 < entries.len();
+    (
+        format!(
+            "log slot {slot} entry {i} of {} (kind {}, at {:#x}{}): {what}, sealed {seal}",
+            entries.len(),
+            e.kind_word & 0xffff,
+            e.at,
+            if middle {
+                ", newest slot, not its last"
+            } else {
+                ""
+            }
+        ),
+        middle,
     )
 }
 
@@ -367,10 +388,22 @@ fn length(bytes: &mut Vec<u8>, rng: &mut Rng) -> String {
     format!("file length {old} -> {new}")
 }
 
-/// Damages `bytes` with one to three mutations chosen by `rng`; returns what was done.
-pub fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) -> String {
+/// What [`mutate`] did.
+#[derive(Debug, Clone)]
+pub struct Damage {
+    /// Each mutation, in words.
+    pub description: String,
+    /// Every mutation damaged a log entry before the last of the newest slot (see
+    /// [`log_entry`]): opening must refuse the pool or give the state it held before the
+    /// interrupted transaction.
+    pub log_middle_only: bool,
+}
+
+/// Damages `bytes` with one to three mutations chosen by `rng`.
+pub fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) -> Damage {
     let n = 1 + rng.below(3) * rng.below(2);
     let mut done = Vec::new();
+    let mut log_middle_only = true;
     // Where the structures are, from the valid pool, however the header is damaged after.
     let g = Geometry::read(bytes);
     for _ in 0..n {
@@ -380,12 +413,21 @@ pub fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) -> String {
             3..=6 => chunk_word(bytes, rng, &g),
             7 | 8 => bitmap(bytes, rng, &g),
             9 | 10 => type_table(bytes, rng, &g),
-            11..=14 => log_entry(bytes, rng, &g),
+            11..=14 => {
+                let (what, middle) = log_entry(bytes, rng, &g);
+                log_middle_only &= middle;
+                done.push(what);
+                continue;
+            }
             15..=17 => pointer(bytes, rng, &g),
             18 => raw(bytes, rng, &g),
             _ => length(bytes, rng),
         };
+        log_middle_only = false;
         done.push(what);
     }
-    done.join("; ")
+    Damage {
+        description: done.join("; "),
+        log_middle_only,
+    }
 }

@@ -15,6 +15,9 @@ pub struct Seed {
     pub name: &'static str,
     /// The pool file.
     pub bytes: Vec<u8>,
+    /// The [`digest`](super::case::digest) of what it holds once recovered: for an interrupted
+    /// transaction, the state before it.
+    pub digest: String,
 }
 
 /// Slice lengths (in words) of the objects seed: several size classes, and one large span.
@@ -113,6 +116,7 @@ pub fn build(dir: &Path, small: bool) -> Vec<Seed> {
     for big_log in [false, true] {
         let pool = fresh(&path, size);
         fill_objects(&pool, small);
+        let digest = super::case::digest(&pool);
         let mut image = Vec::new();
         let _ = pool.transaction(|tx| {
             tx.root_mut().set_count(77)?;
@@ -143,15 +147,21 @@ pub fn build(dir: &Path, small: bool) -> Vec<Seed> {
         } else {
             "tx-interrupted"
         };
-        seeds.push(Seed { name, bytes: image });
+        seeds.push(Seed {
+            name,
+            bytes: image,
+            digest,
+        });
     }
     let _ = std::fs::remove_file(&path);
     seeds
 }
 
 fn take(seeds: &mut Vec<Seed>, name: &'static str, path: &Path) {
+    let digest = super::case::digest(&Pool::<Root>::open(path).expect("open a seed pool"));
     seeds.push(Seed {
         name,
         bytes: std::fs::read(path).expect("read a seed pool"),
+        digest,
     });
 }

@@ -35,11 +35,11 @@ fn sealed(data: &[u8]) -> Option<Vec<u8>> {
 /// then again with its headers' checksums recomputed.
 pub fn open(data: &[u8]) {
     let path = case_path();
-    if let Err(e) = case::run_file(data, &path) {
+    if let Err(e) = case::run_file(data, &path, None) {
         panic!("{e}");
     }
     if let Some(fixed) = sealed(data) {
-        if let Err(e) = case::run_file(&fixed, &path) {
+        if let Err(e) = case::run_file(&fixed, &path, None) {
             panic!("(headers resealed) {e}");
         }
     }
