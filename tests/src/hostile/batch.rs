@@ -198,7 +198,10 @@ fn run_child(
                 let panics: Vec<&str> = out
                     .stderr
                     .lines()
-                    .filter_map(|l| l.strip_prefix(PANIC_PREFIX))
+                    .filter_map(|l| {
+                        l.strip_prefix(PANIC_PREFIX)
+                            .or_else(|| l.contains("SUMMARY: AddressSanitizer").then_some(l))
+                    })
                     .collect();
                 let last = out.stderr.lines().last().unwrap_or_default();
                 return Err((
