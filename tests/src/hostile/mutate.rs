@@ -404,6 +404,13 @@ pub fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) -> Damage {
     let n = 1 + rng.below(3) * rng.below(2);
     let mut done = Vec::new();
     let mut log_middle_only = true;
+    if bytes.len() < 2 * format::HEADER_SIZE {
+        // Not a pool: nothing to aim at.
+        return Damage {
+            description: "too short to damage".to_string(),
+            log_middle_only: false,
+        };
+    }
     // Where the structures are, from the valid pool, however the header is damaged after.
     let g = Geometry::read(bytes);
     for _ in 0..n {

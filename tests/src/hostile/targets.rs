@@ -98,3 +98,24 @@ pub fn by_name(name: &str) -> Option<fn(&[u8])> {
         _ => None,
     }
 }
+
+/// A fuzzer's custom mutator: for odd `seed`s, libFuzzer's own mutation
+/// (`default`), else the structure-aware damage of [`mutate::mutate`](super::mutate::mutate)
+/// applied to the first `size` bytes of `data`; returns the new size (at most `max_size`).
+pub fn mutate_with(
+    data: &mut [u8],
+    size: usize,
+    max_size: usize,
+    seed: u32,
+    default: impl FnOnce(&mut [u8], usize, usize) -> usize,
+) -> usize {
+    if seed % 2 == 1 {
+        return default(data, size, max_size);
+    }
+    let mut bytes = data[..size].to_vec();
+    let mut rng = crate::rng::Rng(u64::from(seed) << 32 | size as u64);
+    super::mutate::mutate(&mut bytes, &mut rng);
+    let n = bytes.len().min(max_size).min(data.len());
+    data[..n].copy_from_slice(&bytes[..n]);
+    n
+}
