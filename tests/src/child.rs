@@ -249,6 +249,29 @@ impl Running {
         }
     }
 
+    /// As [`wait_for`](Self::wait_for), but returns why no report came (the child exited, or
+    /// `timeout` passed) instead of panicking, leaving the child to the caller.
+    pub fn try_wait_for(&mut self, key: &str, timeout: Duration) -> Result<String, Ended> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(i) = self.pending.iter().position(|(k, _)| k == key) {
+                let (_, v) = self.pending.remove(i).expect("index just found");
+                return Ok(v);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(kv) = parse_report(&line) {
+                        self.pending.push_back(kv);
+                    }
+                    self.seen.push(line);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => return Err(Ended::TimedOut),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Ended::Exited),
+            }
+        }
+    }
+
     /// Closes the child's standard input (ending its [`wait_for_parent`]) and waits for it.
     pub fn finish(mut self) -> Output {
         let mut child = self.child.take().expect("child not yet reaped");
@@ -292,6 +315,15 @@ impl Running {
             stderr,
         }
     }
+}
+
+/// Why [`Running::try_wait_for`] got no report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The child closed its output: it exited or was killed.
+    Exited,
+    /// The child is still running but sent nothing in time.
+    TimedOut,
 }
 
 impl Drop for Running {

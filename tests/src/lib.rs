@@ -1,5 +1,6 @@
 //! Shared helpers for the workspace-level tests.
 pub mod child;
+pub mod hostile;
 pub mod rng;
 
 /// A temporary directory on tmpfs when there is one (pool files there are cheap to write and

@@ -5,8 +5,12 @@
 //! transactions on a pool file forever; each one counts itself, pushes a node (with a slice of
 //! payload) onto a list, and some pop nodes and free them, rewrite a large object in full (more
 //! than the fixed log holds), or abort after changing everything. The parent kills it with
-//! SIGKILL after a seeded random 1–30 ms, reopens the pool, and checks the structure's
+//! SIGKILL after a seeded random 0.5–15.5 ms, reopens the pool, and checks the structure's
 //! invariants. `PMEM_TEST_SEED` replays a run; the seed is printed.
+//!
+//! Two campaigns of [`KILLS`] kills each: a pool on an ordinary file (in the target directory),
+//! flushed with msync, and one on /dev/shm with cache-line flushes forced. A process kill keeps
+//! the page cache either way, but the two order and batch their writes differently.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -49,8 +53,11 @@ struct Wide {
     words: [u64; 16 * 1024],
 }
 
-const POOL_SIZE: u64 = 64 << 20;
-const KILLS: u32 = 150;
+const POOL_SIZE: u64 = 16 << 20;
+/// Kills per storage kind: 1,000 in all.
+const KILLS: u32 = 500;
+/// The child runs for 0.5 ms plus up to this long before it is killed.
+const MAX_RUN_MICROS: u64 = 15_000;
 /// Above this the child pops more than it pushes, so the list stays bounded.
 const MAX_LEN: u64 = 2_000;
 const CHILD: &str = "child_task";
@@ -137,6 +144,7 @@ fn child_task() {
         .open(&path)
         .unwrap_or_else(|e| panic!("child open: {e}"));
     let mut rng = Rng(seed);
+    child::report("mode", pool.flush_mode().is_pmem());
     child::report("ready", pool.read(|r| r.root().txs));
     loop {
         let r = rng.next_u64();
@@ -213,15 +221,43 @@ fn reopen_and_check(path: &Path, kill: u32, seed: u64) -> (Seen, pmem_core::Reco
     (seen, recovery)
 }
 
+/// Where a campaign's pool lives, and how the child flushes it.
+#[derive(Debug, Clone, Copy)]
+enum Storage {
+    /// An ordinary file in the target directory, flushed with msync.
+    FileMsync,
+    /// A file on /dev/shm (tmpfs when there is one), flushed with cache-line instructions.
+    ShmForced,
+}
+
 #[test]
-fn killed_mid_transaction_loses_nothing_committed() {
+fn killed_mid_transaction_on_a_file_in_msync_mode_loses_nothing_committed() {
+    campaign(Storage::FileMsync);
+}
+
+#[test]
+fn killed_mid_transaction_on_dev_shm_with_forced_flushes_loses_nothing_committed() {
+    campaign(Storage::ShmForced);
+}
+
+/// Runs [`KILLS`] kills of a child working on a pool in `storage`, checking after each.
+fn campaign(storage: Storage) {
     let _lock = child::spawning();
     let seed = std::env::var(SEED_VAR)
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_0fc0_ffee_u64);
     println!("seed {seed} (set {SEED_VAR} to replay)");
-    let dir = pmem_tests::shm_tempdir("pmem-tx-kill-");
+    let (dir, force_pmem) = match storage {
+        Storage::FileMsync => (
+            tempfile::Builder::new()
+                .prefix("pmem-tx-kill-")
+                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .expect("create a temporary directory"),
+            false,
+        ),
+        Storage::ShmForced => (pmem_tests::shm_tempdir("pmem-tx-kill-"), true),
+    };
     let path = dir.path().join("kill.pool");
     {
         let pool = Pool::<Root>::create(&path, POOL_SIZE).unwrap();
@@ -237,9 +273,6 @@ fn killed_mid_transaction_loses_nothing_committed() {
     let mut last = Seen { txs: 0, len: 0 };
     let (mut in_tx, mut replayed, mut progressed, mut during_startup) = (0, 0, 0, 0);
     for kill in 0..KILLS {
-        // Alternate the child between msync and cache-flush mode: a process kill keeps the
-        // page cache either way, but the two order their writes differently.
-        let force_pmem = kill % 2 == 1;
         let child_seed = rng.next_u64();
         let mut cmd = child::command(CHILD, "run", &path);
         cmd.env(SEED_VAR, child_seed.to_string())
@@ -254,8 +287,10 @@ fn killed_mid_transaction_loses_nothing_committed() {
                 at_start, last.txs,
                 "the child opened a different pool state"
             );
+            let flushes_pmem: bool = running.wait_for("mode").parse().unwrap();
+            assert_eq!(flushes_pmem, force_pmem, "the child's flush mode");
         }
-        std::thread::sleep(Duration::from_millis(1 + rng.below(30)));
+        std::thread::sleep(Duration::from_micros(500 + rng.below(MAX_RUN_MICROS)));
         let out = running.kill();
         assert_eq!(
             out.status.signal(),
@@ -282,21 +317,24 @@ fn killed_mid_transaction_loses_nothing_committed() {
         if seen.txs > last.txs {
             progressed += 1;
         }
-        println!(
-            "kill {kill:2} ({}): txs {:6} (+{:5}), list {:4}, recovery {:?}",
-            if force_pmem { "clwb " } else { "msync" },
-            seen.txs,
-            seen.txs - last.txs,
-            seen.len,
-            recovery
-        );
+        if kill % 50 == 0 {
+            println!(
+                "kill {kill:3} ({storage:?}): txs {:6} (+{:5}), \
+                 list {:4}, recovery {:?}",
+                seen.txs,
+                seen.txs - last.txs,
+                seen.len,
+                recovery
+            );
+        }
         last = seen;
     }
     let elapsed = start.elapsed();
-    println!(
-        "{KILLS} kills in {elapsed:?}: {in_tx} inside a transaction (rolled back), {replayed} \
-         with committed heap operations replayed, {during_startup} before the child was ready; \
-         {} transactions committed in all",
+    eprintln!(
+        "{KILLS} SIGKILLs on {storage:?} in {elapsed:.1?} ({:.1?} per kill): {in_tx} inside a \
+         transaction (rolled back), {replayed} with committed heap operations replayed, \
+         {during_startup} before the child was ready; {} transactions committed in all",
+        elapsed / KILLS,
         last.txs
     );
     assert!(
@@ -304,8 +342,8 @@ fn killed_mid_transaction_loses_nothing_committed() {
         "the child made progress before only {progressed} of {KILLS} kills"
     );
     assert!(
-        in_tx > 0,
-        "no kill fell inside a transaction: the test did not test"
+        in_tx > KILLS / 4,
+        "only {in_tx} of {KILLS} kills fell inside a transaction: the test did not test"
     );
     // A clean open and close afterwards leaves nothing to recover.
     drop(Pool::<Root>::open(&path).unwrap());
