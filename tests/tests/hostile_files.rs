@@ -71,20 +71,39 @@ fn damaged_pools_open_cleanly_or_are_refused() {
     let cases = env_u64("PMEM_HOSTILE_CASES").unwrap_or(DEFAULT_CASES);
     eprintln!("seed {seed} (set PMEM_TEST_SEED to replay), {cases} cases");
     let dir = pmem_tests::shm_tempdir("pmem-hostile-");
+    let pools = write_seed_pools(dir.path());
+    let mut rng = Rng(seed);
+    let lines = (0..cases)
+        .map(|i| format!("gen {} {}", i as usize % pools, rng.next_u64()))
+        .collect();
+    run_and_judge("hostile files", dir.path(), lines);
+}
+
+/// Builds the valid pools the `gen` cases damage into `dir`; returns how many there are.
+fn write_seed_pools(dir: &Path) -> usize {
     let start = Instant::now();
-    let seeds = seeds::build(dir.path(), false);
+    let seeds = seeds::build(dir, false);
     for (i, s) in seeds.iter().enumerate() {
-        std::fs::write(batch::seed_path(dir.path(), i), &s.bytes).unwrap();
-        let digest = batch::seed_path(dir.path(), i).with_extension("digest");
+        std::fs::write(batch::seed_path(dir, i), &s.bytes).unwrap();
+        let digest = batch::seed_path(dir, i).with_extension("digest");
         std::fs::write(digest, &s.digest).unwrap();
         eprintln!("seed pool {i}: {} ({} bytes)", s.name, s.bytes.len());
     }
     eprintln!("seed pools built in {:.1?}", start.elapsed());
-    let mut rng = Rng(seed);
-    let lines = (0..cases)
-        .map(|i| format!("gen {} {}", i as usize % seeds.len(), rng.next_u64()))
-        .collect();
-    run_and_judge("hostile files", dir.path(), lines);
+    seeds.len()
+}
+
+/// The case a kept failure's description names (`seed pool N, case seed S: ...`), as a `gen`
+/// line: the damage is made again on today's seed pools, so the case survives format changes.
+fn gen_line(description: &str) -> Option<String> {
+    let rest = description.strip_prefix("seed pool ")?;
+    let (pool, rest) = rest.split_once(", case seed ")?;
+    let seed = rest.split(':').next()?;
+    Some(format!(
+        "gen {} {}",
+        pool.parse::<usize>().ok()?,
+        seed.parse::<u64>().ok()?
+    ))
 }
 
 /// Every input kept from an earlier failure (`tests/hostile-regressions/`, and the fuzz targets'
@@ -115,10 +134,25 @@ fn kept_inputs_pass() {
     for target in ["open", "check", "inspect"] {
         add(target, root.join("../fuzz/regressions").join(target));
     }
-    eprintln!("{} kept inputs", lines.len());
-    if lines.is_empty() {
-        return;
+    let mut descriptions: Vec<PathBuf> = std::fs::read_dir(root.join("hostile-regressions"))
+        .expect("tests/hostile-regressions")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    descriptions.sort();
+    let generated = descriptions.len();
+    for path in descriptions {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line = gen_line(&text)
+            .unwrap_or_else(|| panic!("{} does not name a seed pool and case", path.display()));
+        lines.push(line);
     }
+    eprintln!(
+        "{} kept inputs ({generated} made again from their seeds)",
+        lines.len()
+    );
+    assert!(generated > 0, "the kept cases are found");
     let dir = pmem_tests::shm_tempdir("pmem-kept-");
+    write_seed_pools(dir.path());
     run_and_judge("kept inputs", dir.path(), lines);
 }

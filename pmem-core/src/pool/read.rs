@@ -7,6 +7,7 @@ use super::resolve::{resolve, slice_fingerprint};
 use super::{ReadingMark, Shared};
 use crate::error::Result;
 use crate::heap::Extent;
+use crate::layout::heap::{CHUNK_SIZE, CLASSES};
 use crate::persistent::Persistent;
 use crate::ptr::{PPtr, PSlice};
 use crate::tx::TxCore;
@@ -82,17 +83,25 @@ impl<'p, R: Persistent> Reader<'p, R> {
 
     /// Every live object of type `T`, in address order. Time is proportional to the heap's
     /// metadata plus the objects returned.
+    ///
+    /// Every pointer it yields is one [`get`](Self::get) accepts: an extent that claims type `T`
+    /// but whose objects are too small to hold one (which only a damaged pool file has) is
+    /// skipped.
     pub fn objects<T: Persistent>(&self) -> Objects<'_, T> {
         let meta = *self.shared.heap.meta();
         let mut extents = Vec::new();
+        let needed = core::mem::size_of::<T>() as u64;
         // The heap was validated at open and only the writer changes it, so the walk succeeds;
         // should it not, iteration simply stops early.
         let _ = meta.walk(|e| match e {
-            Extent::Run { fingerprint, .. } | Extent::Span { fingerprint, .. }
-                if fingerprint == T::FINGERPRINT =>
-            {
+            Extent::Run {
+                fingerprint, class, ..
+            } if fingerprint == T::FINGERPRINT && CLASSES[class as usize].unit as u64 >= needed => {
                 extents.push(e)
             }
+            Extent::Span {
+                fingerprint, count, ..
+            } if fingerprint == T::FINGERPRINT && count * CHUNK_SIZE >= needed => extents.push(e),
             _ => {}
         });
         Objects {
