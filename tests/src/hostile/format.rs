@@ -188,11 +188,37 @@ pub fn seal_type_table(bytes: &mut [u8]) {
     put(bytes, end as u64 - 8, 8, sum);
 }
 
-/// The checksum of a log entry (format 1: unkeyed).
-pub fn entry_checksum(kind_word: u32, len: u32, gen: u64, payload: &[u8]) -> u64 {
-    let seed =
-        gen ^ ((kind_word as u64) << 32 | len as u64).rotate_left(17) ^ 0x5052_4d45_4d4c_4f47;
-    xxh3_64_with_seed(payload, seed)
+/// The entry flag that says every earlier entry of its log was fenced before it was written.
+pub const FENCED: u32 = 1;
+
+/// Offset of the log secret in a header copy (format 2: right after the root type).
+pub const LOG_KEY: usize = ROOT_TYPE_END;
+
+/// The log secret of a pool, from header copy 0.
+pub fn log_key(bytes: &[u8]) -> (u64, u64) {
+    (
+        u64_at(bytes, LOG_KEY as u64),
+        u64_at(bytes, LOG_KEY as u64 + 8),
+    )
+}
+
+/// The checksum of the log entry at `at` (format 2): xxh3 of the payload, seeded by the
+/// generation's key (SipHash-1-3 of the generation under the pool's secret) mixed with the
+/// entry's offset and header. A hostile file holds its own secret, so it can seal anything.
+pub fn entry_checksum(
+    key: (u64, u64),
+    at: u64,
+    kind_word: u32,
+    len: u32,
+    gen: u64,
+    payload: &[u8],
+) -> u64 {
+    use std::hash::Hasher;
+    let mut sip = siphasher::sip::SipHasher13::new_with_keys(key.0, key.1);
+    sip.write(&gen.to_le_bytes());
+    let header = (kind_word as u64) << 32 | len as u64;
+    let bind = at.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ header.rotate_left(23);
+    xxh3_64_with_seed(payload, sip.finish() ^ bind)
 }
 
 /// Bytes an entry of `len` payload bytes takes.
@@ -205,7 +231,7 @@ pub fn entry_size(len: u64) -> u64 {
 pub struct Entry {
     /// Offset of its header.
     pub at: u64,
-    /// Kind and auxiliary value.
+    /// Kind, flags and auxiliary value.
     pub kind_word: u32,
     /// Payload bytes.
     pub len: u64,
@@ -222,7 +248,7 @@ pub fn entries(bytes: &[u8], slot: u64) -> Vec<Entry> {
     while out.len() < 4096 && pos + ENTRY_HEADER <= end.min(len_total) {
         let w0 = u64_at(bytes, pos);
         let (kind_word, len) = (w0 as u32, w0 >> 32);
-        let k = kind_word & 0xffff;
+        let k = kind_word & 0xff;
         if !(kind::UNDO..=kind::RETIRED).contains(&k) || pos + entry_size(len) > end {
             break;
         }
@@ -259,6 +285,6 @@ pub fn seal_entry(bytes: &mut [u8], at: u64) {
     let Some(payload) = bytes.get(start..start.saturating_add(len as usize)) else {
         return;
     };
-    let sum = entry_checksum(kind_word, len, gen, payload);
+    let sum = entry_checksum(log_key(bytes), at, kind_word, len, gen, payload);
     put(bytes, at + 16, 8, sum);
 }

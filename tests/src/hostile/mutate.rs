@@ -285,7 +285,7 @@ fn log_entry(bytes: &mut [u8], rng: &mut Rng, g: &Geometry) -> (String, bool) {
     let e = entries[i];
     let what = match rng.below(7) {
         0 => {
-            let k = rng.below(8) as u32 | (e.kind_word & 0xffff_0000);
+            let k = rng.below(8) as u32 | (e.kind_word & 0xffff_ff00);
             format::put(bytes, e.at, 4, k as u64);
             format!("kind word {:#x} -> {k:#x}", e.kind_word)
         }
@@ -329,15 +329,22 @@ fn log_entry(bytes: &mut [u8], rng: &mut Rng, g: &Geometry) -> (String, bool) {
     if seal {
         format::seal_entry(bytes, e.at);
     }
-    let middle = newest && i + 1 < entries.len();
+    // Damage (not a resealed forgery, which a hostile file may write and recovery must then
+    // trust) followed by an entry written after a fence that covered it was durable: it must be
+    // refused or undone whole. Damage followed only by entries of its own fence group reads as
+    // the torn tail of that group (`pmem-core/src/layout/log.rs`), so nothing is promised there.
+    let proven = entries[i + 1..]
+        .iter()
+        .any(|later| later.kind_word >> 8 & 0xff & format::FENCED != 0);
+    let middle = newest && !seal && proven;
     (
         format!(
             "log slot {slot} entry {i} of {} (kind {}, at {:#x}{}): {what}, sealed {seal}",
             entries.len(),
-            e.kind_word & 0xffff,
+            e.kind_word & 0xff,
             e.at,
             if middle {
-                ", newest slot, not its last"
+                ", newest slot, a fenced entry after it"
             } else {
                 ""
             }
