@@ -335,7 +335,7 @@ fn log_entry(bytes: &mut [u8], rng: &mut Rng, g: &Geometry) -> (String, bool) {
     // the torn tail of that group (`pmem-core/src/layout/log.rs`), so nothing is promised there.
     let proven = entries[i + 1..]
         .iter()
-        .any(|later| later.kind_word >> 8 & 0xff & format::FENCED != 0);
+        .any(|later| later.gen == e.gen && later.kind_word >> 8 & 0xff & format::FENCED != 0);
     let middle = newest && !seal && proven;
     (
         format!(
