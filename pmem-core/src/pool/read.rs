@@ -160,8 +160,10 @@ pub struct ReadGuard<'p, R> {
 }
 
 impl<'p, R> ReadGuard<'p, R> {
-    /// A guard on the pool `pool` whose shared state is `reader`: it joins this thread's hold on
-    /// that pool, or, if the thread has none, makes one with the lock `lock` takes.
+    /// A guard on the pool whose id is `pool` and whose shared state is `reader`: it joins this
+    /// thread's hold on that pool, or, if the thread has none, makes one with the lock `lock`
+    /// takes. `'p` must borrow that very pool, and `lock` take that pool's lock (the hold's
+    /// invariants rest on it).
     #[inline]
     pub(crate) fn new(
         reader: Reader<'p, R>,
@@ -210,8 +212,8 @@ pub(crate) fn holds(pool: u64) -> bool {
 ///
 /// Invariants, relied on by the `unsafe` code below:
 /// - a hold is a leaked `Box`, linked in the list of the thread that made it (from `HOLDS`)
-///   until freed, and only that thread touches it: only guards point at it, and guards are not
-///   `Send` and touch it only when dropped;
+///   until freed, and only that thread touches it: through that list, or through the guards
+///   that point at it, which are not `Send` and use it only when dropped;
 /// - `guards` counts the live guards pointing at it, all on the pool whose id is `pool`; ids are
 ///   never reused, so they borrow that very pool, and while one lives so does the lock;
 /// - it is freed, releasing `lock`, exactly when `guards` drops to 0. If guards are leaked it is
@@ -264,12 +266,14 @@ impl Hold {
                 lock,
             )
         };
-        let hold = Box::new(Hold {
+        let mut hold = Box::new(Hold {
             pool,
             guards: 1,
             lock,
-            next: HOLDS.with(Cell::get),
+            next: ptr::null_mut(),
         });
+        // Read the head after allocating: nothing can run between this and linking.
+        hold.next = HOLDS.with(Cell::get);
         let hold = NonNull::from(Box::leak(hold));
         HOLDS.with(|head| head.set(hold.as_ptr()));
         hold
@@ -297,14 +301,18 @@ impl Hold {
                 return;
             }
             let mut prev = head.get();
-            // SAFETY: listed holds are alive and touched only by this thread (invariants); `at`
-            // is listed, so the walk reaches it before the end of the list.
+            // SAFETY: listed holds are alive and touched only by this thread (invariants), and
+            // no reference to one is live; the walk stops at the end of the list.
             unsafe {
-                while (*prev).next != at {
+                while !prev.is_null() {
+                    if (*prev).next == at {
+                        (*prev).next = next;
+                        return;
+                    }
                     prev = (*prev).next;
                 }
-                (*prev).next = next;
             }
+            debug_assert!(false, "a read guard's hold is not in its thread's list");
         });
         // SAFETY: the last guard is gone and the hold is unlinked: nothing points at it any
         // more. It was leaked from a `Box` in `first`. Dropping it releases the lock, which is
