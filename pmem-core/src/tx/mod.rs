@@ -419,7 +419,8 @@ impl<R> Drop for Tx<'_, R> {
         }
         let core = Release(&mut self.core);
         match self.stage {
-            // The closure panicked: roll back before the panic goes on. Should the rollback
+            // The closure panicked (`finish` runs whenever it returns, so `Open` is seen here
+            // only while it unwinds): roll back before the panic goes on. Should the rollback
             // itself panic, that is a panic during unwinding and the process aborts; the lock
             // is released in any case.
             Stage::Open => core.0.abort(),
