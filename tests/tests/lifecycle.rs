@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use pmem_core::crash::CrashTest;
-use pmem_core::{check, Persistent, Pool};
+use pmem_core::{check, Persistent, Pool, ReadGuard};
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -386,5 +386,173 @@ fn file_pools_too_large_for_the_file_system_are_refused_cleanly() {
         let e = Pool::<Root>::create(&path, size).unwrap_err();
         assert!(e.to_string().contains("huge.pool"), "{e}");
         assert!(!path.exists());
+    }
+}
+
+/// A pool that lives for the rest of the process, for guards kept in thread-locals.
+fn leaked_pool() -> &'static Pool<Root> {
+    Box::leak(Box::new(
+        Pool::<Root>::builder().create_simulated(SIZE).unwrap(),
+    ))
+}
+
+#[test]
+fn guards_dropped_out_of_order_in_a_thread_local_destructor_keep_writers_out() {
+    // The guards live in a thread-local destroyed after the library's own thread-locals. The
+    // guard that took the lock is dropped first; the other must keep a transaction out.
+    struct Holder {
+        first: Option<ReadGuard<'static, Root>>,
+        second: Option<ReadGuard<'static, Root>>,
+        ready: mpsc::Sender<()>,
+        committed: mpsc::Receiver<()>,
+        report: mpsc::Sender<(u64, u64, bool)>,
+    }
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            let second = self.second.take().unwrap();
+            let root: &Root = second.root();
+            let before = root.count;
+            drop(self.first.take());
+            self.ready.send(()).unwrap();
+            let committed = self
+                .committed
+                .recv_timeout(Duration::from_millis(500))
+                .is_ok();
+            // SAFETY: a plain read through a `&Root` of a live guard.
+            let after = unsafe { std::ptr::read_volatile(&root.count) };
+            self.report.send((before, after, committed)).unwrap();
+            drop(second);
+        }
+    }
+    thread_local! {
+        static HOLD: RefCell<Option<Holder>> = const { RefCell::new(None) };
+    }
+    let pool = leaked_pool();
+    pool.transaction(|tx| tx.root_mut().set_count(1)).unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (commit_tx, commit_rx) = mpsc::channel();
+    let (report_tx, report_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Ours first, so that it is destroyed after the library's thread-locals.
+        HOLD.with(|h| h.borrow_mut().take());
+        let first = pool.reader();
+        let second = pool.reader();
+        HOLD.with(|h| {
+            *h.borrow_mut() = Some(Holder {
+                first: Some(first),
+                second: Some(second),
+                ready: ready_tx,
+                committed: commit_rx,
+                report: report_tx,
+            })
+        });
+    });
+    ready_rx.recv().unwrap();
+    std::thread::spawn(move || {
+        pool.transaction(|tx| tx.root_mut().set_count(99)).unwrap();
+        let _ = commit_tx.send(());
+    });
+    let (before, after, committed) = report_rx.recv().unwrap();
+    assert!(
+        !committed && before == after,
+        "a transaction committed under a live guard: the root changed from {before} to {after}"
+    );
+}
+
+#[test]
+fn a_transaction_under_an_own_guard_in_a_thread_local_destructor_is_refused() {
+    struct TxOnDrop(&'static Pool<Root>, mpsc::Sender<String>);
+    impl Drop for TxOnDrop {
+        fn drop(&mut self) {
+            let guard = self.0.reader();
+            let result = self.0.transaction(|tx| tx.root_mut().set_count(5));
+            let _ = self.1.send(format!("{result:?}"));
+            drop(guard);
+        }
+    }
+    thread_local! {
+        static SLOT: RefCell<Option<TxOnDrop>> = const { RefCell::new(None) };
+    }
+    let pool = leaked_pool();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Ours first, the library's after (see above).
+        SLOT.with(|s| *s.borrow_mut() = Some(TxOnDrop(pool, tx)));
+        pool.read(|r| r.root().count);
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a transaction under its own thread's read guard hung");
+    assert_eq!(
+        result,
+        format!("{:?}", Err::<(), _>(pmem_core::Error::ReadGuardHeld))
+    );
+}
+
+#[test]
+fn a_nested_read_in_a_thread_local_destructor_does_not_wait_for_a_queued_writer() {
+    struct NestOnDrop(&'static Pool<Root>, mpsc::Sender<()>, mpsc::Sender<u64>);
+    impl Drop for NestOnDrop {
+        fn drop(&mut self) {
+            let outer = self.0.reader();
+            let _ = self.1.send(());
+            let_writer_queue();
+            let count = self.0.read(|r| r.root().count);
+            let _ = self.2.send(count);
+            drop(outer);
+        }
+    }
+    thread_local! {
+        static SLOT: RefCell<Option<NestOnDrop>> = const { RefCell::new(None) };
+    }
+    let pool = leaked_pool();
+    pool.transaction(|tx| tx.root_mut().set_count(2)).unwrap();
+    let (reading_tx, reading_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        SLOT.with(|s| *s.borrow_mut() = Some(NestOnDrop(pool, reading_tx, done_tx)));
+        pool.read(|r| r.root().count);
+    });
+    reading_rx.recv().unwrap();
+    let writer = std::thread::spawn(move || {
+        pool.transaction(|tx| tx.root_mut().set_count(3)).unwrap();
+    });
+    let count = done_rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("a nested read in a thread-local destructor waited for a queued writer");
+    assert_eq!(count, 2);
+    writer.join().unwrap();
+    assert_eq!(pool.read(|r| r.root().count), 3);
+}
+
+#[test]
+fn guards_on_several_pools_are_released_in_any_order() {
+    let pools: Vec<Pool<Root>> = (0..3)
+        .map(|_| Pool::<Root>::builder().create_simulated(SIZE).unwrap())
+        .collect();
+    let guards: Vec<_> = pools.iter().map(|p| (p.reader(), p.reader())).collect();
+    let refused = |p: &Pool<Root>| {
+        matches!(
+            p.transaction(|tx| tx.root_mut().set_count(1)),
+            Err(pmem_core::Error::ReadGuardHeld)
+        )
+    };
+    let mut guards: Vec<_> = guards.into_iter().map(Some).collect();
+    // The middle pool's, then the first's, then the last's: each pool is free once its own
+    // guards are gone, and only then.
+    for i in [1, 0, 2] {
+        let (a, b) = guards[i].take().unwrap();
+        drop(a);
+        assert!(
+            refused(&pools[i]),
+            "pool {i}: a transaction under a live guard"
+        );
+        drop(b);
+        pools[i]
+            .transaction(|tx| tx.root_mut().set_count(7))
+            .unwrap();
+        for (j, g) in guards.iter().enumerate() {
+            assert_eq!(g.is_some(), refused(&pools[j]), "pool {j} after pool {i}");
+        }
     }
 }

@@ -4,12 +4,10 @@ mod open;
 mod read;
 pub(crate) mod resolve;
 
-use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, TryLockError};
+use std::sync::{Arc, RwLock, RwLockWriteGuard, TryLockError};
 
 pub use read::{Objects, ReadGuard, Reader};
 
@@ -313,140 +311,6 @@ thread_local! {
     static THREAD_MARKER: u8 = const { 0 };
 }
 
-thread_local! {
-    /// The pools this thread holds read guards on: one entry per pool, with its guard count.
-    static READING: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
-    /// How many pools this thread holds read guards on: lets `reader` and the writer's check skip
-    /// the list when it is empty (a `const` cell without drop glue costs no lazy-init check, and
-    /// is never destroyed).
-    static READ_GUARDS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The read guards one thread holds on one pool.
-///
-/// The pool's lock is taken once per thread, by the first guard: a second `read` on a thread
-/// that holds one already must not call the lock again, because a `RwLock` queues new readers
-/// behind a waiting writer, which waits for the first guard: a deadlock. The lock guard stays
-/// with the guard that took it; if that one is dropped while later ones live, it is parked here
-/// and released by the last.
-struct Held {
-    pool: u64,
-    guards: usize,
-    /// The lock guard, once its taker is dropped before the others. `ManuallyDrop`: should the
-    /// remaining guards be leaked (`mem::forget`) and the pool dropped, the entry stays behind
-    /// and must never touch the lock; its id is never reused, so nothing finds it again.
-    parked: Option<ManuallyDrop<RwLockReadGuard<'static, TxCore>>>,
-}
-
-/// Marks, while it lives, that this thread holds a read guard on pool `pool`: `None` if the
-/// thread's list is already destroyed (a read from a thread-local destructor), and the guard
-/// then holds the lock by itself.
-pub(crate) struct ReadingMark(Option<u64>);
-
-impl ReadingMark {
-    /// Joins the guards this thread already holds on `pool`, if any: the new guard then needs no
-    /// lock of its own.
-    #[inline]
-    fn join(pool: u64) -> Option<ReadingMark> {
-        if READ_GUARDS.with(Cell::get) == 0 {
-            return None;
-        }
-        READING
-            .try_with(|r| {
-                let mut r = r.borrow_mut();
-                let held = r.iter_mut().find(|h| h.pool == pool)?;
-                held.guards += 1;
-                Some(ReadingMark(Some(pool)))
-            })
-            .ok()
-            .flatten()
-    }
-
-    /// Records the first guard of this thread on `pool`, which took the lock.
-    #[inline]
-    fn first(pool: u64) -> ReadingMark {
-        let recorded = READING.try_with(|r| {
-            r.borrow_mut().push(Held {
-                pool,
-                guards: 1,
-                parked: None,
-            })
-        });
-        match recorded {
-            Ok(()) => {
-                READ_GUARDS.with(|n| n.set(n.get() + 1));
-                ReadingMark(Some(pool))
-            }
-            Err(_) => ReadingMark(None),
-        }
-    }
-
-    #[inline]
-    fn held(pool: u64) -> bool {
-        READ_GUARDS.with(Cell::get) != 0
-            && READING
-                .try_with(|r| r.borrow().iter().any(|h| h.pool == pool))
-                .unwrap_or(false)
-    }
-
-    /// Ends one guard. `lock` is the lock guard it took, if it took one: returned to be
-    /// released if no other guard of this thread needs it, else parked. Returns what to release.
-    #[inline]
-    fn release<'p>(&self, lock: Option<RwLockReadGuard<'p, TxCore>>) -> Option<ReleasedLock<'p>> {
-        let Some(pool) = self.0 else {
-            return lock.map(ReleasedLock::Own);
-        };
-        let released = READING.try_with(|r| {
-            let mut r = r.borrow_mut();
-            let i = r.iter().position(|h| h.pool == pool)?;
-            let held = &mut r[i];
-            held.guards -= 1;
-            if held.guards > 0 {
-                if let Some(lock) = lock {
-                    // SAFETY: only the lifetime changes. The parked guard is released (below) only
-                    // by a later guard of the same pool, which borrows the pool, so the lock is
-                    // alive then; if those guards are leaked it is never released nor used.
-                    let lock = unsafe {
-                        std::mem::transmute::<
-                            RwLockReadGuard<'p, TxCore>,
-                            RwLockReadGuard<'static, TxCore>,
-                        >(lock)
-                    };
-                    held.parked = Some(ManuallyDrop::new(lock));
-                }
-                return Some(None);
-            }
-            let parked = r.swap_remove(i).parked;
-            READ_GUARDS.with(|n| n.set(n.get() - 1));
-            Some(Some(match (lock, parked) {
-                (Some(lock), _) => ReleasedLock::Own(lock),
-                (None, Some(parked)) => ReleasedLock::Parked(parked),
-                // The list always holds the taker's guard or the taker itself is alive.
-                (None, None) => return None,
-            }))
-        });
-        // The list is gone (thread exit): a guard it parked is lost with it (the lock stays
-        // taken, which is safe), and this guard releases what it holds.
-        released.ok().flatten().unwrap_or(None)
-    }
-}
-
-/// A lock guard to release once the thread's list is no longer borrowed.
-pub(crate) enum ReleasedLock<'p> {
-    Own(#[allow(dead_code, reason = "held to be dropped")] RwLockReadGuard<'p, TxCore>),
-    Parked(ManuallyDrop<RwLockReadGuard<'static, TxCore>>),
-}
-
-impl Drop for ReleasedLock<'_> {
-    fn drop(&mut self) {
-        if let ReleasedLock::Parked(lock) = self {
-            // SAFETY: taken out of its entry by the last guard of its pool on this thread, which
-            // borrows the pool: the lock is alive, and this is the only release.
-            unsafe { ManuallyDrop::drop(lock) };
-        }
-    }
-}
-
 /// Gives every pool opened in this process an identity that is never reused (addresses are,
 /// and an entry left by a leaked guard must not match a later pool).
 fn next_pool_id() -> u64 {
@@ -538,7 +402,7 @@ impl<R: Persistent> Pool<R> {
         if self.inner.writer.load(Ordering::Relaxed) == thread_marker() {
             return Err(Error::NestedTransaction);
         }
-        if ReadingMark::held(self.pool_id()) {
+        if read::holds(self.pool_id()) {
             return Err(Error::ReadGuardHeld);
         }
         let guard = self.inner.lock.write().unwrap_or_else(|e| e.into_inner());
@@ -571,7 +435,9 @@ impl<R: Persistent> Pool<R> {
     /// Reads nest: a `read` (or [`reader`](Pool::reader), or [`check`](crate::check::check))
     /// on a thread that already holds a read guard on this pool shares that guard's hold on the
     /// lock and never waits, even while another thread waits to write. The writer waits until
-    /// the thread's last guard is dropped.
+    /// the thread's last guard is dropped. This holds in thread-local destructors too. The
+    /// thread's first guard on a pool allocates the small record of that shared hold (40 bytes),
+    /// freed by the last.
     ///
     /// # Panics
     /// If called from inside a transaction on the same pool and thread (read through the
@@ -598,13 +464,9 @@ impl<R: Persistent> Pool<R> {
             "Pool::read/reader called inside a transaction on the same pool: read through the Tx"
         );
         let reader = Reader::new(&self.inner.shared);
-        if let Some(mark) = ReadingMark::join(self.pool_id()) {
-            return ReadGuard::new(reader, None, mark);
-        }
-        let guard: RwLockReadGuard<'_, TxCore> =
-            self.inner.lock.read().unwrap_or_else(|e| e.into_inner());
-        let mark = ReadingMark::first(self.pool_id());
-        ReadGuard::new(reader, Some(guard), mark)
+        ReadGuard::new(reader, self.pool_id(), || {
+            self.inner.lock.read().unwrap_or_else(|e| e.into_inner())
+        })
     }
 
     /// Allocates a `T` holding `value`, durably, in one fail-safe step (one fence), and returns

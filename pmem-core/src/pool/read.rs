@@ -1,10 +1,12 @@
 //! Shared read access: [`Reader`] and [`ReadGuard`].
 
+use std::cell::Cell;
 use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
 use std::sync::RwLockReadGuard;
 
 use super::resolve::{resolve, slice_fingerprint};
-use super::{ReadingMark, Shared};
+use super::Shared;
 use crate::error::Result;
 use crate::heap::Extent;
 use crate::layout::heap::{CHUNK_SIZE, CLASSES};
@@ -163,27 +165,178 @@ impl<R> std::fmt::Debug for Reader<'_, R> {
 /// released by the last (see [`Pool::read`](crate::Pool::read)).
 pub struct ReadGuard<'p, R> {
     reader: Reader<'p, R>,
-    /// The lock, if this guard took it (the thread's first guard on the pool).
-    lock: Option<RwLockReadGuard<'p, TxCore>>,
-    mark: ReadingMark,
+    hold: HoldRef,
 }
 
 impl<'p, R> ReadGuard<'p, R> {
+    /// A guard on the pool whose id is `pool` and whose shared state is `reader`: it joins this
+    /// thread's hold on that pool, or, if the thread has none, makes one with the lock `lock`
+    /// takes. `'p` must borrow that very pool, and `lock` take that pool's lock (the hold's
+    /// invariants rest on it).
+    #[inline]
     pub(crate) fn new(
         reader: Reader<'p, R>,
-        lock: Option<RwLockReadGuard<'p, TxCore>>,
-        mark: ReadingMark,
+        pool: u64,
+        lock: impl FnOnce() -> RwLockReadGuard<'p, TxCore>,
     ) -> Self {
-        ReadGuard { reader, lock, mark }
+        let hold = match Hold::join(pool) {
+            Some(hold) => hold,
+            None => Hold::first(pool, lock()),
+        };
+        ReadGuard {
+            reader,
+            hold: HoldRef(hold),
+        }
     }
 }
 
 impl<R> Drop for ReadGuard<'_, R> {
     #[inline]
     fn drop(&mut self) {
-        drop(self.mark.release(self.lock.take()));
+        // SAFETY: `self.hold` is this guard's share of a live hold of this thread (`HoldRef`),
+        // given up exactly once, here.
+        unsafe { Hold::leave(self.hold.0) };
     }
 }
+
+thread_local! {
+    /// The head of this thread's list of holds, one per pool it holds read guards on. A `const`
+    /// cell of a pointer has no destructor, so it is never destroyed: the list works the same in
+    /// other thread-locals' destructors, and reading it costs one load.
+    static HOLDS: Cell<*mut Hold> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Whether this thread holds a read guard on pool `pool`.
+#[inline(always)]
+pub(crate) fn holds(pool: u64) -> bool {
+    !HOLDS.with(Cell::get).is_null() && Hold::find(pool).is_some()
+}
+
+/// One thread's hold on one pool's read lock, shared by all that thread's guards on that pool.
+///
+/// The lock is taken once per thread, by the first guard: a second `read` on a thread that
+/// holds one already must not call the lock again, because a `RwLock` queues new readers behind
+/// a waiting writer, which waits for the first guard: a deadlock. The last guard to go, in
+/// whatever order they go, releases the lock and frees the hold.
+///
+/// Invariants, relied on by the `unsafe` code below:
+/// - a hold is a leaked `Box`, linked in the list of the thread that made it (from `HOLDS`)
+///   until freed, and only that thread touches it: through that list, or through the guards
+///   that point at it, which are not `Send` and use it only when dropped;
+/// - `guards` counts the live guards pointing at it, all on the pool whose id is `pool`; ids are
+///   never reused, so they borrow that very pool, and while one lives so does the lock;
+/// - it is freed, releasing `lock`, exactly when `guards` drops to 0. If guards are leaked it is
+///   never freed: the lock stays taken and the hold stays listed, matching no later pool.
+struct Hold {
+    pool: u64,
+    guards: usize,
+    /// `'static` stands for the borrow of the pool that the guards keep (see above).
+    #[allow(dead_code, reason = "held to be released when the hold is freed")]
+    lock: RwLockReadGuard<'static, TxCore>,
+    next: *mut Hold,
+}
+
+impl Hold {
+    /// This thread's hold on `pool`, if it has one.
+    #[inline(never)]
+    fn find(pool: u64) -> Option<NonNull<Hold>> {
+        let mut at = HOLDS.with(Cell::get);
+        while let Some(hold) = NonNull::new(at) {
+            // SAFETY: a listed hold is alive and only this thread touches it (invariants); no
+            // reference to it is live here.
+            let h = unsafe { hold.as_ref() };
+            if h.pool == pool {
+                return Some(hold);
+            }
+            at = h.next;
+        }
+        None
+    }
+
+    /// Adds a guard to this thread's hold on `pool`, if it has one.
+    #[inline]
+    fn join(pool: u64) -> Option<NonNull<Hold>> {
+        if HOLDS.with(Cell::get).is_null() {
+            return None;
+        }
+        let mut hold = Self::find(pool)?;
+        // SAFETY: as in `find`; the count now includes the guard about to point at it.
+        unsafe { hold.as_mut().guards += 1 };
+        Some(hold)
+    }
+
+    /// Makes this thread's hold on `pool`, for its first guard, which took `lock`.
+    #[inline]
+    fn first<'p>(pool: u64, lock: RwLockReadGuard<'p, TxCore>) -> NonNull<Hold> {
+        // SAFETY: only the lifetime changes. The guard is released when the hold is freed, by
+        // the last guard on the pool, which still borrows the pool for `'p` (invariants).
+        let lock = unsafe {
+            std::mem::transmute::<RwLockReadGuard<'p, TxCore>, RwLockReadGuard<'static, TxCore>>(
+                lock,
+            )
+        };
+        let mut hold = Box::new(Hold {
+            pool,
+            guards: 1,
+            lock,
+            next: ptr::null_mut(),
+        });
+        // Read the head after allocating: nothing can run between this and linking.
+        hold.next = HOLDS.with(Cell::get);
+        let hold = NonNull::from(Box::leak(hold));
+        HOLDS.with(|head| head.set(hold.as_ptr()));
+        hold
+    }
+
+    /// Removes one guard from `hold`; the last one unlinks and frees it, releasing the lock.
+    ///
+    /// # Safety
+    /// `hold` is a live hold of this thread that the caller's guard counts in, and the caller
+    /// gives its share up (does not use `hold` again).
+    #[inline]
+    unsafe fn leave(hold: NonNull<Hold>) {
+        let at = hold.as_ptr();
+        // SAFETY: live and touched only by this thread (caller; invariants), no reference live.
+        let (guards, next) = unsafe {
+            (*at).guards -= 1;
+            ((*at).guards, (*at).next)
+        };
+        if guards > 0 {
+            return;
+        }
+        HOLDS.with(|head| {
+            if head.get() == at {
+                head.set(next);
+                return;
+            }
+            let mut prev = head.get();
+            // SAFETY: listed holds are alive and touched only by this thread (invariants), and
+            // no reference to one is live; the walk stops at the end of the list.
+            unsafe {
+                while !prev.is_null() {
+                    if (*prev).next == at {
+                        (*prev).next = next;
+                        return;
+                    }
+                    prev = (*prev).next;
+                }
+            }
+            debug_assert!(false, "a read guard's hold is not in its thread's list");
+        });
+        // SAFETY: the last guard is gone and the hold is unlinked: nothing points at it any
+        // more. It was leaked from a `Box` in `first`. Dropping it releases the lock, which is
+        // alive: the caller's guard still borrows the pool.
+        drop(unsafe { Box::from_raw(at) });
+    }
+}
+
+/// A guard's share of its thread's hold on a pool. Not `Send` (a raw pointer): the hold belongs
+/// to the thread that made it.
+struct HoldRef(NonNull<Hold>);
+
+// SAFETY: a shared `&ReadGuard` (another thread reading through it) never touches the hold; only
+// dropping the guard does, which takes it by value, on its own thread since it is not `Send`.
+unsafe impl Sync for HoldRef {}
 
 impl<'p, R> std::ops::Deref for ReadGuard<'p, R> {
     type Target = Reader<'p, R>;

@@ -62,8 +62,19 @@ pub struct Tx<'p, R> {
     core: ManuallyDrop<WriteGuard<'p>>,
     on_commit: Vec<Hook<'p>>,
     on_abort: Vec<Hook<'p>>,
-    finished: bool,
+    stage: Stage,
     _root: PhantomData<fn() -> R>,
+}
+
+/// How far a transaction got, which tells `drop` what is left to do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The closure runs (or unwound).
+    Open,
+    /// Committing or aborting.
+    Ending,
+    /// Committed or aborted.
+    Ended,
 }
 
 impl<'p, R: Persistent> Tx<'p, R> {
@@ -72,7 +83,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
             core: ManuallyDrop::new(core),
             on_commit: Vec::new(),
             on_abort: Vec::new(),
-            finished: false,
+            stage: Stage::Open,
             _root: PhantomData,
         }
     }
@@ -80,7 +91,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
     /// Commits or aborts according to the closure's result, releases the pool, then runs the
     /// hooks of the outcome.
     pub(crate) fn finish<T>(mut self, result: Result<T>) -> Result<T> {
-        self.finished = true;
+        self.stage = Stage::Ending;
         if self.core.depth > 0 {
             // A nested transaction unwound and the outer closure caught the panic.
             self.core
@@ -106,6 +117,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
                 (Err(e), false, true)
             }
         };
+        self.stage = Stage::Ended;
         if self.on_commit.is_empty() && self.on_abort.is_empty() {
             // Dropped on return, releasing the pool.
             return result;
@@ -395,13 +407,30 @@ fn run(hooks: Vec<Hook<'_>>) {
 impl<R> Drop for Tx<'_, R> {
     #[inline]
     fn drop(&mut self) {
-        if !self.finished {
-            // The closure panicked: roll back before the panic goes on.
-            self.core.abort();
+        /// Releases the pool however `drop` ends.
+        struct Release<'a, 'p>(&'a mut ManuallyDrop<WriteGuard<'p>>);
+        impl Drop for Release<'_, '_> {
+            #[inline]
+            fn drop(&mut self) {
+                // SAFETY: `Tx::drop` makes one `Release`, its only release of `core`, and does
+                // not use `core` after it.
+                unsafe { ManuallyDrop::drop(self.0) };
+            }
         }
-        // SAFETY: dropped exactly once, here; `self.core` is not used afterwards.
-        unsafe { ManuallyDrop::drop(&mut self.core) };
-        if !self.finished && !self.on_abort.is_empty() {
+        let core = Release(&mut self.core);
+        match self.stage {
+            // The closure panicked (`finish` runs whenever it returns, so `Open` is seen here
+            // only while it unwinds): roll back before the panic goes on. Should the rollback
+            // itself panic, that is a panic during unwinding and the process aborts; the lock
+            // is released in any case.
+            Stage::Open => core.0.abort(),
+            // A panic inside commit or abort: what memory and media hold is unknown, so no
+            // further transaction may build on it; the next open's recovery decides.
+            Stage::Ending => core.0.poisoned = true,
+            Stage::Ended => {}
+        }
+        drop(core);
+        if self.stage == Stage::Open && !self.on_abort.is_empty() {
             run(std::mem::take(&mut self.on_abort));
         }
     }
