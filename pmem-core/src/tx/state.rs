@@ -552,10 +552,12 @@ impl TxCore {
 
     /// Retires the logs so the next open has nothing to recover (clean close).
     pub(crate) fn close(&mut self) {
-        debug_assert!(self.is_empty());
+        // A poisoned pool may hold a transaction's state, half committed or aborted: the next
+        // open's recovery decides it from the media.
         if self.poisoned {
             return;
         }
+        debug_assert!(self.is_empty());
         self.fence();
         self.log.retire(&self.shared.media, &self.shared.heap);
         self.live_ops.iter_mut().for_each(Vec::clear);
