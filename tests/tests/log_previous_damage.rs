@@ -24,11 +24,12 @@ const LOG_OFFSET_FIELD: usize = 80;
 const LOG_SLOT_SIZE: u64 = 64 * 1024;
 
 /// Where one bit of the previous log is flipped (offsets in its slot; entries are 64 bytes).
-const DAMAGE: [(&str, u64); 4] = [
+const DAMAGE: [(&str, u64); 5] = [
     ("an old value in the second entry", 64 + 32),
     ("the second entry's length", 64 + 5),
     ("an old value in the first entry", 32),
     ("the first entry's checksum", 16),
+    ("the first entry's generation", 8),
 ];
 
 fn workload(pool: &Pool<Root>) -> Result<()> {

@@ -46,9 +46,8 @@
 //!    *P*'s ops may not be durable (step 5: *L*'s commit would carry them), and no transaction
 //!    after *L* has started, so *P*'s slot is untouched. Recovery then refuses *P* if it shows
 //!    damage, stops without a commit record, or has a first entry that fails its checksum
-//!    while its header still names *P*'s generation and no `RETIRED` entry torn over it
-//!    explains the failure (step 5's retire is the only write to *P*'s slot while *L* is
-//!    uncommitted). Once *L* has committed, the next transaction may be overwriting *P*'s
+//!    in a way no `RETIRED` entry torn over it explains (step 5's retire, and recovery's, are
+//!    the only writes to *P*'s slot while *L* is uncommitted). Once *L* has committed, the next transaction may be overwriting *P*'s
 //!    slot, and *P*'s ops are durable or carried by *L*'s commit: an invalid entry in *P* is
 //!    expected then, and *P* is read only for the ops of a commit it reaches through valid
 //!    entries.

@@ -256,17 +256,22 @@ pub(crate) fn parse(
 /// Whether slot `index`, where [`parse`] found no valid first entry, holds a damaged first entry
 /// of the log of generation `gen`, rather than that entry with a `RETIRED` entry of generation
 /// `gen + 2` (the only entry written over a log while the log after it is uncommitted) torn over
-/// its header. Stores of 8 aligned bytes are failure-atomic, so a torn `RETIRED` entry leaves
-/// each header word either old or new: an old generation word with neither a new kind word nor
-/// a new checksum is the old entry, which the log after it shows was durable.
+/// its header. Generations are written in turn, so the slot held `gen`'s first entry; stores of
+/// 8 aligned bytes are failure-atomic, so a torn `RETIRED` entry leaves each header word either
+/// old or new. A generation word that is neither, or the old one with neither a new kind word
+/// nor a new checksum, is damage.
 pub(crate) fn first_entry_damaged(region: &Region, log_key: &LogKey, index: u64, gen: u64) -> bool {
     let pos = Geometry::log_slot_offset(index);
-    if region.read_u64(pos + 8) != gen {
-        return false;
-    }
     let Some(retired_gen) = gen.checked_add(2) else {
         return false;
     };
+    let word_gen = region.read_u64(pos + 8);
+    if word_gen == retired_gen {
+        return false;
+    }
+    if word_gen != gen {
+        return true;
+    }
     let retired = kind_word(kind::RETIRED, flags::FENCED, 0);
     let checksum = entry_checksum(&log_key.generation(retired_gen), pos, retired, 0, &[]);
     region.read_u64(pos) != u64::from(retired) && region.read_u64(pos + 16) != checksum
