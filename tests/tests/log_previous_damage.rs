@@ -98,6 +98,11 @@ fn damage_in_a_previous_log_recovery_needs_refuses_the_open() {
                         msg.contains(&format!("log slot {p_slot}")) && msg.contains("damaged"),
                         "fence {fence}, {what}: the refusal names the slot and the damage: {msg}"
                     );
+                    let checked = check::check_image(PoolImage::from_bytes(&damaged));
+                    assert!(
+                        checked.map_or(true, |report| !report.problems.is_empty()),
+                        "fence {fence}, {what}: the check agrees with the open"
+                    );
                     *refused.get_mut(what).unwrap() += 1;
                 }
                 Ok(pool) => {
