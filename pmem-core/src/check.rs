@@ -241,11 +241,14 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
         log_key: h.log_key(),
     };
     let state = read_state(&media);
-    if let Err(e) = state.validate() {
+    if let Err(e) = state.validate(&media) {
         report.problem(e);
     }
     let pending = state.newest.as_ref().map(|s| s.index);
     let previous = state.previous.as_ref().map(|s| s.index);
+    // Recovery needs the previous log while the newest transaction is interrupted; the
+    // validation above judged it then.
+    let previous_needed = previous.is_some() && !state.newest_ended(&media);
     for index in 0..2u64 {
         let slot = parse(&region, &media.geometry, &media.log_key, index);
         match &slot {
@@ -253,11 +256,13 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
                 "log slot {index}: its first entry fails its checksum"
             )),
             Some(s) => {
-                // The logs recovery reads were judged above. An older log may show an invalid
-                // entry before valid ones when the next transaction had begun overwriting it.
+                // The logs recovery reads were judged above. An older log no recovery needs may
+                // show an invalid entry before valid ones when the next transaction had begun
+                // overwriting it.
                 let judged = pending == Some(index) || previous == Some(index);
+                let needed = pending == Some(index) || (previous == Some(index) && previous_needed);
                 match s.problem {
-                    Some(problem @ LogProblem::Damaged { .. }) if pending != Some(index) => {
+                    Some(problem @ LogProblem::Damaged { .. }) if !needed => {
                         report.notes.push(format!(
                             "log slot {index}: {problem}; no recovery reads this log (the next transaction may have been overwriting it)"
                         ))

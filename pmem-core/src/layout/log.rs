@@ -51,8 +51,11 @@
 //! written after a fence that covered every earlier entry of its log. Entries of a block are
 //! contiguous, so a valid `FENCED` entry of the same generation later in the same block as an
 //! invalid one proves the invalid one was durable: that is damage, never a torn tail, and the
-//! reader reports it with the offset. Damage in the last fenced group of entries, with nothing
-//! valid after it, cannot be told from a torn tail.
+//! reader reports it with the offset. The reader looks for that entry along the chain of entry
+//! lengths from the invalid one, which keeps the search linear in the block
+//! ([`crate::log::reader`] gives the argument). Damage in the last fenced group of entries, with
+//! nothing valid after it, and damage to the invalid entry's own header, cannot be told from a
+//! torn tail.
 //!
 //! Payloads by kind:
 //! - `UNDO`: target offset (u64), then the bytes the target held before the transaction wrote it.

@@ -25,8 +25,10 @@
 //!    *n* + 1's commit fence has either flushed the words *n* changed or, for a word *n* + 1
 //!    changes too, logged its whole new value in *n* + 1's `COMMIT` (a `Write` op in place of its
 //!    own bit op), so the newest committed log describes every metadata word not yet durable.
-//!    A transaction that ends without committing, after its log started, flushes them before
-//!    the next one moves to the other slot.
+//!    A transaction that ends without committing, after its log started, flushes them and
+//!    retires the logs (a `RETIRED` entry as the next generation, fenced) before the next one
+//!    moves to the other slot. So a newest log without a commit is always a transaction that
+//!    was interrupted, and the log before it is then untouched and committed.
 //! 6. Recovery takes the newest slot *L* and the one before it, *P*. It replays *P*'s ops if *P*
 //!    committed (idempotent: ops only set bits, clear bits and write words of heap metadata, which
 //!    nothing but ops changes), then replays *L*'s ops if *L* committed or rolls *L*'s undo back if
@@ -40,6 +42,15 @@
 //!    of it. A log that wrote nothing does not use up its generation, and a log that ended with
 //!    entries unflushed has them made durable before the next log starts: otherwise the next
 //!    log could overwrite the one a crash shows as the newest.
+//! 8. The previous log *P* is still needed while the newest transaction *L* has not committed:
+//!    *P*'s ops may not be durable (step 5: *L*'s commit would carry them), and no transaction
+//!    after *L* has started, so *P*'s slot is untouched. Recovery then refuses *P* if it shows
+//!    damage, stops without a commit record, or has a first entry that fails its checksum
+//!    in a way no `RETIRED` entry torn over it explains (step 5's retire, and recovery's, are
+//!    the only writes to *P*'s slot while *L* is uncommitted). Once *L* has committed, the next transaction may be overwriting *P*'s
+//!    slot, and *P*'s ops are durable or carried by *L*'s commit: an invalid entry in *P* is
+//!    expected then, and *P* is read only for the ops of a commit it reaches through valid
+//!    entries.
 
 pub(crate) mod reader;
 pub(crate) mod recovery;

@@ -3,8 +3,7 @@
 
 use crate::layout::heap::CHUNK_SIZE;
 use crate::layout::log::{
-    entry_checksum, entry_size, flags, kind, GenKey, LogKey, ENTRY_ALIGN, ENTRY_HEADER,
-    LOG_SLOT_SIZE,
+    entry_checksum, entry_size, flags, kind, kind_word, GenKey, LogKey, ENTRY_HEADER, LOG_SLOT_SIZE,
 };
 use crate::layout::Geometry;
 use crate::region::Region;
@@ -88,6 +87,27 @@ impl ParsedSlot {
     }
 }
 
+/// The header fields of the entry at `pos` in a block ending at `end`, if they could be an entry
+/// of generation `gen` there: `(kind word, len)`. Says nothing about the payload or the checksum.
+fn plausible_header(region: &Region, gen: u64, pos: u64, end: u64) -> Option<(u32, u64)> {
+    let word0 = region.read_u64(pos);
+    let (kind_word, len) = (word0 as u32, word0 >> 32);
+    let (k, f) = (kind_word & 0xff, kind_word >> 8 & 0xff);
+    let plausible = (kind::UNDO..=kind::RETIRED).contains(&k)
+        && f & !flags::ALL == 0
+        && entry_size(len) <= end - pos
+        && region.read_u64(pos + 8) == gen;
+    plausible.then_some((kind_word, len))
+}
+
+/// Whether the entry at `pos`, whose header [`plausible_header`] accepted, has the checksum
+/// `key` gives its header and payload.
+fn checksum_matches(region: &Region, key: &GenKey, pos: u64, kind_word: u32, len: u64) -> bool {
+    // SAFETY: recovery and the checker parse only while nothing writes the pool.
+    let bytes = unsafe { region.slice(pos + ENTRY_HEADER, len) };
+    entry_checksum(key, pos, kind_word, len as u32, bytes) == region.read_u64(pos + 16)
+}
+
 /// The header of the entry at `pos` in a block ending at `end`, if it is a valid entry of the
 /// generation `key` was made for: `(kind, flags, aux, len)`.
 fn valid_entry(
@@ -97,24 +117,13 @@ fn valid_entry(
     pos: u64,
     end: u64,
 ) -> Option<(u32, u32, u16, u64)> {
-    let word0 = region.read_u64(pos);
-    let (kind_word, len) = (word0 as u32, word0 >> 32);
-    let (k, f, aux) = (
+    let (kind_word, len) = plausible_header(region, gen, pos, end)?;
+    checksum_matches(region, key, pos, kind_word, len).then_some((
         kind_word & 0xff,
         kind_word >> 8 & 0xff,
         (kind_word >> 16) as u16,
-    );
-    let valid_header = (kind::UNDO..=kind::RETIRED).contains(&k)
-        && f & !flags::ALL == 0
-        && entry_size(len) <= end - pos
-        && region.read_u64(pos + 8) == gen;
-    if !valid_header {
-        return None;
-    }
-    // SAFETY: recovery and the checker parse only while nothing writes the pool.
-    let bytes = unsafe { region.slice(pos + ENTRY_HEADER, len) };
-    (entry_checksum(key, pos, kind_word, len as u32, bytes) == region.read_u64(pos + 16))
-        .then_some((k, f, aux, len))
+        len,
+    ))
 }
 
 /// Looks past the invalid entry at `pos` for proof that it was durable: a valid entry of the same
@@ -122,18 +131,32 @@ fn valid_entry(
 /// entry later in the block means one was written at `pos` before it; the flag says a fence
 /// came between them. Without such proof the invalid entry is a torn tail: it was still being
 /// written when the power went, and nothing the log protects depended on it.
+///
+/// The search follows the chain of entries from `pos` by each entry's recorded length (damage
+/// to a payload byte leaves the length intact) rather than trying every line of the block: a
+/// file chooses the block (any run of whole heap chunks) and could put a plausible header of
+/// the current generation, with a length to the block's end, on every line, making a line by
+/// line search hash a quadratic number of bytes. Along the chain the entries are disjoint and
+/// only those flagged `FENCED` are hashed, so the work is at most one pass over the block.
+///
+/// What this cannot see: damage to the invalid entry's own header (its kind, length or
+/// generation word, or a length that no longer lands on the next entry) reads as a torn tail,
+/// as does damage followed by no fenced entry in the same block (the next fenced entry may be in
+/// the block an `EXTEND` continues in). Bytes the chain lands on that a writer did not put
+/// there (stale entries, or application bytes in a reused heap block that spell a header of
+/// the current generation, which is predictable) cannot prove anything: a proof is an entry
+/// keyed by the pool's secret for this position and generation, which only the writer makes,
+/// and it makes one flagged `FENCED` only after every earlier entry of its log is durable.
 fn find_damage_proof(region: &Region, key: &GenKey, gen: u64, pos: u64, end: u64) -> Option<u64> {
-    let mut at = pos + ENTRY_ALIGN;
-    while end.saturating_sub(at) >= ENTRY_HEADER {
-        // The generation check first: almost every position fails it.
-        if region.read_u64(at + 8) == gen {
-            if let Some((_, f, _, _)) = valid_entry(region, key, gen, at, end) {
-                if f & flags::FENCED != 0 {
-                    return Some(at);
-                }
-            }
+    let (_, len) = plausible_header(region, gen, pos, end)?;
+    let mut at = pos + entry_size(len);
+    while end - at >= ENTRY_HEADER {
+        let (kind_word, len) = plausible_header(region, gen, at, end)?;
+        if kind_word >> 8 & flags::FENCED != 0 && checksum_matches(region, key, at, kind_word, len)
+        {
+            return Some(at);
         }
-        at += ENTRY_ALIGN;
+        at += entry_size(len);
     }
     None
 }
@@ -230,9 +253,101 @@ pub(crate) fn parse(
     Some(slot)
 }
 
+/// Whether slot `index`, where [`parse`] found no valid first entry, holds a damaged first entry
+/// of the log of generation `gen`, rather than that entry with a `RETIRED` entry of generation
+/// `gen + 2` (the only entry written over a log while the log after it is uncommitted) torn over
+/// its header. Generations are written in turn, so the slot held `gen`'s first entry; stores of
+/// 8 aligned bytes are failure-atomic, so a torn `RETIRED` entry leaves each header word either
+/// old or new. A generation word that is neither, or the old one with neither a new kind word
+/// nor a new checksum, is damage.
+pub(crate) fn first_entry_damaged(region: &Region, log_key: &LogKey, index: u64, gen: u64) -> bool {
+    let pos = Geometry::log_slot_offset(index);
+    let Some(retired_gen) = gen.checked_add(2) else {
+        return false;
+    };
+    let word_gen = region.read_u64(pos + 8);
+    if word_gen == retired_gen {
+        return false;
+    }
+    if word_gen != gen {
+        return true;
+    }
+    let retired = kind_word(kind::RETIRED, flags::FENCED, 0);
+    let checksum = entry_checksum(&log_key.generation(retired_gen), pos, retired, 0, &[]);
+    region.read_u64(pos) != u64::from(retired) && region.read_u64(pos + 16) != checksum
+}
+
 /// Whether slot `index` starts with anything but zeros: where [`parse`] found no valid first
 /// entry, that entry is damaged rather than never written.
 pub(crate) fn starts_nonzero(region: &Region, index: u64) -> bool {
     let pos = Geometry::log_slot_offset(index);
     (0..3).any(|i| region.read_u64(pos + 8 * i) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::log::ENTRY_ALIGN;
+    use crate::{Persistent, Pool};
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Root {
+        x: u64,
+    }
+
+    /// Parses slot 0 of a pool whose log continues, by one validly keyed `EXTEND` entry, in a
+    /// heap block of `block` bytes that starts with a torn entry and has, on every later line, a
+    /// header of the log's generation whose payload runs to the block's end (checksum wrong):
+    /// what a file can hold, since it holds the key.
+    fn parse_hostile_block(block: u64) -> ParsedSlot {
+        let pool = Pool::<Root>::builder()
+            .create_simulated(block + (16 << 20))
+            .expect("create");
+        let media = &pool.shared().media;
+        let (r, g) = (&media.region, &media.geometry);
+        let gen = 1000u64;
+        let key = media.log_key.generation(gen);
+        let at = Geometry::log_slot_offset(0);
+        let b = g.heap_offset;
+        let mut payload = [0u8; 16];
+        payload[..8].copy_from_slice(&b.to_le_bytes());
+        payload[8..].copy_from_slice(&block.to_le_bytes());
+        let kw = kind_word(kind::EXTEND, flags::FENCED, 0);
+        r.write(at + ENTRY_HEADER, &payload);
+        r.write_u64(at, kw as u64 | 16 << 32);
+        r.write_u64(at + 8, gen);
+        r.write_u64(at + 16, entry_checksum(&key, at, kw, 16, &payload));
+        r.zero(b, ENTRY_ALIGN);
+        let mut p = b + ENTRY_ALIGN;
+        while p + ENTRY_ALIGN <= b + block {
+            let len = b + block - p - ENTRY_HEADER;
+            r.write_u64(
+                p,
+                kind_word(kind::UNDO, flags::FENCED, 0) as u64 | len << 32,
+            );
+            r.write_u64(p + 8, gen);
+            r.write_u64(p + 16, 0xdead);
+            p += ENTRY_ALIGN;
+        }
+        let slot = parse(r, g, &media.log_key, 0).expect("slot 0 parses");
+        std::mem::forget(pool); // the log is hostile: no close
+        slot
+    }
+
+    #[test]
+    fn damage_search_in_a_hostile_block_is_linear() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(parse_hostile_block(16 << 20));
+        });
+        // A line by line search hashes about block² / 128 bytes here (2 TiB: minutes even at
+        // 4 MiB); one pass over the block takes milliseconds. The timeout only tells a hang
+        // from a slow machine.
+        let slot = finished
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("parsing a 16 MiB hostile log block finishes");
+        assert!(slot.tail.is_some());
+        assert_eq!(slot.problem, None, "no entry of the block is validly keyed");
+    }
 }

@@ -1,6 +1,6 @@
 //! Recovery at open: finish or undo what a crash interrupted, then retire the logs.
 
-use super::reader::{parse, Entry, LogProblem, ParsedSlot};
+use super::reader::{first_entry_damaged, parse, Entry, LogProblem, ParsedSlot};
 use crate::layout::log::{kind, Op, DATA_HASH_SEED, OP_SIZE};
 use crate::media::Media;
 
@@ -56,19 +56,63 @@ pub(crate) fn read_state(media: &Media) -> LogState {
 }
 
 impl LogState {
+    /// Whether the newest transaction ended: it committed, so the next one may have begun
+    /// overwriting the previous log's slot, and the previous log's heap ops are durable or
+    /// carried by the newest commit. An uncommitted newest log is always an interrupted
+    /// transaction (an aborted log is retired before the next starts), so the previous log's
+    /// slot is untouched and recovery needs its ops.
+    pub(crate) fn newest_ended(&self, media: &Media) -> bool {
+        self.newest
+            .as_ref()
+            .and_then(|newest| contents(media, newest).ok())
+            .is_some_and(|newest| newest.committed(media))
+    }
+
     /// Refuses logs recovery cannot trust, naming the slot and the offset: damage in the newest
-    /// log (an invalid entry proven durable), or, in either log recovery reads, a chain of
-    /// blocks the writer could not have made. Damage in the previous log is not refused: once
-    /// the newest transaction has ended, the next one may be overwriting the previous log's slot,
-    /// and recovery reads that log only for the operations of a commit it reaches through
-    /// valid entries.
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        let slots = self.newest.iter().chain(&self.previous);
-        for (i, slot) in slots.enumerate() {
-            match slot.problem {
-                Some(LogProblem::Damaged { .. }) if i > 0 => {}
-                Some(problem) => return Err(format!("log slot {}: {problem}", slot.index)),
+    /// log (an invalid entry proven durable), damage in the previous log while recovery still
+    /// needs it, or, in either log recovery reads, a chain of blocks the writer could not have
+    /// made.
+    ///
+    /// The previous log is needed while the newest transaction is interrupted: its slot is
+    /// untouched then, and it must show a whole commit record (only committed logs are followed
+    /// by a newer generation without a `RETIRED` one between). Once the newest transaction has
+    /// committed, the next one may be overwriting the previous log's slot, so an invalid entry
+    /// there is expected, and the previous log is read only for the ops of a commit it reaches
+    /// through valid entries.
+    pub(crate) fn validate(&self, media: &Media) -> Result<(), String> {
+        if let Some(newest) = &self.newest {
+            if let Some(problem) = newest.problem {
+                return Err(format!("log slot {}: {problem}", newest.index));
+            }
+        }
+        if let Some(previous) = &self.previous {
+            let needed = !self.newest_ended(media);
+            match previous.problem {
+                Some(LogProblem::Damaged { .. }) if !needed => {}
+                Some(problem) => return Err(format!("log slot {}: {problem}", previous.index)),
+                None if needed && !has_commit(previous) => {
+                    let at = previous
+                        .tail
+                        .map_or_else(|| "its end".to_string(), |t| format!("offset {:#x}", t.pos));
+                    return Err(format!(
+                        "log slot {}: the log stops at {at} without a commit record, yet a newer transaction follows it and has not committed: the log is damaged and recovery needs its heap operations",
+                        previous.index
+                    ));
+                }
                 None => {}
+            }
+        } else if let Some(newest) = self.newest.as_ref().filter(|n| n.gen > 1) {
+            let other = 1 - newest.index;
+            let r = &media.region;
+            if !self.newest_ended(media)
+                && parse(r, &media.geometry, &media.log_key, other).is_none()
+                && first_entry_damaged(r, &media.log_key, other, newest.gen - 1)
+            {
+                return Err(format!(
+                    "log slot {other}: its first entry, at offset {:#x}, is damaged, and recovery needs the log: the newer transaction in log slot {} has not committed",
+                    crate::layout::Geometry::log_slot_offset(other),
+                    newest.index
+                ));
             }
         }
         if let (Some(newest), Some(previous)) = (&self.newest, &self.previous) {
@@ -87,6 +131,11 @@ impl LogState {
         }
         Ok(())
     }
+}
+
+/// Whether the slot's valid entries end in a commit record.
+fn has_commit(slot: &ParsedSlot) -> bool {
+    slot.entries.last().is_some_and(|e| e.kind == kind::COMMIT)
 }
 
 /// A validated view of one slot's contents.
@@ -254,7 +303,7 @@ pub(crate) fn roll_back(media: &Media, undo: &[(u64, u64, u64)]) {
 /// the report and the generation for the next log. The caller retires the logs.
 pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
     let state = read_state(media);
-    state.validate()?;
+    state.validate(media)?;
     let mut report = RecoveryReport::default();
     let Some(newest) = state.newest else {
         return Ok((report, state.next_gen));

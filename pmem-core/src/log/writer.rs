@@ -65,12 +65,6 @@ impl LogWriter {
         self.open.is_some()
     }
 
-    /// Whether the open transaction's log continues in heap space.
-    pub(crate) fn is_extended(&self) -> bool {
-        self.current_slot()
-            .is_some_and(|slot| !self.extensions[slot].is_empty())
-    }
-
     /// The slot the open transaction writes, if it has written anything.
     pub(crate) fn current_slot(&self) -> Option<usize> {
         // A log that wrote nothing left the slot's older log, and the operations recovery may

@@ -505,10 +505,11 @@ impl TxCore {
     /// The heap is put back exactly as the transaction found it by undoing its reservations in
     /// reverse. A log that continued into heap space may have taken chunks the transaction had
     /// freed in memory (an empty run given back to make room), which undoing must take back:
-    /// such a log is retired first (one more fence), so that no recovery reads it and its
-    /// chunks are free again before the reservations are undone.
+    /// such a log is retired first, so that no recovery reads it and its chunks are free again
+    /// before the reservations are undone. Every log that wrote an entry is retired (one more
+    /// fence), so an uncommitted newest log always means an interrupted transaction.
     pub(crate) fn abort(&mut self) {
-        let extended = self.log.is_extended();
+        let written = self.log.current_slot().is_some();
         // A started log moves the next transaction to the other slot, whose log may still be the
         // only record of unflushed metadata: make that durable first.
         if !self.undo.is_empty() || self.log.is_started() {
@@ -526,8 +527,10 @@ impl TxCore {
             self.live_ops[slot].clear();
         }
         self.log.finish();
-        if extended {
-            // The rollback and the last commit's metadata are durable (the fence above).
+        if written {
+            // The rollback and the last commit's metadata are durable (the fence above). Retired,
+            // the aborted log never looks to recovery like an interrupted one whose older log
+            // is still needed while the next transaction overwrites that older log's slot.
             self.log.retire(&self.shared.media, &self.shared.heap);
             self.live_ops.iter_mut().for_each(Vec::clear);
         }
