@@ -3,7 +3,8 @@
 
 use crate::layout::heap::CHUNK_SIZE;
 use crate::layout::log::{
-    entry_checksum, entry_size, flags, kind, kind_word, GenKey, LogKey, ENTRY_HEADER, LOG_SLOT_SIZE,
+    entry_checksum, entry_size, flags, kind, kind_word, GenKey, LogKey, ENTRY_ALIGN, ENTRY_HEADER,
+    LOG_SLOT_SIZE,
 };
 use crate::layout::Geometry;
 use crate::region::Region;
@@ -139,15 +140,23 @@ fn valid_entry(
 /// line search hash a quadratic number of bytes. Along the chain the entries are disjoint and
 /// only those flagged `FENCED` are hashed, so the work is at most one pass over the block.
 ///
-/// What this cannot see: damage to the invalid entry's own header (its kind, length or
-/// generation word, or a length that no longer lands on the next entry) reads as a torn tail,
-/// as does damage followed by no fenced entry in the same block (the next fenced entry may be in
+/// Damage to the invalid entry's own header (its kind, length or generation word, or a length
+/// that no longer lands on the next entry) breaks the chain: then every line of the block is
+/// tried, within a budget of twice the block's bytes hashed ([`scan_lines`]). What this cannot
+/// see: damage followed by no fenced entry in the same block (the next fenced entry may be in
 /// the block an `EXTEND` continues in). Bytes the chain lands on that a writer did not put
 /// there (stale entries, or application bytes in a reused heap block that spell a header of
 /// the current generation, which is predictable) cannot prove anything: a proof is an entry
 /// keyed by the pool's secret for this position and generation, which only the writer makes,
 /// and it makes one flagged `FENCED` only after every earlier entry of its log is durable.
 fn find_damage_proof(region: &Region, key: &GenKey, gen: u64, pos: u64, end: u64) -> Option<u64> {
+    follow_chain(region, key, gen, pos, end)
+        .or_else(|| scan_lines(region, key, gen, pos + ENTRY_ALIGN, end, 2 * (end - pos)))
+}
+
+/// The chain search of [`find_damage_proof`]: from the invalid entry at `pos`, by each entry's
+/// recorded length.
+fn follow_chain(region: &Region, key: &GenKey, gen: u64, pos: u64, end: u64) -> Option<u64> {
     let (_, len) = plausible_header(region, gen, pos, end)?;
     let mut at = pos + entry_size(len);
     while end - at >= ENTRY_HEADER {
@@ -159,6 +168,61 @@ fn find_damage_proof(region: &Region, key: &GenKey, gen: u64, pos: u64, end: u64
         at += entry_size(len);
     }
     None
+}
+
+/// Tries every line from `from` to `end` for a valid `FENCED` entry of generation `gen`, hashing
+/// at most `budget` payload bytes: the fallback of [`find_damage_proof`] for damage to an entry's
+/// own header, where the chain cannot be followed. Lines a file or stored bytes crafted can make
+/// the search hash more than the budget, which only ends it early (the damage then reads as a
+/// torn tail, as it did without the fallback); they can never make a proof.
+fn scan_lines(
+    region: &Region,
+    key: &GenKey,
+    gen: u64,
+    from: u64,
+    end: u64,
+    mut budget: u64,
+) -> Option<u64> {
+    let mut at = from;
+    while end.saturating_sub(at) >= ENTRY_HEADER {
+        if let Some((kind_word, len)) = plausible_header(region, gen, at, end) {
+            if kind_word >> 8 & flags::FENCED != 0 {
+                if len > budget {
+                    return None;
+                }
+                budget -= len;
+                if checksum_matches(region, key, at, kind_word, len) {
+                    return Some(at);
+                }
+            }
+        }
+        at += ENTRY_ALIGN;
+    }
+    None
+}
+
+/// Proof that log slot `index`, whose first entry is not valid, holds a log of generation `gen`
+/// whose first entry was durable: a valid `FENCED` entry of that generation later in the slot's
+/// fixed area. `gen` is the generation the writer uses next, the only one that can be new in
+/// this slot: a torn first entry of that log (or a torn `RETIRED` entry over an older log)
+/// leaves no such entry, since the writer flags an entry `FENCED` only once every earlier
+/// entry of its log is durable, and stale entries of the slot are of older generations.
+pub(crate) fn first_entry_damage_proof(
+    region: &Region,
+    log_key: &LogKey,
+    index: u64,
+    gen: u64,
+) -> Option<u64> {
+    let start = Geometry::log_slot_offset(index);
+    let end = start + LOG_SLOT_SIZE;
+    scan_lines(
+        region,
+        &log_key.generation(gen),
+        gen,
+        start + ENTRY_ALIGN,
+        end,
+        2 * LOG_SLOT_SIZE,
+    )
 }
 
 /// Whether `(offset, len)` is a block the writer could have reserved: whole chunks of the heap.

@@ -1,6 +1,8 @@
 //! Recovery at open: finish or undo what a crash interrupted, then retire the logs.
 
-use super::reader::{first_entry_damaged, parse, Entry, LogProblem, ParsedSlot};
+use super::reader::{
+    first_entry_damage_proof, first_entry_damaged, parse, Entry, LogProblem, ParsedSlot,
+};
 use crate::layout::log::{kind, Op, DATA_HASH_SEED, OP_SIZE};
 use crate::media::Media;
 
@@ -80,6 +82,23 @@ impl LogState {
     /// there is expected, and the previous log is read only for the ops of a commit it reaches
     /// through valid entries.
     pub(crate) fn validate(&self, media: &Media) -> Result<(), String> {
+        // A log of the next generation whose first entry is invalid reads as never started;
+        // a fenced entry of it later in its slot proves that first entry was durable.
+        let next_slot = self.next_gen % 2;
+        let r = &media.region;
+        if parse(r, &media.geometry, &media.log_key, next_slot).is_none() {
+            if let Some(evidence) =
+                first_entry_damage_proof(r, &media.log_key, next_slot, self.next_gen)
+            {
+                return Err(format!(
+                    "log slot {next_slot}: {}",
+                    LogProblem::Damaged {
+                        pos: crate::layout::Geometry::log_slot_offset(next_slot),
+                        evidence,
+                    }
+                ));
+            }
+        }
         if let Some(newest) = &self.newest {
             if let Some(problem) = newest.problem {
                 return Err(format!("log slot {}: {problem}", newest.index));
