@@ -400,9 +400,9 @@ fn length(bytes: &mut Vec<u8>, rng: &mut Rng) -> String {
 pub struct Damage {
     /// Each mutation, in words.
     pub description: String,
-    /// Every mutation damaged a log entry before the last of the newest slot (see
-    /// [`log_entry`]): opening must refuse the pool or give the state it held before the
-    /// interrupted transaction.
+    /// Every mutation damaged, without resealing it, an entry of the newest log that a later
+    /// fenced entry proves durable (see `log_entry`): opening must refuse the pool or give the
+    /// state it held before the interrupted transaction.
     pub log_middle_only: bool,
 }
 
