@@ -227,24 +227,11 @@ impl Running {
     /// Waits for the next report named `key` (skipping other reports) and returns its value.
     /// Panics, showing what the child printed, if the child exits or [`TIMEOUT`] passes first.
     pub fn wait_for(&mut self, key: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(i) = self.pending.iter().position(|(k, _)| k == key) {
-                let (_, v) = self.pending.remove(i).expect("index just found");
-                return v;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(kv) = parse_report(&line) {
-                        self.pending.push_back(kv);
-                    }
-                    self.seen.push(line);
-                }
-                Err(e) => {
-                    let out = self.kill_and_collect();
-                    panic!("no `{key}` report from the child ({e:?})\n{out}");
-                }
+        match self.try_wait_for(key, TIMEOUT) {
+            Ok(v) => v,
+            Err(e) => {
+                let out = self.kill_and_collect();
+                panic!("no `{key}` report from the child ({e:?})\n{out}");
             }
         }
     }
