@@ -155,3 +155,57 @@ fn unlinking_and_freeing_ten_thousand_objects_in_one_transaction_on_a_full_pool(
     })
     .unwrap();
 }
+
+/// A commit whose record finds no log space fails and rolls back, and leaves nothing behind for
+/// the next transaction: one that writes nothing then commits nothing (no fence), the objects
+/// the failed one allocated are free again, and the pool stays consistent.
+#[test]
+fn a_commit_that_finds_no_log_space_leaves_nothing_to_the_next_transaction() {
+    let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
+    let words = 32_768u64;
+    let big = pool
+        .transaction(|tx| tx.alloc_slice_zeroed::<u64>(words))
+        .unwrap();
+    let spare = pool.transaction(|tx| tx.alloc_zeroed::<Small>()).unwrap();
+    fill(&pool);
+    pool.transaction(|tx| tx.free(spare)).unwrap();
+    let before = pool.stats().heap;
+
+    let mut logged = 0u64;
+    let result = pool.transaction(|tx| {
+        let fresh = tx.alloc_zeroed::<Small>()?;
+        tx.get_mut(fresh)?.bytes[0] = 7;
+        let mut slice = tx.edit_slice(big)?;
+        // Log one word at a time until the log cannot grow: the commit record, larger than one
+        // word's undo entry, then finds no room.
+        while logged < words {
+            match slice.set_at(logged, logged + 1) {
+                Ok(()) => logged += 1,
+                Err(Error::OutOfSpace { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    });
+    assert!(logged < words, "the log never ran out of space");
+    match result {
+        Err(Error::OutOfSpace { .. }) => {}
+        other => panic!("expected the commit to fail with OutOfSpace, got {other:?}"),
+    }
+    assert!(pool.read(|r| r.get_slice(big).unwrap().iter().all(|&w| w == 0)));
+    assert_eq!(
+        pool.stats().heap,
+        before,
+        "the failed commit's allocation is undone"
+    );
+
+    let fences = pool.flush_stats().fences;
+    pool.transaction(|_| Ok(())).unwrap();
+    assert_eq!(
+        pool.flush_stats().fences,
+        fences,
+        "a transaction that writes nothing committed something"
+    );
+    let report = check(&pool);
+    assert!(report.is_healthy(), "{report}");
+}

@@ -416,23 +416,27 @@ impl TxCore {
         // Lent out while `log_commit` borrows the transaction; returned to keep its buffer.
         let ranges = std::mem::take(&mut self.fresh_ranges);
         let logged = self.log_commit(hash, &ranges);
-        self.fresh_ranges = ranges;
-        let failure = logged?;
-        // This log is now the newest: what the previous one's hash covered may change.
+        // This log is now the newest, its hash over these ranges; the previous one's buffers
+        // are reused for the next transaction.
+        self.fresh_ranges = std::mem::replace(&mut self.last_fresh, ranges);
+        let failure = match logged {
+            Ok(failure) => failure,
+            Err(e) => {
+                // The commit record could not be written and the transaction was rolled back:
+                // these ranges belong to no commit (and the abort forgot the previous one's).
+                self.fresh_ranges = std::mem::take(&mut self.last_fresh);
+                self.fresh_ranges.clear();
+                return Err(e);
+            }
+        };
+        // What the previous log's hash covered may change now.
         self.release_held();
         std::mem::swap(&mut self.undo, &mut self.last_undo);
-        std::mem::swap(&mut self.fresh_ranges, &mut self.last_fresh);
         if !self.index.is_empty() {
             self.index.clear();
         }
-        let held = &mut self.held_slots;
-        self.shared
-            .heap
-            .apply_frees(&self.frees, |head, slot| held.push((head, slot)));
-        for f in &self.frees {
-            if let (true, ObjectRef::Span { first, count, .. }) = (f.held, f.object) {
-                self.held_spans.push((first, count));
-            }
+        if !self.frees.is_empty() {
+            self.apply_frees();
         }
         self.log.finish();
         self.prefetch_next();
@@ -577,6 +581,20 @@ impl TxCore {
 
     /// Hands back the space of objects freed while the last commit's hash covered it: called
     /// once a newer log is durable.
+    #[inline]
+    /// Hands the committed frees to the heap, holding back the space the commit's hash covers.
+    fn apply_frees(&mut self) {
+        let held = &mut self.held_slots;
+        self.shared
+            .heap
+            .apply_frees(&self.frees, |head, slot| held.push((head, slot)));
+        for f in &self.frees {
+            if let (true, ObjectRef::Span { first, count, .. }) = (f.held, f.object) {
+                self.held_spans.push((first, count));
+            }
+        }
+    }
+
     #[inline]
     fn release_held(&mut self) {
         if !self.held_slots.is_empty() {
