@@ -3,7 +3,7 @@
 use crate::error::Result;
 use crate::heap::Heap;
 use crate::layout::log::{
-    entry_checksum, entry_size, flags, kind, kind_word, GenKey, LogKey, Op, ENTRY_HEADER,
+    entry_checksum, entry_size, flags, kind, kind_word, EpochKey, GenKey, Op, ENTRY_HEADER,
     LOG_SLOT_SIZE, OP_SIZE,
 };
 use crate::layout::Geometry;
@@ -22,8 +22,6 @@ struct OpenLog {
     gen: u64,
     /// The key of this generation's entries.
     key: GenKey,
-    /// The pool's log secret.
-    pool_key: LogKey,
     pos: u64,
     end: u64,
     /// Start of the bytes written but not yet flushed.
@@ -43,9 +41,9 @@ pub(crate) struct LogWriter {
     /// Entries a finished log left unflushed (it ended without committing): made durable before
     /// the next log starts, so the newest log on the media is always the newest one written.
     leftover: Option<(u64, u64)>,
-    /// The next log's key, derived when the last one finished: the derivation then runs in the
-    /// shadow of that log's commit fence rather than on the next transaction's path.
-    next_key: Option<GenKey>,
+    /// The key of the epoch the last log's generation fell in: the next logs' keys, until the
+    /// epoch ends.
+    epoch: Option<EpochKey>,
 }
 
 impl LogWriter {
@@ -56,7 +54,7 @@ impl LogWriter {
             open: None,
             extensions: [Vec::new(), Vec::new()],
             leftover: None,
-            next_key: None,
+            epoch: None,
         }
     }
 
@@ -91,24 +89,35 @@ impl LogWriter {
         let gen = self.next_gen;
         let slot = gen % 2;
         // The slot last held transaction gen - 2, which no recovery needs any more.
-        for (offset, len) in self.extensions[slot as usize].drain(..) {
-            heap.release_log_space(offset, len);
+        let extensions = &mut self.extensions[slot as usize];
+        if !extensions.is_empty() {
+            for (offset, len) in extensions.drain(..) {
+                heap.release_log_space(offset, len);
+            }
         }
-        let key = match self.next_key.take() {
-            Some(key) if key.gen() == gen => key,
-            _ => derive_key(media, gen),
+        let key = match self.epoch {
+            Some(epoch) if epoch.holds(gen) => epoch.generation(gen),
+            _ => self.enter_epoch(media, gen),
         };
         let start = Geometry::log_slot_offset(slot);
         self.open = Some(OpenLog {
             gen,
             key,
-            pool_key: media.log_key,
             pos: start,
             end: start + LOG_SLOT_SIZE,
             unflushed: start,
             fenced: true,
             written: false,
         });
+    }
+
+    /// The key of generation `gen`, which starts an epoch (or is the first since open).
+    #[cold]
+    #[inline(never)]
+    fn enter_epoch(&mut self, media: &Media, gen: u64) -> GenKey {
+        let epoch = media.log_key.epoch(gen);
+        self.epoch = Some(epoch);
+        epoch.generation(gen)
     }
 
     /// Makes what the last log left unflushed durable. Until then, the log being started could
@@ -304,7 +313,6 @@ impl LogWriter {
         if let Some(log) = self.open.take() {
             if log.written {
                 self.next_gen = log.gen + 1;
-                self.next_key = Some(log.pool_key.generation(self.next_gen));
             }
             if log.pos > log.unflushed {
                 self.leftover = Some((log.unflushed, log.pos - log.unflushed));
@@ -328,13 +336,6 @@ impl LogWriter {
             }
         }
     }
-}
-
-/// The key of generation `gen`, when the last log did not derive it in advance.
-#[cold]
-#[inline(never)]
-fn derive_key(media: &Media, gen: u64) -> GenKey {
-    media.log_key.generation(gen)
 }
 
 fn write_ops(media: &Media, at: u64, ops: &[Op]) {

@@ -203,8 +203,9 @@ pub fn log_key(bytes: &[u8]) -> (u64, u64) {
 }
 
 /// The checksum of the log entry at `at` (format 2): xxh3 of the payload, seeded by the
-/// generation's key (SipHash-1-3 of the generation under the pool's secret) mixed with the
-/// entry's offset and header. A hostile file holds its own secret, so it can seal anything.
+/// generation's key (SipHash-1-3 of its epoch, `gen / 256`, under the pool's secret, xor the
+/// SplitMix64 finaliser of `gen`) mixed with the entry's offset and header. A hostile file holds
+/// its own secret, so it can seal anything.
 pub fn entry_checksum(
     key: (u64, u64),
     at: u64,
@@ -215,10 +216,14 @@ pub fn entry_checksum(
 ) -> u64 {
     use std::hash::Hasher;
     let mut sip = siphasher::sip::SipHasher13::new_with_keys(key.0, key.1);
-    sip.write(&gen.to_le_bytes());
+    sip.write(&(gen / 256).to_le_bytes());
+    let mut mixed = gen;
+    mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    mixed ^= mixed >> 31;
     let header = (kind_word as u64) << 32 | len as u64;
     let bind = at.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ header.rotate_left(23);
-    xxh3_64_with_seed(payload, sip.finish() ^ bind)
+    xxh3_64_with_seed(payload, sip.finish() ^ mixed ^ bind)
 }
 
 /// Bytes an entry of `len` payload bytes takes.
