@@ -98,6 +98,11 @@ pub(super) struct Taken {
 }
 
 impl Arena {
+    /// Makes room for `runs` more runs without reallocating.
+    pub(super) fn reserve_runs(&mut self, runs: usize) {
+        self.runs.reserve(runs);
+    }
+
     /// Adds a run (found at open or just created).
     pub(super) fn add_run(&mut self, head: u32, mut run: Run) {
         let (class, key) = (run.class as usize, (run.class, run.fingerprint));

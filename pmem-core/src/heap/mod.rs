@@ -188,9 +188,8 @@ impl Heap {
                 .collect(),
             pending: std::array::from_fn(|_| AtomicU64::new(0)),
         };
-        let mut next = 0usize;
         let mut chunks = lock(&heap.chunks);
-        let mut arenas: Vec<_> = heap.arenas.iter().map(lock).collect();
+        let mut runs = Vec::new();
         meta.walk(|extent| match extent {
             Extent::Free { first, count } => chunks.free.give(first, count),
             Extent::Span { count, .. } => {
@@ -201,15 +200,21 @@ impl Heap {
                 first,
                 class,
                 fingerprint,
-            } => {
-                let words = (CLASSES[class as usize].slots as u64).div_ceil(64);
-                let bitmap = (0..words).map(|w| meta.bitmap_word(first, w)).collect();
-                let arena = next % arena_count;
-                next += 1;
-                heap.owner[first as usize].store(arena as u16, Ordering::Relaxed);
-                arenas[arena].add_run(first as u32, Run::new(class, fingerprint, bitmap));
-            }
+            } => runs.push((first, class, fingerprint)),
         })?;
+        // Each arena's run table is sized once: grown run by run, it would be reallocated a
+        // dozen times, into freshly faulted memory, on every open.
+        let mut arenas: Vec<_> = heap.arenas.iter().map(lock).collect();
+        for arena in &mut arenas {
+            arena.reserve_runs(runs.len().div_ceil(arena_count));
+        }
+        for (next, &(first, class, fingerprint)) in runs.iter().enumerate() {
+            let words = (CLASSES[class as usize].slots as u64).div_ceil(64);
+            let bitmap = (0..words).map(|w| meta.bitmap_word(first, w)).collect();
+            let arena = next % arena_count;
+            heap.owner[first as usize].store(arena as u16, Ordering::Relaxed);
+            arenas[arena].add_run(first as u32, Run::new(class, fingerprint, bitmap));
+        }
         drop(arenas);
         drop(chunks);
         Ok(heap)
