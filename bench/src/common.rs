@@ -225,7 +225,7 @@ impl FlushTally {
 pub fn common_fields<R: Persistent>(pool: &Pool<R>, env: &Env) -> String {
     format!(
         "flush_mode={} ptr_size={} pool_size={}",
-        pool.flush_mode(),
+        pool.info().flush_mode,
         core::mem::size_of::<pmem_core::PPtr<u64>>(),
         env.pool_size
     )

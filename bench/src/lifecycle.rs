@@ -15,7 +15,7 @@ pub fn run_create(env: &Env) -> Result<()> {
     for _ in 0..env.reps {
         let (pool, t) = env.create::<()>(&path)?;
         ns.push(t as f64);
-        mode = pool.flush_mode().to_string();
+        mode = pool.info().flush_mode.to_string();
         destroy(pool, &path);
     }
     let extra = format!("pool_size={} flush_mode={mode}", env.pool_size);
@@ -34,7 +34,7 @@ pub fn run_w6(env: &Env) -> Result<()> {
         pool.alloc(Obj64::ZERO)?;
     }
     let setup_ns = ns_since(t0);
-    let mode = pool.flush_mode();
+    let mode = pool.info().flush_mode;
     drop(pool);
 
     let (mut open_ns, mut first_ns, mut second_ns, mut close_ns) =

@@ -44,7 +44,7 @@ pub fn run(env: &Env) -> Result<()> {
     let mut tally = FlushTally::default();
     for _ in 0..env.reps {
         let barrier = Barrier::new(3);
-        let before = pool.flush_stats();
+        let before = pool.stats().flush;
         let elapsed = std::thread::scope(|s| -> Result<u64> {
             let workers: Vec<_> = (0..2)
                 .map(|which| {
@@ -62,7 +62,7 @@ pub fn run(env: &Env) -> Result<()> {
             }
             Ok(ns_since(t0))
         })?;
-        tally.add(&before, &pool.flush_stats(), 2 * n);
+        tally.add(&before, &pool.stats().flush, 2 * n);
         ns.push(per_op(elapsed, 2 * n));
         per_thread.push(per_op(elapsed, n));
     }

@@ -51,7 +51,7 @@ pub fn run(env: &Env, which: u32) -> Result<()> {
     let mut ns = Vec::with_capacity(env.reps);
     let mut tally = FlushTally::default();
     for _ in 0..env.reps {
-        let before = pool.flush_stats();
+        let before = pool.stats().flush;
         let t0 = Instant::now();
         if which == 1 {
             w1_loop(&pool, env.n)?;
@@ -59,7 +59,7 @@ pub fn run(env: &Env, which: u32) -> Result<()> {
             w2_loop(&pool, env.n)?;
         }
         let elapsed = ns_since(t0);
-        tally.add(&before, &pool.flush_stats(), env.n);
+        tally.add(&before, &pool.stats().flush, env.n);
         ns.push(per_op(elapsed, env.n));
     }
     let (counter, counter_mod, buf_mod) = pool.read(|r| {

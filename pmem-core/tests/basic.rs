@@ -77,21 +77,21 @@ fn abort_restores() {
 fn fences_per_single_range_tx() {
     let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
     pool.transaction(|tx| tx.root_mut().set_count(1)).unwrap();
-    let before = pool.flush_stats();
+    let before = pool.stats().flush;
     pool.transaction(|tx| tx.root_mut().set_count(2)).unwrap();
-    let d = pool.flush_stats().since(&before);
+    let d = pool.stats().flush.since(&before);
     assert_eq!(d.fences, 2, "{d:?}");
-    let before = pool.flush_stats();
+    let before = pool.stats().flush;
     let p = pool
         .alloc(Node {
             value: 1,
             next: PPtr::null(),
         })
         .unwrap();
-    assert_eq!(pool.flush_stats().since(&before).fences, 1);
-    let before = pool.flush_stats();
+    assert_eq!(pool.stats().flush.since(&before).fences, 1);
+    let before = pool.stats().flush;
     pool.free(p).unwrap();
-    assert_eq!(pool.flush_stats().since(&before).fences, 1);
+    assert_eq!(pool.stats().flush.since(&before).fences, 1);
 }
 
 #[test]

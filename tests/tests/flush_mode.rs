@@ -19,18 +19,18 @@ fn forced_pmem_on_dev_shm_uses_the_best_cache_flush() {
         .create(&path, 2 << 20)
         .unwrap();
     let expected = FlushMode::best_cpu();
-    assert_eq!(pool.flush_mode(), expected);
-    println!("forced flush mode on /dev/shm: {}", pool.flush_mode());
+    assert_eq!(pool.info().flush_mode, expected);
+    println!("forced flush mode on /dev/shm: {}", pool.info().flush_mode);
     if std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| {
         c.lines()
             .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "clwb"))
     }) {
-        assert_eq!(pool.flush_mode(), FlushMode::Clwb, "this CPU has clwb");
+        assert_eq!(pool.info().flush_mode, FlushMode::Clwb, "this CPU has clwb");
     }
     // A committed update flushes and fences.
-    let before = pool.flush_stats();
+    let before = pool.stats().flush;
     pool.transaction(|tx| tx.root_mut().set_value(1)).unwrap();
-    let spent = pool.flush_stats().since(&before);
+    let spent = pool.stats().flush.since(&before);
     assert_eq!(spent.fences, 2);
     assert!(spent.lines_flushed >= 2, "{spent:?}");
     assert_eq!(spent.msyncs, 0);
@@ -39,16 +39,16 @@ fn forced_pmem_on_dev_shm_uses_the_best_cache_flush() {
     let plain = dir.path().join("plain.pool");
     let pool = Pool::<Root>::builder().create(&plain, 2 << 20).unwrap();
     if std::env::var("PMEM_FORCE_PMEM").is_ok_and(|v| v == "1") {
-        assert!(pool.flush_mode().is_pmem());
+        assert!(pool.info().flush_mode.is_pmem());
     } else {
         assert_eq!(
-            pool.flush_mode(),
+            pool.info().flush_mode,
             FlushMode::Msync,
             "an ordinary (non-DAX) file uses msync"
         );
-        let before = pool.flush_stats();
+        let before = pool.stats().flush;
         pool.transaction(|tx| tx.root_mut().set_value(2)).unwrap();
-        let spent = pool.flush_stats().since(&before);
+        let spent = pool.stats().flush.since(&before);
         assert_eq!(spent.fences, 2);
         assert!(
             spent.msyncs >= 2,
@@ -66,7 +66,7 @@ fn an_explicit_mode_is_used_as_given() {
             .flush_mode(mode)
             .create(&path, 2 << 20)
             .unwrap();
-        assert_eq!(pool.flush_mode(), mode);
+        assert_eq!(pool.info().flush_mode, mode);
         pool.transaction(|tx| tx.root_mut().set_value(3)).unwrap();
         drop(pool);
         let pool = Pool::<Root>::builder()
@@ -76,5 +76,5 @@ fn an_explicit_mode_is_used_as_given() {
         assert_eq!(pool.read(|r| r.root().value), 3);
     }
     let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
-    assert_eq!(pool.flush_mode(), FlushMode::Simulated);
+    assert_eq!(pool.info().flush_mode, FlushMode::Simulated);
 }

@@ -276,7 +276,7 @@ fn random_transaction(
                         let item = tx.root().items[i];
                         let at = plan.below(len);
                         if at > 0 {
-                            tx.edit_slice(item)?.set_at(at, tag)?;
+                            tx.edit_slice(item)?.set_at(at as usize, tag)?;
                         }
                     }
                 }
@@ -427,7 +427,7 @@ fn reuse_after_write_and_free(how: FreedAfterWrite) {
                     pool.free(node)?;
                 }
                 mark.store(
-                    pool.flush_stats().fences,
+                    pool.stats().flush.fences,
                     std::sync::atomic::Ordering::SeqCst,
                 );
                 let mut reused = false;

@@ -144,7 +144,7 @@ fn child_task() {
         .open(&path)
         .unwrap_or_else(|e| panic!("child open: {e}"));
     let mut rng = Rng(seed);
-    child::report("mode", pool.flush_mode().is_pmem());
+    child::report("mode", pool.info().flush_mode.is_pmem());
     child::report("ready", pool.read(|r| r.root().txs));
     loop {
         let r = rng.next_u64();

@@ -84,19 +84,19 @@ fn sixty_four_mib_in_one_transaction() {
 
     // One transaction allocates the 64 MiB (no undo needed for a fresh object).
     let t = Instant::now();
-    let before = pool.flush_stats();
+    let before = pool.stats().flush;
     pool.transaction(|tx| {
         let big = tx.alloc_slice_zeroed::<u64>(WORDS)?;
         tx.root_mut().set_big(big)
     })
     .unwrap();
-    let cost = pool.flush_stats().since(&before);
+    let cost = pool.stats().flush.since(&before);
     println!("allocate 64 MiB zeroed: {:?}, {cost:?}", t.elapsed());
     assert!(pool.read(|r| r.get_slice(r.root().big).unwrap().iter().all(|&w| w == 0)));
 
     // A second one logs all of it and overwrites it.
     let t = Instant::now();
-    let before = pool.flush_stats();
+    let before = pool.stats().flush;
     pool.transaction(|tx| {
         let big = tx.root().big;
         let words = tx.get_slice_mut(big)?;
@@ -107,7 +107,7 @@ fn sixty_four_mib_in_one_transaction() {
         Ok(())
     })
     .unwrap();
-    let cost = pool.flush_stats().since(&before);
+    let cost = pool.stats().flush.since(&before);
     println!("log and overwrite 64 MiB: {:?}, {cost:?}", t.elapsed());
     assert!(
         cost.fences <= 2,
@@ -195,7 +195,7 @@ fn a_hundred_thousand_ranges() {
 
     // Every other word, so no two ranges touch: 100,000 separate log entries.
     let t = Instant::now();
-    let before = pool.flush_stats();
+    let before = pool.stats().flush;
     pool.transaction(|tx| {
         for i in (0..WIDE).step_by(2) {
             tx.edit(wide)?.words_mut().set_at(i, i as u64 + 1)?;
@@ -203,7 +203,7 @@ fn a_hundred_thousand_ranges() {
         Ok(())
     })
     .unwrap();
-    let cost = pool.flush_stats().since(&before);
+    let cost = pool.stats().flush.since(&before);
     println!(
         "{RANGES} setters on separate words: {:?}, {cost:?}",
         t.elapsed()
@@ -280,9 +280,9 @@ fn fifty_thousand_allocations() {
 
     // Committed.
     let t = Instant::now();
-    let before = pool.flush_stats();
+    let before = pool.stats().flush;
     push_n(&pool, 0, false).unwrap();
-    let cost = pool.flush_stats().since(&before);
+    let cost = pool.stats().flush.since(&before);
     println!("{N} allocations committed: {:?}, {cost:?}", t.elapsed());
     let values = list_values(&pool);
     assert_eq!(values.len() as u64, N);

@@ -194,7 +194,7 @@ fn change_everything(tx: &mut Tx<'_, Root>, hooks: &Log) -> pmem_core::Result<()
 fn panic_rolls_back_everything_and_the_pool_stays_usable() {
     let pool = populated();
     let before = state(&pool);
-    let fences_before = pool.flush_stats();
+    let fences_before = pool.stats().flush;
     let hooks = Log::default();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         pool.transaction(|tx| {
@@ -215,7 +215,7 @@ fn panic_rolls_back_everything_and_the_pool_stays_usable() {
         ["abort"],
         "abort hooks run, commit hooks do not"
     );
-    assert!(pool.flush_stats().since(&fences_before).fences > 0);
+    assert!(pool.stats().flush.since(&fences_before).fences > 0);
     assert_healthy(&pool);
 
     // The pool (and its lock, which the panic went through) still works, for writers and readers.
@@ -810,27 +810,27 @@ fn get_mut_many_refuses_duplicates_and_logs_with_one_fence() {
         other => panic!("expected InvalidPointer, got {other:?}"),
     }
 
-    let start = pool.flush_stats();
+    let start = pool.stats().flush;
     pool.transaction(|tx| {
-        let before = pool.flush_stats();
+        let before = pool.stats().flush;
         let [a, b, c, d] = tx.get_mut_many([list[0], list[1], list[2], list[3]])?;
-        let logged = pool.flush_stats().since(&before);
+        let logged = pool.stats().flush.since(&before);
         assert_eq!(logged.fences, 1, "four objects logged with one fence");
         a.value += 1;
         b.value += 1;
         c.value += 1;
         d.value += 1;
         // Logged already: more writes to them cost nothing.
-        let before = pool.flush_stats();
+        let before = pool.stats().flush;
         let [a, b] = tx.get_mut_many([list[0], list[1]])?;
         a.value += 1;
         b.value += 1;
         tx.edit(list[2])?.set_value(1000)?;
-        assert_eq!(pool.flush_stats().since(&before).fences, 0);
+        assert_eq!(pool.stats().flush.since(&before).fences, 0);
         Ok(())
     })
     .unwrap();
-    let cost = pool.flush_stats().since(&start);
+    let cost = pool.stats().flush.since(&start);
     println!("get_mut_many of 4 objects: {cost:?}");
     assert_eq!(cost.fences, 2);
     let values: Vec<u64> = state(&pool).list.iter().map(|(_, n)| n.value).collect();
@@ -839,9 +839,9 @@ fn get_mut_many_refuses_duplicates_and_logs_with_one_fence() {
 
 /// Measures `f` in fences and prints it.
 fn cost(pool: &Pool<Root>, what: &str, f: impl FnOnce(&Pool<Root>)) -> FlushStats {
-    let before = pool.flush_stats();
+    let before = pool.stats().flush;
     f(pool);
-    let cost = pool.flush_stats().since(&before);
+    let cost = pool.stats().flush.since(&before);
     println!(
         "{what:<55} {:>3} fences {:>4} lines flushed",
         cost.fences, cost.lines_flushed
@@ -1052,7 +1052,7 @@ fn fence_counts_cache_flush_file() {
         .force_pmem(true)
         .create(dir.path().join("fences.pool"), SIZE)
         .unwrap();
-    println!("flush mode: {}", pool.flush_mode());
+    println!("flush mode: {}", pool.info().flush_mode);
     fence_costs(&pool);
     assert!(check(&pool).is_healthy());
 }

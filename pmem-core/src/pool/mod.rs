@@ -529,7 +529,21 @@ impl<R: Persistent> Pool<R> {
         })
     }
 
-    /// Heap and flush statistics.
+    /// Counters that change while the pool is used: heap usage, and the flushes, fences and
+    /// msyncs since the pool was opened. What stays fixed while it is open is in
+    /// [`info`](Pool::info).
+    ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool};
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { count: u64 }
+    /// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// let before = pool.stats();
+    /// pool.alloc(7u64)?;
+    /// let after = pool.stats();
+    /// assert_eq!(after.heap.live_objects, before.heap.live_objects + 1);
+    /// assert_eq!(after.flush.since(&before.flush).fences, 1); // one fail-safe step, one fence
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
     pub fn stats(&self) -> PoolStats {
         let shared = self.shared();
         PoolStats {
@@ -538,17 +552,20 @@ impl<R: Persistent> Pool<R> {
         }
     }
 
-    /// Flushes, fences and msyncs since the pool was opened.
-    pub fn flush_stats(&self) -> FlushStats {
-        self.shared().media.domain.stats()
-    }
-
-    /// How this pool makes stores durable.
-    pub fn flush_mode(&self) -> FlushMode {
-        self.shared().media.domain.mode()
-    }
-
-    /// Header facts and what recovery did at open.
+    /// Facts that stay fixed while the pool is open: the header's (version, UUID, layout name,
+    /// root type, sizes), how this handle makes stores durable, and what recovery did at open.
+    /// Counters are in [`stats`](Pool::stats).
+    ///
+    /// ```
+    /// # use pmem_core::{FlushMode, Persistent, Pool};
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { count: u64 }
+    /// let pool = Pool::<Root>::builder().layout("counter").create_simulated(2 << 20)?;
+    /// let info = pool.info();
+    /// assert_eq!(info.layout_name, "counter");
+    /// assert_eq!(info.flush_mode, FlushMode::Simulated);
+    /// assert_eq!(info.recovery, Default::default()); // a new pool has nothing to recover
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
     pub fn info(&self) -> &PoolInfo {
         &self.shared().info
     }

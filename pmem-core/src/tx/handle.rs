@@ -128,7 +128,7 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
         N == 0
     }
 
-    /// A handle to element `index`.
+    /// A handle to element `index` (a `usize`, as for [`SliceMut::at`]).
     ///
     /// # Panics
     /// If `index >= N`, like slice indexing.
@@ -159,10 +159,34 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
 /// A handle to the elements of a [`PSlice`](crate::PSlice) inside the pool, borrowed from a
 /// transaction, through which single elements are written (each logging only itself). From
 /// [`Tx::edit_slice`](crate::Tx::edit_slice).
+///
+/// Elements are indexed by `usize`, as an array's handle ([`PMut::at`]) and the `&[T]` that
+/// [`get`](SliceMut::get) returns are: an index counts elements in memory, and the slice is
+/// mapped, so its length fits. [`PSlice::len`](crate::PSlice::len) stays `u64` because it is
+/// the length as stored in the pool, like every offset; it converts without loss, since the
+/// crate builds for 64-bit targets only.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool, PSlice};
+/// # #[derive(Persistent)] #[repr(C)] struct Root { words: PSlice<u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// pool.transaction(|tx| {
+///     let words = tx.alloc_slice(&[1u64, 2, 3])?;
+///     tx.root_mut().set_words(words)?;
+///     let mut s = tx.edit_slice(words)?;
+///     for i in 0..s.len() {
+///         let doubled = s.get()[i] * 2;
+///         s.set_at(i, doubled)?;
+///     }
+///     Ok(())
+/// })?;
+/// pool.read(|r| assert_eq!(r.get_slice(r.root().words).unwrap(), &[2, 4, 6]));
+/// # Ok::<(), pmem_core::Error>(())
+/// ```
 pub struct SliceMut<'t, T> {
     tx: &'t mut TxCore,
     offset: u64,
-    len: u64,
+    len: usize,
     _target: PhantomData<T>,
 }
 
@@ -173,13 +197,14 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         SliceMut {
             tx,
             offset,
-            len,
+            // Lossless: the crate builds for 64-bit targets only.
+            len: len as usize,
             _target: PhantomData,
         }
     }
 
     /// The number of elements.
-    pub fn len(&self) -> u64 {
+    pub fn len(&self) -> usize {
         self.len
     }
 
@@ -194,22 +219,15 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
             return &[];
         }
         // SAFETY: `new`'s contract; `&self` borrows the transaction, so nothing writes meanwhile.
-        unsafe {
-            core::slice::from_raw_parts(self.tx.address(self.offset) as *const T, self.len as usize)
-        }
+        unsafe { core::slice::from_raw_parts(self.tx.address(self.offset) as *const T, self.len) }
     }
 
     /// A handle to element `index`.
     ///
     /// # Panics
     /// If `index >= len`, like slice indexing.
-    pub fn at(&mut self, index: u64) -> T::Mut<'_> {
-        assert!(
-            index < self.len,
-            "index {index} out of bounds for a slice of length {}",
-            self.len
-        );
-        let offset = self.offset + index * core::mem::size_of::<T>() as u64;
+    pub fn at(&mut self, index: usize) -> T::Mut<'_> {
+        let offset = self.element_offset(index);
         // SAFETY: element `index` lies inside the slice (checked), which `new`'s contract covers.
         unsafe { PMut::<T>::new(&mut *self.tx, offset) }.into_handle()
     }
@@ -218,14 +236,20 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
     ///
     /// # Panics
     /// If `index >= len`, like slice indexing.
-    pub fn set_at(&mut self, index: u64, value: T) -> Result<()> {
+    pub fn set_at(&mut self, index: usize, value: T) -> Result<()> {
+        let offset = self.element_offset(index);
+        self.tx.write(offset, bytes_of(&value))
+    }
+
+    /// The pool offset of element `index`, panicking if it is out of bounds.
+    fn element_offset(&self, index: usize) -> u64 {
         assert!(
             index < self.len,
             "index {index} out of bounds for a slice of length {}",
             self.len
         );
-        let offset = self.offset + index * core::mem::size_of::<T>() as u64;
-        self.tx.write(offset, bytes_of(&value))
+        // No overflow: the element lies inside the slice, which lies inside the pool.
+        self.offset + (index * core::mem::size_of::<T>()) as u64
     }
 }
 
