@@ -570,8 +570,9 @@ struct LogSummary {
 }
 
 /// Reads both log slots by the format's rules, with checksums keyed as the format says
-/// (SipHash-1-3 of the generation under the header's log key, xxh3-64 of the payload seeded with
-/// that and the entry's position and header): the valid slots, newest first.
+/// (SipHash-1-3 of the epoch, `gen / 256`, under the header's log key, xor the SplitMix64
+/// finaliser of the generation; xxh3-64 of the payload seeded with that and the entry's position
+/// and header): the valid slots, newest first.
 fn read_logs(image: &[u8]) -> Vec<LogSummary> {
     let key = &image[field::LOG_KEY.0..field::LOG_KEY.0 + 16];
     let (k0, k1) = (u64_at(key, 0), u64_at(key, 8));
@@ -582,8 +583,11 @@ fn read_logs(image: &[u8]) -> Vec<LogSummary> {
         let seed = {
             use std::hash::Hasher;
             let mut h = siphasher::sip::SipHasher13::new_with_keys(k0, k1);
-            h.write(&gen.to_le_bytes());
-            h.finish()
+            h.write(&(gen / 256).to_le_bytes());
+            let mut mixed = gen;
+            mixed = (mixed ^ (mixed >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            mixed = (mixed ^ (mixed >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            h.finish() ^ mixed ^ (mixed >> 31)
         };
         let (mut kinds, mut ops) = (Vec::new(), 0);
         let mut pos = start;
