@@ -146,9 +146,14 @@ fn child_task() {
     let mut rng = Rng(seed);
     child::report("mode", pool.info().flush_mode.is_pmem());
     child::report("ready", pool.read(|r| r.root().txs));
+    let mut reported = false;
     loop {
         let r = rng.next_u64();
         match pool.transaction(|tx| step(tx, r)) {
+            Ok(()) if !reported => {
+                child::report("committed", 1);
+                reported = true;
+            }
             Ok(()) | Err(Error::Aborted { .. }) => {}
             Err(e) => panic!("child transaction failed: {e}"),
         }
@@ -278,8 +283,9 @@ fn campaign(storage: Storage) {
         cmd.env(SEED_VAR, child_seed.to_string())
             .env(MODE_VAR, if force_pmem { "1" } else { "0" });
         let mut running = child::Running::start(&mut cmd);
-        // Most kills come once the child runs transactions; every fifth may come while it is
-        // still starting up, opening or recovering the pool.
+        // Most kills come once the child runs transactions, three in five after its first
+        // commit (so that the run makes progress however slow the machine); every fifth may come
+        // while it is still starting up, opening or recovering the pool.
         let waited = kill % 5 != 4;
         if waited {
             let at_start: u64 = running.wait_for("ready").parse().unwrap();
@@ -289,6 +295,9 @@ fn campaign(storage: Storage) {
             );
             let flushes_pmem: bool = running.wait_for("mode").parse().unwrap();
             assert_eq!(flushes_pmem, force_pmem, "the child's flush mode");
+            if kill % 5 < 3 {
+                running.wait_for("committed");
+            }
         }
         std::thread::sleep(Duration::from_micros(500 + rng.below(MAX_RUN_MICROS)));
         let out = running.kill();
