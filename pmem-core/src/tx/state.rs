@@ -126,10 +126,19 @@ impl TxCore {
             }
             let shared = &*self.shared;
             let undo = &mut self.undo;
-            self.log
+            let logged = self
+                .log
                 .undo(&shared.media, &shared.heap, offset, len, |t, l, old| {
                     undo.push((t, l, old))
-                })?;
+                });
+            if let Err(e) = logged {
+                // The ranges logged before this one count as logged, so a later write changes
+                // them in place at once: their entries must be durable first.
+                if wrote {
+                    self.fence_undo();
+                }
+                return Err(e);
+            }
             self.logged.insert(offset, len, ());
             wrote = true;
         }
@@ -141,6 +150,15 @@ impl TxCore {
             self.shared.media.domain.fence();
         }
         Ok(())
+    }
+
+    /// Makes the undo entries written so far durable: what `snapshot_many` does at its end, for
+    /// a call that fails after logging some of its ranges.
+    #[cold]
+    #[inline(never)]
+    fn fence_undo(&mut self) {
+        self.log.flush(&self.shared.media);
+        self.shared.media.domain.fence();
     }
 
     /// Flushes the last commit's heap metadata, then fences.
