@@ -597,10 +597,8 @@ impl TxCore {
         self.index.clear();
     }
 
-    /// Hands back the space of objects freed while the last commit's hash covered it: called
-    /// once a newer log is durable.
-    #[inline]
     /// Hands the committed frees to the heap, holding back the space the commit's hash covers.
+    #[inline]
     fn apply_frees(&mut self) {
         let held = &mut self.held_slots;
         self.shared
@@ -613,6 +611,8 @@ impl TxCore {
         }
     }
 
+    /// Hands back the space of objects freed while the last commit's hash covered it: called
+    /// once a newer log is durable.
     #[inline]
     fn release_held(&mut self) {
         if !self.held_slots.is_empty() {
