@@ -126,10 +126,19 @@ impl TxCore {
             }
             let shared = &*self.shared;
             let undo = &mut self.undo;
-            self.log
+            let logged = self
+                .log
                 .undo(&shared.media, &shared.heap, offset, len, |t, l, old| {
                     undo.push((t, l, old))
-                })?;
+                });
+            if let Err(e) = logged {
+                // The ranges logged before this one count as logged, so a later write changes
+                // them in place at once: their entries must be durable first.
+                if wrote {
+                    self.fence_undo();
+                }
+                return Err(e);
+            }
             self.logged.insert(offset, len, ());
             wrote = true;
         }
@@ -141,6 +150,15 @@ impl TxCore {
             self.shared.media.domain.fence();
         }
         Ok(())
+    }
+
+    /// Makes the undo entries written so far durable: what `snapshot_many` does at its end, for
+    /// a call that fails after logging some of its ranges.
+    #[cold]
+    #[inline(never)]
+    fn fence_undo(&mut self) {
+        self.log.flush(&self.shared.media);
+        self.shared.media.domain.fence();
     }
 
     /// Flushes the last commit's heap metadata, then fences.
@@ -579,10 +597,8 @@ impl TxCore {
         self.index.clear();
     }
 
-    /// Hands back the space of objects freed while the last commit's hash covered it: called
-    /// once a newer log is durable.
-    #[inline]
     /// Hands the committed frees to the heap, holding back the space the commit's hash covers.
+    #[inline]
     fn apply_frees(&mut self) {
         let held = &mut self.held_slots;
         self.shared
@@ -595,6 +611,8 @@ impl TxCore {
         }
     }
 
+    /// Hands back the space of objects freed while the last commit's hash covered it: called
+    /// once a newer log is durable.
     #[inline]
     fn release_held(&mut self) {
         if !self.held_slots.is_empty() {
