@@ -1,7 +1,7 @@
 //! The on-media format, pinned by pools this library wrote.
 //!
-//! `tests/fixtures/format-2.0/` holds three pools made by the version that introduced format
-//! 2.0: an empty pool, one with objects of several types linked from the root, and a crash
+//! `tests/fixtures/format-3.0/` holds three pools made by the version that introduced format
+//! 3.0: an empty pool, one with objects of several types linked from the root, and a crash
 //! image taken in the middle of a transaction. Every later version must open each of them,
 //! pass the deep check, roll the interrupted transaction back, and read exactly the values
 //! written here. The tests open copies of the committed bytes (opening writes: the run id,
@@ -92,7 +92,7 @@ const LAYOUT: &str = "pmem-format-fixture";
 const MAGIC: u64 = 0x0123_4567_89ab_cdef;
 const FLAGS: u32 = 0xdead_beef;
 const GRID: [i16; 4] = [1, -2, 300, i16::MIN];
-const NAME: &[u8] = b"format 2.0 fixture";
+const NAME: &[u8] = b"format 3.0 fixture";
 const SAMPLES: [u64; 4] = [1, u64::MAX, 1 << 63, 42];
 /// `(value, weight, tag)` of each node, head first.
 const NODES: [(u64, i32, [u8; 4]); 3] = [
@@ -121,7 +121,7 @@ const EMPTY_SIZE: u64 = 278_528;
 const OBJECTS_SIZE: u64 = EMPTY_SIZE + 8 * CHUNK_SIZE;
 
 // ---------------------------------------------------------------------------------------------
-// Format 2.0 constants, written out rather than taken from the library.
+// Format 3.0 constants, written out rather than taken from the library.
 
 const PAGE: usize = 4096;
 const HEADER_SIZE: usize = 4096;
@@ -183,7 +183,7 @@ const SPAN: u8 = 2;
 // Reading the fixtures.
 
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/format-2.0")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/format-3.0")
 }
 
 /// The three fixtures of a format version, by file name.
@@ -378,7 +378,7 @@ fn check_empty(dir: &Path) {
         .open(&path)
         .unwrap();
     let info = pool.info().clone();
-    assert_eq!(info.version, (2, 0));
+    assert_eq!(info.version, (3, 0));
     assert_eq!(info.layout_name, LAYOUT);
     assert_eq!(info.root_type, "FixRoot");
     assert_eq!(info.root_size, 80);
@@ -485,7 +485,7 @@ fn check_header(dir: &Path, name: &str) {
             u64::from_le_bytes(*b"PMEMPOOL"),
             "{ctx}"
         );
-        assert_eq!(le(h, field::MAJOR), 2, "{ctx}");
+        assert_eq!(le(h, field::MAJOR), 3, "{ctx}");
         assert_eq!(le(h, field::MINOR), 0, "{ctx}");
         assert_eq!(le(h, field::HEADER_SIZE), HEADER_SIZE as u64, "{ctx}");
         assert_eq!(le(h, field::INCOMPAT), 0, "{ctx}");
@@ -753,29 +753,29 @@ fn fingerprints_and_type_ids_are_pinned() {
 }
 
 #[test]
-fn format_2_0_empty_pool_opens_checks_and_holds_nothing() {
+fn format_3_0_empty_pool_opens_checks_and_holds_nothing() {
     check_empty(&fixture_dir());
 }
 
 #[test]
-fn format_2_0_objects_pool_reads_back_every_field() {
+fn format_3_0_objects_pool_reads_back_every_field() {
     check_objects(&fixture_dir());
 }
 
 #[test]
-fn format_2_0_interrupted_transaction_rolls_back_exactly() {
+fn format_3_0_interrupted_transaction_rolls_back_exactly() {
     check_interrupted(&fixture_dir());
 }
 
 #[test]
-fn format_2_0_header_fields_are_at_their_pinned_offsets() {
+fn format_3_0_header_fields_are_at_their_pinned_offsets() {
     for name in [EMPTY, OBJECTS, INTERRUPTED] {
         check_header(&fixture_dir(), name);
     }
 }
 
 #[test]
-fn format_2_0_logs_parse_by_the_pinned_entry_layout() {
+fn format_3_0_logs_parse_by_the_pinned_entry_layout() {
     check_logs(&fixture_dir());
 }
 
@@ -793,13 +793,13 @@ fn check_logs(dir: &Path) {
 }
 
 #[test]
-fn format_2_0_chunk_table_and_bitmaps_are_where_the_format_says() {
+fn format_3_0_chunk_table_and_bitmaps_are_where_the_format_says() {
     check_chunks(&image_of(&fixture_dir(), OBJECTS));
 }
 
 #[test]
 fn format_1_and_3_pools_are_refused_with_unsupported_version() {
-    for major in [1u16, 3] {
+    for major in [1u16, 2, 4] {
         let mut image = image_of(&fixture_dir(), EMPTY);
         for copy in 0..2 {
             let h = &mut image[copy * HEADER_SIZE..(copy + 1) * HEADER_SIZE];
@@ -814,7 +814,7 @@ fn format_1_and_3_pools_are_refused_with_unsupported_version() {
             Err(Error::UnsupportedVersion {
                 major: m,
                 minor: 0,
-                supported_major: 2,
+                supported_major: 3,
                 ..
             }) => {
                 assert_eq!(m, major)

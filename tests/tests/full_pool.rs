@@ -179,7 +179,7 @@ fn a_commit_that_finds_no_log_space_leaves_nothing_to_the_next_transaction() {
         // Log one word at a time until the log cannot grow: the commit record, larger than one
         // word's undo entry, then finds no room.
         while logged < words {
-            match slice.set_at(logged, logged + 1) {
+            match slice.set_at(logged as usize, logged + 1) {
                 Ok(()) => logged += 1,
                 Err(Error::OutOfSpace { .. }) => break,
                 Err(e) => return Err(e),
@@ -199,10 +199,10 @@ fn a_commit_that_finds_no_log_space_leaves_nothing_to_the_next_transaction() {
         "the failed commit's allocation is undone"
     );
 
-    let fences = pool.flush_stats().fences;
+    let fences = pool.stats().flush.fences;
     pool.transaction(|_| Ok(())).unwrap();
     assert_eq!(
-        pool.flush_stats().fences,
+        pool.stats().flush.fences,
         fences,
         "a transaction that writes nothing committed something"
     );
@@ -217,7 +217,7 @@ fn words_until_the_log_is_full(pool: &Pool<Root>, big: pmem_core::PSlice<u64>) -
     let _: pmem_core::Result<()> = pool.transaction(|tx| {
         let mut slice = tx.edit_slice(big)?;
         loop {
-            slice.set_at(logged, 1)?;
+            slice.set_at(logged as usize, 1)?;
             logged += 1;
         }
     });
@@ -266,14 +266,14 @@ fn an_object_logged_by_a_failed_get_mut_many_is_fenced_before_it_is_written() {
         let result: pmem_core::Result<()> = pool.transaction(|tx| {
             let mut slice = tx.edit_slice(big)?;
             for i in 0..before {
-                slice.set_at(i, 1)?;
+                slice.set_at(i as usize, 1)?;
             }
-            let fences = pool.flush_stats().fences;
+            let fences = pool.stats().flush.fences;
             if tx.get_mut_many([a, b]).is_ok() {
                 return Err(roll_back());
             }
             tx.get_mut(a).map_err(|_| roll_back())?.value = 10;
-            measured = Some(pool.flush_stats().fences - fences);
+            measured = Some(pool.stats().flush.fences - fences);
             // The log has no room for a commit record either.
             Err(roll_back())
         });

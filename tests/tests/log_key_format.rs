@@ -1,9 +1,8 @@
-//! A pool whose log was keyed as format 2.0 first keyed it (one SipHash-1-3 of the generation
-//! under the pool's secret per generation, before keys were shared by epochs of 256
-//! generations) is either recovered or refused by this version, never opened as if it had no
-//! log: its header says format 2.0, the version this library writes, so nothing else tells the
-//! two apart.
-
+//! A pool whose log was keyed as format 2.0 keyed it (one SipHash-1-3 of the generation under
+//! the pool's secret per generation, before keys were shared by epochs of 256 generations) is
+//! either recovered or refused by this version, never opened as if it had no log: under this
+//! version's keys every entry of such a log fails its checksum, so only the version in the
+//! header can tell the two apart (format 3.0 refuses it).
 use pmem_core::crash::{CrashTest, ImageKind};
 use pmem_core::{Persistent, Pool, PoolImage, Result};
 use pmem_tests::hostile::format::{

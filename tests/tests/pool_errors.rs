@@ -700,7 +700,7 @@ fn newer_major_version_is_unsupported() {
     make_pool(&path);
     let pristine = fs::read(&path).unwrap();
     let minor = u16_at(&pristine, MINOR);
-    for major in [1u16, 3, 0, u16::MAX] {
+    for major in [1u16, 2, 4, 0, u16::MAX] {
         fs::write(&path, &pristine).unwrap();
         edit_headers(&path, |h| {
             h[MAJOR..MAJOR + 2].copy_from_slice(&major.to_le_bytes())
@@ -715,14 +715,14 @@ fn newer_major_version_is_unsupported() {
                 ..
             } => {
                 assert_eq!((*m, *n), (major, minor));
-                assert_eq!(*supported_major, 2);
+                assert_eq!(*supported_major, 3);
             }
             other => panic!("major {major}: expected UnsupportedVersion, got {other:?}"),
         }
         assert_message(
             &err,
             &path,
-            &[&format!("version {major}.{minor}"), "not supported", "2.x"],
+            &[&format!("version {major}.{minor}"), "not supported", "3.x"],
         );
         assert_unchanged(&path, &before, "open a pool of another major version");
     }

@@ -1,4 +1,4 @@
-//! The on-media format, version 2: fixed-size little-endian structures and where they live.
+//! The on-media format, version 3: fixed-size little-endian structures and where they live.
 //!
 //! ```text
 //! offset 0        header copy A           4 KiB
@@ -26,10 +26,12 @@ pub(crate) use geometry::Geometry;
 /// Format version this library writes. A different major version is refused; a newer minor
 /// version is compatible by definition.
 ///
-/// Version 2 keys the log's entry checksums with a per-pool secret kept in the header and binds
-/// each entry to its position; version 1 logs cannot be read by it, nor its logs by version 1.
-/// Its type table records each type's alignment and fields.
-pub const FORMAT_MAJOR: u16 = 2;
+/// Version 2 keyed the log's entry checksums with a per-pool secret kept in the header and bound
+/// each entry to its position; its type table records each type's alignment and fields. Version
+/// 3 derives the keys per epoch of 256 generations rather than per generation: a version 2 log
+/// fails every checksum under version 3's keys and would read as empty, so the version changes
+/// and each refuses the other's pools.
+pub const FORMAT_MAJOR: u16 = 3;
 /// See [`FORMAT_MAJOR`].
 pub const FORMAT_MINOR: u16 = 0;
 

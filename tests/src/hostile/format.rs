@@ -191,7 +191,7 @@ pub fn seal_type_table(bytes: &mut [u8]) {
 /// The entry flag that says every earlier entry of its log was fenced before it was written.
 pub const FENCED: u32 = 1;
 
-/// Offset of the log secret in a header copy (format 2: right after the root type).
+/// Offset of the log secret in a header copy (since format 2: right after the root type).
 pub const LOG_KEY: usize = ROOT_TYPE_END;
 
 /// The log secret of a pool, from header copy 0.
@@ -202,7 +202,7 @@ pub fn log_key(bytes: &[u8]) -> (u64, u64) {
     )
 }
 
-/// The checksum of the log entry at `at` (format 2): xxh3 of the payload, seeded by the
+/// The checksum of the log entry at `at` (format 3): xxh3 of the payload, seeded by the
 /// generation's key (SipHash-1-3 of its epoch, `gen / 256`, under the pool's secret, xor the
 /// SplitMix64 finaliser of `gen`) mixed with the entry's offset and header. A hostile file holds
 /// its own secret, so it can seal anything.
