@@ -143,7 +143,7 @@ fn unlinking_and_freeing_ten_thousand_objects_in_one_transaction_on_a_full_pool(
     assert!(report.is_healthy(), "{report}");
     assert_eq!(pool.stats().heap.live_objects, full.live_objects - NODES);
     // The space is usable again.
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         for value in 0..1000 {
             tx.alloc(Node {
                 value,
