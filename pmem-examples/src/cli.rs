@@ -130,7 +130,7 @@ pub fn open_queue(path: &Path) -> Result<Pool<QueueRoot>> {
     let pool = Pool::<QueueRoot>::builder()
         .layout("queue")
         .open_or_create(path, POOL_SIZE)?;
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         if tx.root().queue.is_null() {
             let queue = PQueue::create(tx)?;
             tx.root_mut().set_queue(queue)?;

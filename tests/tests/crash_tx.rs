@@ -79,7 +79,7 @@ fn balances(pool: &Pool<Bank>) -> Result<Vec<u64>, String> {
 fn transfers_keep_the_sum() {
     let report = CrashTest::new(1 << 20).run::<Bank>(
         |pool| {
-            pool.transaction(|tx| {
+            pool.transaction(|tx| -> pmem_core::Result<_> {
                 for i in 0..4 {
                     let a = tx.alloc(Account { balance: TOTAL / 4 })?;
                     tx.root_mut().accounts_mut().set_at(i, a)?;

@@ -137,7 +137,7 @@ fn damage_in_a_previous_log_recovery_needs_refuses_the_open() {
 /// damage in a log recovery needs.
 fn commits_and_aborts(pool: &Pool<Root>) -> Result<()> {
     for i in 0..4u64 {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             tx.root_mut().set_a(i)?;
             let n = tx.alloc(Node { v: i })?;
             let old = tx.root().head;

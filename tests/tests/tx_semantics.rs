@@ -332,7 +332,7 @@ fn nested_ok_commits_with_the_outer() {
     let value = pool
         .transaction(|tx| -> pmem_core::Result<_> {
             tx.root_mut().set_count(20)?;
-            let inner = tx.transaction(|tx| {
+            let inner = tx.transaction(|tx| -> pmem_core::Result<_> {
                 tx.on_commit(hooks.hook("inner commit"));
                 tx.root_mut().arr_mut().set_at(0, 100)?;
                 let next = tx.root().head;
@@ -445,7 +445,12 @@ fn nested_panic_caught_by_the_outer_closure_still_aborts() {
         Ok(())
     });
     assert!(
-        matches!(result, Err(Error::Aborted { .. })),
+        matches!(
+            result,
+            Err(Error::Aborted {
+                cause: AbortCause::NestedPanicked
+            })
+        ),
         "the outer transaction committed after its nested transaction panicked: {result:?}, \
          count is now {}",
         pool.read(|r| r.root().count).unwrap()
@@ -650,7 +655,7 @@ fn reads_inside_a_transaction_see_its_own_writes() {
         assert_eq!(tx.get_slice(zs)?, &[0; 5]);
 
         // Nested transactions see the same.
-        tx.transaction(|tx| {
+        tx.transaction(|tx| -> pmem_core::Result<_> {
             assert_eq!(tx.get(fresh)?.value, 10);
             assert_eq!(tx.root().count, 31);
             Ok(())

@@ -44,7 +44,7 @@ type Hook<'p> = Box<dyn FnOnce() + 'p>;
 ///     tx.root_mut().set_b(b)
 /// })?;
 /// // Move 30 from a to b: both accounts logged together, one fence.
-/// pool.transaction(|tx| {
+/// pool.transaction(|tx| -> pmem_core::Result<()> {
 ///     let (a, b) = (tx.root().a, tx.root().b);
 ///     let [a, b] = tx.get_mut_many([a, b])?;
 ///     a.balance -= 30;
