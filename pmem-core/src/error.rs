@@ -167,8 +167,9 @@ pub enum Error {
     /// write would change memory under the read's references. Read through the
     /// [`Tx`](crate::Tx) instead.
     ReadInTransaction,
-    /// The transaction was rolled back although its closure returned `Ok`; the cause says why.
-    /// (A closure that returns `Err` gets its own error back instead.)
+    /// The transaction was rolled back by [`Tx::abort`](crate::Tx::abort), or because a nested
+    /// transaction failed while the closure returned `Ok`; the cause says which. (Any other error
+    /// the closure returns comes back as it is.)
     Aborted {
         /// What aborted it.
         cause: AbortCause,

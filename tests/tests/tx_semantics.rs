@@ -579,6 +579,26 @@ fn pool_read_inside_a_transaction_returns_an_error() {
     );
 }
 
+/// `check::check` returns a report, not a `Result`: inside a transaction on the same pool and
+/// thread, where it would report the transaction's uncommitted changes as damage, it panics with
+/// the read's error, and the transaction rolls back.
+#[test]
+fn check_inside_a_transaction_panics_with_the_reads_error() {
+    let pool = populated();
+    let before = state(&pool);
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        pool.transaction(|tx| -> pmem_core::Result<()> {
+            tx.root_mut().set_count(5)?;
+            check(&pool);
+            Ok(())
+        })
+    }));
+    let msg = panic_message(&*caught.expect_err("check inside a transaction must panic"));
+    assert!(msg.contains(&Error::ReadInTransaction.to_string()), "{msg}");
+    assert_eq!(state(&pool), before);
+    assert_healthy(&pool);
+}
+
 /// After the refused read, the transaction commits as if it had not been tried.
 #[test]
 fn a_transaction_commits_after_a_refused_read() {

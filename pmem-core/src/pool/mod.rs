@@ -392,7 +392,7 @@ impl<R: Persistent> Pool<R> {
     ///
     /// # Errors
     ///
-    /// The closure's error type `E` is the caller's: any `E` that a [`pmem_core::Error`](Error)
+    /// The closure's error type `E` is the caller's: any `E` that a [`pmem_core::Error`]
     /// converts into (`E: From<Error>`), `Error` itself included. An `Err` the closure returns
     /// comes back as it is, after the rollback; an error of the library's (from `?` on a `Tx`
     /// call inside the closure, or while committing: [`Error::OutOfSpace`],
@@ -440,14 +440,15 @@ impl<R: Persistent> Pool<R> {
     /// # Ok::<(), pmem_core::Error>(())
     /// ```
     ///
-    /// A closure whose only errors come from `?` (ending in `Ok(..)`) does not say what `E` is:
-    /// name it, as in `pool.transaction(|tx| -> pmem_core::Result<()> { .. })` or
-    /// `Ok::<_, pmem_core::Error>(())`, unless the caller's own `?` pins it.
+    /// A closure whose only errors come from `?` and that ends in `Ok(..)` leaves `E` open (Rust
+    /// has no defaults for a function's type parameters): name it, as in
+    /// `pool.transaction(|tx| -> pmem_core::Result<()> { .. })` or `Ok::<_, pmem_core::Error>(())`.
     ///
-    /// The closure's error type is the caller's own, rather than a wrapper of the library's
-    /// error and the caller's (`Abort(E)` / `Storage(Error)`), so that the value comes back
-    /// with no layer to unwrap, a nested transaction's error is the inner closure's value
-    /// itself, and a closure returning `pmem_core::Result<T>` is the case `E = Error`.
+    /// Why the caller's own type rather than a wrapper of both (`Abort(E)` / `Storage(Error)`):
+    /// the value comes back with no layer to unwrap, a nested transaction's error is its
+    /// closure's value itself, and a closure returning `pmem_core::Result<T>` is simply the case
+    /// `E = Error`. A caller that wants the two kinds apart has them in its own enum
+    /// (`BankError::Pool` above).
     pub fn transaction<T, E>(&self, f: impl FnOnce(&mut Tx<'_, R>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<Error>,
