@@ -317,7 +317,7 @@ impl std::error::Error for Error {
     }
 }
 
-/// Why a transaction whose closure returned `Ok` was rolled back ([`Error::Aborted`]).
+/// What rolled a transaction back, when its error is [`Error::Aborted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AbortCause {
