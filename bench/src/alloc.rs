@@ -129,7 +129,7 @@ fn list_len(pool: &Pool<RootList>) -> Result<u64> {
             p = r.get(p)?.next;
         }
         Ok(count)
-    })
+    })?
 }
 
 pub fn run_w4(env: &Env) -> Result<()> {

@@ -108,7 +108,7 @@ pub fn run(env: &Env) -> Result<()> {
     for rep in 0..env.reps {
         let (pool, _) = env.create::<RootHm>(&path)?;
         // Setup (untimed): one transaction makes the zeroed bucket array and roots it.
-        let buckets = pool.transaction(|tx| {
+        let buckets = pool.transaction(|tx| -> pmem_core::Result<_> {
             let b = tx.alloc_zeroed::<Buckets>()?;
             tx.root_mut().set_buckets(b)?;
             Ok(b)
@@ -122,7 +122,7 @@ pub fn run(env: &Env) -> Result<()> {
         // The lookup clock starts after the statistics are read (they take locks).
         let t_look = Instant::now();
         let (sum, miss) = {
-            let r = pool.reader();
+            let r = pool.reader()?;
             w5_lookup_loop(&r, buckets, &keys)?
         };
         let t2 = Instant::now();
@@ -134,7 +134,7 @@ pub fn run(env: &Env) -> Result<()> {
         ins_ns.push(per_op((t1 - t0).as_nanos() as u64, n));
         look_ns.push(per_op((t2 - t_look).as_nanos() as u64, n));
         if rep == 0 {
-            (used, longest) = shape(&pool.reader(), buckets)?;
+            (used, longest) = shape(&*pool.reader()?, buckets)?;
         }
         fields = common_fields(&pool, env);
         destroy(pool, &path);

@@ -59,7 +59,7 @@ pub fn run_w6(env: &Env) -> Result<()> {
     }
     // Verify the object count (untimed).
     let pool: Pool<()> = env.open(&path)?;
-    let counted = pool.read(|r| r.objects::<Obj64>().count()) as u64;
+    let counted = pool.read(|r| r.objects::<Obj64>().count())? as u64;
     destroy(pool, &path);
     if counted != nobj {
         return Err(format!("w6: counted {counted} objects, expected {nobj}").into());

@@ -69,7 +69,7 @@ pub fn run(env: &Env) -> Result<()> {
     let (c0, c1, c0_mod, c1_mod) = pool.read(|r| {
         let root = r.root();
         (root.c0, root.c1, addr_mod64(&root.c0), addr_mod64(&root.c1))
-    });
+    })?;
     let want = n * env.reps as u64;
     if c0 != want || c1 != want {
         return Err(format!("w7: counter mismatch c0={c0} c1={c1}").into());

@@ -33,7 +33,7 @@ pub fn w1_loop(pool: &Pool<RootUpd>, n: u64) -> Result<()> {
 #[inline(never)]
 pub fn w2_loop(pool: &Pool<RootUpd>, n: u64) -> Result<()> {
     for i in 0..n {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             let mut root = tx.root_mut();
             let buf = root.buf_mut().get_mut()?;
             for (j, w) in buf.iter_mut().enumerate() {
@@ -69,7 +69,7 @@ pub fn run(env: &Env, which: u32) -> Result<()> {
             addr_mod64(&root.counter),
             addr_mod64(&root.buf),
         )
-    });
+    })?;
     if which == 1 && counter != env.n * env.reps as u64 {
         return Err(format!("w1: counter mismatch {counter}").into());
     }

@@ -101,8 +101,15 @@ impl fmt::Display for CheckReport {
 
 /// Checks an open pool against its Rust types: heap metadata, every pointer reachable from the
 /// root, and the pool's statistics against a recount.
+///
+/// # Panics
+/// If called from inside a transaction on the same pool and thread, whose uncommitted changes
+/// the check would report as damage ([`Error::ReadInTransaction`]).
 pub fn check<R: Persistent>(pool: &Pool<R>) -> CheckReport {
-    let _guard = pool.reader();
+    let _guard = match pool.reader() {
+        Ok(guard) => guard,
+        Err(e) => panic!("pmem_core::check::check: {e}"),
+    };
     let shared = pool.shared();
     let graph = TypeGraph::of(R::INFO);
     let mut report = CheckReport::default();

@@ -34,7 +34,7 @@
 //!     },
 //!     move |pool, _at| {
 //!         let done = seen.load(Ordering::SeqCst);
-//!         let value = pool.read(|r| r.root().value);
+//!         let value = pool.read(|r| r.root().value).map_err(|e| e.to_string())?;
 //!         // Either the transactions that returned, or one more that was in flight.
 //!         if value == done || value == done + 1 { Ok(()) } else { Err(format!("value {value}, committed {done}")) }
 //!     },

@@ -162,11 +162,17 @@ pub enum Error {
     /// This thread holds a read guard on the pool (from [`Pool::reader`](crate::Pool::reader) or
     /// inside [`Pool::read`](crate::Pool::read)), so a transaction would wait for it forever.
     ReadGuardHeld,
-    /// The transaction was aborted by [`Tx::abort`](crate::Tx::abort) or by a nested
-    /// transaction returning an error.
+    /// A read ([`Pool::read`](crate::Pool::read), [`Pool::reader`](crate::Pool::reader)) was
+    /// started on a pool that has a transaction open on this thread: the transaction's next
+    /// write would change memory under the read's references. Read through the
+    /// [`Tx`](crate::Tx) instead.
+    ReadInTransaction,
+    /// The transaction was rolled back by [`Tx::abort`](crate::Tx::abort), or because a nested
+    /// transaction failed while the closure returned `Ok`; the cause says which. (Any other error
+    /// the closure returns comes back as it is.)
     Aborted {
-        /// Why, as given to `abort` or from the nested error.
-        reason: String,
+        /// What aborted it.
+        cause: AbortCause,
     },
     /// An argument was out of range; the message says which and why.
     InvalidArgument(String),
@@ -282,7 +288,10 @@ impl fmt::Display for Error {
             Error::ReadGuardHeld => f.write_str(
                 "this thread holds a read guard on the pool; drop it before starting a transaction",
             ),
-            Error::Aborted { reason } => write!(f, "transaction aborted: {reason}"),
+            Error::ReadInTransaction => f.write_str(
+                "this thread has a transaction open on the pool; read through the transaction",
+            ),
+            Error::Aborted { cause } => write!(f, "transaction aborted: {cause}"),
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::CommitOutcomeUnknown { location, source } => write!(
                 f,
@@ -305,6 +314,29 @@ impl std::error::Error for Error {
             Error::Io { source, .. } | Error::CommitOutcomeUnknown { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+/// What rolled a transaction back, when its error is [`Error::Aborted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AbortCause {
+    /// The closure called [`Tx::abort`](crate::Tx::abort).
+    Requested,
+    /// A nested transaction ([`Tx::transaction`](crate::Tx::transaction)) returned an error,
+    /// which the closure did not pass on.
+    NestedFailed,
+    /// A nested transaction panicked, and the closure caught the panic.
+    NestedPanicked,
+}
+
+impl fmt::Display for AbortCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AbortCause::Requested => "Tx::abort was called",
+            AbortCause::NestedFailed => "a nested transaction failed",
+            AbortCause::NestedPanicked => "a nested transaction panicked",
+        })
     }
 }
 

@@ -31,7 +31,7 @@ mod ptr;
 mod region;
 mod tx;
 
-pub use error::{Error, Location, Result};
+pub use error::{AbortCause, Error, Location, Result};
 pub use heap::{ClassStats, HeapStats};
 pub use log::recovery::RecoveryReport;
 pub use persist::{FlushMode, FlushStats, PoolImage};
@@ -71,7 +71,7 @@ pub use persistent::{
 /// pool.read(|r| {
 ///     assert_eq!(r.root().corners[2].x, 7);
 ///     assert_eq!(r.root().corners[3].y, 2);
-/// });
+/// })?;
 /// // A different definition of `Shape` would be refused when opening a pool made with this one.
 /// assert_ne!(<Shape as Persistent>::FINGERPRINT, <Point as Persistent>::FINGERPRINT);
 /// # Ok::<(), pmem_core::Error>(())

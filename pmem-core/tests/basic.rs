@@ -25,6 +25,7 @@ fn list(pool: &Pool<Root>) -> Vec<u64> {
         }
         out
     })
+    .unwrap()
 }
 
 #[test]
@@ -49,7 +50,7 @@ fn create_write_reopen() {
         assert_eq!(list(&pool), (0..10).rev().collect::<Vec<_>>());
     }
     let pool = Pool::<Root>::open(&path).unwrap();
-    assert_eq!(pool.read(|r| r.root().count), 10);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 10);
     assert_eq!(list(&pool), (0..10).rev().collect::<Vec<_>>());
     assert_eq!(pool.stats().heap.live_objects, 10);
 }
@@ -65,11 +66,11 @@ fn abort_restores() {
             next: PPtr::null(),
         })?;
         tx.root_mut().set_head(n)?;
-        Err(tx.abort("no"))
+        Err(tx.abort())
     });
     assert!(matches!(r, Err(Error::Aborted { .. })));
-    assert_eq!(pool.read(|r| r.root().count), 5);
-    assert!(pool.read(|r| r.root().head.is_null()));
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 5);
+    assert!(pool.read(|r| r.root().head.is_null()).unwrap());
     assert_eq!(pool.stats().heap.live_objects, 0);
 }
 
@@ -109,7 +110,7 @@ fn untyped_pool_is_claimed_by_first_typed_open() {
         pool.transaction(|tx| tx.root_mut().set_count(3)).unwrap();
     }
     let pool = Pool::<Root>::open(&path).unwrap();
-    assert_eq!(pool.read(|r| r.root().count), 3);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 3);
     drop(pool);
     assert!(matches!(
         Pool::<Node>::open(&path),
@@ -139,7 +140,8 @@ fn a_pointer_to_a_freed_object_is_an_error() {
     pool.read(|r| {
         assert_eq!(r.get(keep).unwrap().value, 1);
         assert!(matches!(r.get(gone), Err(Error::InvalidPointer { .. })));
-    });
+    })
+    .unwrap();
     let err = pool.transaction(|tx| tx.get(gone).map(|_| ())).unwrap_err();
     assert!(err.to_string().contains("freed"), "{err}");
     assert!(

@@ -27,8 +27,8 @@
 //!     }
 //!     Ok(())
 //! })?;
-//! let map = pool.read(|r| r.root().map);
-//! let entries = pool.read(|r| map.iter(r).collect::<Result<Vec<_>, _>>())?;
+//! let map = pool.read(|r| r.root().map)?;
+//! let entries = pool.read(|r| map.iter(r).collect::<Result<Vec<_>, _>>())??;
 //! assert_eq!(entries, [(1, 10), (3, 30), (5, 50), (9, 90)]);
 //! # Ok::<(), pmem_core::Error>(())
 //! ```
@@ -715,7 +715,7 @@ mod tests {
     fn pool_with_map() -> (Pool<Root>, PBTreeMap) {
         let pool = Pool::<Root>::builder().create_simulated(4 << 20).unwrap();
         let map = pool
-            .transaction(|tx| {
+            .transaction(|tx| -> pmem_core::Result<_> {
                 let map = PBTreeMap::create(tx)?;
                 tx.root_mut().set_map(map)?;
                 Ok(map)
@@ -743,10 +743,10 @@ mod tests {
         for k in 0..300u64 {
             pool.transaction(|tx| map.insert(tx, k, k + 1)).unwrap();
             if k % 50 == 0 {
-                pool.read(|r| map.verify(r)).unwrap();
+                pool.read(|r| map.verify(r)).unwrap().unwrap();
             }
         }
-        let entries = pool.read(|r| map.verify(r)).unwrap();
+        let entries = pool.read(|r| map.verify(r)).unwrap().unwrap();
         assert_eq!(entries, (0..300).map(|k| (k, k + 1)).collect::<Vec<_>>());
         healthy(&pool);
         // Remove from the middle outwards, checking the structure after each removal.
@@ -756,10 +756,11 @@ mod tests {
             assert_eq!(v, Some(k + 1));
             let entries = pool
                 .read(|r| map.verify(r))
+                .unwrap()
                 .unwrap_or_else(|e| panic!("after removing {k}: {e}"));
             assert_eq!(entries.len(), 300 - n - 1);
         }
-        assert_eq!(pool.read(|r| r.root().map.len(r)).unwrap(), 0);
+        assert_eq!(pool.read(|r| r.root().map.len(r)).unwrap().unwrap(), 0);
         assert_eq!(
             pmem_core::check::check(&pool).live_objects,
             1,
@@ -770,7 +771,7 @@ mod tests {
     #[test]
     fn replace_and_missing_keys() {
         let (pool, map) = pool_with_map();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             assert_eq!(map.remove(tx, 1)?, None);
             assert_eq!(map.insert(tx, 1, 10)?, None);
             assert_eq!(map.insert(tx, 1, 11)?, Some(10));
@@ -780,13 +781,13 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(pool.read(|r| map.entries(r)).unwrap(), [(1, 11)]);
+        assert_eq!(pool.read(|r| map.entries(r)).unwrap().unwrap(), [(1, 11)]);
     }
 
     #[test]
     fn destroy_frees_every_node() {
         let (pool, map) = pool_with_map();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             for k in 0..200 {
                 map.insert(tx, k * 7 % 200, k)?;
             }

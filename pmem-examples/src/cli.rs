@@ -130,7 +130,7 @@ pub fn open_queue(path: &Path) -> Result<Pool<QueueRoot>> {
     let pool = Pool::<QueueRoot>::builder()
         .layout("queue")
         .open_or_create(path, POOL_SIZE)?;
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         if tx.root().queue.is_null() {
             let queue = PQueue::create(tx)?;
             tx.root_mut().set_queue(queue)?;
@@ -189,7 +189,7 @@ pub fn map_command<M: Map>(
     words: &[&str],
     out: &mut dyn Write,
 ) -> Outcome {
-    let map = pool.read(|r| r.root().map);
+    let map = pool.read(|r| r.root().map).map_err(err)?;
     match words.first().copied().unwrap_or("") {
         "insert" => {
             arity(words, 2, "insert KEY VALUE")?;
@@ -206,7 +206,7 @@ pub fn map_command<M: Map>(
         "get" => {
             arity(words, 1, "get KEY")?;
             let key = parse_u64(words[1])?;
-            match pool.read(|r| map.get(r, key)).map_err(err)? {
+            match pool.read(|r| map.get(r, key)).map_err(err)?.map_err(err)? {
                 Some(value) => writeln!(out, "{value}").map_err(io),
                 None => Err(format!("key {key} not found")),
             }
@@ -221,7 +221,7 @@ pub fn map_command<M: Map>(
         }
         "list" => {
             arity(words, 0, "list")?;
-            let mut entries = pool.read(|r| map.entries(r)).map_err(err)?;
+            let mut entries = pool.read(|r| map.entries(r)).map_err(err)?.map_err(err)?;
             entries.sort_unstable();
             for (k, v) in entries {
                 writeln!(out, "{k} {v}").map_err(io)?;
@@ -230,12 +230,12 @@ pub fn map_command<M: Map>(
         }
         "len" => {
             arity(words, 0, "len")?;
-            let len = pool.read(|r| map.len(r)).map_err(err)?;
+            let len = pool.read(|r| map.len(r)).map_err(err)?.map_err(err)?;
             writeln!(out, "{len}").map_err(io)
         }
         "check" => {
             arity(words, 0, "check")?;
-            let entries = pool.read(|r| map.verify(r))?;
+            let entries = pool.read(|r| map.verify(r)).map_err(err)??;
             let report = pmem_core::check::check(pool);
             check_outcome(&report, &format!("{} entries", entries.len()), out)
         }
@@ -248,7 +248,7 @@ pub fn map_command<M: Map>(
 
 /// Runs one queue command (`words[0]` is its name) on the pool's queue.
 pub fn queue_command(pool: &Pool<QueueRoot>, words: &[&str], out: &mut dyn Write) -> Outcome {
-    let queue = pool.read(|r| r.root().queue);
+    let queue = pool.read(|r| r.root().queue).map_err(err)?;
     let print = |out: &mut dyn Write, message: &[u8]| {
         out.write_all(message)
             .and_then(|()| out.write_all(b"\n"))
@@ -272,7 +272,7 @@ pub fn queue_command(pool: &Pool<QueueRoot>, words: &[&str], out: &mut dyn Write
         }
         "peek" => {
             arity(words, 0, "peek")?;
-            match pool.read(|r| queue.peek(r)).map_err(err)? {
+            match pool.read(|r| queue.peek(r)).map_err(err)?.map_err(err)? {
                 Some(message) => print(out, &message),
                 None => Err("the queue is empty".into()),
             }
@@ -285,15 +285,16 @@ pub fn queue_command(pool: &Pool<QueueRoot>, words: &[&str], out: &mut dyn Write
                 }
                 Ok(())
             })
+            .map_err(err)?
         }
         "len" => {
             arity(words, 0, "len")?;
-            let len = pool.read(|r| queue.len(r)).map_err(err)?;
+            let len = pool.read(|r| queue.len(r)).map_err(err)?.map_err(err)?;
             writeln!(out, "{len}").map_err(io)
         }
         "check" => {
             arity(words, 0, "check")?;
-            let messages = pool.read(|r| queue.verify(r))?;
+            let messages = pool.read(|r| queue.verify(r)).map_err(err)??;
             let report = pmem_core::check::check(pool);
             check_outcome(&report, &format!("{} messages", messages.len()), out)
         }

@@ -36,9 +36,9 @@
 //!     map.insert(tx, 2, 200)?;
 //!     Ok(())
 //! })?;
-//! let map = pool.read(|r| r.root().map);
-//! assert_eq!(pool.read(|r| map.get(r, 2))?, Some(200));
-//! assert_eq!(pool.read(|r| map.len(r))?, 2);
+//! let map = pool.read(|r| r.root().map)?;
+//! assert_eq!(pool.read(|r| map.get(r, 2))??, Some(200));
+//! assert_eq!(pool.read(|r| map.len(r))??, 2);
 //! # Ok::<(), pmem_core::Error>(())
 //! ```
 
@@ -400,7 +400,7 @@ mod tests {
     fn pool_with_map() -> (Pool<Root>, PHashMap) {
         let pool = Pool::<Root>::builder().create_simulated(4 << 20).unwrap();
         let map = pool
-            .transaction(|tx| {
+            .transaction(|tx| -> pmem_core::Result<_> {
                 let map = PHashMap::create(tx)?;
                 tx.root_mut().set_map(map)?;
                 Ok(map)
@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn insert_get_replace_remove() {
         let (pool, map) = pool_with_map();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             assert_eq!(map.insert(tx, 7, 70)?, None);
             assert_eq!(map.insert(tx, 7, 71)?, Some(70));
             assert_eq!(map.get(tx, 7)?, Some(71));
@@ -422,7 +422,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert_eq!(pool.read(|r| map.len(r)).unwrap(), 0);
+        assert_eq!(pool.read(|r| map.len(r)).unwrap().unwrap(), 0);
     }
 
     #[test]
@@ -431,9 +431,9 @@ mod tests {
         for k in 0..500u64 {
             pool.transaction(|tx| map.insert(tx, k * 3, k)).unwrap();
         }
-        let buckets = pool.read(|r| map.bucket_count(r)).unwrap();
+        let buckets = pool.read(|r| map.bucket_count(r)).unwrap().unwrap();
         assert!(buckets >= 500 && buckets.is_power_of_two(), "{buckets}");
-        let mut entries = pool.read(|r| map.verify(r)).unwrap();
+        let mut entries = pool.read(|r| map.verify(r)).unwrap().unwrap();
         entries.sort();
         assert_eq!(entries, (0..500).map(|k| (k * 3, k)).collect::<Vec<_>>());
         let report = pmem_core::check::check(&pool);
@@ -452,11 +452,14 @@ mod tests {
         // The 17th insert grows the map; abort it.
         let r = pool.transaction(|tx| {
             map.insert(tx, 100, 1)?;
-            Err::<(), _>(tx.abort("test"))
+            Err::<(), _>(tx.abort())
         });
         assert!(r.is_err());
-        assert_eq!(pool.read(|r| map.bucket_count(r)).unwrap(), BLOCK as u64);
-        assert_eq!(pool.read(|r| map.verify(r)).unwrap().len(), 16);
+        assert_eq!(
+            pool.read(|r| map.bucket_count(r)).unwrap().unwrap(),
+            BLOCK as u64
+        );
+        assert_eq!(pool.read(|r| map.verify(r)).unwrap().unwrap().len(), 16);
         let report = pmem_core::check::check(&pool);
         assert!(
             report.is_healthy() && report.unreachable.is_empty(),
@@ -467,7 +470,7 @@ mod tests {
     #[test]
     fn destroy_frees_everything() {
         let (pool, map) = pool_with_map();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             for k in 0..100 {
                 map.insert(tx, k, k)?;
             }

@@ -31,7 +31,7 @@
 //!     Ok(queue)
 //! })?;
 //! assert_eq!(pool.transaction(|tx| queue.dequeue(tx))?.as_deref(), Some(&b"first"[..]));
-//! assert_eq!(pool.read(|r| queue.len(r))?, 1);
+//! assert_eq!(pool.read(|r| queue.len(r))??, 1);
 //! # Ok::<(), pmem_core::Error>(())
 //! ```
 
@@ -299,7 +299,7 @@ mod tests {
     fn pool_with_queue() -> (Pool<Root>, PQueue) {
         let pool = Pool::<Root>::builder().create_simulated(4 << 20).unwrap();
         let queue = pool
-            .transaction(|tx| {
+            .transaction(|tx| -> pmem_core::Result<_> {
                 let q = PQueue::create(tx)?;
                 tx.root_mut().set_queue(q)?;
                 Ok(q)
@@ -314,13 +314,19 @@ mod tests {
         for m in [&b"a"[..], b"", b"ccc"] {
             pool.transaction(|tx| q.enqueue(tx, m)).unwrap();
         }
-        let all: Vec<Vec<u8>> = pool.read(|r| q.iter(r).collect::<Result<_>>()).unwrap();
+        let all: Vec<Vec<u8>> = pool
+            .read(|r| q.iter(r).collect::<Result<_>>())
+            .unwrap()
+            .unwrap();
         assert_eq!(all, [b"a".to_vec(), vec![], b"ccc".to_vec()]);
-        assert_eq!(pool.read(|r| q.peek(r)).unwrap(), Some(b"a".to_vec()));
+        assert_eq!(
+            pool.read(|r| q.peek(r)).unwrap().unwrap(),
+            Some(b"a".to_vec())
+        );
         for expected in [&b"a"[..], b"", b"ccc"] {
             let got = pool.transaction(|tx| q.dequeue(tx)).unwrap();
             assert_eq!(got.as_deref(), Some(expected));
-            pool.read(|r| q.verify(r)).unwrap();
+            pool.read(|r| q.verify(r)).unwrap().unwrap();
         }
         assert_eq!(pool.transaction(|tx| q.dequeue(tx)).unwrap(), None);
         assert_eq!(pmem_core::check::check(&pool).live_objects, 1);
@@ -329,7 +335,7 @@ mod tests {
     #[test]
     fn interleaved_enqueue_and_dequeue_in_one_transaction() {
         let (pool, q) = pool_with_queue();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             q.enqueue(tx, b"1")?;
             q.enqueue(tx, b"2")?;
             assert_eq!(q.dequeue(tx)?.as_deref(), Some(&b"1"[..]));
@@ -338,7 +344,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            pool.read(|r| q.verify(r)).unwrap(),
+            pool.read(|r| q.verify(r)).unwrap().unwrap(),
             [b"2".to_vec(), b"3".to_vec()]
         );
         let report = pmem_core::check::check(&pool);
@@ -351,7 +357,7 @@ mod tests {
     #[test]
     fn destroy_frees_everything() {
         let (pool, q) = pool_with_queue();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             for i in 0..50u32 {
                 q.enqueue(tx, &i.to_le_bytes())?;
             }

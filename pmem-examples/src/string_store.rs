@@ -78,7 +78,7 @@ pub fn read(pool: &Pool<StringRoot>) -> Result<Option<Vec<u8>>> {
             return Ok(None);
         }
         read_bytes(r, root.text).map(Some)
-    })
+    })?
 }
 
 #[cfg(test)]

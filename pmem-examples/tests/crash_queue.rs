@@ -34,12 +34,12 @@ fn model(q: &mut VecDeque<Vec<u8>>, op: &Op) {
 }
 
 fn observe(pool: &Pool<Root>) -> Result<VecDeque<Vec<u8>>, String> {
-    let queue = pool.read(|r| r.root().queue);
+    let queue = pool.read(|r| r.root().queue).unwrap();
     let messages = if queue.is_null() {
         Vec::new()
     } else {
         // `verify` checks the list ends at the tail after exactly `len` nodes.
-        pool.read(|r| queue.verify(r))?
+        pool.read(|r| queue.verify(r)).unwrap()?
     };
     pool_is_clean(pool)?;
     Ok(messages.into())

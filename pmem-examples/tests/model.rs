@@ -22,7 +22,7 @@ fn pool() -> Pool<AllRoot> {
 #[test]
 fn maps_match_the_standard_collections() {
     let pool = pool();
-    let (hash, tree) = pool.read(|r| (r.root().hash, r.root().tree));
+    let (hash, tree) = pool.read(|r| (r.root().hash, r.root().tree)).unwrap();
     let mut model: HashMap<u64, u64> = HashMap::new();
     let mut rng = Rng(42);
     let mut max_height = 0;
@@ -32,7 +32,7 @@ fn maps_match_the_standard_collections() {
         let key = rng.below(1500);
         if rng.chance(insert_percent) {
             let old = model.insert(key, i);
-            pool.transaction(|tx| {
+            pool.transaction(|tx| -> pmem_core::Result<_> {
                 assert_eq!(hash.insert(tx, key, i)?, old, "hash insert {key}");
                 assert_eq!(tree.insert(tx, key, i)?, old, "tree insert {key}");
                 Ok(())
@@ -40,7 +40,7 @@ fn maps_match_the_standard_collections() {
             .unwrap();
         } else {
             let old = model.remove(&key);
-            pool.transaction(|tx| {
+            pool.transaction(|tx| -> pmem_core::Result<_> {
                 assert_eq!(hash.remove(tx, key)?, old, "hash remove {key}");
                 assert_eq!(tree.remove(tx, key)?, old, "tree remove {key}");
                 Ok(())
@@ -51,7 +51,8 @@ fn maps_match_the_standard_collections() {
         pool.read(|r| {
             assert_eq!(hash.get(r, probe).unwrap(), model.get(&probe).copied());
             assert_eq!(tree.get(r, probe).unwrap(), model.get(&probe).copied());
-        });
+        })
+        .unwrap();
         if i % 250 == 249 {
             let mut expected: Vec<(u64, u64)> = model.iter().map(|(&k, &v)| (k, v)).collect();
             expected.sort_unstable();
@@ -64,7 +65,8 @@ fn maps_match_the_standard_collections() {
                 assert_eq!(hash.len(r).unwrap(), model.len() as u64);
                 assert_eq!(tree.len(r).unwrap(), model.len() as u64);
                 max_height = max_height.max(tree.height(r).unwrap());
-            });
+            })
+            .unwrap();
             pool_is_clean(&pool).unwrap();
         }
     }
@@ -75,7 +77,7 @@ fn maps_match_the_standard_collections() {
 #[test]
 fn queue_matches_vecdeque() {
     let pool = pool();
-    let queue = pool.read(|r| r.root().queue);
+    let queue = pool.read(|r| r.root().queue).unwrap();
     let mut model: VecDeque<Vec<u8>> = VecDeque::new();
     let mut rng = Rng(7);
     for i in 0..3000usize {
@@ -88,7 +90,7 @@ fn queue_matches_vecdeque() {
                 })
             })
             .collect();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             for op in &ops {
                 match op {
                     Some(m) => queue.enqueue(tx, m)?,
@@ -107,12 +109,14 @@ fn queue_matches_vecdeque() {
         pool.read(|r| {
             assert_eq!(queue.len(r).unwrap(), model.len() as u64);
             assert_eq!(queue.peek(r).unwrap().as_ref(), model.front());
-        });
+        })
+        .unwrap();
         if i % 300 == 299 {
-            let all = pool.read(|r| queue.verify(r)).unwrap();
+            let all = pool.read(|r| queue.verify(r)).unwrap().unwrap();
             assert_eq!(all, Vec::from(model.clone()));
             let iterated: Vec<Vec<u8>> = pool
                 .read(|r| queue.iter(r).collect::<Result<_, _>>())
+                .unwrap()
                 .unwrap();
             assert_eq!(iterated, all);
             pool_is_clean(&pool).unwrap();
@@ -124,10 +128,10 @@ fn queue_matches_vecdeque() {
 #[test]
 fn btree_iterates_in_key_order() {
     let pool = pool();
-    let tree = pool.read(|r| r.root().tree);
+    let tree = pool.read(|r| r.root().tree).unwrap();
     let mut model = BTreeMap::new();
     let mut rng = Rng(3);
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         for i in 0..2000 {
             let key = rng.next_u64();
             model.insert(key, i);
@@ -136,6 +140,6 @@ fn btree_iterates_in_key_order() {
         Ok(())
     })
     .unwrap();
-    let entries = pool.read(|r| tree.entries(r)).unwrap();
+    let entries = pool.read(|r| tree.entries(r)).unwrap().unwrap();
     assert_eq!(entries, model.into_iter().collect::<Vec<_>>());
 }

@@ -328,7 +328,7 @@ fn pmem_reports_a_file_truncated_while_it_reads() {
     let path = dir.path().join("shrinks.pool");
     let offset = {
         let pool = Pool::<Root>::create(&path, 64 << 20).unwrap();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             // Distinct lines, which the hex dump does not collapse.
             let values: Vec<u64> = (0..2 << 20).collect();
             let data = tx.alloc_slice(&values)?;

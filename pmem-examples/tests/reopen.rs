@@ -17,10 +17,12 @@ const SIZE: u64 = 8 << 20;
 fn fill(path: &Path) {
     let pool = Pool::<AllRoot>::create(path, SIZE).unwrap();
     create_all(&pool).unwrap();
-    let (hash, tree, queue) = pool.read(|r| (r.root().hash, r.root().tree, r.root().queue));
+    let (hash, tree, queue) = pool
+        .read(|r| (r.root().hash, r.root().tree, r.root().queue))
+        .unwrap();
     // Ten keys per transaction: every commit of a file pool syncs it.
     for batch in 0..30u64 {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             for k in batch * 10..batch * 10 + 10 {
                 hash.insert(tx, k, k * k)?;
                 tree.insert(tx, k, k + 1)?;
@@ -40,7 +42,9 @@ fn structures_survive_closing_and_reopening() {
 
     let pool = Pool::<AllRoot>::open(&path).unwrap();
     assert_eq!(pool.info().recovery, Default::default(), "closed cleanly");
-    let (hash, tree, queue) = pool.read(|r| (r.root().hash, r.root().tree, r.root().queue));
+    let (hash, tree, queue) = pool
+        .read(|r| (r.root().hash, r.root().tree, r.root().queue))
+        .unwrap();
     pool.read(|r| {
         let mut h = hash.verify(r).unwrap();
         h.sort_unstable();
@@ -51,9 +55,10 @@ fn structures_survive_closing_and_reopening() {
         );
         assert_eq!(queue.len(r).unwrap(), 300);
         assert_eq!(queue.peek(r).unwrap().unwrap(), b"message 0");
-    });
+    })
+    .unwrap();
     // Change them, close, and reopen once more.
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         for k in 0..150 {
             hash.remove(tx, k)?;
             tree.remove(tx, k)?;
@@ -69,7 +74,8 @@ fn structures_survive_closing_and_reopening() {
         assert_eq!(hash.len(r).unwrap(), 150);
         assert_eq!(tree.entries(r).unwrap().first(), Some(&(150, 151)));
         assert_eq!(queue.peek(r).unwrap().unwrap(), b"message 150");
-    });
+    })
+    .unwrap();
     pool_is_clean(&pool).unwrap();
 }
 
@@ -105,7 +111,7 @@ fn map_pools_refuse_the_other_map_type() {
     );
     // Opening the right type again finds the same map, not a new one.
     let pool = cli::open_map::<PHashMap>(&path).unwrap();
-    let map = pool.read(|r| r.root().map);
+    let map = pool.read(|r| r.root().map).unwrap();
     assert!(!map.is_null());
     assert_eq!(cli::ensure_map(&pool).unwrap(), map);
 }

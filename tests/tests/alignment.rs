@@ -106,8 +106,9 @@ fn lengths<T>() -> impl Iterator<Item = u64> {
 
 fn exercise(pool: &Pool<Root>) {
     assert_eq!(MAX_ALIGN, 4096);
-    pool.read(|r| assert_aligned("root", r.root() as *const Root));
-    pool.transaction(|tx| {
+    pool.read(|r| assert_aligned("root", r.root() as *const Root))
+        .unwrap();
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         alloc_every_way(tx, A16([1; 16]), lengths::<A16>())?;
         alloc_every_way(tx, A32([2; 32]), lengths::<A32>())?;
         alloc_every_way(tx, A64([3; 64]), lengths::<A64>())?;
@@ -124,8 +125,9 @@ fn exercise(pool: &Pool<Root>) {
     })
     .unwrap();
     // After commit, through the reader (the heap metadata, not the transaction's fresh list).
-    let page = pool.read(|r| r.root().last);
-    pool.read(|r| assert_aligned("reader", r.get(page).unwrap() as *const Page));
+    let page = pool.read(|r| r.root().last).unwrap();
+    pool.read(|r| assert_aligned("reader", r.get(page).unwrap() as *const Page))
+        .unwrap();
     // Outside a transaction: the one-step allocation.
     let small = pool.alloc(A64([9; 64])).unwrap();
     let big = pool.alloc(Page([9; 4096])).unwrap();
@@ -137,7 +139,8 @@ fn exercise(pool: &Pool<Root>) {
         for p in every_a64 {
             assert_aligned("objects", r.get(p).unwrap() as *const A64);
         }
-    });
+    })
+    .unwrap();
     let report = pmem_core::check::check(pool);
     assert!(report.is_healthy(), "{report}");
 }
@@ -157,6 +160,7 @@ fn over_aligned_objects_are_aligned_in_a_file_pool() {
     drop(pool);
     // And again after reopening, at whatever address the new mapping has.
     let pool = Pool::<Root>::open(&path).unwrap();
-    let page = pool.read(|r| r.root().last);
-    pool.read(|r| assert_aligned("reopened", r.get(page).unwrap() as *const Page));
+    let page = pool.read(|r| r.root().last).unwrap();
+    pool.read(|r| assert_aligned("reopened", r.get(page).unwrap() as *const Page))
+        .unwrap();
 }

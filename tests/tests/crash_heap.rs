@@ -39,6 +39,7 @@ fn slot_state(pool: &Pool<Root>, i: usize) -> Result<Option<(u64, u8)>, String> 
         }
         Ok(Some((s.len(), fill)))
     })
+    .unwrap()
 }
 
 fn heap_check(pool: &Pool<Root>, model: &Model) -> Result<(), String> {
@@ -72,7 +73,9 @@ fn live_objects_match<R: Persistent>(
     live: &[u64],
     freeing: Option<u64>,
 ) -> Result<(), String> {
-    let found: Vec<u64> = pool.read(|r| r.objects::<[u64; 8]>().map(|p| p.offset()).collect());
+    let found: Vec<u64> = pool
+        .read(|r| r.objects::<[u64; 8]>().map(|p| p.offset()).collect())
+        .unwrap();
     let extra: Vec<u64> = found
         .iter()
         .filter(|o| !live.contains(o))
@@ -123,7 +126,7 @@ fn mixed_workload(
         model.lock().unwrap().in_flight = Some((i, after));
         match after {
             None => {
-                let s = pool.read(|r| r.root().slots[i]);
+                let s = pool.read(|r| r.root().slots[i]).unwrap();
                 pool.transaction(|tx| {
                     tx.root_mut().slots_mut().set_at(i, PSlice::null())?;
                     tx.free_slice(s)
@@ -183,10 +186,11 @@ fn alloc_and_publish_then_free() {
             if !report.is_healthy() || !report.unreachable.is_empty() || report.live_objects > 1 {
                 return Err(report.to_string());
             }
-            let node = pool.read(|r| r.root().node);
+            let node = pool.read(|r| r.root().node).unwrap();
             if !node.is_null() {
                 let v = pool
                     .read(|r| r.get(node).copied())
+                    .unwrap()
                     .map_err(|e| e.to_string())?;
                 if v.iter().any(|&x| x != v[0]) {
                     return Err(format!("published object is torn: {v:?}"));
@@ -241,8 +245,11 @@ fn atomic_alloc_and_free_without_a_destination() {
         move |pool, _| {
             let (live, in_flight) = seen.lock().unwrap().clone();
             live_objects_match(pool, &live, in_flight)?;
-            for p in pool.read(|r| r.objects::<[u64; 8]>().collect::<Vec<_>>()) {
-                let v = pool.read(|r| *r.get(p).unwrap());
+            for p in pool
+                .read(|r| r.objects::<[u64; 8]>().collect::<Vec<_>>())
+                .unwrap()
+            {
+                let v = pool.read(|r| *r.get(p).unwrap()).unwrap();
                 if v.iter().any(|&x| x != v[0]) {
                     return Err(format!("object at {:#x} is torn: {v:x?}", p.offset()));
                 }
@@ -284,7 +291,7 @@ fn allocation_streams_with_undo_fences_and_aborts() {
                             tx.alloc([round; 8])?;
                             let c = tx.root().count;
                             tx.root_mut().set_count(c + 1)?;
-                            Err::<(), _>(tx.abort("rolled back on purpose"))
+                            Err::<(), _>(tx.abort())
                         });
                         assert!(matches!(aborted, Err(pmem_core::Error::Aborted { .. })));
                     }
@@ -314,7 +321,7 @@ fn allocation_streams_with_undo_fences_and_aborts() {
         },
         move |pool, _| {
             let m = seen.lock().unwrap().clone();
-            let count = pool.read(|r| r.root().count);
+            let count = pool.read(|r| r.root().count).unwrap();
             if count != m.count && count != m.count + 1 {
                 return Err(format!("counter {count} after {} commits", m.count));
             }

@@ -40,7 +40,7 @@ fn workload(pool: &Pool<Root>) -> Result<()> {
             *v = 7;
         }
         tx.root_mut().set_count(99)?;
-        Err(tx.abort("no"))
+        Err(tx.abort())
     });
     pool.transaction(|tx| {
         for i in 0..1500 {
@@ -68,7 +68,7 @@ fn every_crash_image_of_extended_logs_opens_and_checks_clean() {
             .crash_during_recovery(true)
             .max_failures(5)
             .run::<Root>(workload, |pool, _| {
-                let c = pool.read(|r| r.root().count);
+                let c = pool.read(|r| r.root().count).unwrap();
                 if ![0, 1, 2, 3, 4, 5].contains(&c) {
                     return Err(format!("count {c}"));
                 }

@@ -33,7 +33,7 @@ fn w1_counter_increments() {
         },
         move |pool, _| {
             let done = seen.load(Ordering::SeqCst);
-            let value = pool.read(|r| r.root().value);
+            let value = pool.read(|r| r.root().value).unwrap();
             if value == done || value == done + 1 {
                 Ok(())
             } else {
@@ -70,6 +70,7 @@ fn balances(pool: &Pool<Bank>) -> Result<Vec<u64>, String> {
             .map(|&p| r.get(p).map(|a| a.balance).map_err(|e| e.to_string()))
             .collect()
     })
+    .unwrap()
 }
 
 /// Transfers between objects keep the sum, whatever the crash: both accounts are updated in one
@@ -78,7 +79,7 @@ fn balances(pool: &Pool<Bank>) -> Result<Vec<u64>, String> {
 fn transfers_keep_the_sum() {
     let report = CrashTest::new(1 << 20).run::<Bank>(
         |pool| {
-            pool.transaction(|tx| {
+            pool.transaction(|tx| -> pmem_core::Result<_> {
                 for i in 0..4 {
                     let a = tx.alloc(Account { balance: TOTAL / 4 })?;
                     tx.root_mut().accounts_mut().set_at(i, a)?;
@@ -97,7 +98,7 @@ fn transfers_keep_the_sum() {
                         let a = tx.get(accounts[from])?.balance;
                         let b = tx.get(accounts[to])?.balance;
                         if a < amount {
-                            return Err(tx.abort("insufficient funds"));
+                            return Err(tx.abort());
                         }
                         tx.edit(accounts[from])?.set_balance(a - amount)?;
                         tx.edit(accounts[to])?.set_balance(b + amount)
@@ -117,7 +118,9 @@ fn transfers_keep_the_sum() {
             Ok(())
         },
         |pool, _| {
-            let null = pool.read(|r| r.root().accounts.iter().all(|p| p.is_null()));
+            let null = pool
+                .read(|r| r.root().accounts.iter().all(|p| p.is_null()))
+                .unwrap();
             if null {
                 return Ok(()); // crashed before the setup transaction committed
             }
@@ -182,6 +185,7 @@ fn check_list(pool: &Pool<List>, committed: u64) -> Result<(), String> {
         }
         Ok(())
     })
+    .unwrap()
 }
 
 /// Pushes `n` nodes, one transaction each (W4), counting each commit in `committed`.
@@ -233,6 +237,7 @@ fn aborted_transaction_leaves_no_trace() {
             }
             bytes
         })
+        .unwrap()
     }
     let before: Arc<std::sync::Mutex<Option<Vec<u8>>>> = Arc::default();
     let setter = before.clone();
@@ -265,7 +270,7 @@ fn aborted_transaction_leaves_no_trace() {
                     tx.root_mut().set_head(node)?;
                 }
                 tx.free(second)?;
-                Err::<(), _>(tx.abort("on purpose"))
+                Err::<(), _>(tx.abort())
             });
             assert!(failed.is_err());
             Ok(())

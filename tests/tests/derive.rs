@@ -336,7 +336,7 @@ mod handles {
     #[test]
     fn setters_write_their_own_field() {
         let pool = pool();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             let mut root = tx.root_mut();
             root.set_count(7)?;
             root.origin_mut().set_y(2)?;
@@ -364,13 +364,14 @@ mod handles {
             assert_eq!(root.bytes, [0, 0, 0, 9, 0, 0, 0, 1]);
             assert_eq!(root.pair, Pair(0, 6));
             assert_eq!(root.next.offset(), 64);
-        });
+        })
+        .unwrap();
     }
 
     #[test]
     fn whole_value_access_through_the_handle() {
         let pool = pool();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             let mut root = tx.root_mut();
             root.set_count(1)?;
             assert_eq!(root.get().count, 1, "reads see this transaction's writes");
@@ -383,7 +384,8 @@ mod handles {
         pool.read(|r| {
             assert_eq!(r.root().count, 2);
             assert_eq!(r.root().pair, Pair(8, 9));
-        });
+        })
+        .unwrap();
     }
 
     #[test]
@@ -394,14 +396,13 @@ mod handles {
             let mut root = tx.root_mut();
             root.set_count(11)?;
             root.origin_mut().set_x(12)?;
-            Err(pmem_core::Error::Aborted {
-                reason: "test".into(),
-            })
+            Err(tx.abort())
         });
         assert!(result.is_err());
         pool.read(|r| {
             assert_eq!(r.root().count, 10);
             assert_eq!(r.root().origin, Point { x: 0, y: 0 });
-        });
+        })
+        .unwrap();
     }
 }

@@ -73,7 +73,7 @@ fn an_explicit_mode_is_used_as_given() {
             .flush_mode(mode)
             .open(&path)
             .unwrap();
-        assert_eq!(pool.read(|r| r.root().value), 3);
+        assert_eq!(pool.read(|r| r.root().value).unwrap(), 3);
     }
     let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
     assert_eq!(pool.info().flush_mode, FlushMode::Simulated);

@@ -309,7 +309,8 @@ fn assert_objects(pool: &Pool<FixRoot>) {
             0,
             "no object of the rolled-back type"
         );
-    });
+    })
+    .unwrap();
     assert_heap(pool, objects_heap());
     let report = check::check(pool);
     assert!(report.is_healthy(), "{report}");
@@ -395,7 +396,8 @@ fn check_empty(dir: &Path) {
         );
         assert!(root.head.is_null() && root.pair.is_null() && root.blob.is_null());
         assert!(root.name.is_null() && root.samples.is_null());
-    });
+    })
+    .unwrap();
     assert_heap(&pool, empty_heap());
     let report = check::check(&pool);
     assert!(report.is_healthy() && report.live_objects == 0, "{report}");
@@ -419,7 +421,7 @@ fn check_objects(dir: &Path) {
         .unwrap();
     drop(pool);
     let pool = Pool::<FixRoot>::open(&path).unwrap();
-    assert_eq!(pool.read(|r| r.root().count), 99);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 99);
 }
 
 fn check_interrupted(dir: &Path) {

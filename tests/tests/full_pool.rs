@@ -143,7 +143,7 @@ fn unlinking_and_freeing_ten_thousand_objects_in_one_transaction_on_a_full_pool(
     assert!(report.is_healthy(), "{report}");
     assert_eq!(pool.stats().heap.live_objects, full.live_objects - NODES);
     // The space is usable again.
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         for value in 0..1000 {
             tx.alloc(Node {
                 value,
@@ -192,7 +192,9 @@ fn a_commit_that_finds_no_log_space_leaves_nothing_to_the_next_transaction() {
         Err(Error::OutOfSpace { .. }) => {}
         other => panic!("expected the commit to fail with OutOfSpace, got {other:?}"),
     }
-    assert!(pool.read(|r| r.get_slice(big).unwrap().iter().all(|&w| w == 0)));
+    assert!(pool
+        .read(|r| r.get_slice(big).unwrap().iter().all(|&w| w == 0))
+        .unwrap());
     assert_eq!(
         pool.stats().heap,
         before,
@@ -200,7 +202,7 @@ fn a_commit_that_finds_no_log_space_leaves_nothing_to_the_next_transaction() {
     );
 
     let fences = pool.stats().flush.fences;
-    pool.transaction(|_| Ok(())).unwrap();
+    pool.transaction(|_| Ok::<_, Error>(())).unwrap();
     assert_eq!(
         pool.stats().flush.fences,
         fences,
@@ -290,7 +292,7 @@ fn an_object_logged_by_a_failed_get_mut_many_is_fenced_before_it_is_written() {
         seen,
         "no attempt logged the first object and failed on the second"
     );
-    assert_eq!(pool.read(|r| r.get(a).unwrap().value), 1);
+    assert_eq!(pool.read(|r| r.get(a).unwrap().value).unwrap(), 1);
     let report = check(&pool);
     assert!(report.is_healthy(), "{report}");
 }

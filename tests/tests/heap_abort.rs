@@ -70,7 +70,7 @@ fn abort_after_a_failed_allocation_and_a_log_in_the_released_run() {
         for (i, w) in tx.get_slice_mut(big)?.iter_mut().enumerate() {
             *w = i as u64;
         }
-        Err::<(), _>(tx.abort("give up"))
+        Err::<(), _>(tx.abort())
     });
     assert!(matches!(result, Err(Error::Aborted { .. })), "{result:?}");
     let after = pool.stats().heap;
@@ -106,7 +106,7 @@ fn released_run_then_large_log_then_abort(pool: &Pool<Root>) -> pmem_core::Resul
         for (i, w) in tx.get_slice_mut(big)?.iter_mut().enumerate() {
             *w = i as u64 + 1;
         }
-        Err::<(), _>(tx.abort("give up"))
+        Err::<(), _>(tx.abort())
     });
     match result {
         Err(Error::Aborted { .. }) => {}
@@ -126,11 +126,11 @@ fn a_crash_anywhere_in_an_abort_after_a_log_in_a_released_run_recovers() {
             if !report.is_healthy() {
                 return Err(report.to_string());
             }
-            let big = pool.read(|r| r.root().big);
+            let big = pool.read(|r| r.root().big).unwrap();
             if big.is_null() {
                 return Ok(());
             }
-            let words = pool.read(|r| r.get_slice(big).map(|w| w.to_vec()));
+            let words = pool.read(|r| r.get_slice(big).map(|w| w.to_vec())).unwrap();
             let words = words.map_err(|e| e.to_string())?;
             match words.iter().position(|&w| w != 0) {
                 None => Ok(()),
@@ -218,7 +218,8 @@ fn verify(pool: &Pool<MixRoot>, model: &Model, loose: u64, context: &str) {
                 }
             }
         }
-    });
+    })
+    .unwrap();
 }
 
 /// One transaction of random allocations (some failing on the nearly full pool), frees, small
@@ -285,7 +286,7 @@ fn random_transaction(
         if commit {
             Ok(())
         } else {
-            Err(tx.abort("the mix aborts"))
+            Err(tx.abort())
         }
     });
     *rng = plan;
@@ -442,7 +443,7 @@ fn reuse_after_write_and_free(how: FreedAfterWrite) {
                 if !report.is_healthy() {
                     return Err(report.to_string());
                 }
-                let count = pool.read(|r| r.root().count);
+                let count = pool.read(|r| r.root().count).unwrap();
                 let done = returned.load(std::sync::atomic::Ordering::SeqCst);
                 if info.fence >= done && count != 1 {
                     return Err(format!(

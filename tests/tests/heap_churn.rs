@@ -221,7 +221,8 @@ fn verify(pool: &Pool<Root>, live: &[Obj], when: &str) {
             });
             assert!(ok, "{when}: object {} is overwritten", o.tag);
         }
-    });
+    })
+    .unwrap();
 }
 
 /// What a churn measured: live bytes (requested sizes) over heap bytes in use, at the end and
@@ -761,7 +762,8 @@ fn stats_count_exactly_what_was_allocated() {
         assert_eq!(r.objects::<Small>().count(), 1000);
         assert_eq!(r.objects::<Line>().count(), 300);
         assert_eq!(r.objects::<u64>().count(), 10);
-    });
+    })
+    .unwrap();
 
     // Free every other Small and Line (one by one and in a transaction), 20 of the 5000-byte
     // objects, 3 large ones and all the u64s.
@@ -796,5 +798,6 @@ fn stats_count_exactly_what_was_allocated() {
         for o in mid[20..].iter().chain(&big[3..]) {
             assert!(intact(r, o).unwrap());
         }
-    });
+    })
+    .unwrap();
 }

@@ -58,7 +58,7 @@ fn a_million_objects_reopen_and_iterate_by_type() {
     let mut others = 0;
     for t in 0..N / PER_TX {
         others += pool
-            .transaction(|tx| {
+            .transaction(|tx| -> pmem_core::Result<_> {
                 let mut others = 0;
                 for i in t * PER_TX..(t + 1) * PER_TX {
                     tx.alloc(Obj::new(i))?;
@@ -133,7 +133,8 @@ fn a_million_objects_reopen_and_iterate_by_type() {
         );
         // A type never allocated has no objects.
         assert_eq!(r.objects::<u64>().count(), 0);
-    });
+    })
+    .unwrap();
     println!(
         "iterated and verified both types in {:.2?}",
         started.elapsed()
@@ -147,13 +148,15 @@ fn a_million_objects_reopen_and_iterate_by_type() {
 
     // Free the objects with an odd index and every Other; reopen; the rest iterate exactly.
     let started = Instant::now();
-    let (odd, other): (Vec<_>, Vec<_>) = pool.read(|r| {
-        let odd: Vec<_> = r
-            .objects::<Obj>()
-            .filter(|&p| r.get(p).unwrap().index % 2 == 1)
-            .collect();
-        (odd, r.objects::<Other>().collect())
-    });
+    let (odd, other): (Vec<_>, Vec<_>) = pool
+        .read(|r| {
+            let odd: Vec<_> = r
+                .objects::<Obj>()
+                .filter(|&p| r.get(p).unwrap().index % 2 == 1)
+                .collect();
+            (odd, r.objects::<Other>().collect())
+        })
+        .unwrap();
     for batch in odd.chunks(PER_TX as usize) {
         pool.transaction(|tx| batch.iter().try_for_each(|&p| tx.free(p)))
             .expect("free");
@@ -184,7 +187,8 @@ fn a_million_objects_reopen_and_iterate_by_type() {
         }
         assert_eq!(count, N / 2);
         assert_eq!(r.objects::<Other>().count(), 0);
-    });
+    })
+    .unwrap();
     let stats = pool.stats().heap;
     assert_eq!(stats.live_objects, N / 2);
     let report = check(&pool);
@@ -308,7 +312,8 @@ fn objects_from_one_byte_to_a_hundred_mebibytes() {
                     s.len()
                 );
             }
-        });
+        })
+        .unwrap();
     };
     check_all(&pool, &live);
     let report = check(&pool);
@@ -347,7 +352,8 @@ fn objects_from_one_byte_to_a_hundred_mebibytes() {
     let s = pool
         .transaction(|tx| tx.alloc_slice_zeroed::<u8>(big))
         .unwrap_or_else(|e| panic!("allocating {big} bytes after freeing everything: {e}"));
-    pool.read(|r| assert!(r.get_slice(s).unwrap().iter().all(|&b| b == 0)));
+    pool.read(|r| assert!(r.get_slice(s).unwrap().iter().all(|&b| b == 0)))
+        .unwrap();
     pool.transaction(|tx| tx.free_slice(s)).expect("free");
     let report = check(&pool);
     assert!(report.is_healthy(), "{report}");

@@ -162,7 +162,7 @@ fn worker(pool: &Pool<Root>, thread: u64) -> Vec<Held> {
                 let result: pmem_core::Result<()> = pool.transaction(|tx| {
                     alloc_in(tx, &mut state, thread, seq)?;
                     alloc_in(tx, &mut state, thread, seq)?;
-                    Err(tx.abort("changed its mind"))
+                    Err(tx.abort())
                 });
                 assert!(matches!(result, Err(Error::Aborted { .. })), "{result:?}");
             }
@@ -192,7 +192,8 @@ fn worker(pool: &Pool<Root>, thread: u64) -> Vec<Held> {
                 for &h in &held {
                     intact(r, thread, h).unwrap();
                 }
-            });
+            })
+            .unwrap();
         }
     }
     held
@@ -222,7 +223,8 @@ fn verify(pool: &Pool<Root>, kept: &[Vec<Held>], when: &str) {
         );
         let found: BTreeSet<u64> = r.objects::<Big>().map(|p| p.offset()).collect();
         assert_eq!(found, bigs, "{when}: the live Bigs differ from those kept");
-    });
+    })
+    .unwrap();
     let report = check(pool);
     assert!(report.is_healthy(), "{when}: {report}");
     assert_eq!(report.live_objects, total as u64, "{when}: {report}");

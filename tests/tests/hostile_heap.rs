@@ -112,7 +112,7 @@ fn sample() -> Image {
     let path = dir.path().join("sample.pool");
     {
         let pool = Pool::<Root>::create(&path, 2 << 20).unwrap();
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             let big = tx.alloc_slice_zeroed::<u64>(6 * CHUNK / 8)?;
             tx.root_mut().set_big(big)?;
             for value in 0..40 {
@@ -137,7 +137,7 @@ fn sample() -> Image {
 /// Everything a program could do with an opened pool: read every node, write one through
 /// `get_mut_many`, free them all, allocate again.
 fn exercise(pool: &Pool<Root>) {
-    let nodes: Vec<PPtr<Node>> = pool.read(|r| r.objects::<Node>().collect());
+    let nodes: Vec<PPtr<Node>> = pool.read(|r| r.objects::<Node>().collect()).unwrap();
     let _ = pool.transaction(|tx| {
         if let [a, b, ..] = nodes[..] {
             if let Ok([x, y]) = tx.get_mut_many([a, b]) {
@@ -187,7 +187,7 @@ fn the_sample_opens_and_works() {
     let pool = Pool::<Root>::builder()
         .open_image(image.pool_image())
         .unwrap();
-    assert_eq!(pool.read(|r| r.objects::<Node>().count()), 40);
+    assert_eq!(pool.read(|r| r.objects::<Node>().count()).unwrap(), 40);
     exercise(&pool);
     let report = pmem_core::check::check(&pool);
     assert!(report.is_healthy(), "{report}");

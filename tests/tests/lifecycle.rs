@@ -58,15 +58,16 @@ fn nested_read_with_waiting_writer(nested: fn(&Pool<Root>)) {
             nested(&pool);
             writer
         })
+        .unwrap()
         .join()
         .unwrap();
-        assert_eq!(pool.read(|r| r.root().count), 1);
+        assert_eq!(pool.read(|r| r.root().count).unwrap(), 1);
     });
 }
 
 #[test]
 fn a_nested_read_does_not_wait_for_a_queued_writer() {
-    nested_read_with_waiting_writer(|pool| assert_eq!(pool.read(|r| r.root().count), 0));
+    nested_read_with_waiting_writer(|pool| assert_eq!(pool.read(|r| r.root().count).unwrap(), 0));
 }
 
 #[test]
@@ -78,8 +79,8 @@ fn check_inside_a_read_does_not_wait_for_a_queued_writer() {
 fn a_nested_guard_outliving_the_outer_one_keeps_writers_out() {
     within(10, "guards released out of order", || {
         let pool = Arc::new(Pool::<Root>::builder().create_simulated(SIZE).unwrap());
-        let outer = pool.reader();
-        let inner = pool.reader();
+        let outer = pool.reader().unwrap();
+        let inner = pool.reader().unwrap();
         drop(outer);
         let wrote = Arc::new(AtomicBool::new(false));
         let writer = {
@@ -98,15 +99,15 @@ fn a_nested_guard_outliving_the_outer_one_keeps_writers_out() {
         assert_eq!(inner.root().count, 0);
         drop(inner);
         writer.join().unwrap();
-        assert_eq!(pool.read(|r| r.root().count), 5);
+        assert_eq!(pool.read(|r| r.root().count).unwrap(), 5);
     });
 }
 
 #[test]
 fn a_transaction_under_any_own_guard_is_refused() {
     let pool = Pool::<Root>::builder().create_simulated(SIZE).unwrap();
-    let outer = pool.reader();
-    let inner = pool.reader();
+    let outer = pool.reader().unwrap();
+    let inner = pool.reader().unwrap();
     drop(outer);
     assert!(matches!(
         pool.transaction(|tx| tx.root_mut().set_count(1)),
@@ -123,7 +124,7 @@ fn a_read_from_a_thread_local_destructor_works() {
         fn drop(&mut self) {
             let pool = self.0.take().unwrap();
             let count = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                pool.read(|r| r.root().count)
+                pool.read(|r| r.root().count).unwrap()
             }));
             let _ = self.1.send(count.ok());
         }
@@ -139,7 +140,7 @@ fn a_read_from_a_thread_local_destructor_works() {
         // Ours first, the library's after: thread-locals are destroyed in reverse order of
         // first use, so the library's are gone when ours reads.
         LAST.with(|l| *l.borrow_mut() = Some(ReadOnDrop(Some(Arc::clone(&p)), tx)));
-        assert_eq!(p.read(|r| r.root().count), 3);
+        assert_eq!(p.read(|r| r.root().count).unwrap(), 3);
     })
     .join()
     .unwrap();
@@ -151,7 +152,7 @@ fn a_read_from_a_thread_local_destructor_works() {
 fn dropping_a_pool_after_a_leaked_guard_does_not_hang() {
     within(10, "drop after mem::forget(reader)", || {
         let pool = Pool::<Root>::builder().create_simulated(SIZE).unwrap();
-        std::mem::forget(pool.reader());
+        std::mem::forget(pool.reader().unwrap());
         drop(pool);
     });
 }
@@ -162,7 +163,7 @@ fn a_leaked_guard_of_a_dropped_pool_does_not_affect_a_new_one() {
         for _ in 0..4 {
             let pool = Pool::<Root>::builder().create_simulated(SIZE).unwrap();
             pool.transaction(|tx| tx.root_mut().set_count(1)).unwrap();
-            std::mem::forget(pool.reader());
+            std::mem::forget(pool.reader().unwrap());
             drop(pool);
         }
     });
@@ -175,10 +176,10 @@ fn a_file_pool_dropped_after_a_leaked_guard_reopens() {
         let path = dir.path().join("leak.pool");
         let pool = Pool::<Root>::create(&path, SIZE).unwrap();
         pool.transaction(|tx| tx.root_mut().set_count(9)).unwrap();
-        std::mem::forget(pool.reader());
+        std::mem::forget(pool.reader().unwrap());
         drop(pool);
         let pool = Pool::<Root>::open(&path).unwrap();
-        assert_eq!(pool.read(|r| r.root().count), 9);
+        assert_eq!(pool.read(|r| r.root().count).unwrap(), 9);
     });
 }
 
@@ -189,15 +190,15 @@ fn commit_and_abort_hooks_can_read_the_pool() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (p, s) = (Arc::clone(&pool), Arc::clone(&seen));
         pool.transaction(|tx| {
-            tx.on_commit(move || s.lock().unwrap().push(p.read(|r| r.root().count)));
+            tx.on_commit(move || s.lock().unwrap().push(p.read(|r| r.root().count).unwrap()));
             tx.root_mut().set_count(7)
         })
         .unwrap();
         let (p, s) = (Arc::clone(&pool), Arc::clone(&seen));
         let _ = pool.transaction(|tx| {
-            tx.on_abort(move || s.lock().unwrap().push(p.read(|r| r.root().count)));
+            tx.on_abort(move || s.lock().unwrap().push(p.read(|r| r.root().count).unwrap()));
             tx.root_mut().set_count(8)?;
-            Err::<(), _>(tx.abort("no"))
+            Err::<(), _>(tx.abort())
         });
         // A hook may even start a transaction of its own.
         let p = Arc::clone(&pool);
@@ -209,7 +210,7 @@ fn commit_and_abort_hooks_can_read_the_pool() {
         })
         .unwrap();
         assert_eq!(*seen.lock().unwrap(), [7, 7]);
-        assert_eq!(pool.read(|r| r.root().count), 11);
+        assert_eq!(pool.read(|r| r.root().count).unwrap(), 11);
     });
 }
 
@@ -220,8 +221,8 @@ fn abort_hooks_of_a_panicking_transaction_can_read_the_pool() {
         let seen = Arc::new(Mutex::new(None));
         let (p, s) = (Arc::clone(&pool), Arc::clone(&seen));
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            pool.transaction(|tx| {
-                tx.on_abort(move || *s.lock().unwrap() = Some(p.read(|r| r.root().count)));
+            pool.transaction(|tx| -> pmem_core::Result<_> {
+                tx.on_abort(move || *s.lock().unwrap() = Some(p.read(|r| r.root().count).unwrap()));
                 tx.root_mut().set_count(8)?;
                 panic!("in the transaction");
                 #[allow(unreachable_code)]
@@ -254,7 +255,7 @@ fn crash_tests_of_odd_sizes_work() {
         CrashTest::new(size)
             .run::<Root>(
                 |pool| pool.transaction(|tx| tx.root_mut().set_count(1)),
-                |pool, _| match pool.read(|r| r.root().count) {
+                |pool, _| match pool.read(|r| r.root().count).unwrap() {
                     0 | 1 => Ok(()),
                     n => Err(format!("count {n}")),
                 },
@@ -274,13 +275,13 @@ fn file_pools_of_odd_sizes_open_as_images() {
         let image = check::read_pool_file(&path).unwrap();
         assert_eq!(image.len() as u64, size);
         let pool = Pool::<Root>::builder().open_image(image).unwrap();
-        assert_eq!(pool.read(|r| r.root().count), 2);
+        assert_eq!(pool.read(|r| r.root().count).unwrap(), 2);
         assert!(check::check_image(check::read_pool_file(&path).unwrap())
             .unwrap()
             .is_healthy());
         drop(pool);
         let pool = Pool::<Root>::open(&path).unwrap();
-        assert_eq!(pool.read(|r| r.root().count), 2);
+        assert_eq!(pool.read(|r| r.root().count).unwrap(), 2);
     }
 }
 
@@ -326,10 +327,10 @@ fn a_failed_commit_write_back_poisons_the_pool_until_reopened() {
         Err(pmem_core::Error::Poisoned { .. })
     ));
     // Reads still work, and see memory.
-    assert_eq!(pool.read(|r| r.root().count), 2);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 2);
     drop(Arc::into_inner(pool).unwrap());
     let pool = Pool::<Root>::open(&path).unwrap();
-    let count = pool.read(|r| r.root().count);
+    let count = pool.read(|r| r.root().count).unwrap();
     assert!(count == 1 || count == 2, "count {count}");
     assert!(check::check(&pool).is_healthy());
     pool.transaction(|tx| tx.root_mut().set_count(4)).unwrap();
@@ -435,8 +436,8 @@ fn guards_dropped_out_of_order_in_a_thread_local_destructor_keep_writers_out() {
     std::thread::spawn(move || {
         // Ours first, so that it is destroyed after the library's thread-locals.
         HOLD.with(|h| h.borrow_mut().take());
-        let first = pool.reader();
-        let second = pool.reader();
+        let first = pool.reader().unwrap();
+        let second = pool.reader().unwrap();
         HOLD.with(|h| {
             *h.borrow_mut() = Some(Holder {
                 first: Some(first),
@@ -464,7 +465,7 @@ fn a_transaction_under_an_own_guard_in_a_thread_local_destructor_is_refused() {
     struct TxOnDrop(&'static Pool<Root>, mpsc::Sender<String>);
     impl Drop for TxOnDrop {
         fn drop(&mut self) {
-            let guard = self.0.reader();
+            let guard = self.0.reader().unwrap();
             let result = self.0.transaction(|tx| tx.root_mut().set_count(5));
             let _ = self.1.send(format!("{result:?}"));
             drop(guard);
@@ -478,7 +479,7 @@ fn a_transaction_under_an_own_guard_in_a_thread_local_destructor_is_refused() {
     std::thread::spawn(move || {
         // Ours first, the library's after (see above).
         SLOT.with(|s| *s.borrow_mut() = Some(TxOnDrop(pool, tx)));
-        pool.read(|r| r.root().count);
+        pool.read(|r| r.root().count).unwrap();
     });
     let result = rx
         .recv_timeout(Duration::from_secs(5))
@@ -494,10 +495,10 @@ fn a_nested_read_in_a_thread_local_destructor_does_not_wait_for_a_queued_writer(
     struct NestOnDrop(&'static Pool<Root>, mpsc::Sender<()>, mpsc::Sender<u64>);
     impl Drop for NestOnDrop {
         fn drop(&mut self) {
-            let outer = self.0.reader();
+            let outer = self.0.reader().unwrap();
             let _ = self.1.send(());
             let_writer_queue();
-            let count = self.0.read(|r| r.root().count);
+            let count = self.0.read(|r| r.root().count).unwrap();
             let _ = self.2.send(count);
             drop(outer);
         }
@@ -511,7 +512,7 @@ fn a_nested_read_in_a_thread_local_destructor_does_not_wait_for_a_queued_writer(
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
         SLOT.with(|s| *s.borrow_mut() = Some(NestOnDrop(pool, reading_tx, done_tx)));
-        pool.read(|r| r.root().count);
+        pool.read(|r| r.root().count).unwrap();
     });
     reading_rx.recv().unwrap();
     let writer = std::thread::spawn(move || {
@@ -522,7 +523,7 @@ fn a_nested_read_in_a_thread_local_destructor_does_not_wait_for_a_queued_writer(
         .expect("a nested read in a thread-local destructor waited for a queued writer");
     assert_eq!(count, 2);
     writer.join().unwrap();
-    assert_eq!(pool.read(|r| r.root().count), 3);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 3);
 }
 
 #[test]
@@ -530,7 +531,10 @@ fn guards_on_several_pools_are_released_in_any_order() {
     let pools: Vec<Pool<Root>> = (0..3)
         .map(|_| Pool::<Root>::builder().create_simulated(SIZE).unwrap())
         .collect();
-    let guards: Vec<_> = pools.iter().map(|p| (p.reader(), p.reader())).collect();
+    let guards: Vec<_> = pools
+        .iter()
+        .map(|p| (p.reader().unwrap(), p.reader().unwrap()))
+        .collect();
     let refused = |p: &Pool<Root>| {
         matches!(
             p.transaction(|tx| tx.root_mut().set_count(1)),

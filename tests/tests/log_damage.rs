@@ -102,7 +102,9 @@ fn a_torn_last_entry_is_a_tail_and_rolls_back() {
     let (image, _, slot_offset) = interrupted();
     let (torn, _) = flipped(&image, slot_offset, 4);
     let pool = Pool::<Root>::builder().open_image(torn.clone()).unwrap();
-    let r = pool.read(|r| [r.root().a, r.root().b, r.root().c, r.root().d, r.root().e]);
+    let r = pool
+        .read(|r| [r.root().a, r.root().b, r.root().c, r.root().d, r.root().e])
+        .unwrap();
     assert_eq!(r, [0; 5]);
     assert_eq!(pool.info().recovery.undo_applied, 4);
     drop(pool);
@@ -177,11 +179,11 @@ fn a_torn_entry_before_valid_ones_of_its_own_group_is_a_tail() {
         .open_image(torn.clone())
         .expect("a legitimate crash image opens");
     assert_eq!(pool.info().recovery.undo_applied, 1);
-    let (a, n) = pool.read(|r| (r.root().a, r.root().n));
+    let (a, n) = pool.read(|r| (r.root().a, r.root().n)).unwrap();
     assert_eq!(a, 0);
     for (i, p) in n.iter().enumerate() {
         assert_eq!(
-            pool.read(|r| r.get(*p).map(|n| n.v)).unwrap(),
+            pool.read(|r| r.get(*p).map(|n| n.v)).unwrap().unwrap(),
             10 + i as u64
         );
     }
@@ -199,5 +201,5 @@ fn a_torn_entry_inside_a_group_is_a_tail() {
         .open_image(torn)
         .expect("a legitimate crash image opens");
     assert_eq!(pool.info().recovery.undo_applied, 2);
-    assert_eq!(pool.read(|r| r.root().a), 0);
+    assert_eq!(pool.read(|r| r.root().a).unwrap(), 0);
 }

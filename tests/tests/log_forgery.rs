@@ -108,7 +108,7 @@ fn stored_bytes_spelling_a_future_log_entry_are_never_applied() {
     let report = CrashTest::new(POOL)
         .random_subsets(4)
         .run::<Root>(workload(value), |pool, _| {
-            let (victim, x) = pool.read(|r| (r.root().victim, r.root().x));
+            let (victim, x) = pool.read(|r| (r.root().victim, r.root().x)).unwrap();
             if victim != 0 {
                 return Err(format!(
                     "recovery applied a forged entry: victim = {victim:#x}"

@@ -113,7 +113,7 @@ fn a_crash_image_keyed_per_generation_is_recovered_or_refused_never_opened_as_is
         Err(_) => {}
         Ok(pool) => {
             let r = pool.info().recovery;
-            let root = pool.read(|r| [r.root().a, r.root().b, r.root().c]);
+            let root = pool.read(|r| [r.root().a, r.root().b, r.root().c]).unwrap();
             assert!(
                 r.rolled_back && r.undo_applied == 3 && root == [0; 3],
                 "a format 2.0 pool crashed inside a transaction opened without its rollback: \

@@ -82,7 +82,7 @@ fn damage_in_a_previous_log_recovery_needs_refuses_the_open() {
             .open_image(image.clone())
             .expect("a crash image opens");
         assert!(check::check(&control).problems.is_empty(), "fence {fence}");
-        let committed_p = control.read(|r| r.root().head) != PPtr::null();
+        let committed_p = control.read(|r| r.root().head).unwrap() != PPtr::null();
         drop(control);
         if !committed_p {
             continue;
@@ -107,7 +107,7 @@ fn damage_in_a_previous_log_recovery_needs_refuses_the_open() {
                 }
                 Ok(pool) => {
                     let report = check::check(&pool);
-                    let head = pool.read(|r| r.root().head);
+                    let head = pool.read(|r| r.root().head).unwrap();
                     let fresh = pool.alloc(Node { v: 7 }).unwrap();
                     if !report.problems.is_empty() || fresh == head {
                         println!(
@@ -137,7 +137,7 @@ fn damage_in_a_previous_log_recovery_needs_refuses_the_open() {
 /// damage in a log recovery needs.
 fn commits_and_aborts(pool: &Pool<Root>) -> Result<()> {
     for i in 0..4u64 {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             tx.root_mut().set_a(i)?;
             let n = tx.alloc(Node { v: i })?;
             let old = tx.root().head;
@@ -150,7 +150,7 @@ fn commits_and_aborts(pool: &Pool<Root>) -> Result<()> {
         let _ = pool.transaction(|tx| -> Result<()> {
             tx.root_mut().set_b(100 + i)?;
             tx.root_mut().set_c(200 + i)?;
-            Err(tx.abort("no"))
+            Err(tx.abort())
         });
     }
     Ok(())
@@ -165,14 +165,16 @@ fn every_crash_image_of_commits_and_aborts_opens_and_checks_clean() {
             .crash_during_recovery(true)
             .max_failures(5)
             .run::<Root>(commits_and_aborts, |pool, _| {
-                let (a, b, c, head) = pool.read(|r| {
-                    let root = r.root();
-                    (root.a, root.b, root.c, root.head)
-                });
+                let (a, b, c, head) = pool
+                    .read(|r| {
+                        let root = r.root();
+                        (root.a, root.b, root.c, root.head)
+                    })
+                    .unwrap();
                 if b != 0 || c != 0 {
                     return Err(format!("an aborted write survived: b {b}, c {c}"));
                 }
-                let v = pool.read(|r| r.get(head).map(|n| n.v).ok());
+                let v = pool.read(|r| r.get(head).map(|n| n.v).ok()).unwrap();
                 if !head.is_null() && v != Some(a) {
                     return Err(format!("root.a {a} but the head node holds {v:?}"));
                 }

@@ -158,7 +158,7 @@ fn make_pool(path: &Path) {
 }
 
 fn make_pool_with(path: &Path, pool: Pool<Root>) {
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         tx.root_mut().set_count(COUNT)?;
         for value in VALUES {
             let next = tx.root().head;
@@ -182,6 +182,7 @@ fn contents(pool: &Pool<Root>) -> (u64, Vec<u64>) {
         }
         (r.root().count, values)
     })
+    .unwrap()
 }
 
 fn expected_contents() -> (u64, Vec<u64>) {
@@ -1297,7 +1298,8 @@ fn exercise(pool: &Pool<Root>) -> Result<(), Error> {
         }
         let _ = r.objects::<Node>().take(100).count();
         let _ = r.objects::<Big>().take(10).count();
-    });
+    })
+    .unwrap();
     let _ = pool.info();
     let _ = pool.stats();
     pool.transaction(|tx| {

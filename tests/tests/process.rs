@@ -80,6 +80,7 @@ fn describe(pool: &Pool<Root>) -> String {
         let name = String::from_utf8_lossy(&root.name[..end]);
         format!("{};{};{}", root.count, name, values.join(","))
     })
+    .unwrap()
 }
 
 fn error_kind(e: &Error) -> &'static str {
@@ -301,7 +302,7 @@ fn a_process_killed_in_a_transaction_leaves_the_last_commit() {
         "recovery reports the interrupted transaction: {recovery:?}"
     );
     // The node allocated by the killed transaction is not in the heap.
-    let nodes = pool.read(|r| r.objects::<Node>().count());
+    let nodes = pool.read(|r| r.objects::<Node>().count()).unwrap();
     assert_eq!(nodes, 5, "objects of the killed transaction leaked");
     write(&pool, 6, "resumed", &[6]).unwrap();
     drop(pool);

@@ -125,7 +125,7 @@ fn step(tx: &mut Tx<'_, Root>, r: u64) -> pmem_core::Result<()> {
     }
     // Now and then change our mind.
     if r % 16 == 9 {
-        return Err(tx.abort("random abort"));
+        return Err(tx.abort());
     }
     Ok(())
 }
@@ -145,7 +145,7 @@ fn child_task() {
         .unwrap_or_else(|e| panic!("child open: {e}"));
     let mut rng = Rng(seed);
     child::report("mode", pool.info().flush_mode.is_pmem());
-    child::report("ready", pool.read(|r| r.root().txs));
+    child::report("ready", pool.read(|r| r.root().txs).unwrap());
     let mut reported = false;
     loop {
         let r = rng.next_u64();
@@ -178,49 +178,51 @@ fn reopen_and_check(path: &Path, kill: u32, seed: u64) -> (Seen, pmem_core::Reco
         report.unreachable.is_empty(),
         "leaked objects {ctx}:\n{report}"
     );
-    let seen = pool.read(|r| {
-        let root = r.root();
-        assert_eq!(root.len, root.pushed - root.popped, "{ctx}");
-        let mut p = root.head;
-        let mut count = 0u64;
-        let mut last = u64::MAX;
-        while !p.is_null() {
-            let node = r
-                .get(p)
-                .unwrap_or_else(|e| panic!("list node {count} {ctx}: {e}"));
+    let seen = pool
+        .read(|r| {
+            let root = r.root();
+            assert_eq!(root.len, root.pushed - root.popped, "{ctx}");
+            let mut p = root.head;
+            let mut count = 0u64;
+            let mut last = u64::MAX;
+            while !p.is_null() {
+                let node = r
+                    .get(p)
+                    .unwrap_or_else(|e| panic!("list node {count} {ctx}: {e}"));
+                assert!(
+                    node.value < last && node.value <= root.txs,
+                    "node {count} has value {} after {last}, txs {} {ctx}",
+                    node.value,
+                    root.txs
+                );
+                let payload = r
+                    .get_slice(node.payload)
+                    .unwrap_or_else(|e| panic!("payload of node {count} {ctx}: {e}"));
+                assert_eq!(payload.len() as u64, payload_len(node.value), "{ctx}");
+                assert!(payload.iter().all(|&w| w == node.value), "{ctx}");
+                last = node.value;
+                p = node.next;
+                count += 1;
+                assert!(
+                    count <= root.len,
+                    "the list is longer than its length {ctx}"
+                );
+            }
+            assert_eq!(count, root.len, "list length {ctx}");
+            let wide = r
+                .get(root.wide)
+                .unwrap_or_else(|e| panic!("wide {ctx}: {e}"));
+            assert!(root.wide_gen <= root.txs, "{ctx}");
             assert!(
-                node.value < last && node.value <= root.txs,
-                "node {count} has value {} after {last}, txs {} {ctx}",
-                node.value,
-                root.txs
+                wide.words.iter().all(|&w| w == root.wide_gen),
+                "the large object is torn {ctx}"
             );
-            let payload = r
-                .get_slice(node.payload)
-                .unwrap_or_else(|e| panic!("payload of node {count} {ctx}: {e}"));
-            assert_eq!(payload.len() as u64, payload_len(node.value), "{ctx}");
-            assert!(payload.iter().all(|&w| w == node.value), "{ctx}");
-            last = node.value;
-            p = node.next;
-            count += 1;
-            assert!(
-                count <= root.len,
-                "the list is longer than its length {ctx}"
-            );
-        }
-        assert_eq!(count, root.len, "list length {ctx}");
-        let wide = r
-            .get(root.wide)
-            .unwrap_or_else(|e| panic!("wide {ctx}: {e}"));
-        assert!(root.wide_gen <= root.txs, "{ctx}");
-        assert!(
-            wide.words.iter().all(|&w| w == root.wide_gen),
-            "the large object is torn {ctx}"
-        );
-        Seen {
-            txs: root.txs,
-            len: root.len,
-        }
-    });
+            Seen {
+                txs: root.txs,
+                len: root.len,
+            }
+        })
+        .unwrap();
     // Every object is a node, its payload, or the large object.
     assert_eq!(pool.stats().heap.live_objects, 2 * seen.len + 1, "{ctx}");
     (seen, recovery)

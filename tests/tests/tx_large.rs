@@ -73,6 +73,7 @@ fn first_mismatch(pool: &Pool<Root>, round: u64) -> Option<(usize, u64)> {
             .find(|&(i, &w)| w != pattern(i, round))
             .map(|(i, &w)| (i, w))
     })
+    .unwrap()
 }
 
 #[test]
@@ -92,12 +93,14 @@ fn sixty_four_mib_in_one_transaction() {
     .unwrap();
     let cost = pool.stats().flush.since(&before);
     println!("allocate 64 MiB zeroed: {:?}, {cost:?}", t.elapsed());
-    assert!(pool.read(|r| r.get_slice(r.root().big).unwrap().iter().all(|&w| w == 0)));
+    assert!(pool
+        .read(|r| r.get_slice(r.root().big).unwrap().iter().all(|&w| w == 0))
+        .unwrap());
 
     // A second one logs all of it and overwrites it.
     let t = Instant::now();
     let before = pool.stats().flush;
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         let big = tx.root().big;
         let words = tx.get_slice_mut(big)?;
         assert_eq!(words.len() as u64, WORDS);
@@ -131,12 +134,12 @@ fn sixty_four_mib_in_one_transaction() {
             *w = pattern(i, 2);
         }
         tx.root_mut().set_count(5)?;
-        Err(tx.abort("too big to keep"))
+        Err(tx.abort())
     });
     assert!(matches!(result, Err(Error::Aborted { .. })));
     println!("log, overwrite and roll back 64 MiB: {:?}", t.elapsed());
     assert_eq!(first_mismatch(&pool, 1), None);
-    assert_eq!(pool.read(|r| r.root().count), 0);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 0);
 
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         pool.transaction(|tx| -> pmem_core::Result<()> {
@@ -178,6 +181,7 @@ fn wide_words(pool: &Pool<Root>) -> Vec<u64> {
             .words
             .to_vec()
     })
+    .unwrap()
 }
 
 #[test]
@@ -191,12 +195,12 @@ fn a_hundred_thousand_ranges() {
         tx.root_mut().set_wide(wide)
     })
     .unwrap();
-    let wide = pool.read(|r| r.root().wide);
+    let wide = pool.read(|r| r.root().wide).unwrap();
 
     // Every other word, so no two ranges touch: 100,000 separate log entries.
     let t = Instant::now();
     let before = pool.stats().flush;
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         for i in (0..WIDE).step_by(2) {
             tx.edit(wide)?.words_mut().set_at(i, i as u64 + 1)?;
         }
@@ -224,12 +228,12 @@ fn a_hundred_thousand_ranges() {
             tx.edit(wide)?.words_mut().set_at(i, 8)?;
         }
         tx.root_mut().set_count(1)?;
-        Err::<(), _>(tx.abort("roll back 100,000 ranges"))
+        Err::<(), _>(tx.abort())
     });
     println!("{RANGES} setters, aborted: {:?}", t.elapsed());
     assert!(matches!(result, Err(Error::Aborted { .. })));
     assert!(wide_words(&pool) == expected, "abort of 100,000 ranges");
-    assert_eq!(pool.read(|r| r.root().count), 0);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 0);
     assert_healthy(&pool);
 
     drop(pool);
@@ -249,10 +253,11 @@ fn list_values(pool: &Pool<Root>) -> Vec<u64> {
         }
         values
     })
+    .unwrap()
 }
 
 fn node_count(pool: &Pool<Root>) -> usize {
-    pool.read(|r| r.objects::<Node>().count())
+    pool.read(|r| r.objects::<Node>().count()).unwrap()
 }
 
 #[test]
@@ -272,7 +277,7 @@ fn fifty_thousand_allocations() {
             let len = tx.root().len;
             tx.root_mut().set_len(len + N)?;
             if abort {
-                return Err(tx.abort("not these"));
+                return Err(tx.abort());
             }
             Ok(())
         })
@@ -298,11 +303,11 @@ fn fifty_thousand_allocations() {
     assert_eq!(list_values(&pool).len() as u64, N);
     assert_eq!(node_count(&pool) as u64, N);
     assert_eq!(pool.stats().heap.live_objects, N);
-    assert_eq!(pool.read(|r| r.root().len), N);
+    assert_eq!(pool.read(|r| r.root().len).unwrap(), N);
     assert_healthy(&pool);
 
     // 50,000 setters on distinct objects, aborted then committed.
-    let nodes: Vec<PPtr<Node>> = pool.read(|r| r.objects::<Node>().collect());
+    let nodes: Vec<PPtr<Node>> = pool.read(|r| r.objects::<Node>().collect()).unwrap();
     let set_all = |pool: &Pool<Root>, add: u64, abort: bool| {
         pool.transaction(|tx| {
             for &p in &nodes {
@@ -310,7 +315,7 @@ fn fifty_thousand_allocations() {
                 tx.edit(p)?.set_value(v + add)?;
             }
             if abort {
-                return Err(tx.abort("not these"));
+                return Err(tx.abort());
             }
             Ok(())
         })
@@ -338,7 +343,7 @@ fn fifty_thousand_allocations() {
             tx.root_mut().set_head(PPtr::null())?;
             tx.root_mut().set_len(0)?;
             if abort {
-                return Err(tx.abort("keep them"));
+                return Err(tx.abort());
             }
             Ok(())
         })
@@ -415,7 +420,7 @@ fn a_full_pool() {
     // Some of each size first, so each has a run however the chunks divide; then until the pool
     // refuses each size, largest first.
     let (mut pages, mut tinies) = (Vec::new(), Vec::new());
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         for _ in 0..10 {
             pages.push(tx.alloc_zeroed::<Page>()?);
         }
@@ -481,7 +486,7 @@ fn a_full_pool() {
     // An abort still rolls back on a full pool: root fields, a hundred small ranges, a whole
     // object, frees and (re)allocations.
     let values = list_values(&pool);
-    let wide = pool.read(|r| r.root().wide);
+    let wide = pool.read(|r| r.root().wide).unwrap();
     let wide_before = wide_words(&pool);
     let result = pool.transaction(|tx| {
         tx.root_mut().set_count(99)?;
@@ -495,12 +500,12 @@ fn a_full_pool() {
         }
         tx.free(tinies[0])?;
         tx.free(blocks[0])?;
-        Err::<(), _>(tx.abort("full pool abort"))
+        Err::<(), _>(tx.abort())
     });
     assert!(matches!(result, Err(Error::Aborted { .. })), "{result:?}");
     assert_eq!(list_values(&pool), values);
     assert_eq!(wide_words(&pool), wide_before);
-    assert_eq!(pool.read(|r| r.root().count), 0);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 0);
     assert_eq!(pool.stats().heap.live_objects, live);
 
     // A panic too.
@@ -514,7 +519,7 @@ fn a_full_pool() {
     }));
     assert!(panicked.is_err());
     assert_eq!(list_values(&pool), values);
-    assert_eq!(pool.read(|r| r.root().count), 0);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 0);
 
     // A transaction that logs more than the fixed log holds needs log space from the heap; on a
     // full pool it is refused cleanly and rolls back whatever it did before.
@@ -530,8 +535,8 @@ fn a_full_pool() {
     match result {
         Ok(()) => {
             assert!(wide_words(&pool).iter().all(|&w| w == 9));
-            assert_eq!(pool.read(|r| r.root().count), 7);
-            pool.transaction(|tx| {
+            assert_eq!(pool.read(|r| r.root().count).unwrap(), 7);
+            pool.transaction(|tx| -> pmem_core::Result<_> {
                 tx.root_mut().set_count(0)?;
                 tx.get_mut(wide)?.words.fill(0);
                 Ok(())
@@ -540,7 +545,7 @@ fn a_full_pool() {
         }
         Err(Error::OutOfSpace { .. }) => {
             assert_eq!(wide_words(&pool), wide_before);
-            assert_eq!(pool.read(|r| r.root().count), 0);
+            assert_eq!(pool.read(|r| r.root().count).unwrap(), 0);
         }
         Err(e) => panic!("expected success or OutOfSpace, got {e:?}"),
     }
@@ -566,7 +571,7 @@ fn a_full_pool() {
     assert!(matches!(e, Error::OutOfSpace { .. }));
     println!("refilled with {} tiny objects", refill.len());
     let batch = &tinies[3..1003];
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         for &p in batch {
             tx.free(p)?;
         }
@@ -583,7 +588,7 @@ fn a_full_pool() {
     rest.push(tinies[0]);
     rest.extend(&refill);
     let t = Instant::now();
-    let all = pool.transaction(|tx| {
+    let all = pool.transaction(|tx| -> pmem_core::Result<_> {
         for &p in &rest {
             tx.free(p)?;
         }
@@ -599,7 +604,7 @@ fn a_full_pool() {
         // The commit record of that many frees is larger than the fixed log: free in batches
         // that fit instead.
         for chunk in rest.chunks(1000) {
-            pool.transaction(|tx| {
+            pool.transaction(|tx| -> pmem_core::Result<_> {
                 for &p in chunk {
                     tx.free(p)?;
                 }
@@ -610,7 +615,7 @@ fn a_full_pool() {
     }
     let blocks: Vec<PPtr<Block>> = blocks[2..].iter().chain(&blocks[..1]).copied().collect();
     for chunk in blocks.chunks(100) {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             for &p in chunk {
                 tx.free(p)?;
             }

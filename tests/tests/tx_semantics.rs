@@ -8,7 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use pmem_core::check::check;
-use pmem_core::{Error, FlushStats, PPtr, PSlice, Persistent, Pool, Tx};
+use pmem_core::{AbortCause, Error, FlushStats, PPtr, PSlice, Persistent, Pool, Tx};
 
 #[derive(Persistent, Clone, Copy, Debug, PartialEq)]
 #[repr(C)]
@@ -119,6 +119,7 @@ fn state(pool: &Pool<Root>) -> State {
             allocated_bytes: heap.allocated_bytes,
         }
     })
+    .unwrap()
 }
 
 fn assert_healthy(pool: &Pool<Root>) {
@@ -197,7 +198,7 @@ fn panic_rolls_back_everything_and_the_pool_stays_usable() {
     let fences_before = pool.stats().flush;
     let hooks = Log::default();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             change_everything(tx, &hooks)?;
             panic!("boom inside the transaction");
             #[allow(unreachable_code)]
@@ -220,7 +221,7 @@ fn panic_rolls_back_everything_and_the_pool_stays_usable() {
 
     // The pool (and its lock, which the panic went through) still works, for writers and readers.
     pool.transaction(|tx| tx.root_mut().set_count(11)).unwrap();
-    assert_eq!(pool.read(|r| r.root().count), 11);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 11);
     let node = pool
         .alloc(Node {
             value: 1,
@@ -256,10 +257,12 @@ fn abort_returns_aborted_and_rolls_back() {
     let hooks = Log::default();
     let result: pmem_core::Result<u64> = pool.transaction(|tx| {
         change_everything(tx, &hooks)?;
-        Err(tx.abort("balance would go negative"))
+        Err(tx.abort())
     });
     match result {
-        Err(Error::Aborted { reason }) => assert_eq!(reason, "balance would go negative"),
+        Err(Error::Aborted {
+            cause: AbortCause::Requested,
+        }) => {}
         other => panic!("expected Aborted, got {other:?}"),
     }
     assert_eq!(state(&pool), before);
@@ -268,11 +271,13 @@ fn abort_returns_aborted_and_rolls_back() {
     // `abort` dooms the transaction even if the closure goes on and returns `Ok`.
     let result = pool.transaction(|tx| {
         change_everything(tx, &hooks)?;
-        let _ = tx.abort("changed my mind");
+        let _ = tx.abort();
         Ok(5)
     });
     match result {
-        Err(Error::Aborted { reason }) => assert_eq!(reason, "changed my mind"),
+        Err(Error::Aborted {
+            cause: AbortCause::Requested,
+        }) => {}
         other => panic!("expected Aborted, got {other:?}"),
     }
     assert_eq!(state(&pool), before);
@@ -285,7 +290,7 @@ fn committed_changes_are_all_there_and_hooks_run_in_order() {
     let before = state(&pool);
     let hooks = Log::default();
     let ran_inside = Rc::new(Cell::new(false));
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         let flag = ran_inside.clone();
         tx.on_commit(hooks.hook("first"));
         tx.on_commit(hooks.hook("second"));
@@ -325,9 +330,9 @@ fn nested_ok_commits_with_the_outer() {
     let pool = populated();
     let hooks = Log::default();
     let value = pool
-        .transaction(|tx| {
+        .transaction(|tx| -> pmem_core::Result<_> {
             tx.root_mut().set_count(20)?;
-            let inner = tx.transaction(|tx| {
+            let inner = tx.transaction(|tx| -> pmem_core::Result<_> {
                 tx.on_commit(hooks.hook("inner commit"));
                 tx.root_mut().arr_mut().set_at(0, 100)?;
                 let next = tx.root().head;
@@ -372,29 +377,31 @@ fn nested_err_aborts_the_outer_even_if_swallowed() {
         Ok("outer says ok")
     });
     match result {
-        Err(Error::Aborted { reason }) => {
-            assert!(reason.contains("inner failure"), "reason: {reason}")
-        }
+        Err(Error::Aborted {
+            cause: AbortCause::NestedFailed,
+        }) => {}
         other => panic!("expected Aborted, got {other:?}"),
     }
     assert_eq!(state(&pool), before, "nothing of either level may remain");
     assert_eq!(hooks.entries(), ["abort"]);
 
-    // With an explicit abort inside, the reason is the inner one.
+    // With an explicit abort inside, the cause is the abort.
     let result = pool.transaction(|tx| {
         tx.root_mut().set_count(1)?;
-        let _ = tx.transaction(|tx| -> pmem_core::Result<()> { Err(tx.abort("inner abort")) });
+        let _ = tx.transaction(|tx| -> pmem_core::Result<()> { Err(tx.abort()) });
         Ok(())
     });
     match result {
-        Err(Error::Aborted { reason }) => assert_eq!(reason, "inner abort"),
+        Err(Error::Aborted {
+            cause: AbortCause::Requested,
+        }) => {}
         other => panic!("expected Aborted, got {other:?}"),
     }
     assert_eq!(state(&pool), before);
 
     // A failure doom lasts for that transaction only: the next one commits.
     pool.transaction(|tx| tx.root_mut().set_count(2)).unwrap();
-    assert_eq!(pool.read(|r| r.root().count), 2);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 2);
     assert_healthy(&pool);
 }
 
@@ -417,7 +424,7 @@ fn nested_panic_rolls_back_all() {
     assert_eq!(hooks.entries(), ["abort"]);
     assert_healthy(&pool);
     pool.transaction(|tx| tx.root_mut().set_count(3)).unwrap();
-    assert_eq!(pool.read(|r| r.root().count), 3);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 3);
 }
 
 /// A panic in a nested transaction is a failure of that transaction, like an `Err`: it must doom
@@ -438,10 +445,15 @@ fn nested_panic_caught_by_the_outer_closure_still_aborts() {
         Ok(())
     });
     assert!(
-        matches!(result, Err(Error::Aborted { .. })),
+        matches!(
+            result,
+            Err(Error::Aborted {
+                cause: AbortCause::NestedPanicked
+            })
+        ),
         "the outer transaction committed after its nested transaction panicked: {result:?}, \
          count is now {}",
-        pool.read(|r| r.root().count)
+        pool.read(|r| r.root().count).unwrap()
     );
     assert_eq!(state(&pool), before);
 }
@@ -449,7 +461,7 @@ fn nested_panic_caught_by_the_outer_closure_still_aborts() {
 #[test]
 fn pool_transaction_inside_a_transaction_is_refused() {
     let pool = populated();
-    let result = pool.transaction(|tx| {
+    let result = pool.transaction(|tx| -> pmem_core::Result<_> {
         tx.root_mut().set_count(77)?;
         let nested = pool.transaction(|tx| tx.root_mut().set_count(88));
         assert!(
@@ -470,7 +482,7 @@ fn pool_transaction_inside_a_transaction_is_refused() {
         Ok(tx.root().count)
     });
     assert_eq!(result.unwrap(), 77);
-    assert_eq!(pool.read(|r| r.root().count), 77);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 77);
     assert_healthy(&pool);
 }
 
@@ -484,7 +496,7 @@ fn transaction_while_reading_on_the_same_thread_does_not_deadlock() {
     std::thread::spawn(move || {
         let pool = populated();
         let result = catch_unwind(AssertUnwindSafe(|| {
-            let guard = pool.reader();
+            let guard = pool.reader().unwrap();
             let count = guard.root().count;
             let r = pool.transaction(|tx| tx.root_mut().set_count(count + 1));
             drop(guard);
@@ -515,28 +527,90 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_default()
 }
 
+/// The reverse mistake of a transaction inside a read: a read inside a transaction on the same
+/// pool and thread. Taking the read lock would wait for the thread's own write lock, and a
+/// reference it handed out would see the transaction's next write; it is refused with
+/// `Error::ReadInTransaction`, as `ReadGuardHeld` refuses the reverse, and the transaction goes
+/// on and commits.
 #[test]
-fn pool_read_inside_a_transaction_panics_clearly() {
+fn pool_read_inside_a_transaction_returns_an_error() {
+    let (send, outcome) = std::sync::mpsc::channel();
+    // A thread of its own, so a hang fails this test instead of hanging the suite.
+    std::thread::spawn(move || {
+        let pool = populated();
+        let other = populated();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            pool.transaction(|tx| -> pmem_core::Result<_> {
+                tx.root_mut().set_count(5)?;
+                let read = pool.read(|r| r.root().count);
+                let reader = pool.reader().map(|g| g.root().count);
+                // In a nested transaction too (its closure returns `Ok`, or the transaction
+                // would abort).
+                let nested = tx.transaction(|_| Ok::<_, Error>(pool.read(|r| r.root().count)))?;
+                // Another pool's read is not affected.
+                let elsewhere = other.read(|r| r.root().count);
+                Ok((read, reader, nested, elsewhere))
+            })
+        }));
+        let _ = send.send(result.map_err(|p| panic_message(&*p)));
+    });
+    let result = outcome
+        .recv_timeout(std::time::Duration::from_secs(3))
+        .expect("Pool::read inside a transaction on the same pool did not return within 3 s");
+    let (read, reader, nested, elsewhere) = match result {
+        Ok(Ok(reads)) => reads,
+        Ok(Err(e)) => panic!("the transaction failed: {e}"),
+        Err(p) => panic!("Pool::read inside a transaction panicked: {p}"),
+    };
+    assert!(matches!(read, Err(Error::ReadInTransaction)), "{read:?}");
+    assert!(
+        matches!(reader, Err(Error::ReadInTransaction)),
+        "{reader:?}"
+    );
+    assert!(
+        matches!(nested, Err(Error::ReadInTransaction)),
+        "{nested:?}"
+    );
+    assert_eq!(elsewhere.unwrap(), 10);
+    let msg = Error::ReadInTransaction.to_string();
+    assert!(
+        msg.contains("transaction open") && msg.contains("read through the transaction"),
+        "{msg}"
+    );
+}
+
+/// `check::check` returns a report, not a `Result`: inside a transaction on the same pool and
+/// thread, where it would report the transaction's uncommitted changes as damage, it panics with
+/// the read's error, and the transaction rolls back.
+#[test]
+fn check_inside_a_transaction_panics_with_the_reads_error() {
+    let pool = populated();
+    let before = state(&pool);
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        pool.transaction(|tx| -> pmem_core::Result<()> {
+            tx.root_mut().set_count(5)?;
+            check(&pool);
+            Ok(())
+        })
+    }));
+    let msg = panic_message(&*caught.expect_err("check inside a transaction must panic"));
+    assert!(msg.contains(&Error::ReadInTransaction.to_string()), "{msg}");
+    assert_eq!(state(&pool), before);
+    assert_healthy(&pool);
+}
+
+/// After the refused read, the transaction commits as if it had not been tried.
+#[test]
+fn a_transaction_commits_after_a_refused_read() {
     let pool = populated();
     pool.transaction(|tx| {
         tx.root_mut().set_count(5)?;
-        let read = catch_unwind(AssertUnwindSafe(|| pool.read(|r| r.root().count)));
-        let msg = panic_message(&*read.expect_err("Pool::read inside a transaction must panic"));
-        assert!(
-            msg.contains("inside a transaction") && msg.contains("read through the Tx"),
-            "unclear message: {msg}"
-        );
-        let guard = catch_unwind(AssertUnwindSafe(|| pool.reader().root().count));
-        let msg = panic_message(&*guard.expect_err("Pool::reader inside a transaction must panic"));
-        assert!(
-            msg.contains("inside a transaction"),
-            "unclear message: {msg}"
-        );
-        Ok(())
+        assert!(pool.read(|r| r.root().count).is_err());
+        tx.root_mut().set_count(6)
     })
     .unwrap();
-    // Outside the transaction reading works, and sees the commit.
-    assert_eq!(pool.read(|r| r.root().count), 5);
+    assert_eq!(pool.read(|r| r.root().count).unwrap(), 6);
+    assert_healthy(&pool);
 }
 
 #[test]
@@ -601,12 +675,12 @@ fn reads_inside_a_transaction_see_its_own_writes() {
         assert_eq!(tx.get_slice(zs)?, &[0; 5]);
 
         // Nested transactions see the same.
-        tx.transaction(|tx| {
+        tx.transaction(|tx| -> pmem_core::Result<_> {
             assert_eq!(tx.get(fresh)?.value, 10);
             assert_eq!(tx.root().count, 31);
             Ok(())
         })?;
-        Err::<(), _>(tx.abort("only looking"))
+        Err::<(), _>(tx.abort())
     })
     .unwrap_err();
     assert_healthy(&pool);
@@ -629,7 +703,7 @@ fn allocations_exist_only_if_committed() {
         leaked.1 = tx.alloc_zeroed::<Big>()?;
         leaked.2 = tx.alloc(Other { a: 1, b: 2 })?;
         assert!(tx.get(leaked.2).is_ok());
-        Err::<(), _>(tx.abort("no"))
+        Err::<(), _>(tx.abort())
     });
     assert_eq!(state(&pool), before);
     pool.read(|r| {
@@ -642,7 +716,8 @@ fn allocations_exist_only_if_committed() {
             r.get(leaked.1).map(|_| ())
         );
         assert!(matches!(r.get(leaked.2), Err(Error::InvalidPointer { .. })));
-    });
+    })
+    .unwrap();
     // After a commit they are there.
     let p = pool
         .transaction(|tx| tx.alloc(Other { a: 5, b: 6 }))
@@ -650,7 +725,8 @@ fn allocations_exist_only_if_committed() {
     pool.read(|r| {
         assert_eq!(r.objects::<Other>().collect::<Vec<_>>(), [p]);
         assert_eq!(*r.get(p).unwrap(), Other { a: 5, b: 6 });
-    });
+    })
+    .unwrap();
     assert_eq!(pool.stats().heap.live_objects, before.live_objects + 1);
 }
 
@@ -666,7 +742,7 @@ fn frees_happen_only_if_committed() {
         tx.free(head)?;
         tx.root_mut().set_big(PPtr::null())?;
         tx.free(big)?;
-        Err(tx.abort("keep them"))
+        Err(tx.abort())
     });
     assert_eq!(state(&pool), before);
     pool.read(|r| {
@@ -676,7 +752,8 @@ fn frees_happen_only_if_committed() {
             "still readable after the abort"
         );
         assert_eq!(r.get(big).unwrap().words[0], 3);
-    });
+    })
+    .unwrap();
 
     pool.transaction(|tx| {
         let next = tx.get(head)?.next;
@@ -693,7 +770,8 @@ fn frees_happen_only_if_committed() {
     pool.read(|r| {
         // A freed chunk object is no object at all.
         assert!(matches!(r.get(big), Err(Error::InvalidPointer { .. })));
-    });
+    })
+    .unwrap();
     // Freeing it again is an error, not a corruption.
     assert!(matches!(pool.free(head), Err(Error::InvalidPointer { .. })));
     assert!(matches!(pool.free(big), Err(Error::InvalidPointer { .. })));
@@ -712,7 +790,7 @@ fn double_free_in_one_transaction_is_an_error() {
     let before = state(&pool);
     let head = before.root.head;
     let data = before.root.data;
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         let next = tx.get(head)?.next;
         tx.root_mut().set_head(next)?;
         tx.free(head)?;
@@ -779,7 +857,7 @@ fn freeing_what_the_same_transaction_allocated() {
             next: PPtr::null(),
         })?;
         tx.free(a)?;
-        Err(tx.abort("no"))
+        Err(tx.abort())
     });
     assert_eq!(state(&pool), before);
     // Space freed that way is reusable.
@@ -811,7 +889,7 @@ fn get_mut_many_refuses_duplicates_and_logs_with_one_fence() {
     }
 
     let start = pool.stats().flush;
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         let before = pool.stats().flush;
         let [a, b, c, d] = tx.get_mut_many([list[0], list[1], list[2], list[3]])?;
         let logged = pool.stats().flush.since(&before);
@@ -878,7 +956,7 @@ fn fence_costs(pool: &Pool<Root>) {
     assert_eq!(c.fences, 2);
 
     let c = cost(pool, "one setter written 10 times (same range)", |pool| {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             for i in 0..10 {
                 tx.root_mut().set_count(i)?;
             }
@@ -890,7 +968,7 @@ fn fence_costs(pool: &Pool<Root>) {
 
     for k in [1usize, 2, 5, 16] {
         let c = cost(pool, &format!("{k} setters on {k} objects"), |pool| {
-            pool.transaction(|tx| {
+            pool.transaction(|tx| -> pmem_core::Result<_> {
                 for &n in &nodes[..k] {
                     let v = tx.get(n)?.value;
                     tx.edit(n)?.set_value(v + 1)?;
@@ -904,7 +982,7 @@ fn fence_costs(pool: &Pool<Root>) {
     }
 
     let c = cost(pool, "8 array elements by set_at", |pool| {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             for i in 0..8 {
                 tx.root_mut().arr_mut().set_at(i, i as u64)?;
             }
@@ -915,7 +993,7 @@ fn fence_costs(pool: &Pool<Root>) {
     assert_eq!(c.fences, 9);
 
     let c = cost(pool, "whole root by get_mut, 20 fields written", |pool| {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             let root = tx.root_mut().get_mut()?;
             root.count += 1;
             root.arr = [9; 8];
@@ -927,7 +1005,7 @@ fn fence_costs(pool: &Pool<Root>) {
     assert_eq!(c.fences, 2);
 
     let c = cost(pool, "whole object by tx.get_mut", |pool| {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             let n = tx.get_mut(nodes[0])?;
             n.value += 1;
             n.next = nodes[1];
@@ -952,7 +1030,7 @@ fn fence_costs(pool: &Pool<Root>) {
     assert_eq!(c.fences, 2);
 
     let c = cost(pool, "get_mut_many batch of 8 objects", |pool| {
-        pool.transaction(|tx| {
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             let batch: [PPtr<Node>; 8] = nodes[..8].try_into().unwrap();
             for n in tx.get_mut_many(batch)? {
                 n.value += 1;
@@ -965,7 +1043,7 @@ fn fence_costs(pool: &Pool<Root>) {
 
     let c = cost(pool, "read-only transaction", |pool| {
         let sum = pool
-            .transaction(|tx| {
+            .transaction(|tx| -> pmem_core::Result<_> {
                 let mut sum = tx.root().count;
                 for &n in &nodes {
                     sum += tx.get(n)?.value;
@@ -978,12 +1056,12 @@ fn fence_costs(pool: &Pool<Root>) {
     assert_eq!(c.fences, 0);
 
     let c = cost(pool, "transaction that aborts before writing", |pool| {
-        let _ = pool.transaction(|tx| -> pmem_core::Result<()> { Err(tx.abort("nothing")) });
+        let _ = pool.transaction(|tx| -> pmem_core::Result<()> { Err(tx.abort()) });
     });
     assert_eq!(c.fences, 0);
 
     let c = cost(pool, "pool.read", |pool| {
-        pool.read(|r| r.root().count);
+        pool.read(|r| r.root().count).unwrap();
     });
     assert_eq!(c.fences, 0);
 
@@ -1031,7 +1109,7 @@ fn fence_costs(pool: &Pool<Root>) {
     let c = cost(pool, "aborted single-setter transaction", |pool| {
         let _ = pool.transaction(|tx| -> pmem_core::Result<()> {
             tx.root_mut().set_count(0)?;
-            Err(tx.abort("no"))
+            Err(tx.abort())
         });
     });
     println!("  (abort: 1 fence to log, 1 to make the rollback durable, 1 to retire the log)");
@@ -1101,8 +1179,9 @@ fn invalid_pointers_are_errors() {
     let before = state(&pool);
     for (what, p) in &bad {
         let p = *p;
-        pool.read(|r| is_invalid(what, "Reader::get", r.get(p).map(|_| ())));
-        pool.transaction(|tx| {
+        pool.read(|r| is_invalid(what, "Reader::get", r.get(p).map(|_| ())))
+            .unwrap();
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             is_invalid(what, "Tx::get", tx.get(p).map(|_| ()));
             is_invalid(what, "Tx::get_mut", tx.get_mut(p).map(|_| ()));
             is_invalid(what, "Tx::edit", tx.edit(p).map(|_| ()));
@@ -1129,7 +1208,8 @@ fn invalid_pointers_are_errors() {
         is_invalid(what, "Pool::free", pool.free(p));
         // As the type it is not: a `u64` is 8-aligned too, so only the type check is left.
         let as_other: PPtr<Other> = p.cast();
-        pool.read(|r| is_invalid(what, "Reader::get as Other", r.get(as_other).map(|_| ())));
+        pool.read(|r| is_invalid(what, "Reader::get as Other", r.get(as_other).map(|_| ())))
+            .unwrap();
     }
 
     // Slices: wrong length, overflowing length, wrong element type, and the bad offsets above.
@@ -1160,8 +1240,9 @@ fn invalid_pointers_are_errors() {
     ];
     for (what, sl) in &bad_slices {
         let sl = *sl;
-        pool.read(|r| is_invalid(what, "Reader::get_slice", r.get_slice(sl).map(|_| ())));
-        pool.transaction(|tx| {
+        pool.read(|r| is_invalid(what, "Reader::get_slice", r.get_slice(sl).map(|_| ())))
+            .unwrap();
+        pool.transaction(|tx| -> pmem_core::Result<_> {
             is_invalid(what, "Tx::get_slice", tx.get_slice(sl).map(|_| ()));
             is_invalid(what, "Tx::get_slice_mut", tx.get_slice_mut(sl).map(|_| ()));
             is_invalid(what, "Tx::free_slice", tx.free_slice(sl));
@@ -1170,7 +1251,8 @@ fn invalid_pointers_are_errors() {
         .unwrap();
     }
     // The null empty slice is the empty slice: it reads as `&[]` and frees as a no-op.
-    pool.read(|r| assert_eq!(r.get_slice(PSlice::<u64>::null()).unwrap(), &[] as &[u64]));
+    pool.read(|r| assert_eq!(r.get_slice(PSlice::<u64>::null()).unwrap(), &[] as &[u64]))
+        .unwrap();
     pool.transaction(|tx| {
         assert!(tx.get_slice(PSlice::<u64>::null())?.is_empty());
         assert!(tx.get_slice_mut(PSlice::<u64>::null())?.is_empty());
@@ -1185,7 +1267,8 @@ fn invalid_pointers_are_errors() {
             "Reader::get_slice",
             r.get_slice(as_u32).map(|_| ()),
         )
-    });
+    })
+    .unwrap();
     // A shorter view of a slice is fine.
     pool.read(|r| {
         assert_eq!(
@@ -1193,7 +1276,8 @@ fn invalid_pointers_are_errors() {
                 .unwrap(),
             &[7, 7, 7]
         )
-    });
+    })
+    .unwrap();
 
     // Inside a transaction, pointers into its own fresh objects are checked the same way.
     pool.transaction(|tx| {
@@ -1227,7 +1311,7 @@ fn invalid_pointers_are_errors() {
             "Tx::get",
             tx.get(fresh.cast::<Other>()).map(|_| ()),
         );
-        Err::<(), _>(tx.abort("done"))
+        Err::<(), _>(tx.abort())
     })
     .unwrap_err();
 
@@ -1256,16 +1340,20 @@ fn pointers_near_u64_max_are_errors_not_overflows() {
         let at = |call: &str| format!("{call}({offset:#x})");
         record(
             at("Reader::get"),
-            catch_unwind(AssertUnwindSafe(|| pool.read(|r| r.get(p).map(|_| ())))),
+            catch_unwind(AssertUnwindSafe(|| {
+                pool.read(|r| r.get(p).map(|_| ())).unwrap()
+            })),
         );
         record(
             at("Reader::get::<u8>"),
-            catch_unwind(AssertUnwindSafe(|| pool.read(|r| r.get(bytes).map(|_| ())))),
+            catch_unwind(AssertUnwindSafe(|| {
+                pool.read(|r| r.get(bytes).map(|_| ())).unwrap()
+            })),
         );
         record(
             at("Reader::get_slice"),
             catch_unwind(AssertUnwindSafe(|| {
-                pool.read(|r| r.get_slice(sl).map(|_| ()))
+                pool.read(|r| r.get_slice(sl).map(|_| ())).unwrap()
             })),
         );
         record(
@@ -1302,7 +1390,7 @@ fn pointers_near_u64_max_are_errors_not_overflows() {
         ];
         for (name, call) in calls {
             let r = catch_unwind(AssertUnwindSafe(|| {
-                pool.transaction(|tx| Ok(call(tx, p, bytes, sl)))
+                pool.transaction(|tx| Ok::<_, Error>(call(tx, p, bytes, sl)))
                     .expect("the transaction itself commits")
             }));
             record(at(name), r);
@@ -1325,11 +1413,13 @@ fn pointers_near_u64_max_are_errors_not_overflows() {
 /// The root's offset in the pool, from the addresses of the root and of an object whose offset
 /// is known. The root is not a heap object, so a pointer to it is no valid object pointer.
 fn pool_root_offset(pool: &Pool<Root>) -> u64 {
-    let root = pool.read(|r| r.root() as *const Root as usize);
-    let head = pool.read(|r| {
-        let p = r.root().head;
-        r.get(p).unwrap() as *const Node as usize - p.offset() as usize
-    });
+    let root = pool.read(|r| r.root() as *const Root as usize).unwrap();
+    let head = pool
+        .read(|r| {
+            let p = r.root().head;
+            r.get(p).unwrap() as *const Node as usize - p.offset() as usize
+        })
+        .unwrap();
     (root - head) as u64
 }
 
@@ -1390,8 +1480,9 @@ fn concurrent_writers_and_readers() {
                         // one without the other.
                         assert_eq!(root.count, now.iter().sum::<u64>(), "torn read");
                         last = now;
-                    });
-                    let guard = pool.reader();
+                    })
+                    .unwrap();
+                    let guard = pool.reader().unwrap();
                     let mut p = guard.root().head;
                     while !p.is_null() {
                         p = guard.get(p).expect("list node").next;
@@ -1403,13 +1494,16 @@ fn concurrent_writers_and_readers() {
         }
     });
     let elapsed = start.elapsed();
-    let counters = pool.read(|r| r.root().counters);
+    let counters = pool.read(|r| r.root().counters).unwrap();
     println!(
         "{WRITERS} writers x {INCREMENTS} transactions and 2 readers ({} reads) in {elapsed:?}",
         reads.load(std::sync::atomic::Ordering::Relaxed)
     );
     assert_eq!(&counters[..WRITERS], &[INCREMENTS; WRITERS]);
-    assert_eq!(pool.read(|r| r.root().count), WRITERS as u64 * INCREMENTS);
+    assert_eq!(
+        pool.read(|r| r.root().count).unwrap(),
+        WRITERS as u64 * INCREMENTS
+    );
     assert_eq!(
         pool.stats().heap.live_objects,
         WRITERS as u64 * INCREMENTS / 100
@@ -1420,7 +1514,7 @@ fn concurrent_writers_and_readers() {
     drop(pool);
     let pool = Pool::<Root>::open(&path).unwrap();
     assert_eq!(
-        &pool.read(|r| r.root().counters)[..WRITERS],
+        &pool.read(|r| r.root().counters).unwrap()[..WRITERS],
         &[INCREMENTS; WRITERS]
     );
 }

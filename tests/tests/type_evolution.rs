@@ -92,8 +92,8 @@ fn a_changed_type_behind_the_root_is_refused_at_open() {
     // The refused open changed nothing, and the original program still opens the pool.
     assert_eq!(std::fs::read(&path).unwrap(), bytes_before);
     let pool = Pool::<before::Root>::open(&path).unwrap();
-    let head = pool.read(|r| r.root().head);
-    assert_eq!(pool.read(|r| r.get(head).unwrap().a), 7);
+    let head = pool.read(|r| r.root().head).unwrap();
+    assert_eq!(pool.read(|r| r.get(head).unwrap().a).unwrap(), 7);
 }
 
 /// A pool whose type table does not know the types (here: none recorded, as a pool claimed by

@@ -283,7 +283,7 @@ struct PoolInner {
 ///     let node = tx.alloc(Node { value: n, next: head })?;
 ///     tx.root_mut().set_head(node)
 /// })?;
-/// assert_eq!(pool.read(|r| r.root().count), 1);
+/// assert_eq!(pool.read(|r| r.root().count)?, 1);
 /// # Ok::<(), pmem_core::Error>(())
 /// ```
 ///
@@ -389,7 +389,70 @@ impl<R: Persistent> Pool<R> {
     /// 13,000 objects each unlinked by one logged 8-byte write (64 bytes of log; a logged range
     /// of `n` bytes takes `n + 32` rounded up to 64) and freed (at most 16 bytes of log). Beyond
     /// that, on a full pool, the transaction fails with [`Error::OutOfSpace`] and rolls back.
-    pub fn transaction<T>(&self, f: impl FnOnce(&mut Tx<'_, R>) -> Result<T>) -> Result<T> {
+    ///
+    /// # Errors
+    ///
+    /// The closure's error type `E` is the caller's: any `E` that a [`pmem_core::Error`]
+    /// converts into (`E: From<Error>`), `Error` itself included. An `Err` the closure returns
+    /// comes back as it is, after the rollback; an error of the library's (from `?` on a `Tx`
+    /// call inside the closure, or while committing: [`Error::OutOfSpace`],
+    /// [`Error::CommitOutcomeUnknown`], …) comes back converted by `E::from`, so it stays
+    /// matchable as the `Error` inside `E`. Nothing is boxed: `E` is a type parameter.
+    ///
+    /// ```
+    /// use pmem_core::{Persistent, Pool};
+    ///
+    /// #[derive(Persistent)]
+    /// #[repr(C)]
+    /// struct Root { balance: u64, withdrawals: u64 }
+    ///
+    /// #[derive(Debug)]
+    /// enum BankError {
+    ///     Insufficient { balance: u64, wanted: u64 },
+    ///     Pool(pmem_core::Error),
+    /// }
+    /// impl From<pmem_core::Error> for BankError {
+    ///     fn from(e: pmem_core::Error) -> Self { BankError::Pool(e) }
+    /// }
+    ///
+    /// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// pool.transaction(|tx| tx.root_mut().set_balance(50))?; // here `E` is `pmem_core::Error`
+    /// let withdraw = |amount: u64| {
+    ///     pool.transaction(|tx| -> Result<u64, BankError> {
+    ///         let n = tx.root().withdrawals;
+    ///         tx.root_mut().set_withdrawals(n + 1)?; // `?` on the library's error
+    ///         // A nested transaction's error is its closure's value itself.
+    ///         tx.transaction(|tx| {
+    ///             let balance = tx.root().balance;
+    ///             if amount > balance {
+    ///                 return Err(BankError::Insufficient { balance, wanted: amount });
+    ///             }
+    ///             tx.root_mut().set_balance(balance - amount)?;
+    ///             Ok(())
+    ///         })?;
+    ///         Ok(tx.root().balance)
+    ///     })
+    /// };
+    /// assert_eq!(withdraw(20).unwrap(), 30);
+    /// // The error comes back typed, and the count of withdrawals was rolled back too.
+    /// assert!(matches!(withdraw(40), Err(BankError::Insufficient { balance: 30, wanted: 40 })));
+    /// assert_eq!(pool.read(|r| (r.root().balance, r.root().withdrawals))?, (30, 1));
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    ///
+    /// A closure whose only errors come from `?` and that ends in `Ok(..)` leaves `E` open (Rust
+    /// has no defaults for a function's type parameters): name it, as in
+    /// `pool.transaction(|tx| -> pmem_core::Result<()> { .. })` or `Ok::<_, pmem_core::Error>(())`.
+    ///
+    /// Why the caller's own type rather than a wrapper of both (`Abort(E)` / `Storage(Error)`):
+    /// the value comes back with no layer to unwrap, a nested transaction's error is its
+    /// closure's value itself, and a closure returning `pmem_core::Result<T>` is simply the case
+    /// `E = Error`. A caller that wants the two kinds apart has them in its own enum
+    /// (`BankError::Pool` above).
+    pub fn transaction<T, E>(&self, f: impl FnOnce(&mut Tx<'_, R>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
         let mut tx = Tx::new(self.writer()?);
         let result = f(&mut tx);
         tx.finish(result)
@@ -439,12 +502,13 @@ impl<R: Persistent> Pool<R> {
     /// thread's first guard on a pool allocates the small record of that shared hold (40 bytes),
     /// freed by the last.
     ///
-    /// # Panics
-    /// If called from inside a transaction on the same pool and thread (read through the
-    /// transaction instead): the transaction could otherwise write under a live reference.
-    pub fn read<T>(&self, f: impl FnOnce(&Reader<'_, R>) -> T) -> T {
-        let guard = self.reader();
-        f(&guard)
+    /// # Errors
+    /// [`Error::ReadInTransaction`] if called from inside a transaction on the same pool and
+    /// thread (read through the transaction instead): the transaction could otherwise write
+    /// under a live reference. `f` is not called then.
+    pub fn read<T>(&self, f: impl FnOnce(&Reader<'_, R>) -> T) -> Result<T> {
+        let guard = self.reader()?;
+        Ok(f(&guard))
     }
 
     /// A guard with shared read access to the pool, until it is dropped.
@@ -456,17 +520,16 @@ impl<R: Persistent> Pool<R> {
     /// then closed without retiring its logs, and the next open replays them, as after a crash
     /// between transactions.
     ///
-    /// # Panics
+    /// # Errors
     /// As [`read`](Pool::read).
-    pub fn reader(&self) -> ReadGuard<'_, R> {
-        assert!(
-            self.inner.writer.load(Ordering::Relaxed) != thread_marker(),
-            "Pool::read/reader called inside a transaction on the same pool: read through the Tx"
-        );
+    pub fn reader(&self) -> Result<ReadGuard<'_, R>> {
+        if self.inner.writer.load(Ordering::Relaxed) == thread_marker() {
+            return Err(Error::ReadInTransaction);
+        }
         let reader = Reader::new(&self.inner.shared);
-        ReadGuard::new(reader, self.pool_id(), || {
+        Ok(ReadGuard::new(reader, self.pool_id(), || {
             self.inner.lock.read().unwrap_or_else(|e| e.into_inner())
-        })
+        }))
     }
 
     /// Allocates a `T` holding `value`, durably, in one fail-safe step (one fence), and returns
@@ -494,7 +557,7 @@ impl<R: Persistent> Pool<R> {
     /// # #[derive(Persistent)] #[repr(C)] struct Node { value: u64 }
     /// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
     /// let node = pool.alloc_into(Node { value: 7 }, |tx, p| tx.root_mut().set_head(p))?;
-    /// assert_eq!(pool.read(|r| r.root().head), node);
+    /// assert_eq!(pool.read(|r| r.root().head)?, node);
     /// # Ok::<(), pmem_core::Error>(())
     /// ```
     pub fn alloc_into<T: Persistent>(

@@ -12,7 +12,7 @@ use std::mem::ManuallyDrop;
 pub(crate) use self::state::TxCore;
 pub use handle::{PMut, SliceMut};
 
-use crate::error::{Error, Result};
+use crate::error::{AbortCause, Error, Result};
 use crate::heap::{ObjectRef, Reservation};
 use crate::persistent::{bytes_of, Persistent};
 use crate::pool::resolve::{locate, resolve, slice_fingerprint};
@@ -44,7 +44,7 @@ type Hook<'p> = Box<dyn FnOnce() + 'p>;
 ///     tx.root_mut().set_b(b)
 /// })?;
 /// // Move 30 from a to b: both accounts logged together, one fence.
-/// pool.transaction(|tx| {
+/// pool.transaction(|tx| -> pmem_core::Result<()> {
 ///     let (a, b) = (tx.root().a, tx.root().b);
 ///     let [a, b] = tx.get_mut_many([a, b])?;
 ///     a.balance -= 30;
@@ -54,7 +54,7 @@ type Hook<'p> = Box<dyn FnOnce() + 'p>;
 /// pool.read(|r| {
 ///     assert_eq!(r.get(r.root().a).unwrap().balance, 70);
 ///     assert_eq!(r.get(r.root().b).unwrap().balance, 30);
-/// });
+/// })?;
 /// # Ok::<(), pmem_core::Error>(())
 /// ```
 pub struct Tx<'p, R> {
@@ -89,17 +89,15 @@ impl<'p, R: Persistent> Tx<'p, R> {
     }
 
     /// Commits or aborts according to the closure's result, releases the pool, then runs the
-    /// hooks of the outcome.
-    pub(crate) fn finish<T>(mut self, result: Result<T>) -> Result<T> {
+    /// hooks of the outcome. The library's own errors reach the caller as `E::from`.
+    pub(crate) fn finish<T, E: From<Error>>(mut self, result: Result<T, E>) -> Result<T, E> {
         self.stage = Stage::Ending;
         if self.core.depth > 0 {
             // A nested transaction unwound and the outer closure caught the panic.
-            self.core
-                .doomed
-                .get_or_insert_with(|| "a nested transaction panicked".into());
+            self.core.doomed.get_or_insert(AbortCause::NestedPanicked);
         }
         let result = match (result, self.core.doomed.take()) {
-            (Ok(_), Some(reason)) => Err(Error::Aborted { reason }),
+            (Ok(_), Some(cause)) => Err(E::from(Error::Aborted { cause })),
             (result, _) => result,
         };
         // Which hooks the outcome runs: the commit's, the abort's, or (outcome unknown) none.
@@ -108,9 +106,9 @@ impl<'p, R: Persistent> Tx<'p, R> {
                 Ok(()) => (Ok(value), true, false),
                 // The write-back failed after the commit record was written: whether the
                 // transaction survives is unknown, so neither set of hooks may claim an outcome.
-                Err(e @ Error::CommitOutcomeUnknown { .. }) => (Err(e), false, false),
+                Err(e @ Error::CommitOutcomeUnknown { .. }) => (Err(E::from(e)), false, false),
                 // The commit record could not be written: the transaction was rolled back.
-                Err(e) => (Err(e), false, true),
+                Err(e) => (Err(E::from(e)), false, true),
             },
             Err(e) => {
                 self.core.abort();
@@ -360,26 +358,38 @@ impl<'p, R: Persistent> Tx<'p, R> {
         self.core.free(offset, object, fresh)
     }
 
-    /// Runs `f` as part of this transaction (nesting flattens). If `f` fails, the whole
-    /// transaction will abort, even if the caller goes on and returns `Ok`.
-    pub fn transaction<T>(&mut self, f: impl FnOnce(&mut Tx<'p, R>) -> Result<T>) -> Result<T> {
+    /// Runs `f` as part of this transaction (nesting flattens) and returns what `f` returns: its
+    /// error is handed back as it is, of `f`'s own type, for the caller to pass on (`?`) or
+    /// handle. If `f` fails, the whole transaction will abort, even if the caller goes on and
+    /// returns `Ok` (the transaction then fails with [`Error::Aborted`] and
+    /// [`AbortCause::NestedFailed`]).
+    ///
+    /// As for [`Pool::transaction`](crate::Pool::transaction), a closure whose only errors come
+    /// from `?` needs its error type named.
+    pub fn transaction<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Tx<'p, R>) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.core.depth += 1;
         let result = f(self);
         self.core.depth -= 1;
-        if let Err(e) = &result {
-            self.core
-                .doomed
-                .get_or_insert_with(|| format!("a nested transaction failed: {e}"));
+        if result.is_err() {
+            self.core.doomed.get_or_insert(AbortCause::NestedFailed);
         }
         result
     }
 
-    /// Marks the transaction for abort and returns the error to return from the closure:
-    /// `return Err(tx.abort("balance would go negative"))`.
-    pub fn abort(&mut self, reason: impl Into<String>) -> Error {
-        let reason = reason.into();
-        self.core.doomed.get_or_insert_with(|| reason.clone());
-        Error::Aborted { reason }
+    /// Marks the transaction for abort, and returns the error to return from the closure:
+    /// `return Err(tx.abort())`. The transaction then rolls back whatever the closure returns,
+    /// with [`Error::Aborted`] and [`AbortCause::Requested`] if it returns `Ok`.
+    ///
+    /// To say why, return an error of your own instead: any `Err` aborts the transaction and
+    /// comes back from [`Pool::transaction`](crate::Pool::transaction) as it is.
+    pub fn abort(&mut self) -> Error {
+        self.core.doomed.get_or_insert(AbortCause::Requested);
+        Error::Aborted {
+            cause: AbortCause::Requested,
+        }
     }
 
     /// Runs `f` after the transaction commits durably, once the pool is released: the hook may

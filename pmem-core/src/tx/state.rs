@@ -62,8 +62,9 @@ pub(crate) struct TxCore {
     held_slots: Vec<(u32, u64)>,
     /// Large objects `(first chunk, chunks)` freed durably whose chunks are held (see `last_undo`).
     held_spans: Vec<(u64, u64)>,
-    /// Set when a nested transaction failed: the outer one may not commit.
-    pub(crate) doomed: Option<String>,
+    /// Set when the transaction may not commit: [`Tx::abort`](crate::Tx::abort) was called or a
+    /// nested transaction failed.
+    pub(crate) doomed: Option<crate::error::AbortCause>,
     pub(crate) depth: u32,
     /// Set when a write-back failed: what the media holds is unknown, so no further write may
     /// build on it and close must not retire the logs (the next open's recovery decides).

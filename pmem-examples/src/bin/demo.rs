@@ -88,7 +88,7 @@ fn state(pool: &Pool<Bank>) -> Result<State> {
             transfers: bank.transfers,
             journal,
         })
-    })
+    })?
 }
 
 /// Who pays, and how much, for transfer number `seq`: alternating, never more than the payer has.
@@ -210,7 +210,10 @@ fn run(path: &Path) -> std::result::Result<(), String> {
         .layout(LAYOUT)
         .open_or_create(path, POOL_SIZE)
         .map_err(e("opening the pool"))?;
-    if pool.read(|r| r.root().transfers == 0 && r.root().alice + r.root().bob == 0) {
+    if pool
+        .read(|r| r.root().transfers == 0 && r.root().alice + r.root().bob == 0)
+        .map_err(e("reading the pool"))?
+    {
         pool.transaction(|tx| {
             let mut root = tx.root_mut();
             root.set_alice(OPENING_BALANCE)?;

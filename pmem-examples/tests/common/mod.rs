@@ -131,7 +131,7 @@ where
                         model(&mut state, op);
                     }
                     if step.abort {
-                        return Err(tx.abort("aborted on purpose"));
+                        return Err(tx.abort());
                     }
                     Ok(())
                 });
@@ -241,11 +241,11 @@ pub fn run_map_crash_test<M: Map>(test: CrashTest, steps: Vec<Step<MapOp>>) {
         },
         model,
         |pool: &Pool<MapRoot<M>>| {
-            let map = pool.read(|r| r.root().map);
+            let map = pool.read(|r| r.root().map).unwrap();
             let entries = if map == M::null() {
                 Vec::new()
             } else {
-                pool.read(|r| map.verify(r))?
+                pool.read(|r| map.verify(r)).unwrap()?
             };
             pool_is_clean(pool)?;
             Ok(entries.into_iter().collect())

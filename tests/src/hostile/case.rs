@@ -68,6 +68,7 @@ pub fn read_all(pool: &Pool<Root>) -> Result<(), String> {
         std::hint::black_box(sum);
         Ok(())
     })
+    .map_err(|e| e.to_string())?
 }
 
 /// `pool`'s check report and live object count must agree with `expected` live objects; if the
@@ -121,6 +122,7 @@ pub fn digest(pool: &Pool<Root>) -> String {
         out.push_str(&format!(" big {big:x} spare {spare:x}"));
         out
     })
+    .expect("no transaction is open on this thread")
 }
 
 /// The whole case on the pool file at `path` (written from `bytes`, removed afterwards). With
@@ -162,7 +164,7 @@ fn run_on(path: &Path, expect: Option<&str>) -> Result<Outcome, String> {
     let reach0 = before.reachable_objects;
 
     // Push a node with a small slice.
-    let pushed = pool.transaction(|tx| {
+    let pushed = pool.transaction(|tx| -> pmem_core::Result<_> {
         let items = tx.alloc_slice(&[MARK; 5])?;
         let next = tx.root().head;
         let node = tx.alloc(Node {
@@ -191,7 +193,8 @@ fn run_on(path: &Path, expect: Option<&str>) -> Result<Outcome, String> {
             return Err("the pushed node does not read back as written".to_string());
         }
         Ok(())
-    })?;
+    })
+    .map_err(|e| e.to_string())??;
 
     // Pop it again, freeing both objects.
     pool.transaction(|tx| {
@@ -219,7 +222,7 @@ fn run_on(path: &Path, expect: Option<&str>) -> Result<Outcome, String> {
         })?;
         tx.root_mut().set_head(n)?;
         tx.root_mut().set_big(big)?;
-        Err::<(), _>(tx.abort("the case aborts"))
+        Err::<(), _>(tx.abort())
     });
     // Aborted, or out of space: rolled back either way.
     debug_assert!(aborted.is_err());
@@ -228,7 +231,7 @@ fn run_on(path: &Path, expect: Option<&str>) -> Result<Outcome, String> {
 
     // Free what the hostile file holds: the old head and its items, unlinking it.
     let live1 = live(&pool);
-    let freed = pool.transaction(|tx| {
+    let freed = pool.transaction(|tx| -> pmem_core::Result<_> {
         let head = tx.root().head;
         let n = tx.get(head)?;
         let (next, items) = (n.next, n.items);
@@ -252,7 +255,7 @@ fn run_on(path: &Path, expect: Option<&str>) -> Result<Outcome, String> {
 
     // A last push, to find after reopening.
     let last = pool
-        .transaction(|tx| {
+        .transaction(|tx| -> pmem_core::Result<_> {
             let next = tx.root().head;
             let n = tx.alloc(Node {
                 value: MARK2,
@@ -293,7 +296,8 @@ fn run_on(path: &Path, expect: Option<&str>) -> Result<Outcome, String> {
             } else {
                 Err("the last committed push is gone after reopening".to_string())
             }
-        })?;
+        })
+        .map_err(|e| e.to_string())??;
     }
     read_all(&pool)?;
     Ok(Outcome::Opened {

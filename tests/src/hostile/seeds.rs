@@ -67,7 +67,7 @@ fn fill_objects(pool: &Pool<Root>, small: bool) {
     })
     .expect("fill a seed pool");
     // Free every other node's items: runs with holes.
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         let mut p = tx.root().head;
         let mut i = 0;
         while !p.is_null() {
@@ -101,7 +101,7 @@ pub fn build(dir: &Path, small: bool) -> Vec<Seed> {
 
     let pool = fresh(&path, size);
     let nodes = if small { 60 } else { 150 };
-    pool.transaction(|tx| {
+    pool.transaction(|tx| -> pmem_core::Result<_> {
         for i in 0..nodes {
             let items = tx.alloc_slice(&[i; 2])?;
             push(tx, i, items)?;
@@ -138,7 +138,7 @@ pub fn build(dir: &Path, small: bool) -> Vec<Seed> {
                 sprinkle(tx.get_slice_mut(spare)?, 10);
             }
             image = std::fs::read(&path).expect("read the pool mid-transaction");
-            Err::<(), _>(tx.abort("captured"))
+            Err::<(), _>(tx.abort())
         });
         drop(pool);
         assert!(!image.is_empty(), "the interrupted transaction ran");

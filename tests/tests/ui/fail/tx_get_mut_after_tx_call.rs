@@ -17,14 +17,14 @@ struct Node {
 
 fn main() {
     let pool = Pool::<Root>::builder().create_simulated(1 << 20).unwrap();
-    let _ = pool.transaction(|tx| {
+    let _ = pool.transaction(|tx| -> pmem_core::Result<()> {
         let head = tx.root().head;
         let node = tx.get_mut(head)?;
         tx.root_mut().set_count(1)?;
         node.value = 2;
         Ok(())
     });
-    let _ = pool.transaction(|tx| {
+    let _ = pool.transaction(|tx| -> pmem_core::Result<()> {
         let head = tx.root().head;
         let node = tx.get_mut(head)?;
         let count = tx.root().count;

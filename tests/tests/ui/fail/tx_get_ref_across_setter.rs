@@ -15,7 +15,7 @@ struct Node {
 
 fn main() {
     let pool = Pool::<Root>::builder().create_simulated(1 << 20).unwrap();
-    let _ = pool.transaction(|tx| {
+    let _ = pool.transaction(|tx| -> pmem_core::Result<()> {
         let head = tx.root().head;
         let node = tx.get(head)?;
         tx.edit(head)?.set_value(1)?;

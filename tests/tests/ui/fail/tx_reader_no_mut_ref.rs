@@ -9,7 +9,7 @@ struct Root {
 
 fn main() {
     let pool = Pool::<Root>::builder().create_simulated(1 << 20).unwrap();
-    let guard = pool.reader();
+    let guard = pool.reader().unwrap();
     let root: &mut Root = guard.root();
     root.count = 1;
 }

@@ -10,10 +10,10 @@ struct Root {
 
 fn main() {
     let pool = Pool::<Root>::builder().create_simulated(1 << 20).unwrap();
-    let root = pool.read(|r| r.root());
+    let root = pool.read(|r| r.root()).unwrap();
     println!("{}", root.count);
 
-    let guard = pool.reader();
+    let guard = pool.reader().unwrap();
     let root = guard.root();
     drop(guard);
     pool.transaction(|tx| tx.root_mut().set_count(1)).unwrap();

@@ -10,11 +10,11 @@ struct Root {
 
 fn main() {
     let pool = Pool::<Root>::builder().create_simulated(1 << 20).unwrap();
-    let root = pool.transaction(|tx| Ok(tx.root())).unwrap();
+    let root = pool.transaction(|tx| Ok::<_, pmem_core::Error>(tx.root())).unwrap();
     println!("{}", root.count);
 
     let mut kept: Option<&Root> = None;
-    let _ = pool.transaction(|tx| {
+    let _ = pool.transaction(|tx| -> pmem_core::Result<()> {
         kept = Some(tx.root());
         Ok(())
     });

@@ -10,7 +10,7 @@ struct Root {
 
 fn main() {
     let pool = Pool::<Root>::builder().create_simulated(1 << 20).unwrap();
-    let _ = pool.transaction(|tx| {
+    let _ = pool.transaction(|tx| -> pmem_core::Result<()> {
         let root = tx.root();
         tx.root_mut().set_count(5)?;
         assert_eq!(root.count, 5);

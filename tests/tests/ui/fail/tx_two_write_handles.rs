@@ -17,7 +17,7 @@ struct Node {
 
 fn main() {
     let pool = Pool::<Root>::builder().create_simulated(1 << 20).unwrap();
-    let _ = pool.transaction(|tx| {
+    let _ = pool.transaction(|tx| -> pmem_core::Result<()> {
         let (a, b) = (tx.root().a, tx.root().b);
         let mut first = tx.edit(a)?;
         let mut second = tx.edit(b)?;
