@@ -190,3 +190,54 @@ impl<B: Persist> Persist for Faulty<B> {
         self.inner.mode()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persist::{PoolImage, SimDomain};
+
+    fn word(image: &PoolImage, offset: usize) -> u64 {
+        u64::from_le_bytes(image.as_bytes()[offset..offset + 8].try_into().unwrap())
+    }
+
+    #[test]
+    fn a_failed_fence_persists_nothing_and_its_lines_stay_lost_until_flushed_again() {
+        let mut image = PoolImage::zeroed(4096);
+        let base = image.as_mut_ptr();
+        // SAFETY: the image outlives the domain and is page-aligned.
+        let sim = unsafe { SimDomain::new(base, 4096) };
+        let plan = FaultPlan::new();
+        plan.fail_at(1).errno(libc::ENOSPC);
+        let faulty = Faulty::new(sim, plan.clone());
+        let store = |offset: usize, v: u64| {
+            // SAFETY: inside the image, aligned; nothing else touches it.
+            unsafe { (base.add(offset) as *mut u64).write(v) }
+        };
+        store(0, 1);
+        faulty.flush(0, 8);
+        faulty.fence();
+        assert!(faulty.take_failure().is_none());
+        store(64, 2);
+        faulty.flush(64, 8);
+        faulty.fence();
+        let failure = faulty.take_failure().expect("point 1 fails");
+        assert_eq!(failure.raw_os_error(), Some(libc::ENOSPC));
+        assert!(faulty.take_failure().is_none(), "reported once");
+        faulty.fence();
+        faulty.inner().crash_now(|cp| {
+            assert_eq!(word(&cp.nothing_pending(), 0), 1);
+            assert_eq!(word(&cp.nothing_pending(), 64), 0, "lost, not retried");
+            assert_eq!(word(&cp.everything(), 64), 2, "still in memory");
+        });
+        assert_eq!((plan.points(), plan.injected()), (3, 1));
+    }
+
+    #[test]
+    fn fail_from_fails_every_later_point() {
+        let plan = FaultPlan::new();
+        plan.fail_from(2);
+        let failed: Vec<bool> = (0..5).map(|_| plan.next_point().is_some()).collect();
+        assert_eq!(failed, [false, false, true, true, true]);
+        assert_eq!(plan.injected(), 3);
+    }
+}

@@ -399,6 +399,12 @@ impl<R: Persistent> Pool<R> {
     /// 13,000 objects each unlinked by one logged 8-byte write (64 bytes of log; a logged range
     /// of `n` bytes takes `n + 32` rounded up to 64) and freed (at most 16 bytes of log). Beyond
     /// that, on a full pool, the transaction fails with [`Error::OutOfSpace`] and rolls back.
+    ///
+    /// Write-back failures (an `msync` error, or a [`FaultPlan`]'s): a write whose undo log
+    /// cannot be made durable returns [`Error::Io`] and the transaction aborts; a commit whose
+    /// write-back fails returns [`Error::CommitOutcomeUnknown`]. Either way the pool is then
+    /// poisoned: later writes return [`Error::Poisoned`] until it is reopened, and recovery
+    /// finds the transaction wholly there or (after `Io`, always) wholly absent.
     pub fn transaction<T>(&self, f: impl FnOnce(&mut Tx<'_, R>) -> Result<T>) -> Result<T> {
         let mut tx = Tx::new(self.writer()?);
         let result = f(&mut tx);
