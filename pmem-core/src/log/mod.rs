@@ -81,9 +81,11 @@
 //!   logs unretired (the last commit's metadata may not be durable, and its log describes it);
 //!   a failed fence of the entry itself poisons. A close that fails reports nothing (it runs in
 //!   `Drop`); the next open recovers.
-//! - A log started after one that left entries unflushed makes them durable first (step 7); a
-//!   failure there is kept and reported by the next fence that is checked, the undo or commit
-//!   fence of the same transaction.
+//! - A log started after one that left entries unflushed makes them durable first (step 7). Only
+//!   an aborted log leaves entries unflushed, and the retire that follows the abort starts the
+//!   next log: a failure there is kept and poisons the pool when the retire checks its own
+//!   fence. The `RETIRED` entry it wrote is harmless either way, since the abort's rollback was
+//!   durable before it.
 //! - Create and open: writing a header copy, the type table, recovery's fence (step 6) and its
 //!   retire each fail the create or open with [`Error::Io`](crate::Error::Io), stopping before
 //!   the next step. Header copies are written one fence apart, so the failure leaves at most
