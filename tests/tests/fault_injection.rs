@@ -299,7 +299,9 @@ fn workload(pool: &Pool<Root>, model: &Mutex<Model>) {
         }
     }
     if lock(model).error.is_some() {
-        // A failed write-back poisons the pool: every write is refused, reads still work.
+        // A failed write-back poisons the pool: every write is refused. Reads still work (an
+        // object an unknown commit allocated reads as an error: its allocation is left to
+        // recovery), and never panic.
         assert!(matches!(
             pool.transaction(|tx| tx.root_mut().set_count(0)),
             Err(Error::Poisoned { .. })
@@ -315,8 +317,8 @@ fn workload(pool: &Pool<Root>, model: &Mutex<Model>) {
     }
 }
 
-/// Durability points of `f` on a plan that fails none: `(after create, after the workload,
-/// after the pool is dropped)`.
+/// Durability points of the workload on a pool from `create`, with a plan that fails none:
+/// `(after create, after the workload, after the pool is dropped)`.
 fn count_points(create: impl FnOnce(FaultPlan) -> Pool<Root>) -> (u64, u64, u64) {
     let plan = FaultPlan::new();
     let pool = create(plan.clone());
