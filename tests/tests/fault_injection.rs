@@ -505,6 +505,14 @@ fn a_failed_fence_during_open_with_recovery_fails_the_open_and_the_next_open_rec
         let pool = Pool::<Root>::open(&path).unwrap();
         assert_eq!(pool.read(|r| (r.root().count, r.root().data)), (1, [0; 40]));
         assert!(check::check(&pool).is_healthy());
+        // The same on the simulated domain, opening the image.
+        let plan = FaultPlan::new();
+        plan.fail_at(n);
+        let image = pmem_core::PoolImage::from_bytes(&bytes);
+        match sim_builder(plan).open_image(image) {
+            Err(Error::Io { .. }) => {}
+            other => panic!("open_image with point {n} failing: {other:?}"),
+        }
     }
 }
 
