@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::persist::sim::FenceHook;
-use crate::persist::{CrashPoint, PoolImage};
+use crate::persist::{CrashPoint, FaultPlan, PoolImage};
 use crate::persistent::Persistent;
 use crate::pool::Pool;
 
@@ -174,6 +174,7 @@ pub struct CrashTest {
     recovery_crashes: bool,
     max_failures: usize,
     every: u64,
+    faults: Option<FaultPlan>,
 }
 
 /// The check run on every recovered image.
@@ -190,6 +191,7 @@ impl CrashTest {
             recovery_crashes: false,
             max_failures: 10,
             every: 1,
+            faults: None,
         }
     }
 
@@ -223,6 +225,24 @@ impl CrashTest {
         self
     }
 
+    /// Fails the workload's durability points that `plan` names (counted from the pool's
+    /// creation, whose own fences come first): a failed fence makes nothing durable, so the
+    /// crash images then show what a program that got the error is left with. See
+    /// [`FaultPlan`].
+    pub fn fault_plan(mut self, plan: FaultPlan) -> Self {
+        self.faults = Some(plan);
+        self
+    }
+
+    /// A builder for the workload's pool, with the fault plan if there is one.
+    fn builder<R: Persistent>(&self) -> crate::PoolBuilder<R> {
+        let builder = Pool::<R>::builder();
+        match &self.faults {
+            Some(plan) => builder.fault_plan(plan.clone()),
+            None => builder,
+        }
+    }
+
     fn seed_for(&self, fence: u64, i: u32) -> u64 {
         crate::persist::sim::SplitMix64(
             self.seed ^ fence.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i as u64,
@@ -245,7 +265,7 @@ impl CrashTest {
     ) -> CrashReport {
         let check: Arc<Check<R>> = Arc::new(check);
         let report = Arc::new(Mutex::new(CrashReport::default()));
-        let pool = match Pool::<R>::builder().create_simulated(self.pool_size) {
+        let pool = match self.builder::<R>().create_simulated(self.pool_size) {
             Ok(pool) => pool,
             Err(e) => {
                 return CrashReport {
@@ -346,7 +366,7 @@ impl CrashTest {
         fence: u64,
         kind: ImageKind,
     ) -> Result<PoolImage> {
-        let pool = Pool::<R>::builder().create_simulated(self.pool_size)?;
+        let pool = self.builder::<R>().create_simulated(self.pool_size)?;
         let sim = pool.shared().media.domain.sim().expect("a simulated pool");
         let found: Arc<Mutex<Option<PoolImage>>> = Arc::default();
         let slot = Arc::clone(&found);

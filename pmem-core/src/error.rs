@@ -176,11 +176,15 @@ pub enum Error {
     },
     /// An argument was out of range; the message says which and why.
     InvalidArgument(String),
-    /// Writing a commit back to the media failed (`msync` reported an error) after its commit
-    /// record was written: the transaction's changes are in memory, but whether they survive is
-    /// unknown until the pool is reopened and recovery decides from what the media holds. Neither
-    /// its commit nor its abort hooks run, and the pool refuses further writes
-    /// ([`Error::Poisoned`]).
+    /// Writing a commit back to the media failed (`msync` reported an error, or a
+    /// [`FaultPlan`](crate::FaultPlan) failed the fence) after its commit record was written:
+    /// the transaction's changes are in memory, but whether they survive is unknown until the
+    /// pool is reopened and recovery decides from what the media holds (wholly there or wholly
+    /// absent). Memory holds the transaction's writes but not its allocations and frees (heap
+    /// metadata changed in memory could reach the media without the commit record; recovery
+    /// applies them if the record is durable). Neither its commit nor its abort hooks run, and
+    /// the pool refuses further writes ([`Error::Poisoned`]). A single-step [`Pool::alloc`](crate::Pool::alloc) or
+    /// [`Pool::free`](crate::Pool::free) whose fence fails returns it too.
     CommitOutcomeUnknown {
         /// The pool.
         location: Location,
@@ -193,7 +197,11 @@ pub enum Error {
         /// The pool.
         location: Location,
     },
-    /// An operating-system call failed.
+    /// An operating-system call failed. Inside a transaction: the write-back of its undo log
+    /// failed before anything was written under it, so the transaction aborts (it is absent
+    /// after reopening) and the pool is poisoned ([`Error::Poisoned`]). From a create or open:
+    /// a write-back it needed failed, and the pool is not returned; the file is left for the
+    /// next open, whose recovery is idempotent (a failed create leaves no file).
     Io {
         /// The pool.
         location: Location,

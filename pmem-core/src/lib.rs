@@ -34,7 +34,7 @@ mod tx;
 pub use error::{AbortCause, Error, Location, Result};
 pub use heap::{ClassStats, HeapStats};
 pub use log::recovery::RecoveryReport;
-pub use persist::{FlushMode, FlushStats, PoolImage};
+pub use persist::{FaultPlan, FlushMode, FlushStats, PoolImage};
 pub use persistent::{
     type_info, FieldLayout, Persistent, PointerSlot, SlotKind, TypeInfo, TypeLayout, MAX_ALIGN,
 };

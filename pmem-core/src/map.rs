@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Location, Result};
+use crate::persist::FaultPlan;
 
 /// An open, exclusively locked, mapped pool file. Unmapped and unlocked on drop.
 pub(crate) struct PoolFile {
@@ -80,16 +81,24 @@ impl PoolFile {
     /// The file's contents and size are synced before the name appears, and the directory after,
     /// so a pool that `create` returned survives a power cut under its name: a name whose file
     /// is not durable, or a durable file without its name, is never what a crash leaves.
-    pub(crate) fn publish(&self, temp: &Path, path: &Path) -> Result<()> {
+    ///
+    /// `faults` fails the syncs it names, as it fails fences.
+    pub(crate) fn publish(
+        &self,
+        temp: &Path,
+        path: &Path,
+        faults: Option<&FaultPlan>,
+    ) -> Result<()> {
         let location = Location::file(path);
-        let synced = sync(&self._file, "fsync file").map_err(|e| Error::io(&location, "fsync", e));
+        let synced =
+            sync(&self._file, "fsync file", faults).map_err(|e| Error::io(&location, "fsync", e));
         let linked = synced.and_then(|()| {
             trace("link");
             std::fs::hard_link(temp, path).map_err(|e| Error::io(&location, "link into place", e))
         });
         let _ = std::fs::remove_file(temp);
         linked?;
-        if let Err(e) = sync_parent(path) {
+        if let Err(e) = sync_parent(path, faults) {
             // Whether the name is durable is unknown: take it back rather than report a pool
             // that may vanish.
             let _ = std::fs::remove_file(path);
@@ -134,19 +143,23 @@ impl PoolFile {
     }
 }
 
-/// `fsync`s `file`; `step` names it in the test trace.
-fn sync(file: &File, step: &'static str) -> io::Result<()> {
+/// `fsync`s `file`, unless `faults` fails this durability point; `step` names it in the test
+/// trace.
+fn sync(file: &File, step: &'static str, faults: Option<&FaultPlan>) -> io::Result<()> {
     trace(step);
+    if let Some(e) = faults.and_then(FaultPlan::next_point) {
+        return Err(e);
+    }
     file.sync_all()
 }
 
 /// `fsync`s the directory holding `path`, making a name created or removed in it durable.
-fn sync_parent(path: &Path) -> io::Result<()> {
+fn sync_parent(path: &Path, faults: Option<&FaultPlan>) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    sync(&File::open(dir)?, "fsync directory")
+    sync(&File::open(dir)?, "fsync directory", faults)
 }
 
 #[cfg(test)]
@@ -309,7 +322,7 @@ mod tests {
         let path = dir.path().join("p.pool");
         let (file, temp) = PoolFile::create(&path, 1 << 20).unwrap();
         TRACE.with(|t| t.borrow_mut().clear());
-        file.publish(&temp, &path).unwrap();
+        file.publish(&temp, &path, None).unwrap();
         let steps = TRACE.with(|t| t.borrow().clone());
         assert_eq!(steps, ["fsync file", "link", "fsync directory"]);
         assert!(path.exists() && !temp.exists());
@@ -323,7 +336,7 @@ mod tests {
         std::fs::write(&path, b"taken").unwrap();
         TRACE.with(|t| t.borrow_mut().clear());
         assert!(matches!(
-            file.publish(&temp, &path),
+            file.publish(&temp, &path, None),
             Err(Error::AlreadyExists { .. })
         ));
         assert_eq!(TRACE.with(|t| t.borrow().clone()), ["fsync file", "link"]);

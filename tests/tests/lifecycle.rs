@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use pmem_core::crash::CrashTest;
-use pmem_core::{check, Persistent, Pool, ReadGuard};
+use pmem_core::{check, FaultPlan, Persistent, Pool, ReadGuard};
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -292,14 +292,17 @@ fn file_pools_of_odd_sizes_open_as_images() {
 fn a_failed_commit_write_back_poisons_the_pool_until_reopened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("eio.pool");
+    let plan = FaultPlan::new();
     let pool = Arc::new(
         Pool::<Root>::builder()
             .flush_mode(pmem_core::FlushMode::Msync)
+            .fault_plan(plan.clone())
             .create(&path, SIZE)
             .unwrap(),
     );
     pool.transaction(|tx| tx.root_mut().set_count(1)).unwrap();
-    assert!(pool.inject_write_back_failures(1));
+    // The transaction's fences: its undo entry's, then its commit's, which fails.
+    plan.fail_at(plan.points() + 1);
     let hooks = Arc::new(Mutex::new(Vec::new()));
     let (c, a) = (Arc::clone(&hooks), Arc::clone(&hooks));
     let result = pool.transaction(|tx| {
@@ -317,6 +320,7 @@ fn a_failed_commit_write_back_poisons_the_pool_until_reopened() {
         }
         other => panic!("expected CommitOutcomeUnknown, got {other:?}"),
     }
+    assert_eq!(plan.injected(), 1);
     assert!(hooks.lock().unwrap().is_empty(), "hooks ran: {hooks:?}");
     assert!(matches!(
         pool.transaction(|tx| tx.root_mut().set_count(3)),
@@ -341,13 +345,15 @@ fn a_failed_commit_write_back_poisons_the_pool_until_reopened() {
 fn a_failed_write_back_of_a_direct_free_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("eio-free.pool");
+    let plan = FaultPlan::new();
     let pool = Pool::<Root>::builder()
         .flush_mode(pmem_core::FlushMode::Msync)
+        .fault_plan(plan.clone())
         .create(&path, SIZE)
         .unwrap();
     let p = pool.alloc(Root { count: 5 }).unwrap();
     let _keep = pool.alloc(Root { count: 6 }).unwrap();
-    assert!(pool.inject_write_back_failures(1));
+    plan.fail_at(plan.points());
     assert!(matches!(
         pool.free(p),
         Err(pmem_core::Error::CommitOutcomeUnknown { .. })
@@ -358,11 +364,21 @@ fn a_failed_write_back_of_a_direct_free_is_reported() {
     ));
 }
 
+/// The same plan fails a fence of the simulated domain, with the same outcome.
 #[test]
-fn write_back_failures_inject_only_in_msync_mode() {
-    let pool = Pool::<Root>::builder().create_simulated(SIZE).unwrap();
-    assert!(!pool.inject_write_back_failures(1));
+fn a_fault_plan_fails_simulated_fences_as_it_fails_msync() {
+    let plan = FaultPlan::new();
+    let pool = Pool::<Root>::builder()
+        .fault_plan(plan.clone())
+        .create_simulated(SIZE)
+        .unwrap();
     pool.transaction(|tx| tx.root_mut().set_count(1)).unwrap();
+    plan.fail_at(plan.points() + 1);
+    assert!(matches!(
+        pool.transaction(|tx| tx.root_mut().set_count(2)),
+        Err(pmem_core::Error::CommitOutcomeUnknown { .. })
+    ));
+    assert_eq!(plan.injected(), 1);
 }
 
 #[test]

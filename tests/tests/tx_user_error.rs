@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use pmem_core::check::check;
-use pmem_core::{AbortCause, Error, FlushMode, PPtr, Persistent, Pool};
+use pmem_core::{AbortCause, Error, FaultPlan, FlushMode, PPtr, Persistent, Pool};
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -300,13 +300,19 @@ fn library_errors_inside_the_closure_come_back_inside_the_users_type() {
 fn library_errors_during_commit_come_back_inside_the_users_type() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("commit-error.pool");
+    let plan = FaultPlan::new();
     let pool = Pool::<Root>::builder()
         .flush_mode(FlushMode::Msync)
+        .fault_plan(plan.clone())
         .create(&path, SIZE)
         .unwrap();
-    pool.transaction(|tx| tx.root_mut().set_balance(100))
+    pool.transaction(|tx| tx.root_mut().set_balance(110))
         .unwrap();
-    assert!(pool.inject_write_back_failures(1));
+    // One withdrawal counts its fences; the next one's last fence, its commit's, fails.
+    let before = plan.points();
+    withdraw(&pool, 10).unwrap();
+    let fences = plan.points() - before;
+    plan.fail_at(plan.points() + fences - 1);
     let result = withdraw(&pool, 10);
     assert!(
         matches!(

@@ -51,6 +51,47 @@
 //!    slot, and *P*'s ops are durable or carried by *L*'s commit: an invalid entry in *P* is
 //!    expected then, and *P* is read only for the ops of a commit it reaches through valid
 //!    entries.
+//!
+//! # A fence that fails
+//!
+//! Only msync reports write-back errors on real systems (a cache-line write-back has none), and
+//! a [`FaultPlan`](crate::FaultPlan) can fail any fence, of the simulated domain too. After a
+//! failed fence, what it should have made durable may be lost for good (Linux drops the pages
+//! whose write-back failed, and a later msync does not write them again), so the writer no
+//! longer knows what the media holds. Every failure therefore *poisons* the pool: its memory
+//! stays readable, every later write returns [`Error::Poisoned`](crate::Error::Poisoned), and
+//! nothing more is made durable, neither a commit nor a retire, so the next open's recovery
+//! decides from the logs the media holds, exactly as after a crash at that fence. Step by step:
+//!
+//! - Undo entries (step 1): the fence fails before anything is written in place under them. The
+//!   write returns [`Error::Io`](crate::Error::Io), the transaction aborts (its memory is rolled
+//!   back, its abort hooks run) and is absent after reopening: recovery rolls back the ranges
+//!   whose entries were durable, and no other range was written. A closure that swallows the
+//!   error and returns `Ok` gets [`Error::Poisoned`](crate::Error::Poisoned) from the commit,
+//!   which aborts instead.
+//! - Commit (step 3): the record may or may not be durable:
+//!   [`Error::CommitOutcomeUnknown`](crate::Error::CommitOutcomeUnknown), no hooks run, and the
+//!   heap ops are *not* applied in place (step 5), since a metadata word changed in memory could
+//!   reach the media without the record; recovery replays them if the record made it. The transaction is wholly there or
+//!   wholly absent after reopening. A single-object allocation outside a transaction commits
+//!   the same way, with the same error.
+//! - A single-store free (step 4): the store may or may not be durable, and either is a whole
+//!   state: [`Error::CommitOutcomeUnknown`](crate::Error::CommitOutcomeUnknown).
+//! - Abort and close (step 5's retire): a failed fence before the `RETIRED` entry leaves the
+//!   logs unretired (the last commit's metadata may not be durable, and its log describes it);
+//!   a failed fence of the entry itself poisons. A close that fails reports nothing (it runs in
+//!   `Drop`); the next open recovers.
+//! - A log started after one that left entries unflushed makes them durable first (step 7). Only
+//!   an aborted log leaves entries unflushed, and the retire that follows the abort starts the
+//!   next log: a failure there is kept and poisons the pool when the retire checks its own
+//!   fence. The `RETIRED` entry it wrote is harmless either way, since the abort's rollback was
+//!   durable before it.
+//! - Create and open: writing a header copy, the type table, recovery's fence (step 6) and its
+//!   retire each fail the create or open with [`Error::Io`](crate::Error::Io), stopping before
+//!   the next step. Header copies are written one fence apart, so the failure leaves at most
+//!   one torn; recovery is idempotent, so the next open recovers the same pool. A create that
+//!   fails (its fences, or the `fsync`s of the file and its directory) removes its temporary
+//!   file and never gives the pool its name.
 
 pub(crate) mod reader;
 pub(crate) mod recovery;

@@ -150,3 +150,49 @@ pub(crate) fn sfence() {
     #[cfg(not(target_arch = "x86_64"))]
     std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
 }
+
+/// The cache-flush backing: one of the write-back instructions over a mapping.
+pub(crate) struct CpuFlush {
+    base: *mut u8,
+    line: LineFlush,
+}
+
+impl CpuFlush {
+    /// # Safety
+    /// The pool bytes the domain flushes, from `base`, stay mapped for the backing's life, and
+    /// the CPU supports `line`.
+    pub(crate) unsafe fn new(base: *mut u8, line: LineFlush) -> CpuFlush {
+        CpuFlush { base, line }
+    }
+}
+
+impl super::Persist for CpuFlush {
+    #[inline(always)]
+    fn flush(&self, offset: u64, len: u64) -> u64 {
+        let addr = self.base.wrapping_add(offset as usize);
+        // SAFETY: the caller checked the range lies inside the mapping, which stays mapped
+        // (`new`'s contract), and `new`'s caller checked the CPU supports the instruction.
+        unsafe { self.line.flush_range(addr, len as usize) }
+    }
+
+    #[inline(always)]
+    fn fence(&self) -> u64 {
+        sfence();
+        0
+    }
+
+    /// Lines already written back cannot be taken back; none is lost.
+    fn lose_pending(&self) {}
+
+    fn take_failure(&self) -> Option<std::io::Error> {
+        None
+    }
+
+    fn mode(&self) -> super::FlushMode {
+        match self.line {
+            LineFlush::Clwb => super::FlushMode::Clwb,
+            LineFlush::ClflushOpt => super::FlushMode::ClflushOpt,
+            LineFlush::Clflush => super::FlushMode::Clflush,
+        }
+    }
+}

@@ -2,19 +2,40 @@
 //!
 //! Every durable write in the crate is `flush` (write the cache lines of a range back, or mark
 //! them for msync) followed by `fence` (wait until every flush issued so far has reached the
-//! persistence domain). The backend is chosen once, when the pool is opened, and dispatched with
-//! a `match` rather than a virtual call. Every backend counts lines flushed, fences and msyncs:
-//! these are what a persistent data structure costs the hardware.
+//! persistence domain). Every backend counts lines flushed, fences and msyncs: these are what a
+//! persistent data structure costs the hardware.
+//!
+//! # The seam
+//!
+//! `Persist` is what a backing provides: flush, fence, what a failed fence loses, and the
+//! failure itself. Its implementations are the cache-flush instructions (`cpu::CpuFlush`),
+//! fence-only eADR (`Eadr`), msync of a file mapping (`MsyncBackend`), the simulated domain
+//! (`SimDomain`), and a wrapper that fails chosen fences of any of them (`fault::Faulty`,
+//! driven by a public [`FaultPlan`]). The backend is chosen once, when the pool is opened, and
+//! dispatched with a `match` over the closed `Backend` enum rather than a virtual call: the
+//! cache-flush and eADR arms inline to the instructions themselves.
+//!
+//! # Failure
+//!
+//! Only msync can fail on real systems (a cache write-back has no error path); a [`FaultPlan`]
+//! makes any fence fail. A failed fence keeps its error until a caller that promised durability
+//! takes it (`Domain::take_failure`), and what it should have made durable is lost (msync: not
+//! written back by this fence; simulated: the pending lines are dropped, as Linux drops the
+//! pages whose write-back failed). What each step of the commit protocol does then is stated
+//! in the log module's notes on a fence that fails.
 
 mod cpu;
+mod fault;
 mod msync;
 pub(crate) mod sim;
 
 use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) use cpu::LineFlush;
 pub use cpu::CACHE_LINE;
+pub use fault::FaultPlan;
 pub(crate) use msync::MsyncBackend;
 pub(crate) use sim::SimDomain;
 pub use sim::{CrashPoint, PoolImage};
@@ -123,11 +144,124 @@ impl Counter {
     }
 }
 
-enum Backend {
-    Cpu(LineFlush),
-    Eadr,
+/// The seam between a pool and its backing: how stores become durable, and how that fails.
+///
+/// Implementations are dispatched statically (through [`Backend`]), never as trait objects.
+pub(crate) trait Persist {
+    /// Starts writing back the pool bytes `[offset, offset + len)`, which the caller has checked
+    /// lie inside the mapping; returns how many cache lines that covers.
+    fn flush(&self, offset: u64, len: u64) -> u64;
+
+    /// Waits until everything flushed so far is durable; returns the `msync` calls it made. A
+    /// failure is kept for [`take_failure`](Self::take_failure).
+    fn fence(&self) -> u64;
+
+    /// What a fence that fails does instead: the write-back of everything flushed since the last
+    /// fence is lost (a later fence does not make it durable unless it is flushed again).
+    fn lose_pending(&self);
+
+    /// The first failure since the last call, if any.
+    fn take_failure(&self) -> Option<io::Error>;
+
+    /// The mode this backing runs in.
+    fn mode(&self) -> FlushMode;
+}
+
+/// A fence-only backing: on an eADR platform the caches are in the persistence domain.
+pub(crate) struct Eadr;
+
+impl Persist for Eadr {
+    #[inline(always)]
+    fn flush(&self, _offset: u64, _len: u64) -> u64 {
+        0
+    }
+    #[inline(always)]
+    fn fence(&self) -> u64 {
+        cpu::sfence();
+        0
+    }
+    fn lose_pending(&self) {}
+    fn take_failure(&self) -> Option<io::Error> {
+        None
+    }
+    fn mode(&self) -> FlushMode {
+        FlushMode::Eadr
+    }
+}
+
+/// Every backing a pool can have. A closed enum, so every call is a `match` the compiler can
+/// inline, not a virtual call.
+pub(crate) enum Backend {
+    Cpu(cpu::CpuFlush),
+    Eadr(Eadr),
     Msync(MsyncBackend),
     Simulated(SimDomain),
+    /// Any of the others, failing the fences a [`FaultPlan`] names.
+    Faulty(Box<fault::Faulty<Backend>>),
+}
+
+impl Backend {
+    /// The simulated backing, if that is what this is (under a fault plan or not).
+    fn sim(&self) -> Option<&SimDomain> {
+        match self {
+            Backend::Simulated(sim) => Some(sim),
+            Backend::Faulty(f) => f.inner().sim(),
+            _ => None,
+        }
+    }
+}
+
+impl Persist for Backend {
+    #[inline(always)]
+    fn flush(&self, offset: u64, len: u64) -> u64 {
+        match self {
+            Backend::Cpu(c) => c.flush(offset, len),
+            Backend::Eadr(e) => e.flush(offset, len),
+            Backend::Msync(m) => m.flush(offset, len),
+            Backend::Simulated(sim) => sim.flush(offset, len),
+            Backend::Faulty(f) => f.flush(offset, len),
+        }
+    }
+
+    fn fence(&self) -> u64 {
+        match self {
+            Backend::Cpu(c) => c.fence(),
+            Backend::Eadr(e) => e.fence(),
+            Backend::Msync(m) => m.fence(),
+            Backend::Simulated(sim) => Persist::fence(sim),
+            Backend::Faulty(f) => f.fence(),
+        }
+    }
+
+    fn lose_pending(&self) {
+        match self {
+            Backend::Cpu(c) => c.lose_pending(),
+            Backend::Eadr(e) => e.lose_pending(),
+            Backend::Msync(m) => m.lose_pending(),
+            Backend::Simulated(sim) => sim.lose_pending(),
+            Backend::Faulty(f) => f.lose_pending(),
+        }
+    }
+
+    fn take_failure(&self) -> Option<io::Error> {
+        match self {
+            // Cache write-backs cannot fail.
+            Backend::Cpu(_) | Backend::Eadr(_) => None,
+            Backend::Msync(m) => m.take_failure(),
+            Backend::Simulated(sim) => sim.take_failure(),
+            Backend::Faulty(f) => f.take_failure(),
+        }
+    }
+
+    fn mode(&self) -> FlushMode {
+        match self {
+            Backend::Cpu(c) => c.mode(),
+            Backend::Eadr(e) => e.mode(),
+            Backend::Msync(m) => m.mode(),
+            Backend::Simulated(sim) => sim.mode(),
+            Backend::Faulty(f) => f.mode(),
+        }
+    }
 }
 
 /// The persistence domain of one mapped pool.
@@ -158,9 +292,10 @@ impl Domain {
             FlushMode::Clwb | FlushMode::ClflushOpt | FlushMode::Clflush => {
                 let flush = mode.line_flush().expect("cpu mode");
                 assert!(flush.supported(), "{mode} is not supported by this CPU");
-                Backend::Cpu(flush)
+                // SAFETY: the caller keeps the range mapped; the instruction is supported.
+                Backend::Cpu(unsafe { cpu::CpuFlush::new(base, flush) })
             }
-            FlushMode::Eadr => Backend::Eadr,
+            FlushMode::Eadr => Backend::Eadr(Eadr),
             FlushMode::Msync => Backend::Msync(MsyncBackend::new(base, len)),
             FlushMode::Simulated => panic!("use Domain::simulated"),
         };
@@ -184,24 +319,28 @@ impl Domain {
         }
     }
 
+    /// Makes the fences `plan` names fail, from now on.
+    pub(crate) fn add_faults(&mut self, plan: FaultPlan) {
+        let inner = std::mem::replace(&mut self.backend, Backend::Eadr(Eadr));
+        self.backend = Backend::Faulty(Box::new(fault::Faulty::new(inner, plan)));
+    }
+
+    /// The fault plan of this domain, if it has one.
+    pub(crate) fn faults(&self) -> Option<&FaultPlan> {
+        match &self.backend {
+            Backend::Faulty(f) => Some(f.plan()),
+            _ => None,
+        }
+    }
+
     /// The mode this domain runs in.
     pub(crate) fn mode(&self) -> FlushMode {
-        match &self.backend {
-            Backend::Cpu(LineFlush::Clwb) => FlushMode::Clwb,
-            Backend::Cpu(LineFlush::ClflushOpt) => FlushMode::ClflushOpt,
-            Backend::Cpu(LineFlush::Clflush) => FlushMode::Clflush,
-            Backend::Eadr => FlushMode::Eadr,
-            Backend::Msync(_) => FlushMode::Msync,
-            Backend::Simulated(_) => FlushMode::Simulated,
-        }
+        self.backend.mode()
     }
 
     /// The simulated backend, if that is what this domain is.
     pub(crate) fn sim(&self) -> Option<&SimDomain> {
-        match &self.backend {
-            Backend::Simulated(sim) => Some(sim),
-            _ => None,
-        }
+        self.backend.sim()
     }
 
     /// Starts writing back the pool bytes `[offset, offset + len)`. Durable after the next
@@ -213,16 +352,7 @@ impl Domain {
             "flush outside the pool: {offset:#x}+{len:#x} > {:#x}",
             self.len
         );
-        let addr = self.base.wrapping_add(offset as usize);
-        let lines = match &self.backend {
-            // SAFETY: the range is inside the mapping (asserted above), which stays mapped for
-            // the domain's life (`new`'s contract), and `new` checked the CPU supports `flush`.
-            Backend::Cpu(flush) => unsafe { flush.flush_range(addr, len as usize) },
-            Backend::Eadr => 0,
-            Backend::Msync(m) => m.add(offset, len),
-            Backend::Simulated(sim) => sim.flush(offset, len),
-        };
-        self.lines.add(lines);
+        self.lines.add(self.backend.flush(offset, len));
     }
 
     /// Hints that the lines of `[offset, offset + len)` are about to be written. On CPUs whose
@@ -231,7 +361,7 @@ impl Domain {
     /// lines constantly. Only the cache-flush modes prefetch.
     #[inline]
     pub(crate) fn prefetch_write(&self, offset: u64, len: u64) {
-        if !matches!(self.backend, Backend::Cpu(_) | Backend::Eadr) || offset >= self.len {
+        if !matches!(self.backend, Backend::Cpu(_) | Backend::Eadr(_)) || offset >= self.len {
             return;
         }
         let end = offset.saturating_add(len).min(self.len);
@@ -242,36 +372,48 @@ impl Domain {
         }
     }
 
-    /// Waits until everything flushed so far is durable.
+    /// Waits until everything flushed so far is durable. A failure is kept for
+    /// [`take_failure`](Self::take_failure).
     #[inline]
     pub(crate) fn fence(&self) {
         match &self.backend {
-            Backend::Cpu(_) | Backend::Eadr => cpu::sfence(),
-            Backend::Msync(m) => self.msyncs.add(m.sync()),
-            Backend::Simulated(sim) => sim.fence(),
+            // No msync to count: just the fence instruction.
+            Backend::Cpu(_) | Backend::Eadr(_) => cpu::sfence(),
+            _ => self.fence_other(),
         }
         self.fences.add(1);
     }
 
-    /// The first write-back failure since the last call (msync mode only: cache flushes cannot
-    /// fail). Callers that promise durability check this after their fence.
+    /// The fence of the backings that are not cache flushes: a system call or a simulation,
+    /// kept out of line so the cache-flush fence stays one instruction where it is inlined.
+    #[inline(never)]
+    fn fence_other(&self) {
+        self.msyncs.add(self.backend.fence());
+    }
+
+    /// The first write-back failure since the last call: msync's, or one a fault plan
+    /// injected. Callers that promise durability check this after their fence.
     #[inline]
-    pub(crate) fn take_failure(&self) -> Option<std::io::Error> {
+    pub(crate) fn take_failure(&self) -> Option<io::Error> {
         match &self.backend {
-            Backend::Msync(m) => m.take_failure(),
-            _ => None,
+            // Cache write-backs cannot fail.
+            Backend::Cpu(_) | Backend::Eadr(_) => None,
+            _ => self.take_other_failure(),
         }
     }
 
-    /// Makes the next `fences` msync fences fail as a device error would; `false` (and no
-    /// effect) in any other mode.
-    pub(crate) fn inject_write_back_failures(&self, fences: u32) -> bool {
-        match &self.backend {
-            Backend::Msync(m) => {
-                m.inject_failures(fences);
-                true
-            }
-            _ => false,
+    #[inline(never)]
+    fn take_other_failure(&self) -> Option<io::Error> {
+        self.backend.take_failure()
+    }
+
+    /// [`fence`](Self::fence), then [`take_failure`](Self::take_failure).
+    #[inline]
+    pub(crate) fn fence_checked(&self) -> io::Result<()> {
+        self.fence();
+        match self.take_failure() {
+            None => Ok(()),
+            Some(e) => Err(e),
         }
     }
 

@@ -3,10 +3,9 @@
 //! `flush` records which pages need writing; `fence` msyncs them. The protocol above is the same
 //! as on persistent memory, only the cost differs.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
-use super::CACHE_LINE;
+use super::{FlushMode, Persist, CACHE_LINE};
 
 pub(crate) struct MsyncBackend {
     base: *mut u8,
@@ -16,9 +15,6 @@ pub(crate) struct MsyncBackend {
     pending: Mutex<Vec<(u64, u64)>>,
     /// The first msync failure, kept until a caller that can report it asks.
     failure: Mutex<Option<std::io::Error>>,
-    /// Fences still to fail on purpose (tests of the failure path): each skips its msyncs and
-    /// reports `EIO`, as a device that failed the write-back would.
-    injected_failures: AtomicU32,
 }
 
 impl MsyncBackend {
@@ -32,7 +28,6 @@ impl MsyncBackend {
             page,
             pending: Mutex::new(Vec::new()),
             failure: Mutex::new(None),
-            injected_failures: AtomicU32::new(0),
         }
     }
 
@@ -55,12 +50,7 @@ impl MsyncBackend {
 
     /// msyncs every pending range; returns the number of msync calls made.
     pub(crate) fn sync(&self) -> u64 {
-        let ranges = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if self.injected_failures.load(Ordering::Relaxed) != 0 && !ranges.is_empty() {
-            self.injected_failures.fetch_sub(1, Ordering::Relaxed);
-            self.fail(std::io::Error::from_raw_os_error(libc::EIO));
-            return 0;
-        }
+        let ranges = self.take_pending();
         for &(start, end) in &ranges {
             // SAFETY: `[start, end)` is page-aligned and inside the mapping (rounded to whole pages,
             // which the mapping covers); msync only writes dirty pages back.
@@ -83,16 +73,15 @@ impl MsyncBackend {
 }
 
 impl MsyncBackend {
+    fn take_pending(&self) -> Vec<(u64, u64)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     fn fail(&self, err: std::io::Error) {
         self.failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert(err);
-    }
-
-    /// Makes the next `fences` fences that have something to write back fail.
-    pub(crate) fn inject_failures(&self, fences: u32) {
-        self.injected_failures.store(fences, Ordering::Relaxed);
     }
 
     /// The first msync failure since the last call, if any.
@@ -101,5 +90,29 @@ impl MsyncBackend {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
+    }
+}
+
+impl Persist for MsyncBackend {
+    fn flush(&self, offset: u64, len: u64) -> u64 {
+        self.add(offset, len)
+    }
+
+    fn fence(&self) -> u64 {
+        self.sync()
+    }
+
+    /// Forgets the pending ranges: this fence does not write them back (the kernel still may,
+    /// as it may write any dirty page at any moment).
+    fn lose_pending(&self) {
+        self.take_pending();
+    }
+
+    fn take_failure(&self) -> Option<std::io::Error> {
+        MsyncBackend::take_failure(self)
+    }
+
+    fn mode(&self) -> FlushMode {
+        FlushMode::Msync
     }
 }

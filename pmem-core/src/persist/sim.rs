@@ -358,6 +358,33 @@ impl SimDomain {
     }
 }
 
+impl super::Persist for SimDomain {
+    fn flush(&self, offset: u64, len: u64) -> u64 {
+        SimDomain::flush(self, offset, len)
+    }
+
+    fn fence(&self) -> u64 {
+        SimDomain::fence(self);
+        0
+    }
+
+    /// Drops the pending snapshots, as Linux drops pages whose write-back failed: they reach
+    /// the persisted image only if flushed again (their words stay dirty, so a crash image may
+    /// still hold them, as a cache may still write them back).
+    fn lose_pending(&self) {
+        self.state().pending.clear();
+    }
+
+    /// The simulation itself never fails; a [`FaultPlan`](super::FaultPlan) makes it.
+    fn take_failure(&self) -> Option<std::io::Error> {
+        None
+    }
+
+    fn mode(&self) -> super::FlushMode {
+        super::FlushMode::Simulated
+    }
+}
+
 /// The state of a simulated pool at one instant, from which crash images are made.
 ///
 /// Passed to the fence hook of a simulated pool (see [`crash`](crate::crash)); a crash image is

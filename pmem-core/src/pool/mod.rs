@@ -17,7 +17,7 @@ use crate::layout::header::Header;
 use crate::log::recovery::RecoveryReport;
 use crate::map::PoolFile;
 use crate::media::Media;
-use crate::persist::{FlushMode, FlushStats, PoolImage};
+use crate::persist::{FaultPlan, FlushMode, FlushStats, PoolImage};
 use crate::persistent::Persistent;
 use crate::ptr::PPtr;
 use crate::tx::{Tx, TxCore};
@@ -124,6 +124,8 @@ pub(crate) struct Options {
     pub untyped: bool,
     /// On an untyped create: bytes of room for the root.
     pub root_area: Option<u64>,
+    /// Durability points to fail, for tests of the failure paths.
+    pub faults: Option<FaultPlan>,
 }
 
 /// Options for creating or opening a [`Pool`].
@@ -161,6 +163,14 @@ impl<R: Persistent> PoolBuilder<R> {
     /// Uses exactly this flush mode (`Msync`, `Clwb`, …) instead of detecting one.
     pub fn flush_mode(mut self, mode: FlushMode) -> Self {
         self.options.mode = Some(mode);
+        self
+    }
+
+    /// Fails the durability points `plan` names (fences and create's fsyncs), in any flush
+    /// mode, from the start of this create or open: for testing what a program does when the
+    /// media reports an error. See [`FaultPlan`].
+    pub fn fault_plan(mut self, plan: FaultPlan) -> Self {
+        self.options.faults = Some(plan);
         self
     }
 
@@ -444,6 +454,12 @@ impl<R: Persistent> Pool<R> {
     /// has no defaults for a function's type parameters): name it, as in
     /// `pool.transaction(|tx| -> pmem_core::Result<()> { .. })` or `Ok::<_, pmem_core::Error>(())`.
     ///
+    /// Write-back failures (an `msync` error, or a [`FaultPlan`]'s): a write whose undo log
+    /// cannot be made durable returns [`Error::Io`] and the transaction aborts; a commit whose
+    /// write-back fails returns [`Error::CommitOutcomeUnknown`]. Either way the pool is then
+    /// poisoned: later writes return [`Error::Poisoned`] until it is reopened, and recovery
+    /// finds the transaction wholly there or (after `Io`, always) wholly absent.
+    ///
     /// Why the caller's own type rather than a wrapper of both (`Abort(E)` / `Storage(Error)`):
     /// the value comes back with no layer to unwrap, a nested transaction's error is its
     /// closure's value itself, and a closure returning `pmem_core::Result<T>` is simply the case
@@ -637,17 +653,6 @@ impl<R: Persistent> Pool<R> {
     pub fn location(&self) -> &Location {
         &self.shared().location
     }
-
-    /// For tests of the failure path only: the next `fences` msync fences of this pool fail as
-    /// if the device reported `EIO` (their pages are not written back by the fence). Returns
-    /// `false`, doing nothing, unless the pool is in [`FlushMode::Msync`].
-    #[doc(hidden)]
-    pub fn inject_write_back_failures(&self, fences: u32) -> bool {
-        self.shared()
-            .media
-            .domain
-            .inject_write_back_failures(fences)
-    }
 }
 
 impl<R> Drop for Pool<R> {
@@ -660,7 +665,8 @@ impl<R> Drop for Pool<R> {
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return,
         };
-        core.close();
+        // A failed write-back leaves the logs for the next open's recovery; nobody to tell.
+        let _ = core.close();
     }
 }
 

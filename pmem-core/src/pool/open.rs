@@ -361,22 +361,41 @@ fn check_type_table<R: Persistent>(
 /// Records the types reachable from `R` in the pool's type table, unless it already holds them.
 /// Run after [`check_type_table`] accepted the table, so what it adds are types the pool did not
 /// record before.
-fn write_type_table<R: Persistent>(media: &Media) {
+fn write_type_table<R: Persistent>(media: &Media, location: &Location) -> Result<()> {
     let table = TypeGraph::of(R::INFO).encode();
     // SAFETY: the pool is being opened: nothing else reads or writes it.
     let current = unsafe { media.region.slice(TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE) };
     if current != table.as_slice() {
         media.write_flush(TYPE_TABLE_OFFSET, &table);
-        media.domain.fence();
+        fence(media, location, "write back the type table")?;
     }
+    Ok(())
 }
 
-/// Writes both header copies, one fence after each, so at most one is ever torn.
-fn write_headers(media: &Media, header: &Header, copies: &[u64]) {
+/// Writes both header copies, one fence after each, so at most one is ever torn: a failed
+/// write-back stops before the next copy is touched.
+fn write_headers(
+    media: &Media,
+    header: &Header,
+    copies: &[u64],
+    location: &Location,
+) -> Result<()> {
     for &copy in copies {
         media.write_flush(copy * HEADER_SIZE, header.as_bytes());
-        media.domain.fence();
+        fence(media, location, "write back the pool header")?;
     }
+    Ok(())
+}
+
+/// A fence of create or open, whose failure fails the create or open: nothing after it may
+/// rely on what it should have made durable. (The file is left for the next open, whose
+/// recovery is idempotent.)
+fn fence(media: &Media, location: &Location, operation: &'static str) -> Result<()> {
+    media.domain.fence_checked().map_err(|source| Error::Io {
+        location: location.clone(),
+        operation,
+        source,
+    })
 }
 
 /// Creates a pool over a fresh, zero-filled mapping.
@@ -398,8 +417,9 @@ fn create_on<R: Persistent>(
         mode,
         (geometry, &header),
         Tracking::Simulated(None),
+        options,
     );
-    write_headers(&media, &header, &[0, 1]);
+    write_headers(&media, &header, &[0, 1], &location)?;
     finish_open(backing, media, header, location, options)
 }
 
@@ -418,6 +438,7 @@ fn media_for(
     mode: FlushMode,
     (geometry, header): (Geometry, &Header),
     tracking: Tracking,
+    options: &Options,
 ) -> Media {
     // SAFETY: `base .. base + len` is the mapping or image owned by `backing`, which the pool keeps
     // alive (declared after `media` in `Shared`, so dropped after it); both are page-aligned.
@@ -436,6 +457,10 @@ fn media_for(
         // SAFETY: as above.
         (Backing::File(_), _) => unsafe { Domain::new(base, len, mode) },
     };
+    let mut domain = domain;
+    if let Some(plan) = &options.faults {
+        domain.add_faults(plan.clone());
+    }
     Media {
         region,
         geometry,
@@ -457,11 +482,19 @@ fn finish_open<R: Persistent>(
     }
     header.run_id = U64::new(header.run_id.get().wrapping_add(1));
     header.seal();
-    write_headers(&media, &header, &[0, 1]);
+    write_headers(&media, &header, &[0, 1], &location)?;
     if !options.untyped {
-        write_type_table::<R>(&media);
+        write_type_table::<R>(&media, &location)?;
     }
     let (report, next_gen) = recover(&media).map_err(|detail| Error::corrupt(&location, detail))?;
+    // Recovery's one fence: the pool is consistent on the media only if it succeeded.
+    if let Some(source) = media.domain.take_failure() {
+        return Err(Error::Io {
+            location,
+            operation: "write back the recovered pool",
+            source,
+        });
+    }
     let meta = HeapMeta {
         region: media.region,
         geometry: media.geometry,
@@ -478,7 +511,11 @@ fn finish_open<R: Persistent>(
     });
     let mut core = TxCore::new(Arc::clone(&shared), next_gen);
     if report != Default::default() || next_gen > 1 {
-        core.close();
+        core.close().map_err(|source| Error::Io {
+            location: shared.location.clone(),
+            operation: "retire the recovered logs",
+            source,
+        })?;
     }
     Ok(Pool::from_parts(shared, core))
 }
@@ -503,10 +540,11 @@ fn open_on<R: Persistent>(
         mode,
         (geometry, &chosen.header),
         tracking,
+        options,
     );
     check_type_table::<R>(&media, &chosen.header, options, &location)?;
     if let Some(copy) = chosen.repair {
-        write_headers(&media, &chosen.header, &[copy]);
+        write_headers(&media, &chosen.header, &[copy], &location)?;
     }
     finish_open(backing, media, chosen.header, location, options)
 }
@@ -543,7 +581,9 @@ pub(super) fn create_file<R: Persistent>(
     let base = file.base();
     match create_on::<R>(Backing::File(file), base, size, mode, location, options) {
         Ok(pool) => match &pool.shared()._backing {
-            Backing::File(file) => file.publish(&temp, path).map(|()| pool),
+            Backing::File(file) => file
+                .publish(&temp, path, pool.shared().media.domain.faults())
+                .map(|()| pool),
             Backing::Memory(_) => unreachable!("created on a file"),
         },
         Err(e) => {

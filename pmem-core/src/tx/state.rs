@@ -136,7 +136,9 @@ impl TxCore {
                 // The ranges logged before this one count as logged, so a later write changes
                 // them in place at once: their entries must be durable first.
                 if wrote {
-                    self.fence_undo();
+                    if let Some(failed) = self.fence_undo() {
+                        return Err(failed);
+                    }
                 }
                 return Err(e);
             }
@@ -148,18 +150,40 @@ impl TxCore {
             // still described by its log, which this transaction does not overwrite; the commit
             // fence flushes or carries it.
             self.log.flush(&self.shared.media);
-            self.shared.media.domain.fence();
+            let domain = &self.shared.media.domain;
+            domain.fence();
+            // The in-place writes that follow rely on these entries being durable.
+            if let Some(source) = domain.take_failure() {
+                return Err(self.undo_write_back_failed(source));
+            }
         }
         Ok(())
     }
 
     /// Makes the undo entries written so far durable: what `snapshot_many` does at its end, for
-    /// a call that fails after logging some of its ranges.
+    /// a call that fails after logging some of its ranges. The write-back's error, if it failed.
     #[cold]
     #[inline(never)]
-    fn fence_undo(&mut self) {
+    fn fence_undo(&mut self) -> Option<Error> {
         self.log.flush(&self.shared.media);
-        self.shared.media.domain.fence();
+        let domain = &self.shared.media.domain;
+        domain.fence();
+        let failure = domain.take_failure()?;
+        Some(self.undo_write_back_failed(failure))
+    }
+
+    /// A failed fence of undo entries: nothing was written in place under them, so the
+    /// transaction has not committed and aborts. The pool is poisoned, since the write-back
+    /// that failed may have lost what the media was believed to hold.
+    #[cold]
+    #[inline(never)]
+    fn undo_write_back_failed(&mut self, source: std::io::Error) -> Error {
+        self.poisoned = true;
+        Error::Io {
+            location: self.shared.location.clone(),
+            operation: "write back the undo log",
+            source,
+        }
     }
 
     /// Flushes the last commit's heap metadata, then fences.
@@ -384,6 +408,10 @@ impl TxCore {
     /// then apply the heap ops (flushed or carried by the next commit; the log covers them until
     /// then).
     pub(crate) fn commit(&mut self) -> Result<()> {
+        if self.poisoned {
+            // A write-back of this transaction failed (and the closure went on): it aborts.
+            return Err(self.refuse_commit());
+        }
         if self.is_empty() {
             self.reset();
             return Ok(());
@@ -497,8 +525,13 @@ impl TxCore {
         }
         let media = &self.shared.media;
         let failure = media.domain.take_failure();
-        let deferred = &mut self.deferred;
-        apply_ops_then(media, &self.ops, |target, len| deferred.note(target, len));
+        // After a failed fence the commit record may not be durable, and metadata changed in
+        // place could reach the media without it: leave the ops to recovery, which replays them
+        // if the record made it.
+        if failure.is_none() {
+            let deferred = &mut self.deferred;
+            apply_ops_then(media, &self.ops, |target, len| deferred.note(target, len));
+        }
         failure
     }
 
@@ -509,6 +542,16 @@ impl TxCore {
         match failure {
             None => Ok(()),
             Some(source) => Err(self.poison(source)),
+        }
+    }
+
+    /// The commit of a transaction whose write-back failed earlier: aborted instead.
+    #[cold]
+    #[inline(never)]
+    fn refuse_commit(&mut self) -> Error {
+        self.abort();
+        Error::Poisoned {
+            location: self.shared.location.clone(),
         }
     }
 
@@ -531,16 +574,22 @@ impl TxCore {
     /// such a log is retired first, so that no recovery reads it and its chunks are free again
     /// before the reservations are undone. Every log that wrote an entry is retired (one more
     /// fence), so an uncommitted newest log always means an interrupted transaction.
+    ///
+    /// On a poisoned pool (a write-back failed) memory is restored all the same, for readers,
+    /// but nothing is made durable: the media's state is unknown, and the next open's recovery
+    /// rolls the transaction back from the log the media holds.
     pub(crate) fn abort(&mut self) {
         let written = self.log.current_slot().is_some();
         // A started log moves the next transaction to the other slot, whose log may still be the
         // only record of unflushed metadata: make that durable first.
         if !self.undo.is_empty() || self.log.is_started() {
             roll_back(&self.shared.media, &self.undo);
-            self.fence();
-            // The transaction did not commit; but a failed write-back (of its undo entries, say)
-            // leaves the media unknown.
-            self.poisoned |= self.shared.media.domain.take_failure().is_some();
+            if !self.poisoned {
+                self.fence();
+                // The transaction did not commit; but a failed write-back (of the rollback, or
+                // of the last commit's metadata) leaves the media unknown.
+                self.poisoned |= self.shared.media.domain.take_failure().is_some();
+            }
         }
         if self.log.is_started() {
             // The aborted log is now the newest: the last commit's hash no longer matters.
@@ -550,12 +599,13 @@ impl TxCore {
             self.live_ops[slot].clear();
         }
         self.log.finish();
-        if written {
+        if written && !self.poisoned {
             // The rollback and the last commit's metadata are durable (the fence above). Retired,
             // the aborted log never looks to recovery like an interrupted one whose older log
             // is still needed while the next transaction overwrites that older log's slot.
             self.log.retire(&self.shared.media, &self.shared.heap);
             self.live_ops.iter_mut().for_each(Vec::clear);
+            self.poisoned |= self.shared.media.domain.take_failure().is_some();
         }
         for &r in self.reservations.iter().rev() {
             self.shared.heap.unreserve(r);
@@ -576,18 +626,32 @@ impl TxCore {
         self.depth = 0;
     }
 
-    /// Retires the logs so the next open has nothing to recover (clean close).
-    pub(crate) fn close(&mut self) {
+    /// Retires the logs so the next open has nothing to recover (clean close). A failed
+    /// write-back poisons the pool and is returned: the logs then stay for the next open's
+    /// recovery, as after a crash.
+    pub(crate) fn close(&mut self) -> std::io::Result<()> {
         // A poisoned pool may hold a transaction's state, half committed or aborted: the next
         // open's recovery decides it from the media.
         if self.poisoned {
-            return;
+            return Ok(());
         }
         debug_assert!(self.is_empty());
         self.fence();
-        self.log.retire(&self.shared.media, &self.shared.heap);
-        self.live_ops.iter_mut().for_each(Vec::clear);
-        self.forget_last_commit();
+        // Retiring says the last commit's metadata is durable: only if the fence made it so.
+        let mut failure = self.shared.media.domain.take_failure();
+        if failure.is_none() {
+            self.log.retire(&self.shared.media, &self.shared.heap);
+            self.live_ops.iter_mut().for_each(Vec::clear);
+            self.forget_last_commit();
+            failure = self.shared.media.domain.take_failure();
+        }
+        match failure {
+            None => Ok(()),
+            Some(e) => {
+                self.poisoned = true;
+                Err(e)
+            }
+        }
     }
 
     /// A newer log than the last commit's is durable: its hash no longer matters.
