@@ -298,21 +298,46 @@ fn check_heap_and_graph(meta: &HeapMeta, graph: &TypeGraph, report: &mut CheckRe
     let mut live: Vec<Live> = Vec::new();
     let walked = meta.walk(|extent| match extent {
         Extent::Free { .. } => {}
-        Extent::Span { first, count, fingerprint } => {
+        Extent::Span {
+            first,
+            count,
+            fingerprint,
+        } => {
             for c in first + 1..first + count {
                 if meta.entry(c).0.kind != chunk_kind::FREE {
-                    report.problem(Problem::SpanOverlap { chunk: c, span: first });
+                    report.problem(Problem::SpanOverlap {
+                        chunk: c,
+                        span: first,
+                    });
                 }
             }
-            meta.for_each_object_in(extent, |offset, size| live.push(Live { offset, size, fingerprint, reached: false }));
+            meta.for_each_object_in(extent, |offset, size| {
+                live.push(Live {
+                    offset,
+                    size,
+                    fingerprint,
+                    reached: false,
+                })
+            });
         }
-        Extent::Run { first, class, fingerprint } => {
+        Extent::Run {
+            first,
+            class,
+            fingerprint,
+        } => {
             let c = &CLASSES[class as usize];
             let words = (c.slots as u64).div_ceil(64);
             if c.slots % 64 != 0 && meta.bitmap_word(first, words - 1) >> (c.slots % 64) != 0 {
                 report.problem(Problem::BitmapPastEnd { run: first });
             }
-            meta.for_each_object_in(extent, |offset, size| live.push(Live { offset, size, fingerprint, reached: false }));
+            meta.for_each_object_in(extent, |offset, size| {
+                live.push(Live {
+                    offset,
+                    size,
+                    fingerprint,
+                    reached: false,
+                })
+            });
         }
     });
     if let Err(e) = walked {

@@ -432,14 +432,14 @@ mod tests {
         });
         let mut foreign_root = graph.clone();
         foreign_root.types[0].fingerprint ^= 1;
-        let refused = |hostile: &TypeGraph| {
-            match Pool::<Root>::builder().open_image(with_table(&image, hostile)) {
-                Err(Error::Corrupt {
-                    problem: Corruption::TypeTable(problem),
-                    ..
-                }) => problem,
-                other => panic!("expected a corrupt type table, got {other:?}"),
-            }
+        let refused = |hostile: &TypeGraph| match Pool::<Root>::builder()
+            .open_image(with_table(&image, hostile))
+        {
+            Err(Error::Corrupt {
+                problem: Corruption::TypeTable(problem),
+                ..
+            }) => problem,
+            other => panic!("expected a corrupt type table, got {other:?}"),
         };
         assert!(
             matches!(

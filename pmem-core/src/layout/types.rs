@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::geometry::TYPE_TABLE_SIZE;
 use super::header::{describe_difference, StoredField, StoredType};
-use crate::persistent::{SlotKind, TypeInfo};
 use crate::error::TypeTableProblem;
+use crate::persistent::{SlotKind, TypeInfo};
 
 const MAGIC: &[u8; 8] = b"PMEMTYP2";
 /// The magic of tables without alignment and fields.

@@ -357,12 +357,8 @@ pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), Corruption
     // from the torn tail of a transaction recovery has dealt with.
     if let Some(tail) = tail {
         if tail.block_end - tail.pos >= ENTRY_HEADER {
-            media
-                .region
-                .zero(tail.pos, ENTRY_HEADER);
-            media
-                .domain
-                .flush(tail.pos, ENTRY_HEADER);
+            media.region.zero(tail.pos, ENTRY_HEADER);
+            media.domain.flush(tail.pos, ENTRY_HEADER);
         }
     }
     media.domain.fence();

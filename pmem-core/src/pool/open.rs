@@ -466,7 +466,8 @@ fn finish_open<R: Persistent>(
     if !options.untyped {
         write_type_table::<R>(&media);
     }
-    let (report, next_gen) = recover(&media).map_err(|problem| Error::corrupt(&location, problem))?;
+    let (report, next_gen) =
+        recover(&media).map_err(|problem| Error::corrupt(&location, problem))?;
     let meta = HeapMeta {
         region: media.region,
         geometry: media.geometry,

@@ -80,15 +80,15 @@ fn reject<T>(offset: u64, why: Rejection) -> Error {
             expected,
             found: object.fingerprint(),
         },
-        Rejection::TooSmall(object, len) => match (core::mem::size_of::<T>() as u64)
-            .checked_mul(len)
-        {
-            Some(needed) => PointerRejection::TooSmall {
-                size: object.size(),
-                needed,
-            },
-            None => PointerRejection::LengthOverflow { len },
-        },
+        Rejection::TooSmall(object, len) => {
+            match (core::mem::size_of::<T>() as u64).checked_mul(len) {
+                Some(needed) => PointerRejection::TooSmall {
+                    size: object.size(),
+                    needed,
+                },
+                None => PointerRejection::LengthOverflow { len },
+            }
+        }
     };
     Error::InvalidPointer { offset, reason }
 }
