@@ -71,7 +71,7 @@ fn run(test: CrashTest, seed: u64, n: usize) {
         steps(&mut rng, ops),
         |tx| {
             let queue = PQueue::create(tx)?;
-            tx.root_mut().set_queue(queue)
+            Ok(tx.root_mut().set_queue(queue)?)
         },
         |tx, op, before| {
             let queue = tx.root().queue;

@@ -1,0 +1,134 @@
+//! The examples' error: the pool's, or a structure found inconsistent by its own walk.
+//!
+//! A structure's invariants are the structure's business, not the pool's: a B-tree deeper than
+//! its bound is not corrupt pool metadata (the pool is fine; the program's data is not). So the
+//! structures return their own error, [`Error`], which wraps [`pmem_core::Error`] (`?` on a pool
+//! call converts) beside a typed [`Inconsistency`].
+
+use std::fmt;
+
+use pmem_core::{Persistent, Pool, Tx};
+
+/// What an operation of an example structure can fail with.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The pool refused the operation.
+    Pool(pmem_core::Error),
+    /// The structure's own walk found its invariants broken.
+    Inconsistent(Inconsistency),
+}
+
+/// `Result<T, pmem_examples::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An invariant of an example structure found broken while walking it. A cycle through
+/// pointers shows as a walk longer than the structure's recorded size or depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Inconsistency {
+    /// A B-tree node claims more keys than a node holds.
+    BTreeNodeOverfull {
+        /// The node's offset.
+        node: u64,
+        /// The keys it claims.
+        keys: u64,
+    },
+    /// A B-tree is deeper than its entry count allows (a cycle?).
+    BTreeTooDeep,
+    /// A B-tree has more nodes than entries (a cycle?).
+    BTreeTooManyNodes,
+    /// An insert found the key it was adding already in the leaf it chose.
+    BTreeKeyPresent,
+    /// A removal reached a leaf without the key it was removing.
+    BTreeKeyMissing,
+    /// Two B-tree nodes to merge hold more keys than one node can.
+    BTreeMergeOverflow,
+    /// A B-tree leaf with no keys.
+    BTreeEmptyLeaf,
+    /// A hash chain is longer than the map's entry count (a cycle?).
+    HashChainTooLong,
+    /// The hash chains hold more entries than the map's count.
+    HashMapOverCount,
+    /// A queue has more nodes than its length (a cycle?).
+    QueueTooLong,
+}
+
+impl fmt::Display for Inconsistency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("structure is inconsistent: ")?;
+        match *self {
+            Inconsistency::BTreeNodeOverfull { node, keys } => {
+                write!(f, "B-tree node {node:#x} claims {keys} keys")
+            }
+            Inconsistency::BTreeTooDeep => f.write_str("B-tree deeper than possible (cycle?)"),
+            Inconsistency::BTreeTooManyNodes => {
+                f.write_str("more B-tree nodes than entries (cycle?)")
+            }
+            Inconsistency::BTreeKeyPresent => f.write_str("inserting a key that is already there"),
+            Inconsistency::BTreeKeyMissing => f.write_str("removing a key that is not there"),
+            Inconsistency::BTreeMergeOverflow => {
+                f.write_str("merging B-tree nodes that do not fit in one")
+            }
+            Inconsistency::BTreeEmptyLeaf => f.write_str("empty B-tree leaf"),
+            Inconsistency::HashChainTooLong => {
+                f.write_str("a hash chain is longer than the map (cycle?)")
+            }
+            Inconsistency::HashMapOverCount => {
+                f.write_str("more entries in the chains than the count")
+            }
+            Inconsistency::QueueTooLong => f.write_str("more queue nodes than the length"),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Pool(e) => e.fmt(f),
+            Error::Inconsistent(what) => what.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Pool(e) => e.source(),
+            Error::Inconsistent(_) => None,
+        }
+    }
+}
+
+impl From<pmem_core::Error> for Error {
+    fn from(e: pmem_core::Error) -> Error {
+        Error::Pool(e)
+    }
+}
+
+impl From<Inconsistency> for Error {
+    fn from(what: Inconsistency) -> Error {
+        Error::Inconsistent(what)
+    }
+}
+
+/// Runs `f` in a transaction of `pool`, as [`Pool::transaction`] does, giving back its error
+/// typed: on [`Error::Inconsistent`] the transaction is aborted and the inconsistency returned.
+pub fn transaction<R: Persistent, T>(
+    pool: &Pool<R>,
+    f: impl FnOnce(&mut Tx<'_, R>) -> Result<T>,
+) -> Result<T> {
+    let mut inconsistent = None;
+    let result = pool.transaction(|tx| match f(tx) {
+        Ok(value) => Ok(value),
+        Err(Error::Pool(e)) => Err(e),
+        Err(Error::Inconsistent(what)) => {
+            inconsistent = Some(what);
+            Err(tx.abort(what.to_string()))
+        }
+    });
+    match (result, inconsistent) {
+        (Err(_), Some(what)) => Err(Error::Inconsistent(what)),
+        (result, _) => result.map_err(Error::Pool),
+    }
+}
