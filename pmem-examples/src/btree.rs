@@ -148,7 +148,7 @@ fn load(r: &impl PoolRead, p: PPtr<Node>) -> Result<Node> {
     if node.n() > MAX_KEYS {
         return Err(Inconsistency::BTreeNodeOverfull {
             node: p.offset(),
-            keys: node.len.into(),
+            keys: node.len,
         }
         .into());
     }

@@ -381,3 +381,29 @@ fn the_deep_check_reports_typed_problems() {
         "{err:?}"
     );
 }
+
+#[test]
+fn the_error_is_small_thread_safe_and_has_sources() {
+    fn thread_safe<E: std::error::Error + Send + Sync + 'static>() {}
+    thread_safe::<Error>();
+    // `Result<T>` is returned on the hot paths: the detail enums must not grow it.
+    assert!(
+        std::mem::size_of::<Error>() <= 96,
+        "{}",
+        std::mem::size_of::<Error>()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let e = Pool::<Root>::open(dir.path()).map(|_| ()).unwrap_err();
+    match &e {
+        Error::Io { source, .. } => {
+            let inner = std::error::Error::source(&e).expect("an I/O error has a source");
+            assert_eq!(inner.to_string(), source.to_string());
+        }
+        other => panic!("opening a directory: expected Io, got {other:?}"),
+    }
+    let corrupt = Error::InvalidPointer {
+        offset: 8,
+        reason: PointerRejection::Null,
+    };
+    assert!(std::error::Error::source(&corrupt).is_none());
+}
