@@ -24,14 +24,17 @@
 //! transactions, and commit can fail on I/O, so a per-operation type would make every closure
 //! convert between types or return the catch-all anyway. One type keeps `?` working everywhere
 //! without conversions; matching stays precise because each variant, not the type, names the
-//! kind. What each operation can return is documented on the operation (opening: the file,
-//! header, type and [`Error::Corrupt`] variants; reading: [`Error::InvalidPointer`]; a
-//! transaction: those plus [`Error::OutOfSpace`] and the commit variants).
+//! kind. Roughly: opening fails with the file, header and type variants and
+//! [`Error::Corrupt`]; reading through a pointer with [`Error::InvalidPointer`]; a transaction
+//! with those, [`Error::OutOfSpace`] and the commit variants; any call with
+//! [`Error::InvalidArgument`]. The deep check reports what it finds as
+//! [`check::Problem`](crate::check::Problem)s, which reuse [`Corruption`] for what opening would
+//! refuse.
 //!
 //! `Error` is `Send + Sync + 'static`, and [`source`](std::error::Error::source) gives the
-//! operating system's error for the variants that wrap one. It is 96 bytes: the cold, large
-//! payloads (type names, differences) are strings behind one pointer each, and the detail
-//! enums hold only integers and static names.
+//! operating system's error for the variants that wrap one. It stays at 96 bytes (a `Result`
+//! is returned on every hot path): the detail enums hold integers and `&'static str` type
+//! names, and only cold variants (type mismatches, layout names) own strings.
 
 mod argument;
 mod corruption;

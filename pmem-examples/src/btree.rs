@@ -344,22 +344,26 @@ impl PBTreeMap {
     /// every node but the root holding between [`MIN_KEYS`] and [`MAX_KEYS`] keys (the root at
     /// least one), all leaves at the same depth, slots past a node's length zero, and the count
     /// equal to the number of entries. Returns the entries in order.
-    pub fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<(u64, u64)>, String> {
-        let meta = self.meta(r).map_err(|e| e.to_string())?;
+    pub fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
+        let meta = self.meta(r)?;
         let mut out = Vec::new();
         if !meta.root.is_null() {
             let mut leaf_depth = None;
             verify_node(r, meta.root, 0, true, &mut leaf_depth, &mut out)?;
         }
         if let Some(w) = out.windows(2).find(|w| w[0].0 >= w[1].0) {
-            return Err(format!("keys out of order: {} then {}", w[0].0, w[1].0));
+            return Err(Inconsistency::BTreeKeysOutOfOrder {
+                first: w[0].0,
+                then: w[1].0,
+            }
+            .into());
         }
         if out.len() as u64 != meta.count {
-            return Err(format!(
-                "count is {} but the tree holds {} entries",
-                meta.count,
-                out.len()
-            ));
+            return Err(Inconsistency::BTreeCountMismatch {
+                count: meta.count,
+                found: out.len() as u64,
+            }
+            .into());
         }
         Ok(out)
     }
@@ -372,31 +376,44 @@ fn verify_node(
     is_root: bool,
     leaf_depth: &mut Option<usize>,
     out: &mut Vec<(u64, u64)>,
-) -> std::result::Result<(), String> {
+) -> Result<()> {
     if depth > MAX_DEPTH {
-        return Err("B-tree deeper than possible (cycle?)".into());
+        return Err(Inconsistency::BTreeTooDeep.into());
     }
-    let node = load(r, p).map_err(|e| e.to_string())?;
+    let node = load(r, p)?;
     let n = node.n();
     let at = p.offset();
     if n < if is_root { 1 } else { MIN_KEYS } {
-        return Err(format!("node {at:#x} at depth {depth} has only {n} keys"));
+        return Err(Inconsistency::BTreeUnderfull {
+            node: at,
+            depth: depth as u64,
+            keys: n as u64,
+        }
+        .into());
     }
     if node.keys[n..]
         .iter()
         .chain(&node.values[n..])
         .any(|&x| x != 0)
     {
-        return Err(format!("node {at:#x} has non-zero slots past its {n} keys"));
+        return Err(Inconsistency::BTreeStaleSlots {
+            node: at,
+            keys: n as u64,
+        }
+        .into());
     }
     if node.is_leaf() {
         if node.children.iter().any(|c| !c.is_null()) {
-            return Err(format!("leaf {at:#x} has a child after a null one"));
+            return Err(Inconsistency::BTreeLeafWithChild { node: at }.into());
         }
         match *leaf_depth {
             None => *leaf_depth = Some(depth),
             Some(d) if d != depth => {
-                return Err(format!("leaves at depths {d} and {depth}: unbalanced"))
+                return Err(Inconsistency::BTreeUnbalanced {
+                    first: d as u64,
+                    other: depth as u64,
+                }
+                .into())
             }
             Some(_) => {}
         }
@@ -404,11 +421,19 @@ fn verify_node(
         return Ok(());
     }
     if node.children[n + 1..].iter().any(|c| !c.is_null()) {
-        return Err(format!("node {at:#x} has children past its {}", n + 1));
+        return Err(Inconsistency::BTreeChildrenPastEnd {
+            node: at,
+            children: n as u64 + 1,
+        }
+        .into());
     }
     for i in 0..=n {
         if node.children[i].is_null() {
-            return Err(format!("node {at:#x} has a null child {i}"));
+            return Err(Inconsistency::BTreeNullChild {
+                node: at,
+                index: i as u64,
+            }
+            .into());
         }
         verify_node(r, node.children[i], depth + 1, false, leaf_depth, out)?;
         if i < n {

@@ -44,7 +44,7 @@ pub trait Map: Persistent + Copy + Eq {
     /// Every entry.
     fn entries(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>>;
     /// Checks the structure's invariants and returns the entries.
-    fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<(u64, u64)>, String>;
+    fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>>;
 }
 
 macro_rules! impl_map {
@@ -77,7 +77,7 @@ macro_rules! impl_map {
             fn entries(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
                 <$t>::entries(self, r)
             }
-            fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<(u64, u64)>, String> {
+            fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
                 <$t>::verify(self, r)
             }
         }
@@ -233,7 +233,7 @@ pub fn map_command<M: Map>(
         }
         "check" => {
             arity(words, 0, "check")?;
-            let entries = pool.read(|r| map.verify(r))?;
+            let entries = pool.read(|r| map.verify(r)).map_err(err)?;
             let report = pmem_core::check::check(pool);
             check_outcome(&report, &format!("{} entries", entries.len()), out)
         }
@@ -290,7 +290,7 @@ pub fn queue_command(pool: &Pool<QueueRoot>, words: &[&str], out: &mut dyn Write
         }
         "check" => {
             arity(words, 0, "check")?;
-            let messages = pool.read(|r| queue.verify(r))?;
+            let messages = pool.read(|r| queue.verify(r)).map_err(err)?;
             let report = pmem_core::check::check(pool);
             check_outcome(&report, &format!("{} messages", messages.len()), out)
         }

@@ -52,6 +52,105 @@ pub enum Inconsistency {
     HashMapOverCount,
     /// A queue has more nodes than its length (a cycle?).
     QueueTooLong,
+    /// A B-tree's keys are not strictly increasing in order.
+    BTreeKeysOutOfOrder {
+        /// The key found first.
+        first: u64,
+        /// The key after it.
+        then: u64,
+    },
+    /// A B-tree's count differs from the entries it holds.
+    BTreeCountMismatch {
+        /// The recorded count.
+        count: u64,
+        /// Entries found.
+        found: u64,
+    },
+    /// A B-tree node holds fewer keys than a node at its place must.
+    BTreeUnderfull {
+        /// The node's offset.
+        node: u64,
+        /// Its depth.
+        depth: u64,
+        /// Keys it holds.
+        keys: u64,
+    },
+    /// A B-tree node has non-zero key or value slots past its length.
+    BTreeStaleSlots {
+        /// The node's offset.
+        node: u64,
+        /// Keys it holds.
+        keys: u64,
+    },
+    /// A B-tree leaf has a child.
+    BTreeLeafWithChild {
+        /// The leaf's offset.
+        node: u64,
+    },
+    /// A B-tree's leaves are at different depths.
+    BTreeUnbalanced {
+        /// The depth of the first leaf.
+        first: u64,
+        /// The depth of another.
+        other: u64,
+    },
+    /// A B-tree node has children past its key count plus one.
+    BTreeChildrenPastEnd {
+        /// The node's offset.
+        node: u64,
+        /// The children it should have.
+        children: u64,
+    },
+    /// An inner B-tree node lacks a child.
+    BTreeNullChild {
+        /// The node's offset.
+        node: u64,
+        /// The child's index.
+        index: u64,
+    },
+    /// A hash map's bucket block count is not a power of two.
+    HashBlocksNotPowerOfTwo {
+        /// The count.
+        blocks: u64,
+    },
+    /// A hash map entry is in a bucket its key does not hash to.
+    HashKeyMisplaced {
+        /// The key.
+        key: u64,
+    },
+    /// A hash map key appears twice.
+    HashKeyTwice {
+        /// The key.
+        key: u64,
+    },
+    /// A hash map's count differs from the entries its chains hold.
+    HashCountMismatch {
+        /// The recorded count.
+        count: u64,
+        /// Entries found.
+        found: u64,
+    },
+    /// One of a queue's head and tail is null, the other not.
+    QueueEndsDisagree {
+        /// The head node's offset.
+        head: u64,
+        /// The tail node's offset.
+        tail: u64,
+    },
+    /// A queue's list ends somewhere other than its tail.
+    QueueTailMismatch {
+        /// Where the list ends.
+        last: u64,
+        /// The recorded tail.
+        tail: u64,
+    },
+    /// A queue's length differs from the nodes in its list.
+    QueueLengthMismatch {
+        /// The recorded length.
+        len: u64,
+        /// Nodes found.
+        found: u64,
+    },
 }
 
 impl fmt::Display for Inconsistency {
@@ -78,6 +177,50 @@ impl fmt::Display for Inconsistency {
                 f.write_str("more entries in the chains than the count")
             }
             Inconsistency::QueueTooLong => f.write_str("more queue nodes than the length"),
+            Inconsistency::BTreeKeysOutOfOrder { first, then } => {
+                write!(f, "keys out of order: {first} then {then}")
+            }
+            Inconsistency::BTreeCountMismatch { count, found } => {
+                write!(f, "count is {count} but the tree holds {found} entries")
+            }
+            Inconsistency::BTreeUnderfull { node, depth, keys } => {
+                write!(f, "node {node:#x} at depth {depth} has only {keys} keys")
+            }
+            Inconsistency::BTreeStaleSlots { node, keys } => {
+                write!(f, "node {node:#x} has non-zero slots past its {keys} keys")
+            }
+            Inconsistency::BTreeLeafWithChild { node } => {
+                write!(f, "leaf {node:#x} has a child after a null one")
+            }
+            Inconsistency::BTreeUnbalanced { first, other } => {
+                write!(f, "leaves at depths {first} and {other}: unbalanced")
+            }
+            Inconsistency::BTreeChildrenPastEnd { node, children } => {
+                write!(f, "node {node:#x} has children past its {children}")
+            }
+            Inconsistency::BTreeNullChild { node, index } => {
+                write!(f, "node {node:#x} has a null child {index}")
+            }
+            Inconsistency::HashBlocksNotPowerOfTwo { blocks } => {
+                write!(f, "{blocks} bucket blocks: not a power of two")
+            }
+            Inconsistency::HashKeyMisplaced { key } => {
+                write!(f, "key {key} is in the wrong bucket")
+            }
+            Inconsistency::HashKeyTwice { key } => write!(f, "key {key} appears twice"),
+            Inconsistency::HashCountMismatch { count, found } => {
+                write!(f, "count is {count} but the chains hold {found} entries")
+            }
+            Inconsistency::QueueEndsDisagree { head, tail } => write!(
+                f,
+                "head {head:#x} and tail {tail:#x}: one is null, the other not"
+            ),
+            Inconsistency::QueueTailMismatch { last, tail } => {
+                write!(f, "the list ends at {last:#x}, the tail is {tail:#x}")
+            }
+            Inconsistency::QueueLengthMismatch { len, found } => {
+                write!(f, "length is {len} but the list has {found} nodes")
+            }
         }
     }
 }

@@ -347,29 +347,29 @@ impl PHashMap {
     /// Checks the map's invariants: the bucket count is a power of two, every entry is in the
     /// bucket its key hashes to, no key appears twice, and the count is the number of entries.
     /// Returns the entries.
-    pub fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<(u64, u64)>, String> {
-        let meta = self.meta(r).map_err(|e| e.to_string())?;
-        let blocks = r.get_slice(meta.buckets).map_err(|e| e.to_string())?;
+    pub fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
+        let meta = self.meta(r)?;
+        let blocks = r.get_slice(meta.buckets)?;
         let n = blocks.len() as u64;
         if n == 0 || !n.is_power_of_two() {
-            return Err(format!("{n} bucket blocks: not a power of two"));
+            return Err(Inconsistency::HashBlocksNotPowerOfTwo { blocks: n }.into());
         }
         let mut keys = std::collections::HashSet::new();
         let mut out = Vec::new();
         for (b, &block) in blocks.iter().enumerate() {
-            let heads = r.get(block).map_err(|e| e.to_string())?.heads;
+            let heads = r.get(block)?.heads;
             for (i, &head) in heads.iter().enumerate() {
                 let mut p = head;
                 while !p.is_null() {
-                    let e = r.get(p).map_err(|e| e.to_string())?;
+                    let e = r.get(p)?;
                     if slot(meta.seed, e.key, n) != (b, i) {
-                        return Err(format!("key {} is in the wrong bucket", e.key));
+                        return Err(Inconsistency::HashKeyMisplaced { key: e.key }.into());
                     }
                     if !keys.insert(e.key) {
-                        return Err(format!("key {} appears twice", e.key));
+                        return Err(Inconsistency::HashKeyTwice { key: e.key }.into());
                     }
                     if keys.len() as u64 > meta.count {
-                        return Err(format!("more entries than the count {}", meta.count));
+                        return Err(Inconsistency::HashMapOverCount.into());
                     }
                     out.push((e.key, e.value));
                     p = e.next;
@@ -377,11 +377,11 @@ impl PHashMap {
             }
         }
         if out.len() as u64 != meta.count {
-            return Err(format!(
-                "count is {} but the chains hold {} entries",
-                meta.count,
-                out.len()
-            ));
+            return Err(Inconsistency::HashCountMismatch {
+                count: meta.count,
+                found: out.len() as u64,
+            }
+            .into());
         }
         Ok(out)
     }
@@ -407,6 +407,29 @@ mod tests {
         })
         .unwrap();
         (pool, map)
+    }
+
+    /// A count that disagrees with the chains is reported by kind, with both numbers.
+    #[test]
+    fn verify_names_a_wrong_count() {
+        let (pool, map) = pool_with_map();
+        crate::transaction(&pool, |tx| {
+            for k in 0..3 {
+                map.insert(tx, k, k)?;
+            }
+            Ok(tx.edit(map.meta)?.set_count(5)?)
+        })
+        .unwrap();
+        let verified = pool.read(|r| map.verify(r));
+        assert!(
+            matches!(
+                verified,
+                Err(crate::Error::Inconsistent(
+                    Inconsistency::HashCountMismatch { count: 5, found: 3 }
+                ))
+            ),
+            "{verified:?}"
+        );
     }
 
     #[test]

@@ -208,38 +208,40 @@ impl PQueue {
 
     /// Checks the queue's invariants: the list from the head ends at the tail after exactly
     /// `len` nodes, and head and tail are both null or both not. Returns the messages in order.
-    pub fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<Vec<u8>>, String> {
-        let meta = self.meta(r).map_err(|e| e.to_string())?;
+    pub fn verify(self, r: &impl PoolRead) -> Result<Vec<Vec<u8>>> {
+        let meta = self.meta(r)?;
         if meta.head.is_null() != meta.tail.is_null() {
-            return Err(format!(
-                "head {:?} and tail {:?}: one is null, the other not",
-                meta.head, meta.tail
-            ));
+            return Err(Inconsistency::QueueEndsDisagree {
+                head: meta.head.offset(),
+                tail: meta.tail.offset(),
+            }
+            .into());
         }
         let mut out = Vec::new();
         let mut p = meta.head;
         let mut last = PPtr::null();
         while !p.is_null() {
             if out.len() as u64 >= meta.len {
-                return Err(format!("more nodes than the length {}", meta.len));
+                return Err(Inconsistency::QueueTooLong.into());
             }
-            let node = *r.get(p).map_err(|e| e.to_string())?;
-            out.push(read_bytes(r, node.data).map_err(|e| e.to_string())?);
+            let node = *r.get(p)?;
+            out.push(read_bytes(r, node.data)?);
             last = p;
             p = node.next;
         }
         if last != meta.tail {
-            return Err(format!(
-                "the list ends at {last:?}, the tail is {:?}",
-                meta.tail
-            ));
+            return Err(Inconsistency::QueueTailMismatch {
+                last: last.offset(),
+                tail: meta.tail.offset(),
+            }
+            .into());
         }
         if out.len() as u64 != meta.len {
-            return Err(format!(
-                "length is {} but the list has {} nodes",
-                meta.len,
-                out.len()
-            ));
+            return Err(Inconsistency::QueueLengthMismatch {
+                len: meta.len,
+                found: out.len() as u64,
+            }
+            .into());
         }
         Ok(out)
     }

@@ -39,7 +39,7 @@ fn observe(pool: &Pool<Root>) -> Result<VecDeque<Vec<u8>>, String> {
         Vec::new()
     } else {
         // `verify` checks the list ends at the tail after exactly `len` nodes.
-        pool.read(|r| queue.verify(r))?
+        pool.read(|r| queue.verify(r)).map_err(|e| e.to_string())?
     };
     pool_is_clean(pool)?;
     Ok(messages.into())

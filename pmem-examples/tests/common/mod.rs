@@ -255,7 +255,7 @@ pub fn run_map_crash_test<M: Map>(test: CrashTest, steps: Vec<Step<MapOp>>) {
             let entries = if map == M::null() {
                 Vec::new()
             } else {
-                pool.read(|r| map.verify(r))?
+                pool.read(|r| map.verify(r)).map_err(|e| e.to_string())?
             };
             pool_is_clean(pool)?;
             Ok(entries.into_iter().collect())
