@@ -14,7 +14,9 @@
 //! | [`Error::InvalidArgument`] | [`InvalidArgument`] | which argument, and the limit it broke |
 //!
 //! `Display` gives the message (naming the pool and the cause); the detail enums' `Display`
-//! gives the cause alone. No variant's only information is a string.
+//! gives the cause alone. The cause is never only a string: where a variant holds text (a type
+//! name, a layout name, the reason given to [`Tx::abort`](crate::Tx::abort)), it is what the
+//! program or the pool supplied.
 //!
 //! redb splits its errors by operation (`DatabaseError` from open, `TransactionError` from
 //! begin, `CommitError` from commit, `StorageError` from any read or write), each convertible
