@@ -24,14 +24,18 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use crate::error::{Error, Location, Result};
+mod problem;
+
+pub use problem::{PointerProblem, Problem};
+
+use crate::error::{Corruption, Error, Location, LogCorruption, Result};
 use crate::heap::{Extent, HeapMeta};
 use crate::inspect::{Inspection, TypesProblem};
 use crate::layout::geometry::HEADER_SIZE;
 use crate::layout::header::Header;
 use crate::layout::heap::{chunk_kind, CLASSES};
 use crate::layout::types::{SlotTarget, TypeGraph};
-use crate::log::reader::{parse, starts_nonzero, LogProblem};
+use crate::log::reader::{parse, starts_nonzero};
 use crate::log::recovery::{contents, read_state};
 use crate::persist::PoolImage;
 use crate::persistent::Persistent;
@@ -42,7 +46,7 @@ use crate::region::Region;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
     /// Inconsistencies: each names what is wrong and where.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
     /// Facts worth knowing that are not damage (a recovery that opening would perform, say).
     pub notes: Vec<String>,
     /// Allocated objects, counted from the heap metadata.
@@ -65,10 +69,10 @@ impl CheckReport {
         self.problems.is_empty()
     }
 
-    fn problem(&mut self, p: impl Into<String>) {
+    fn problem(&mut self, p: Problem) {
         // A badly damaged pool could report the same kind of thing millions of times.
         if self.problems.len() < 1000 {
-            self.problems.push(p.into());
+            self.problems.push(p);
         }
     }
 }
@@ -118,10 +122,12 @@ pub fn check<R: Persistent>(pool: &Pool<R>) -> CheckReport {
     let stats = shared.heap.stats();
     if stats.live_objects != report.live_objects || stats.allocated_bytes != report.allocated_bytes
     {
-        report.problem(format!(
-            "heap statistics say {} objects / {} bytes, the metadata holds {} / {}",
-            stats.live_objects, stats.allocated_bytes, report.live_objects, report.allocated_bytes
-        ));
+        report.problem(Problem::StatsMismatch {
+            stats_objects: stats.live_objects,
+            stats_bytes: stats.allocated_bytes,
+            objects: report.live_objects,
+            bytes: report.allocated_bytes,
+        });
     }
     report
 }
@@ -209,11 +215,10 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
     let valid = copies.each_ref().map(Header::is_valid);
     for (i, ok) in valid.iter().enumerate() {
         if !ok {
-            report.problem(format!(
-                "header copy {} (offset {}) fails its checksum; opening the pool repairs it from the other copy",
-                ["A", "B"][i],
-                i as u64 * HEADER_SIZE
-            ));
+            report.problem(Problem::HeaderCopy {
+                copy: i as u8,
+                offset: i as u64 * HEADER_SIZE,
+            });
         }
     }
     if valid[0] && valid[1] && copies[0].run_id != copies[1].run_id {
@@ -249,8 +254,9 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
     };
     let state = read_state(&media);
     if let Err(e) = state.validate(&media) {
-        report.problem(e);
+        report.problem(Problem::Corrupt(e));
     }
+    let in_slot = |slot: u64, problem| Problem::Corrupt(Corruption::Log { slot, problem });
     let pending = state.newest.as_ref().map(|s| s.index);
     let previous = state.previous.as_ref().map(|s| s.index);
     // Recovery needs the previous log while the newest transaction is interrupted; the
@@ -259,9 +265,9 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
     for index in 0..2u64 {
         let slot = parse(&region, &media.geometry, &media.log_key, index);
         match &slot {
-            None if starts_nonzero(&region, index) && pending.is_none() => report.problem(format!(
-                "log slot {index}: its first entry fails its checksum"
-            )),
+            None if starts_nonzero(&region, index) && pending.is_none() => {
+                report.problem(in_slot(index, LogCorruption::FirstEntryInvalid))
+            }
             Some(s) => {
                 // The logs recovery reads were judged above. An older log no recovery needs may
                 // show an invalid entry before valid ones when the next transaction had begun
@@ -269,18 +275,16 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
                 let judged = pending == Some(index) || previous == Some(index);
                 let needed = pending == Some(index) || (previous == Some(index) && previous_needed);
                 match s.problem {
-                    Some(problem @ LogProblem::Damaged { .. }) if !needed => {
+                    Some(problem @ LogCorruption::Damaged { .. }) if !needed => {
                         report.notes.push(format!(
                             "log slot {index}: {problem}; no recovery reads this log (the next transaction may have been overwriting it)"
                         ))
                     }
-                    Some(problem) if !judged => {
-                        report.problem(format!("log slot {index}: {problem}"))
-                    }
+                    Some(problem) if !judged => report.problem(in_slot(index, problem)),
                     Some(_) | None => {}
                 }
                 if let Err(e) = contents(&media, s) {
-                    report.problem(format!("log slot {index}: {e}"));
+                    report.problem(in_slot(index, e));
                 }
             }
             None => {}
@@ -301,35 +305,58 @@ fn check_heap_and_graph(meta: &HeapMeta, graph: &TypeGraph, report: &mut CheckRe
     let mut live: Vec<Live> = Vec::new();
     let walked = meta.walk(|extent| match extent {
         Extent::Free { .. } => {}
-        Extent::Span { first, count, fingerprint } => {
+        Extent::Span {
+            first,
+            count,
+            fingerprint,
+        } => {
             for c in first + 1..first + count {
                 if meta.entry(c).0.kind != chunk_kind::FREE {
-                    report.problem(format!(
-                        "chunk {c} lies inside the large object at chunk {first} but its table entry describes another block: overlapping objects"
-                    ));
+                    report.problem(Problem::SpanOverlap {
+                        chunk: c,
+                        span: first,
+                    });
                 }
             }
-            meta.for_each_object_in(extent, |offset, size| live.push(Live { offset, size, fingerprint, reached: false }));
+            meta.for_each_object_in(extent, |offset, size| {
+                live.push(Live {
+                    offset,
+                    size,
+                    fingerprint,
+                    reached: false,
+                })
+            });
         }
-        Extent::Run { first, class, fingerprint } => {
+        Extent::Run {
+            first,
+            class,
+            fingerprint,
+        } => {
             let c = &CLASSES[class as usize];
             let words = (c.slots as u64).div_ceil(64);
             if c.slots % 64 != 0 && meta.bitmap_word(first, words - 1) >> (c.slots % 64) != 0 {
-                report.problem(format!("run at chunk {first}: bitmap marks slots past its last one"));
+                report.problem(Problem::BitmapPastEnd { run: first });
             }
-            meta.for_each_object_in(extent, |offset, size| live.push(Live { offset, size, fingerprint, reached: false }));
+            meta.for_each_object_in(extent, |offset, size| {
+                live.push(Live {
+                    offset,
+                    size,
+                    fingerprint,
+                    reached: false,
+                })
+            });
         }
     });
     if let Err(e) = walked {
-        report.problem(format!("chunk table: {}", e.0));
+        report.problem(Problem::Corrupt(e));
         return;
     }
     for pair in live.windows(2) {
         if pair[0].offset + pair[0].size > pair[1].offset {
-            report.problem(format!(
-                "objects at {:#x} and {:#x} overlap",
-                pair[0].offset, pair[1].offset
-            ));
+            report.problem(Problem::ObjectsOverlap {
+                first: pair[0].offset,
+                second: pair[1].offset,
+            });
         }
     }
     report.live_objects = live.len() as u64;
@@ -416,37 +443,34 @@ fn walk_graph(
                         continue;
                     }
                     let tn = &graph.types[target_ty as usize];
-                    let owner_name = graph
-                        .types
-                        .get(owner.1 as usize)
-                        .map_or("?", |t| t.name.as_str());
-                    let what = if owner == root {
-                        "the root".to_string()
-                    } else {
-                        format!("the {owner_name} at {:#x}", owner.0)
+                    let bad = |problem| Problem::Pointer {
+                        at: field,
+                        owner: owner.0,
+                        owner_type: (owner != root).then(|| {
+                            graph
+                                .types
+                                .get(owner.1 as usize)
+                                .map_or("?", |t| t.name.as_str())
+                                .to_string()
+                        }),
+                        target,
+                        problem,
                     };
-                    let here = format!(
-                        "the pointer at {field:#x} (+{:#x} in {what})",
-                        field - owner.0
-                    );
                     let object = match meta.object_at(target) {
                         Ok(o) => o,
                         Err(reason) => {
-                            report.problem(format!("{here} is dangling: {target:#x} {reason}"));
+                            report.problem(bad(PointerProblem::Dangling(reason)));
                             continue;
                         }
                     };
                     if !meta.is_allocated(&object) {
-                        report.problem(format!(
-                            "{here} points at {target:#x}, which is not allocated"
-                        ));
+                        report.problem(bad(PointerProblem::NotAllocated));
                         continue;
                     }
                     if object.fingerprint() != fingerprint {
-                        report.problem(format!(
-                            "{here} should point at a {} but {target:#x} holds another type",
-                            tn.name
-                        ));
+                        report.problem(bad(PointerProblem::WrongType {
+                            expected: tn.name.clone(),
+                        }));
                         continue;
                     }
                     if tn.size == 0 {
@@ -454,16 +478,14 @@ fn walk_graph(
                     }
                     let need = tn.size.saturating_mul(elems);
                     if need > object.size() {
-                        report.problem(format!(
-                            "{here} needs {need} bytes at {target:#x}, the object has {}",
-                            object.size()
-                        ));
+                        report.problem(bad(PointerProblem::TooSmall {
+                            needed: need,
+                            size: object.size(),
+                        }));
                         continue;
                     }
                     let Some(&i) = index.get(&target) else {
-                        report.problem(format!(
-                            "{here} points at {target:#x}, which the heap walk did not find"
-                        ));
+                        report.problem(bad(PointerProblem::NotInHeapWalk));
                         continue;
                     };
                     if !live[i].reached {

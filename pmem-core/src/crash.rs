@@ -47,7 +47,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidArgument, Result};
 use crate::persist::sim::FenceHook;
 use crate::persist::{CrashPoint, FaultPlan, PoolImage};
 use crate::persistent::Persistent;
@@ -382,7 +382,9 @@ impl CrashTest {
         }
         outcome?;
         let image = found.lock().unwrap().take();
-        image.ok_or_else(|| Error::InvalidArgument(format!("the workload made no fence {fence}")))
+        image.ok_or_else(|| {
+            Error::invalid_argument(pool.location(), InvalidArgument::NoSuchFence { fence })
+        })
     }
 }
 

@@ -1,8 +1,52 @@
-//! The one error type of the crate.
+//! The crate's error: one type, [`Error`], whose variants carry typed detail a program can
+//! match on.
+//!
+//! # Shape
+//!
+//! Every fallible call returns [`Error`]. Each failure is its own variant with structured
+//! fields (which pool, which sizes), and where one kind of failure has many causes the variant
+//! carries a `#[non_exhaustive]` detail enum that names the cause and where it was found:
+//!
+//! | variant | detail | cause named |
+//! |---|---|---|
+//! | [`Error::Corrupt`] | [`Corruption`] (with [`ChunkProblem`], [`LogCorruption`], [`TypeTableProblem`]) | the structure (geometry, type table, chunk table entry, log slot and entry) and its offset |
+//! | [`Error::InvalidPointer`] | [`PointerRejection`] | which check the pointer failed |
+//! | [`Error::InvalidArgument`] | [`InvalidArgument`] | which argument, and the limit it broke |
+//!
+//! `Display` gives the message (naming the pool and the cause); the detail enums' `Display`
+//! gives the cause alone. The cause is never only a string: where a variant holds text (a type
+//! name, a layout name, the reason given to [`Tx::abort`](crate::Tx::abort)), it is what the
+//! program or the pool supplied.
+//!
+//! redb splits its errors by operation (`DatabaseError` from open, `TransactionError` from
+//! begin, `CommitError` from commit, `StorageError` from any read or write), each convertible
+//! into a catch-all. pmem keeps one type instead, because its operations' failures overlap
+//! almost entirely and the closure-based transaction API mixes them: a transaction closure
+//! calls `get` (a pointer can be invalid, the file corrupt), `alloc` (out of space) and nested
+//! transactions, and commit can fail on I/O, so a per-operation type would make every closure
+//! convert between types or return the catch-all anyway. One type keeps `?` working everywhere
+//! without conversions; matching stays precise because each variant, not the type, names the
+//! kind. Roughly: opening fails with the file, header and type variants and
+//! [`Error::Corrupt`]; reading through a pointer with [`Error::InvalidPointer`]; a transaction
+//! with those, [`Error::OutOfSpace`] and the commit variants; any call with
+//! [`Error::InvalidArgument`]. The deep check reports what it finds as
+//! [`check::Problem`](crate::check::Problem)s, which reuse [`Corruption`] for what opening would
+//! refuse.
+//!
+//! `Error` is `Send + Sync + 'static`, and [`source`](std::error::Error::source) gives the
+//! operating system's error for the variants that wrap one. It stays at 96 bytes (a `Result`
+//! is returned on every hot path): the detail enums hold integers and `&'static str` type
+//! names, and only cold variants (type mismatches, layout names) own strings.
+
+mod argument;
+mod corruption;
 
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+
+pub use argument::{InvalidArgument, PointerRejection};
+pub use corruption::{ChunkProblem, Corruption, LogCorruption, TypeTableProblem};
 
 /// Where a pool lives, for error messages: a file, or memory (the simulated domain).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +91,24 @@ pub enum Error {
         /// The pool.
         location: Location,
     },
-    /// The requested or actual size is below the minimum a pool needs.
+    /// `create` was asked for a pool smaller than the minimum its root type needs.
     TooSmall {
         /// The pool.
         location: Location,
-        /// The size asked for, or the file's size.
+        /// The size asked for.
         size: u64,
         /// The smallest pool this root type allows.
         minimum: u64,
+    },
+    /// The file is too short to hold the two copies of a pool header: it is not a pool (or
+    /// all but its start was cut off).
+    FileTooShort {
+        /// The file.
+        location: Location,
+        /// The file's size.
+        size: u64,
+        /// Bytes the header copies take.
+        needed: u64,
     },
     /// The file is shorter than its header says the pool is.
     Truncated {
@@ -133,19 +187,19 @@ pub enum Error {
         /// The pool.
         location: Location,
     },
-    /// The pool's metadata is inconsistent; the message says what was found where.
+    /// The pool's metadata is inconsistent: open refuses it rather than trust it.
     Corrupt {
         /// The pool.
         location: Location,
-        /// What is inconsistent, and where.
-        detail: String,
+        /// Which structure is inconsistent, where, and how.
+        problem: Corruption,
     },
     /// A persistent pointer does not point at a valid object of the expected type.
     InvalidPointer {
         /// The pointer's offset.
         offset: u64,
-        /// Why it is not valid.
-        reason: String,
+        /// Which check it failed.
+        reason: PointerRejection,
     },
     /// The heap has no free block large enough.
     OutOfSpace {
@@ -174,8 +228,13 @@ pub enum Error {
         /// What aborted it.
         cause: AbortCause,
     },
-    /// An argument was out of range; the message says which and why.
-    InvalidArgument(String),
+    /// An argument was out of range.
+    InvalidArgument {
+        /// The pool.
+        location: Location,
+        /// Which argument, and why.
+        argument: InvalidArgument,
+    },
     /// Writing a commit back to the media failed (`msync` reported an error, or a
     /// [`FaultPlan`](crate::FaultPlan) failed the fence) after its commit record was written:
     /// the transaction's changes are in memory, but whether they survive is unknown until the
@@ -232,10 +291,19 @@ impl Error {
         }
     }
 
-    pub(crate) fn corrupt(location: &Location, detail: impl Into<String>) -> Self {
+    #[cold]
+    pub(crate) fn corrupt(location: &Location, problem: Corruption) -> Self {
         Error::Corrupt {
             location: location.clone(),
-            detail: detail.into(),
+            problem,
+        }
+    }
+
+    #[cold]
+    pub(crate) fn invalid_argument(location: &Location, argument: InvalidArgument) -> Self {
+        Error::InvalidArgument {
+            location: location.clone(),
+            argument,
         }
     }
 }
@@ -249,6 +317,10 @@ impl fmt::Display for Error {
             Error::TooSmall { location, size, minimum } => {
                 write!(f, "{location}: size {size} bytes is below the minimum pool size of {minimum} bytes")
             }
+            Error::FileTooShort { location, size, needed } => write!(
+                f,
+                "{location}: not a pmem pool: the file has {size} bytes, too short for the pool header ({needed} bytes)"
+            ),
             Error::Truncated { location, expected, actual } => write!(
                 f,
                 "{location}: truncated: the header says the pool is {expected} bytes but the file has {actual}"
@@ -282,7 +354,7 @@ impl fmt::Display for Error {
             Error::PoolInUse { location } => {
                 write!(f, "{location}: pool is in use by another handle or process")
             }
-            Error::Corrupt { location, detail } => write!(f, "{location}: corrupt: {detail}"),
+            Error::Corrupt { location, problem } => write!(f, "{location}: corrupt: {problem}"),
             Error::InvalidPointer { offset, reason } => {
                 write!(f, "invalid persistent pointer {offset:#x}: {reason}")
             }
@@ -300,7 +372,9 @@ impl fmt::Display for Error {
                 "this thread has a transaction open on the pool; read through the transaction",
             ),
             Error::Aborted { cause } => write!(f, "transaction aborted: {cause}"),
-            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::InvalidArgument { location, argument } => {
+                write!(f, "{location}: invalid argument: {argument}")
+            }
             Error::CommitOutcomeUnknown { location, source } => write!(
                 f,
                 "{location}: writing the commit back failed ({source}): whether the transaction is durable is unknown until the pool is reopened"

@@ -19,8 +19,10 @@
 
 use std::path::Path;
 
-use crate::check::{check_headers, check_inspection, read_pool_file, CheckReport};
-use crate::error::{Error, Location, Result};
+use crate::check::{check_headers, check_inspection, read_pool_file, CheckReport, Problem};
+use crate::error::{
+    Corruption, Error, InvalidArgument, Location, PointerRejection, Result, TypeTableProblem,
+};
 use crate::heap::{Extent, HeapMeta, HeapStats, ObjectRef};
 use crate::layout::geometry::{TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE};
 pub use crate::layout::types::{Slot, SlotTarget, TypeGraph, TypeNode};
@@ -43,8 +45,8 @@ pub struct Inspection {
 pub(crate) enum TypesProblem {
     /// The pool was created without a root type and no typed program has opened it.
     Unclaimed,
-    /// The type table is damaged; the message says how.
-    Damaged(String),
+    /// The type table is damaged.
+    Damaged(Problem),
 }
 
 /// One live object.
@@ -99,18 +101,15 @@ impl Inspection {
                 {
                     match g.validate() {
                         Ok(()) => Ok(g),
-                        Err(e) => Err(TypesProblem::Damaged(format!(
-                            "the type table is inconsistent: {e}"
+                        Err(e) => Err(TypesProblem::Damaged(Problem::Corrupt(
+                            Corruption::TypeTable(e),
                         ))),
                     }
                 }
-                Some(_) => Err(TypesProblem::Damaged(
-                    "the type table does not start with the root type".into(),
-                )),
-                None => Err(TypesProblem::Damaged(
-                    "the type table is missing or fails its checksum: pointers cannot be followed"
-                        .into(),
-                )),
+                Some(_) => Err(TypesProblem::Damaged(Problem::Corrupt(
+                    Corruption::TypeTable(TypeTableProblem::RootNotFirst),
+                ))),
+                None => Err(TypesProblem::Damaged(Problem::TypeTableUnreadable)),
             }
         };
         let mut info = pool.info().clone();
@@ -183,14 +182,11 @@ impl Inspection {
         let meta = self.meta();
         let object = meta
             .object_at(offset)
-            .map_err(|reason| Error::InvalidPointer {
-                offset,
-                reason: reason.into(),
-            })?;
+            .map_err(|reason| Error::InvalidPointer { offset, reason })?;
         if !meta.is_allocated(&object) {
             return Err(Error::InvalidPointer {
                 offset,
-                reason: "no object is allocated there".into(),
+                reason: PointerRejection::NotAllocated,
             });
         }
         let fingerprint = object.fingerprint();
@@ -212,10 +208,14 @@ impl Inspection {
             .checked_add(len)
             .is_none_or(|end| end > self.info().pool_size)
         {
-            return Err(Error::InvalidArgument(format!(
-                "{}: bytes {offset:#x}+{len:#x} are outside the pool",
-                self.pool.location()
-            )));
+            return Err(Error::invalid_argument(
+                self.pool.location(),
+                InvalidArgument::OutsidePool {
+                    offset,
+                    len,
+                    pool_size: self.info().pool_size,
+                },
+            ));
         }
         // SAFETY: in bounds (checked); the copy is private and nothing writes it while `&self`
         // lives.
@@ -317,10 +317,10 @@ mod tests {
                 .unwrap()
                 .check();
             assert!(
-                report
-                    .problems
-                    .iter()
-                    .any(|p| p.contains("type table is inconsistent")),
+                report.problems.iter().any(|p| matches!(
+                    p,
+                    Problem::Corrupt(Corruption::TypeTable(TypeTableProblem::SlotOutside { .. }))
+                )),
                 "{report}"
             );
         }
@@ -348,10 +348,10 @@ mod tests {
             .unwrap()
             .check();
         assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| p.contains("contains itself inline")),
+            report.problems.iter().any(|p| matches!(
+                p,
+                Problem::Corrupt(Corruption::TypeTable(TypeTableProblem::InlineCycle { .. }))
+            )),
             "{report}"
         );
     }
@@ -407,10 +407,13 @@ mod tests {
             .recv_timeout(std::time::Duration::from_secs(60))
             .expect("the deep check of a crafted type table did not finish");
         assert!(
-            report
-                .problems
-                .iter()
-                .any(|p| p.contains("type table is inconsistent") && p.contains("Level")),
+            report.problems.iter().any(|p| matches!(
+                p,
+                Problem::Corrupt(Corruption::TypeTable(TypeTableProblem::OverlappingSlots {
+                    type_name,
+                    ..
+                })) if type_name.starts_with("Level")
+            )),
             "{report}"
         );
     }
@@ -429,20 +432,23 @@ mod tests {
         });
         let mut foreign_root = graph.clone();
         foreign_root.types[0].fingerprint ^= 1;
-        for (hostile, expected) in [
-            (overlapping, "does not fit"),
-            (foreign_root, "not the pool's root type"),
-        ] {
-            match Pool::<Root>::builder().open_image(with_table(&image, &hostile)) {
-                Err(Error::Corrupt { detail, .. }) => {
-                    assert!(
-                        detail.contains("type table") && detail.contains(expected),
-                        "{detail}"
-                    )
-                }
-                other => panic!("expected a corrupt type table, got {other:?}"),
-            }
-        }
+        let refused = |hostile: &TypeGraph| match Pool::<Root>::builder()
+            .open_image(with_table(&image, hostile))
+        {
+            Err(Error::Corrupt {
+                problem: Corruption::TypeTable(problem),
+                ..
+            }) => problem,
+            other => panic!("expected a corrupt type table, got {other:?}"),
+        };
+        assert!(
+            matches!(
+                refused(&overlapping),
+                TypeTableProblem::SlotOutside { offset, .. } if offset == 1 << 40
+            ),
+            "a slot outside its type"
+        );
+        assert_eq!(refused(&foreign_root), TypeTableProblem::RootNotFirst);
 
         let mut torn = image.clone();
         let at = TYPE_TABLE_OFFSET as usize + 100;
@@ -570,10 +576,24 @@ mod tests {
             write_entry(image, at, kind::EXTEND, gen, &payload);
         };
         let refused = |image: PoolImage, what: &str| {
-            let err = Inspection::from_image(image).expect_err(what).to_string();
+            let err = Inspection::from_image(image).expect_err(what);
             assert!(
-                err.contains("log slot 0") && err.contains("extension entry"),
+                matches!(
+                    err,
+                    Error::Corrupt {
+                        problem: Corruption::Log {
+                            slot: 0,
+                            problem: crate::error::LogCorruption::BadExtension { .. }
+                        },
+                        ..
+                    }
+                ),
                 "{what}: {err}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains("log slot 0") && message.contains("extension entry"),
+                "{what}: {message}"
             );
         };
         for (offset, len, what) in [

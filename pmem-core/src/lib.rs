@@ -16,7 +16,7 @@ extern crate self as pmem_core;
 
 pub mod check;
 pub mod crash;
-mod error;
+pub mod error;
 pub mod fingerprint;
 mod heap;
 pub mod inspect;

@@ -213,11 +213,8 @@ fn reserve(file: &File, size: u64) -> io::Result<()> {
 }
 
 fn map(file: File, len: u64, location: &Location) -> Result<PoolFile> {
-    let len_usize = usize::try_from(len).map_err(|_| Error::TooSmall {
-        location: location.clone(),
-        size: len,
-        minimum: 0,
-    })?;
+    // The crate builds for 64-bit targets only (see lib.rs), where every `u64` fits a `usize`.
+    let len_usize = len as usize;
     if let Some(ptr) = map_sync(&file, len_usize) {
         return Ok(PoolFile {
             mapping: Mapping::Sync {

@@ -1,3 +1,4 @@
+use pmem_core::error::PointerRejection;
 use pmem_core::{Error, PPtr, Persistent, Pool};
 
 #[derive(Persistent)]
@@ -143,9 +144,25 @@ fn a_pointer_to_a_freed_object_is_an_error() {
     })
     .unwrap();
     let err = pool.transaction(|tx| tx.get(gone).map(|_| ())).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidPointer {
+                reason: PointerRejection::NotAllocated,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("freed"), "{err}");
     assert!(
-        matches!(pool.free(gone), Err(Error::InvalidPointer { .. })),
+        matches!(
+            pool.free(gone),
+            Err(Error::InvalidPointer {
+                reason: PointerRejection::NotAllocated,
+                ..
+            })
+        ),
         "double free"
     );
 }

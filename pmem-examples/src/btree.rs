@@ -12,6 +12,7 @@
 //!
 //! ```
 //! use pmem_core::{Persistent, Pool};
+//! use pmem_examples::transaction;
 //! use pmem_examples::btree::PBTreeMap;
 //!
 //! #[derive(Persistent)]
@@ -19,7 +20,7 @@
 //! struct Root { map: PBTreeMap }
 //!
 //! let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
-//! pool.transaction(|tx| {
+//! transaction(&pool, |tx| {
 //!     let map = PBTreeMap::create(tx)?;
 //!     tx.root_mut().set_map(map)?;
 //!     for k in [5, 3, 9, 1] {
@@ -30,12 +31,12 @@
 //! let map = pool.read(|r| r.root().map)?;
 //! let entries = pool.read(|r| map.iter(r).collect::<Result<Vec<_>, _>>())??;
 //! assert_eq!(entries, [(1, 10), (3, 30), (5, 50), (9, 90)]);
-//! # Ok::<(), pmem_core::Error>(())
+//! # Ok::<(), pmem_examples::Error>(())
 //! ```
 
-use pmem_core::{PPtr, Persistent, Result, Tx};
+use pmem_core::{PPtr, Persistent, Tx};
 
-use crate::{corrupt, PoolRead};
+use crate::{Inconsistency, PoolRead, Result};
 
 /// Most children of a node.
 pub const ORDER: usize = 8;
@@ -145,17 +146,17 @@ impl Node {
 fn load(r: &impl PoolRead, p: PPtr<Node>) -> Result<Node> {
     let node = *r.get(p)?;
     if node.n() > MAX_KEYS {
-        return Err(corrupt(format!(
-            "B-tree node {:#x} claims {} keys",
-            p.offset(),
-            node.len
-        )));
+        return Err(Inconsistency::BTreeNodeOverfull {
+            node: p.offset(),
+            keys: node.len,
+        }
+        .into());
     }
     Ok(node)
 }
 
 fn store<R: Persistent>(tx: &mut Tx<'_, R>, p: PPtr<Node>, node: Node) -> Result<()> {
-    tx.write(p, node)
+    Ok(tx.write(p, node)?)
 }
 
 impl PBTreeMap {
@@ -179,7 +180,7 @@ impl PBTreeMap {
     }
 
     fn meta(self, r: &impl PoolRead) -> Result<BTreeMeta> {
-        r.get(self.meta).copied()
+        Ok(*r.get(self.meta)?)
     }
 
     /// Number of entries.
@@ -199,7 +200,7 @@ impl PBTreeMap {
         while !p.is_null() {
             height += 1;
             if height as usize > MAX_DEPTH {
-                return Err(corrupt("B-tree deeper than possible (cycle?)"));
+                return Err(Inconsistency::BTreeTooDeep.into());
             }
             p = load(r, p)?.children[0];
         }
@@ -220,7 +221,7 @@ impl PBTreeMap {
                 Err(i) => p = node.children[i],
             }
         }
-        Err(corrupt("B-tree deeper than possible (cycle?)"))
+        Err(Inconsistency::BTreeTooDeep.into())
     }
 
     /// The value of `key`.
@@ -333,32 +334,36 @@ impl PBTreeMap {
             tx.free(p)?;
             freed += 1;
             if freed > meta.count + 1 {
-                return Err(corrupt("more B-tree nodes than entries (cycle?)"));
+                return Err(Inconsistency::BTreeTooManyNodes.into());
             }
         }
-        tx.free(self.meta)
+        Ok(tx.free(self.meta)?)
     }
 
     /// Checks the B-tree's invariants: keys strictly increasing in order across the whole tree,
     /// every node but the root holding between [`MIN_KEYS`] and [`MAX_KEYS`] keys (the root at
     /// least one), all leaves at the same depth, slots past a node's length zero, and the count
     /// equal to the number of entries. Returns the entries in order.
-    pub fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<(u64, u64)>, String> {
-        let meta = self.meta(r).map_err(|e| e.to_string())?;
+    pub fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
+        let meta = self.meta(r)?;
         let mut out = Vec::new();
         if !meta.root.is_null() {
             let mut leaf_depth = None;
             verify_node(r, meta.root, 0, true, &mut leaf_depth, &mut out)?;
         }
         if let Some(w) = out.windows(2).find(|w| w[0].0 >= w[1].0) {
-            return Err(format!("keys out of order: {} then {}", w[0].0, w[1].0));
+            return Err(Inconsistency::BTreeKeysOutOfOrder {
+                first: w[0].0,
+                then: w[1].0,
+            }
+            .into());
         }
         if out.len() as u64 != meta.count {
-            return Err(format!(
-                "count is {} but the tree holds {} entries",
-                meta.count,
-                out.len()
-            ));
+            return Err(Inconsistency::BTreeCountMismatch {
+                count: meta.count,
+                found: out.len() as u64,
+            }
+            .into());
         }
         Ok(out)
     }
@@ -371,31 +376,44 @@ fn verify_node(
     is_root: bool,
     leaf_depth: &mut Option<usize>,
     out: &mut Vec<(u64, u64)>,
-) -> std::result::Result<(), String> {
+) -> Result<()> {
     if depth > MAX_DEPTH {
-        return Err("B-tree deeper than possible (cycle?)".into());
+        return Err(Inconsistency::BTreeTooDeep.into());
     }
-    let node = load(r, p).map_err(|e| e.to_string())?;
+    let node = load(r, p)?;
     let n = node.n();
     let at = p.offset();
     if n < if is_root { 1 } else { MIN_KEYS } {
-        return Err(format!("node {at:#x} at depth {depth} has only {n} keys"));
+        return Err(Inconsistency::BTreeUnderfull {
+            node: at,
+            depth: depth as u64,
+            keys: n as u64,
+        }
+        .into());
     }
     if node.keys[n..]
         .iter()
         .chain(&node.values[n..])
         .any(|&x| x != 0)
     {
-        return Err(format!("node {at:#x} has non-zero slots past its {n} keys"));
+        return Err(Inconsistency::BTreeStaleSlots {
+            node: at,
+            keys: n as u64,
+        }
+        .into());
     }
     if node.is_leaf() {
         if node.children.iter().any(|c| !c.is_null()) {
-            return Err(format!("leaf {at:#x} has a child after a null one"));
+            return Err(Inconsistency::BTreeLeafWithChild { node: at }.into());
         }
         match *leaf_depth {
             None => *leaf_depth = Some(depth),
             Some(d) if d != depth => {
-                return Err(format!("leaves at depths {d} and {depth}: unbalanced"))
+                return Err(Inconsistency::BTreeUnbalanced {
+                    first: d as u64,
+                    other: depth as u64,
+                }
+                .into())
             }
             Some(_) => {}
         }
@@ -403,11 +421,19 @@ fn verify_node(
         return Ok(());
     }
     if node.children[n + 1..].iter().any(|c| !c.is_null()) {
-        return Err(format!("node {at:#x} has children past its {}", n + 1));
+        return Err(Inconsistency::BTreeChildrenPastEnd {
+            node: at,
+            children: n as u64 + 1,
+        }
+        .into());
     }
     for i in 0..=n {
         if node.children[i].is_null() {
-            return Err(format!("node {at:#x} has a null child {i}"));
+            return Err(Inconsistency::BTreeNullChild {
+                node: at,
+                index: i as u64,
+            }
+            .into());
         }
         verify_node(r, node.children[i], depth + 1, false, leaf_depth, out)?;
         if i < n {
@@ -451,7 +477,7 @@ fn insert_nonfull<R: Persistent>(
     for _ in 0..MAX_DEPTH {
         let mut x = load(tx, p)?;
         let i = match x.find(key) {
-            Ok(_) => return Err(corrupt("inserting a key that is already there")),
+            Ok(_) => return Err(Inconsistency::BTreeKeyPresent.into()),
             Err(i) => i,
         };
         if x.is_leaf() {
@@ -472,7 +498,7 @@ fn insert_nonfull<R: Persistent>(
             p = child;
         }
     }
-    Err(corrupt("B-tree deeper than possible (cycle?)"))
+    Err(Inconsistency::BTreeTooDeep.into())
 }
 
 /// Moves a key from the left sibling of child `ci` of `parent` through the parent into it.
@@ -535,7 +561,7 @@ fn merge<R: Persistent>(tx: &mut Tx<'_, R>, parent: PPtr<Node>, i: usize) -> Res
     let (mut l, rn) = (load(tx, lp)?, load(tx, rp)?);
     let (ln, rlen) = (l.n(), rn.n());
     if ln + 1 + rlen > MAX_KEYS {
-        return Err(corrupt("merging B-tree nodes that do not fit in one"));
+        return Err(Inconsistency::BTreeMergeOverflow.into());
     }
     l.keys[ln] = x.keys[i];
     l.values[ln] = x.values[i];
@@ -558,13 +584,13 @@ fn max_entry(r: &impl PoolRead, mut p: PPtr<Node>) -> Result<(u64, u64)> {
         if node.is_leaf() {
             let n = node.n();
             return match n {
-                0 => Err(corrupt("empty B-tree leaf")),
+                0 => Err(Inconsistency::BTreeEmptyLeaf.into()),
                 _ => Ok((node.keys[n - 1], node.values[n - 1])),
             };
         }
         p = node.children[node.n()];
     }
-    Err(corrupt("B-tree deeper than possible (cycle?)"))
+    Err(Inconsistency::BTreeTooDeep.into())
 }
 
 /// The first entry of the subtree at `p`.
@@ -573,13 +599,13 @@ fn min_entry(r: &impl PoolRead, mut p: PPtr<Node>) -> Result<(u64, u64)> {
         let node = load(r, p)?;
         if node.is_leaf() {
             return match node.n() {
-                0 => Err(corrupt("empty B-tree leaf")),
+                0 => Err(Inconsistency::BTreeEmptyLeaf.into()),
                 _ => Ok((node.keys[0], node.values[0])),
             };
         }
         p = node.children[0];
     }
-    Err(corrupt("B-tree deeper than possible (cycle?)"))
+    Err(Inconsistency::BTreeTooDeep.into())
 }
 
 /// Removes `key`, which is in the subtree at `p`, and returns its value. `p` is the root or has
@@ -620,7 +646,7 @@ fn delete<R: Persistent>(tx: &mut Tx<'_, R>, mut p: PPtr<Node>, mut key: u64) ->
                     p = yp;
                 }
             }
-            Err(_) if x.is_leaf() => return Err(corrupt("removing a key that is not there")),
+            Err(_) if x.is_leaf() => return Err(Inconsistency::BTreeKeyMissing.into()),
             Err(i) => {
                 let child = x.children[i];
                 if load(tx, child)?.n() > MIN_KEYS {
@@ -641,7 +667,7 @@ fn delete<R: Persistent>(tx: &mut Tx<'_, R>, mut p: PPtr<Node>, mut key: u64) ->
             }
         }
     }
-    Err(corrupt("B-tree deeper than possible (cycle?)"))
+    Err(Inconsistency::BTreeTooDeep.into())
 }
 
 /// In-order iterator over a [`PBTreeMap`]; see [`PBTreeMap::iter`]. Yields an error (once, then
@@ -651,14 +677,14 @@ pub struct Iter<'r, A> {
     r: &'r A,
     /// The path from the root: each node and the index of its next key.
     stack: Vec<(Node, usize)>,
-    error: Option<pmem_core::Error>,
+    error: Option<crate::Error>,
 }
 
 impl<A: PoolRead> Iter<'_, A> {
     fn descend_left(&mut self, mut p: PPtr<Node>) -> Result<()> {
         loop {
             if self.stack.len() > MAX_DEPTH {
-                return Err(corrupt("B-tree deeper than possible (cycle?)"));
+                return Err(Inconsistency::BTreeTooDeep.into());
             }
             let node = load(self.r, p)?;
             let leaf = node.is_leaf();
@@ -670,7 +696,7 @@ impl<A: PoolRead> Iter<'_, A> {
         }
     }
 
-    fn fail_later(&mut self, e: pmem_core::Error) {
+    fn fail_later(&mut self, e: crate::Error) {
         self.stack.clear();
         self.error = Some(e);
     }
@@ -714,13 +740,12 @@ mod tests {
 
     fn pool_with_map() -> (Pool<Root>, PBTreeMap) {
         let pool = Pool::<Root>::builder().create_simulated(4 << 20).unwrap();
-        let map = pool
-            .transaction(|tx| -> pmem_core::Result<_> {
-                let map = PBTreeMap::create(tx)?;
-                tx.root_mut().set_map(map)?;
-                Ok(map)
-            })
-            .unwrap();
+        let map = crate::transaction(&pool, |tx| {
+            let map = PBTreeMap::create(tx)?;
+            tx.root_mut().set_map(map)?;
+            Ok(map)
+        })
+        .unwrap();
         (pool, map)
     }
 
@@ -741,7 +766,7 @@ mod tests {
     fn ascending_inserts_then_removals_keep_the_tree_valid() {
         let (pool, map) = pool_with_map();
         for k in 0..300u64 {
-            pool.transaction(|tx| map.insert(tx, k, k + 1)).unwrap();
+            crate::transaction(&pool, |tx| map.insert(tx, k, k + 1)).unwrap();
             if k % 50 == 0 {
                 pool.read(|r| map.verify(r)).unwrap().unwrap();
             }
@@ -752,7 +777,7 @@ mod tests {
         // Remove from the middle outwards, checking the structure after each removal.
         let order: Vec<u64> = (0..150).flat_map(|i| [150 + i, 149 - i]).collect();
         for (n, &k) in order.iter().enumerate() {
-            let v = pool.transaction(|tx| map.remove(tx, k)).unwrap();
+            let v = crate::transaction(&pool, |tx| map.remove(tx, k)).unwrap();
             assert_eq!(v, Some(k + 1));
             let entries = pool
                 .read(|r| map.verify(r))
@@ -771,7 +796,7 @@ mod tests {
     #[test]
     fn replace_and_missing_keys() {
         let (pool, map) = pool_with_map();
-        pool.transaction(|tx| -> pmem_core::Result<_> {
+        crate::transaction(&pool, |tx| {
             assert_eq!(map.remove(tx, 1)?, None);
             assert_eq!(map.insert(tx, 1, 10)?, None);
             assert_eq!(map.insert(tx, 1, 11)?, Some(10));
@@ -787,7 +812,7 @@ mod tests {
     #[test]
     fn destroy_frees_every_node() {
         let (pool, map) = pool_with_map();
-        pool.transaction(|tx| -> pmem_core::Result<_> {
+        crate::transaction(&pool, |tx| {
             for k in 0..200 {
                 map.insert(tx, k * 7 % 200, k)?;
             }
@@ -795,9 +820,9 @@ mod tests {
         })
         .unwrap();
         healthy(&pool);
-        pool.transaction(|tx| {
+        crate::transaction(&pool, |tx| {
             map.destroy(tx)?;
-            tx.root_mut().set_map(PBTreeMap::null())
+            Ok(tx.root_mut().set_map(PBTreeMap::null())?)
         })
         .unwrap();
         assert_eq!(pmem_core::check::check(&pool).live_objects, 0);

@@ -11,12 +11,12 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use pmem_core::{Persistent, Pool, Result, Tx};
+use pmem_core::{Persistent, Pool, Tx};
 
 use crate::btree::PBTreeMap;
 use crate::hashmap::PHashMap;
 use crate::queue::PQueue;
-use crate::PoolRead;
+use crate::{transaction, PoolRead, Result};
 
 /// Size of the pool files the programs create.
 pub const POOL_SIZE: u64 = 16 << 20;
@@ -44,7 +44,7 @@ pub trait Map: Persistent + Copy + Eq {
     /// Every entry.
     fn entries(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>>;
     /// Checks the structure's invariants and returns the entries.
-    fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<(u64, u64)>, String>;
+    fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>>;
 }
 
 macro_rules! impl_map {
@@ -77,7 +77,7 @@ macro_rules! impl_map {
             fn entries(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
                 <$t>::entries(self, r)
             }
-            fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<(u64, u64)>, String> {
+            fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
                 <$t>::verify(self, r)
             }
         }
@@ -114,7 +114,7 @@ pub fn open_map<M: Map>(path: &Path) -> Result<Pool<MapRoot<M>>> {
 
 /// Creates the map in a pool whose root has none yet.
 pub fn ensure_map<M: Map>(pool: &Pool<MapRoot<M>>) -> Result<M> {
-    pool.transaction(|tx| {
+    transaction(pool, |tx| {
         let map = tx.root().map;
         if map != M::null() {
             return Ok(map);
@@ -130,7 +130,7 @@ pub fn open_queue(path: &Path) -> Result<Pool<QueueRoot>> {
     let pool = Pool::<QueueRoot>::builder()
         .layout("queue")
         .open_or_create(path, POOL_SIZE)?;
-    pool.transaction(|tx| -> pmem_core::Result<_> {
+    transaction(&pool, |tx| {
         if tx.root().queue.is_null() {
             let queue = PQueue::create(tx)?;
             tx.root_mut().set_queue(queue)?;
@@ -194,9 +194,7 @@ pub fn map_command<M: Map>(
         "insert" => {
             arity(words, 2, "insert KEY VALUE")?;
             let (key, value) = (parse_u64(words[1])?, parse_u64(words[2])?);
-            let old = pool
-                .transaction(|tx| map.insert(tx, key, value))
-                .map_err(err)?;
+            let old = transaction(pool, |tx| map.insert(tx, key, value)).map_err(err)?;
             match old {
                 None => writeln!(out, "inserted {key} -> {value}"),
                 Some(old) => writeln!(out, "updated {key} -> {value} (was {old})"),
@@ -214,7 +212,7 @@ pub fn map_command<M: Map>(
         "remove" => {
             arity(words, 1, "remove KEY")?;
             let key = parse_u64(words[1])?;
-            match pool.transaction(|tx| map.remove(tx, key)).map_err(err)? {
+            match transaction(pool, |tx| map.remove(tx, key)).map_err(err)? {
                 Some(value) => writeln!(out, "removed {key} (value {value})").map_err(io),
                 None => Err(format!("key {key} not found")),
             }
@@ -235,7 +233,7 @@ pub fn map_command<M: Map>(
         }
         "check" => {
             arity(words, 0, "check")?;
-            let entries = pool.read(|r| map.verify(r)).map_err(err)??;
+            let entries = pool.read(|r| map.verify(r)).map_err(err)?.map_err(err)?;
             let report = pmem_core::check::check(pool);
             check_outcome(&report, &format!("{} entries", entries.len()), out)
         }
@@ -260,12 +258,11 @@ pub fn queue_command(pool: &Pool<QueueRoot>, words: &[&str], out: &mut dyn Write
                 return Err("usage: enqueue MESSAGE".into());
             }
             let message = words[1..].join(" ");
-            pool.transaction(|tx| queue.enqueue(tx, message.as_bytes()))
-                .map_err(err)
+            transaction(pool, |tx| queue.enqueue(tx, message.as_bytes())).map_err(err)
         }
         "dequeue" => {
             arity(words, 0, "dequeue")?;
-            match pool.transaction(|tx| queue.dequeue(tx)).map_err(err)? {
+            match transaction(pool, |tx| queue.dequeue(tx)).map_err(err)? {
                 Some(message) => print(out, &message),
                 None => Err("the queue is empty".into()),
             }
@@ -294,7 +291,7 @@ pub fn queue_command(pool: &Pool<QueueRoot>, words: &[&str], out: &mut dyn Write
         }
         "check" => {
             arity(words, 0, "check")?;
-            let messages = pool.read(|r| queue.verify(r)).map_err(err)??;
+            let messages = pool.read(|r| queue.verify(r)).map_err(err)?.map_err(err)?;
             let report = pmem_core::check::check(pool);
             check_outcome(&report, &format!("{} messages", messages.len()), out)
         }
@@ -480,9 +477,9 @@ mod tests {
         let pool = Pool::<QueueRoot>::builder()
             .create_simulated(2 << 20)
             .unwrap();
-        pool.transaction(|tx| {
+        transaction(&pool, |tx| {
             let q = PQueue::create(tx)?;
-            tx.root_mut().set_queue(q)
+            Ok(tx.root_mut().set_queue(q)?)
         })
         .unwrap();
         let run = |line: &str| {

@@ -22,6 +22,7 @@
 //!
 //! ```
 //! use pmem_core::{Persistent, Pool};
+//! use pmem_examples::transaction;
 //! use pmem_examples::hashmap::PHashMap;
 //!
 //! #[derive(Persistent)]
@@ -29,7 +30,7 @@
 //! struct Root { map: PHashMap }
 //!
 //! let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
-//! pool.transaction(|tx| {
+//! transaction(&pool, |tx| {
 //!     let map = PHashMap::create(tx)?;
 //!     tx.root_mut().set_map(map)?;
 //!     map.insert(tx, 1, 100)?;
@@ -39,12 +40,12 @@
 //! let map = pool.read(|r| r.root().map)?;
 //! assert_eq!(pool.read(|r| map.get(r, 2))??, Some(200));
 //! assert_eq!(pool.read(|r| map.len(r))??, 2);
-//! # Ok::<(), pmem_core::Error>(())
+//! # Ok::<(), pmem_examples::Error>(())
 //! ```
 
-use pmem_core::{PPtr, PSlice, Persistent, Result, Tx};
+use pmem_core::{PPtr, PSlice, Persistent, Tx};
 
-use crate::{corrupt, PoolRead};
+use crate::{Inconsistency, PoolRead, Result};
 
 /// Bucket heads per block.
 pub const BLOCK: usize = 16;
@@ -120,8 +121,8 @@ enum Link {
 impl Link {
     fn set<R: Persistent>(self, tx: &mut Tx<'_, R>, to: PPtr<Entry>) -> Result<()> {
         match self {
-            Link::Head(block, i) => tx.edit(block)?.heads_mut().set_at(i, to),
-            Link::Next(entry) => tx.edit(entry)?.set_next(to),
+            Link::Head(block, i) => Ok(tx.edit(block)?.heads_mut().set_at(i, to)?),
+            Link::Next(entry) => Ok(tx.edit(entry)?.set_next(to)?),
         }
     }
 }
@@ -150,7 +151,7 @@ impl PHashMap {
     }
 
     fn meta(self, r: &impl PoolRead) -> Result<HashMeta> {
-        r.get(self.meta).copied()
+        Ok(*r.get(self.meta)?)
     }
 
     /// Number of entries.
@@ -184,7 +185,7 @@ impl PHashMap {
             }
             steps += 1;
             if steps > meta.count {
-                return Err(corrupt("a hash chain is longer than the map (cycle?)"));
+                return Err(Inconsistency::HashChainTooLong.into());
             }
             link = Link::Next(p);
             p = entry.next;
@@ -260,7 +261,7 @@ impl PHashMap {
                 while !p.is_null() {
                     moved += 1;
                     if moved > meta.count {
-                        return Err(corrupt("more entries in the chains than the count"));
+                        return Err(Inconsistency::HashMapOverCount.into());
                     }
                     let entry = *tx.get(p)?;
                     let (b, i) = slot(meta.seed, entry.key, blocks);
@@ -288,7 +289,7 @@ impl PHashMap {
         for block in old {
             tx.free(block)?;
         }
-        tx.free_slice(meta.buckets)
+        Ok(tx.free_slice(meta.buckets)?)
     }
 
     /// Calls `f` on every entry, in bucket order.
@@ -301,7 +302,7 @@ impl PHashMap {
                 while !p.is_null() {
                     seen += 1;
                     if seen > meta.count {
-                        return Err(corrupt("more entries in the chains than the count"));
+                        return Err(Inconsistency::HashMapOverCount.into());
                     }
                     let e = r.get(p)?;
                     f(e.key, e.value);
@@ -330,7 +331,7 @@ impl PHashMap {
                 while !p.is_null() {
                     freed += 1;
                     if freed > meta.count {
-                        return Err(corrupt("more entries in the chains than the count"));
+                        return Err(Inconsistency::HashMapOverCount.into());
                     }
                     let next = tx.get(p)?.next;
                     tx.free(p)?;
@@ -340,35 +341,35 @@ impl PHashMap {
             tx.free(block)?;
         }
         tx.free_slice(meta.buckets)?;
-        tx.free(self.meta)
+        Ok(tx.free(self.meta)?)
     }
 
     /// Checks the map's invariants: the bucket count is a power of two, every entry is in the
     /// bucket its key hashes to, no key appears twice, and the count is the number of entries.
     /// Returns the entries.
-    pub fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<(u64, u64)>, String> {
-        let meta = self.meta(r).map_err(|e| e.to_string())?;
-        let blocks = r.get_slice(meta.buckets).map_err(|e| e.to_string())?;
+    pub fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
+        let meta = self.meta(r)?;
+        let blocks = r.get_slice(meta.buckets)?;
         let n = blocks.len() as u64;
         if n == 0 || !n.is_power_of_two() {
-            return Err(format!("{n} bucket blocks: not a power of two"));
+            return Err(Inconsistency::HashBlocksNotPowerOfTwo { blocks: n }.into());
         }
         let mut keys = std::collections::HashSet::new();
         let mut out = Vec::new();
         for (b, &block) in blocks.iter().enumerate() {
-            let heads = r.get(block).map_err(|e| e.to_string())?.heads;
+            let heads = r.get(block)?.heads;
             for (i, &head) in heads.iter().enumerate() {
                 let mut p = head;
                 while !p.is_null() {
-                    let e = r.get(p).map_err(|e| e.to_string())?;
+                    let e = r.get(p)?;
                     if slot(meta.seed, e.key, n) != (b, i) {
-                        return Err(format!("key {} is in the wrong bucket", e.key));
+                        return Err(Inconsistency::HashKeyMisplaced { key: e.key }.into());
                     }
                     if !keys.insert(e.key) {
-                        return Err(format!("key {} appears twice", e.key));
+                        return Err(Inconsistency::HashKeyTwice { key: e.key }.into());
                     }
                     if keys.len() as u64 > meta.count {
-                        return Err(format!("more entries than the count {}", meta.count));
+                        return Err(Inconsistency::HashMapOverCount.into());
                     }
                     out.push((e.key, e.value));
                     p = e.next;
@@ -376,11 +377,11 @@ impl PHashMap {
             }
         }
         if out.len() as u64 != meta.count {
-            return Err(format!(
-                "count is {} but the chains hold {} entries",
-                meta.count,
-                out.len()
-            ));
+            return Err(Inconsistency::HashCountMismatch {
+                count: meta.count,
+                found: out.len() as u64,
+            }
+            .into());
         }
         Ok(out)
     }
@@ -399,20 +400,42 @@ mod tests {
 
     fn pool_with_map() -> (Pool<Root>, PHashMap) {
         let pool = Pool::<Root>::builder().create_simulated(4 << 20).unwrap();
-        let map = pool
-            .transaction(|tx| -> pmem_core::Result<_> {
-                let map = PHashMap::create(tx)?;
-                tx.root_mut().set_map(map)?;
-                Ok(map)
-            })
-            .unwrap();
+        let map = crate::transaction(&pool, |tx| {
+            let map = PHashMap::create(tx)?;
+            tx.root_mut().set_map(map)?;
+            Ok(map)
+        })
+        .unwrap();
         (pool, map)
+    }
+
+    /// A count that disagrees with the chains is reported by kind, with both numbers.
+    #[test]
+    fn verify_names_a_wrong_count() {
+        let (pool, map) = pool_with_map();
+        crate::transaction(&pool, |tx| {
+            for k in 0..3 {
+                map.insert(tx, k, k)?;
+            }
+            Ok(tx.edit(map.meta)?.set_count(5)?)
+        })
+        .unwrap();
+        let verified = pool.read(|r| map.verify(r)).unwrap();
+        assert!(
+            matches!(
+                verified,
+                Err(crate::Error::Inconsistent(
+                    Inconsistency::HashCountMismatch { count: 5, found: 3 }
+                ))
+            ),
+            "{verified:?}"
+        );
     }
 
     #[test]
     fn insert_get_replace_remove() {
         let (pool, map) = pool_with_map();
-        pool.transaction(|tx| -> pmem_core::Result<_> {
+        crate::transaction(&pool, |tx| {
             assert_eq!(map.insert(tx, 7, 70)?, None);
             assert_eq!(map.insert(tx, 7, 71)?, Some(70));
             assert_eq!(map.get(tx, 7)?, Some(71));
@@ -429,7 +452,7 @@ mod tests {
     fn grows_and_keeps_every_entry() {
         let (pool, map) = pool_with_map();
         for k in 0..500u64 {
-            pool.transaction(|tx| map.insert(tx, k * 3, k)).unwrap();
+            crate::transaction(&pool, |tx| map.insert(tx, k * 3, k)).unwrap();
         }
         let buckets = pool.read(|r| map.bucket_count(r)).unwrap().unwrap();
         assert!(buckets >= 500 && buckets.is_power_of_two(), "{buckets}");
@@ -447,12 +470,12 @@ mod tests {
     fn an_aborted_insert_leaves_the_map_alone() {
         let (pool, map) = pool_with_map();
         for k in 0..16 {
-            pool.transaction(|tx| map.insert(tx, k, k)).unwrap();
+            crate::transaction(&pool, |tx| map.insert(tx, k, k)).unwrap();
         }
         // The 17th insert grows the map; abort it.
-        let r = pool.transaction(|tx| {
+        let r = crate::transaction(&pool, |tx| {
             map.insert(tx, 100, 1)?;
-            Err::<(), _>(tx.abort())
+            Err::<(), _>(tx.abort().into())
         });
         assert!(r.is_err());
         assert_eq!(
@@ -470,16 +493,16 @@ mod tests {
     #[test]
     fn destroy_frees_everything() {
         let (pool, map) = pool_with_map();
-        pool.transaction(|tx| -> pmem_core::Result<_> {
+        crate::transaction(&pool, |tx| {
             for k in 0..100 {
                 map.insert(tx, k, k)?;
             }
             Ok(())
         })
         .unwrap();
-        pool.transaction(|tx| {
+        crate::transaction(&pool, |tx| {
             map.destroy(tx)?;
-            tx.root_mut().set_map(PHashMap::null())
+            Ok(tx.root_mut().set_map(PHashMap::null())?)
         })
         .unwrap();
         assert_eq!(pmem_core::check::check(&pool).live_objects, 0);

@@ -18,52 +18,53 @@
 //! The structures are handles (`#[repr(transparent)]` persistent pointers to their metadata), so
 //! they can be fields of any root type, and their operations work in any `Tx<'_, R>`. Read-only
 //! operations take anything that implements [`PoolRead`]: a transaction or a reader.
+//!
+//! The structures fail with [`Error`]: the pool's error, or an [`Inconsistency`] their own walk
+//! found (a cycle, a count that does not match). [`transaction`] runs a closure that returns it
+//! and gives it back typed.
 
 pub mod args;
 pub mod btree;
 pub mod cli;
+mod error;
 pub mod hashmap;
 pub mod queue;
 pub mod string_store;
 
-use pmem_core::{PPtr, PSlice, Persistent, Reader, Result, Tx};
+pub use error::{transaction, Error, Inconsistency, Result};
+use pmem_core::{PPtr, PSlice, Persistent, Reader, Tx};
 
 /// Read access to a pool, shared by [`Tx`] (which sees its own uncommitted writes) and
 /// [`Reader`], so that a structure's read-only operations are written once.
 pub trait PoolRead {
     /// The object `ptr` points at, checked for bounds, alignment and type.
-    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T>;
+    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> pmem_core::Result<&T>;
     /// The elements of `slice`, checked like [`get`](PoolRead::get).
-    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]>;
+    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> pmem_core::Result<&[T]>;
 }
 
 impl<R: Persistent> PoolRead for Tx<'_, R> {
-    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
+    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> pmem_core::Result<&T> {
         Tx::get(self, ptr)
     }
-    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]> {
+    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> pmem_core::Result<&[T]> {
         Tx::get_slice(self, slice)
     }
 }
 
 impl<R: Persistent> PoolRead for Reader<'_, R> {
-    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
+    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> pmem_core::Result<&T> {
         Reader::get(self, ptr)
     }
-    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]> {
+    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> pmem_core::Result<&[T]> {
         Reader::get_slice(self, slice)
     }
 }
 
 /// Reads a byte string stored as a `PSlice<u8>`; the null slice is the empty string.
-pub fn read_bytes(r: &impl PoolRead, s: PSlice<u8>) -> Result<Vec<u8>> {
+pub fn read_bytes(r: &impl PoolRead, s: PSlice<u8>) -> pmem_core::Result<Vec<u8>> {
     if s.is_null() {
         return Ok(Vec::new());
     }
     Ok(r.get_slice(s)?.to_vec())
-}
-
-/// A corruption found by a structure's own consistency walk (a pointer cycle, a wrong count).
-pub(crate) fn corrupt(what: impl Into<String>) -> pmem_core::Error {
-    pmem_core::Error::InvalidArgument(format!("structure is inconsistent: {}", what.into()))
 }

@@ -16,6 +16,7 @@
 //!
 //! ```
 //! use pmem_core::{Persistent, Pool};
+//! use pmem_examples::transaction;
 //! use pmem_examples::queue::PQueue;
 //!
 //! #[derive(Persistent)]
@@ -23,21 +24,21 @@
 //! struct Root { queue: PQueue }
 //!
 //! let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
-//! let queue = pool.transaction(|tx| {
+//! let queue = transaction(&pool, |tx| {
 //!     let queue = PQueue::create(tx)?;
 //!     tx.root_mut().set_queue(queue)?;
 //!     queue.enqueue(tx, b"first")?;
 //!     queue.enqueue(tx, b"second")?;
 //!     Ok(queue)
 //! })?;
-//! assert_eq!(pool.transaction(|tx| queue.dequeue(tx))?.as_deref(), Some(&b"first"[..]));
+//! assert_eq!(transaction(&pool, |tx| queue.dequeue(tx))?.as_deref(), Some(&b"first"[..]));
 //! assert_eq!(pool.read(|r| queue.len(r))??, 1);
-//! # Ok::<(), pmem_core::Error>(())
+//! # Ok::<(), pmem_examples::Error>(())
 //! ```
 
-use pmem_core::{PPtr, PSlice, Persistent, Result, Tx};
+use pmem_core::{PPtr, PSlice, Persistent, Tx};
 
-use crate::{corrupt, read_bytes, PoolRead};
+use crate::{read_bytes, Inconsistency, PoolRead, Result};
 
 /// A queue in a pool: a handle (a persistent pointer to its metadata) that can be stored in any
 /// persistent struct. The null handle is no queue; [`create`](PQueue::create) makes one.
@@ -91,7 +92,7 @@ impl PQueue {
     }
 
     fn meta(self, r: &impl PoolRead) -> Result<QueueMeta> {
-        r.get(self.meta).copied()
+        Ok(*r.get(self.meta)?)
     }
 
     /// Number of messages.
@@ -124,12 +125,13 @@ impl PQueue {
                     tail: node,
                     len: 1,
                 },
-            )
+            )?;
+            Ok(())
         } else {
             tx.edit(meta.tail)?.set_next(node)?;
             let mut handle = tx.edit(self.meta)?;
             handle.set_tail(node)?;
-            handle.set_len(meta.len + 1)
+            Ok(handle.set_len(meta.len + 1)?)
         }
     }
 
@@ -167,7 +169,7 @@ impl PQueue {
         if head.is_null() {
             return Ok(None);
         }
-        read_bytes(r, r.get(head)?.data).map(Some)
+        Ok(Some(read_bytes(r, r.get(head)?.data)?))
     }
 
     /// The messages from head to tail.
@@ -192,7 +194,7 @@ impl PQueue {
         while !p.is_null() {
             freed += 1;
             if freed > meta.len {
-                return Err(corrupt("more queue nodes than the length"));
+                return Err(Inconsistency::QueueTooLong.into());
             }
             let node = *tx.get(p)?;
             if !node.data.is_null() {
@@ -201,43 +203,45 @@ impl PQueue {
             tx.free(p)?;
             p = node.next;
         }
-        tx.free(self.meta)
+        Ok(tx.free(self.meta)?)
     }
 
     /// Checks the queue's invariants: the list from the head ends at the tail after exactly
     /// `len` nodes, and head and tail are both null or both not. Returns the messages in order.
-    pub fn verify(self, r: &impl PoolRead) -> std::result::Result<Vec<Vec<u8>>, String> {
-        let meta = self.meta(r).map_err(|e| e.to_string())?;
+    pub fn verify(self, r: &impl PoolRead) -> Result<Vec<Vec<u8>>> {
+        let meta = self.meta(r)?;
         if meta.head.is_null() != meta.tail.is_null() {
-            return Err(format!(
-                "head {:?} and tail {:?}: one is null, the other not",
-                meta.head, meta.tail
-            ));
+            return Err(Inconsistency::QueueEndsDisagree {
+                head: meta.head.offset(),
+                tail: meta.tail.offset(),
+            }
+            .into());
         }
         let mut out = Vec::new();
         let mut p = meta.head;
         let mut last = PPtr::null();
         while !p.is_null() {
             if out.len() as u64 >= meta.len {
-                return Err(format!("more nodes than the length {}", meta.len));
+                return Err(Inconsistency::QueueTooLong.into());
             }
-            let node = *r.get(p).map_err(|e| e.to_string())?;
-            out.push(read_bytes(r, node.data).map_err(|e| e.to_string())?);
+            let node = *r.get(p)?;
+            out.push(read_bytes(r, node.data)?);
             last = p;
             p = node.next;
         }
         if last != meta.tail {
-            return Err(format!(
-                "the list ends at {last:?}, the tail is {:?}",
-                meta.tail
-            ));
+            return Err(Inconsistency::QueueTailMismatch {
+                last: last.offset(),
+                tail: meta.tail.offset(),
+            }
+            .into());
         }
         if out.len() as u64 != meta.len {
-            return Err(format!(
-                "length is {} but the list has {} nodes",
-                meta.len,
-                out.len()
-            ));
+            return Err(Inconsistency::QueueLengthMismatch {
+                len: meta.len,
+                found: out.len() as u64,
+            }
+            .into());
         }
         Ok(out)
     }
@@ -251,7 +255,7 @@ pub struct Iter<'r, A> {
     next: PPtr<QNode>,
     /// Nodes the length says are left: a longer list has a cycle.
     left: u64,
-    error: Option<pmem_core::Error>,
+    error: Option<crate::Error>,
 }
 
 impl<A: PoolRead> Iterator for Iter<'_, A> {
@@ -266,7 +270,7 @@ impl<A: PoolRead> Iterator for Iter<'_, A> {
         }
         let step = || -> Result<(PPtr<QNode>, Vec<u8>)> {
             if self.left == 0 {
-                return Err(corrupt("more queue nodes than the length"));
+                return Err(Inconsistency::QueueTooLong.into());
             }
             let node = self.r.get(self.next)?;
             Ok((node.next, read_bytes(self.r, node.data)?))
@@ -298,21 +302,59 @@ mod tests {
 
     fn pool_with_queue() -> (Pool<Root>, PQueue) {
         let pool = Pool::<Root>::builder().create_simulated(4 << 20).unwrap();
-        let queue = pool
-            .transaction(|tx| -> pmem_core::Result<_> {
-                let q = PQueue::create(tx)?;
-                tx.root_mut().set_queue(q)?;
-                Ok(q)
-            })
-            .unwrap();
+        let queue = crate::transaction(&pool, |tx| {
+            let q = PQueue::create(tx)?;
+            tx.root_mut().set_queue(q)?;
+            Ok(q)
+        })
+        .unwrap();
         (pool, queue)
+    }
+
+    /// A node linked back to itself is a cycle the walks stop at, with a typed inconsistency
+    /// that `transaction` gives back after rolling the transaction back.
+    #[test]
+    fn a_cycle_is_a_typed_inconsistency() {
+        let (pool, q) = pool_with_queue();
+        crate::transaction(&pool, |tx| q.enqueue(tx, b"a")).unwrap();
+        crate::transaction(&pool, |tx| {
+            let head = tx.get(q.meta)?.head;
+            Ok(tx.edit(head)?.set_next(head)?)
+        })
+        .unwrap();
+        let walked = pool
+            .read(|r| q.iter(r).collect::<Result<Vec<_>>>())
+            .unwrap();
+        assert!(
+            matches!(
+                walked,
+                Err(crate::Error::Inconsistent(Inconsistency::QueueTooLong))
+            ),
+            "{walked:?}"
+        );
+        let destroyed = crate::transaction(&pool, |tx| {
+            tx.root_mut().set_queue(PQueue::null())?;
+            q.destroy(tx)
+        });
+        match destroyed {
+            Err(e @ crate::Error::Inconsistent(Inconsistency::QueueTooLong)) => assert_eq!(
+                e.to_string(),
+                "structure is inconsistent: more queue nodes than the length"
+            ),
+            other => panic!("expected QueueTooLong, got {other:?}"),
+        }
+        assert_eq!(
+            pool.read(|r| r.root().queue).unwrap(),
+            q,
+            "the failed transaction was rolled back"
+        );
     }
 
     #[test]
     fn fifo_order_including_empty_messages() {
         let (pool, q) = pool_with_queue();
         for m in [&b"a"[..], b"", b"ccc"] {
-            pool.transaction(|tx| q.enqueue(tx, m)).unwrap();
+            crate::transaction(&pool, |tx| q.enqueue(tx, m)).unwrap();
         }
         let all: Vec<Vec<u8>> = pool
             .read(|r| q.iter(r).collect::<Result<_>>())
@@ -324,18 +366,18 @@ mod tests {
             Some(b"a".to_vec())
         );
         for expected in [&b"a"[..], b"", b"ccc"] {
-            let got = pool.transaction(|tx| q.dequeue(tx)).unwrap();
+            let got = crate::transaction(&pool, |tx| q.dequeue(tx)).unwrap();
             assert_eq!(got.as_deref(), Some(expected));
             pool.read(|r| q.verify(r)).unwrap().unwrap();
         }
-        assert_eq!(pool.transaction(|tx| q.dequeue(tx)).unwrap(), None);
+        assert_eq!(crate::transaction(&pool, |tx| q.dequeue(tx)).unwrap(), None);
         assert_eq!(pmem_core::check::check(&pool).live_objects, 1);
     }
 
     #[test]
     fn interleaved_enqueue_and_dequeue_in_one_transaction() {
         let (pool, q) = pool_with_queue();
-        pool.transaction(|tx| -> pmem_core::Result<_> {
+        crate::transaction(&pool, |tx| {
             q.enqueue(tx, b"1")?;
             q.enqueue(tx, b"2")?;
             assert_eq!(q.dequeue(tx)?.as_deref(), Some(&b"1"[..]));
@@ -357,16 +399,16 @@ mod tests {
     #[test]
     fn destroy_frees_everything() {
         let (pool, q) = pool_with_queue();
-        pool.transaction(|tx| -> pmem_core::Result<_> {
+        crate::transaction(&pool, |tx| {
             for i in 0..50u32 {
                 q.enqueue(tx, &i.to_le_bytes())?;
             }
             Ok(())
         })
         .unwrap();
-        pool.transaction(|tx| {
+        crate::transaction(&pool, |tx| {
             q.destroy(tx)?;
-            tx.root_mut().set_queue(PQueue::null())
+            Ok(tx.root_mut().set_queue(PQueue::null())?)
         })
         .unwrap();
         assert_eq!(pmem_core::check::check(&pool).live_objects, 0);

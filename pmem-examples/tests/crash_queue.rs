@@ -39,7 +39,9 @@ fn observe(pool: &Pool<Root>) -> Result<VecDeque<Vec<u8>>, String> {
         Vec::new()
     } else {
         // `verify` checks the list ends at the tail after exactly `len` nodes.
-        pool.read(|r| queue.verify(r)).unwrap()?
+        pool.read(|r| queue.verify(r))
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
     };
     pool_is_clean(pool)?;
     Ok(messages.into())
@@ -71,7 +73,7 @@ fn run(test: CrashTest, seed: u64, n: usize) {
         steps(&mut rng, ops),
         |tx| {
             let queue = PQueue::create(tx)?;
-            tx.root_mut().set_queue(queue)
+            Ok(tx.root_mut().set_queue(queue)?)
         },
         |tx, op, before| {
             let queue = tx.root().queue;

@@ -32,7 +32,7 @@ fn maps_match_the_standard_collections() {
         let key = rng.below(1500);
         if rng.chance(insert_percent) {
             let old = model.insert(key, i);
-            pool.transaction(|tx| -> pmem_core::Result<_> {
+            pmem_examples::transaction(&pool, |tx| {
                 assert_eq!(hash.insert(tx, key, i)?, old, "hash insert {key}");
                 assert_eq!(tree.insert(tx, key, i)?, old, "tree insert {key}");
                 Ok(())
@@ -40,7 +40,7 @@ fn maps_match_the_standard_collections() {
             .unwrap();
         } else {
             let old = model.remove(&key);
-            pool.transaction(|tx| -> pmem_core::Result<_> {
+            pmem_examples::transaction(&pool, |tx| {
                 assert_eq!(hash.remove(tx, key)?, old, "hash remove {key}");
                 assert_eq!(tree.remove(tx, key)?, old, "tree remove {key}");
                 Ok(())
@@ -90,7 +90,7 @@ fn queue_matches_vecdeque() {
                 })
             })
             .collect();
-        pool.transaction(|tx| -> pmem_core::Result<_> {
+        pmem_examples::transaction(&pool, |tx| {
             for op in &ops {
                 match op {
                     Some(m) => queue.enqueue(tx, m)?,
@@ -131,7 +131,7 @@ fn btree_iterates_in_key_order() {
     let tree = pool.read(|r| r.root().tree).unwrap();
     let mut model = BTreeMap::new();
     let mut rng = Rng(3);
-    pool.transaction(|tx| -> pmem_core::Result<_> {
+    pmem_examples::transaction(&pool, |tx| {
         for i in 0..2000 {
             let key = rng.next_u64();
             model.insert(key, i);

@@ -22,7 +22,7 @@ fn fill(path: &Path) {
         .unwrap();
     // Ten keys per transaction: every commit of a file pool syncs it.
     for batch in 0..30u64 {
-        pool.transaction(|tx| -> pmem_core::Result<_> {
+        pmem_examples::transaction(&pool, |tx| {
             for k in batch * 10..batch * 10 + 10 {
                 hash.insert(tx, k, k * k)?;
                 tree.insert(tx, k, k + 1)?;
@@ -58,7 +58,7 @@ fn structures_survive_closing_and_reopening() {
     })
     .unwrap();
     // Change them, close, and reopen once more.
-    pool.transaction(|tx| -> pmem_core::Result<_> {
+    pmem_examples::transaction(&pool, |tx| {
         for k in 0..150 {
             hash.remove(tx, k)?;
             tree.remove(tx, k)?;
@@ -106,7 +106,10 @@ fn map_pools_refuse_the_other_map_type() {
     drop(cli::open_map::<PHashMap>(&path).unwrap());
     let err = cli::open_map::<PBTreeMap>(&path).unwrap_err();
     assert!(
-        matches!(err, pmem_core::Error::LayoutNameMismatch { .. }),
+        matches!(
+            err,
+            pmem_examples::Error::Pool(pmem_core::Error::LayoutNameMismatch { .. })
+        ),
         "{err}"
     );
     // Opening the right type again finds the same map, not a new one.

@@ -4,6 +4,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use pmem_core::error::{ChunkProblem, Corruption};
 use pmem_core::inspect::Inspection;
 use pmem_core::{Error, PPtr, PSlice, Persistent, Pool, PoolImage};
 
@@ -154,15 +155,18 @@ fn exercise(pool: &Pool<Root>) {
     let _ = pmem_core::check::check(pool);
 }
 
-/// Opening `image` fails with a corruption error whose detail names `chunk`; the deep check and
-/// the inspector read the image without panicking.
-fn assert_refused(image: &Image, chunk: u64, what: &str) {
+/// Opening `image` fails with a corruption error naming `chunk` and `expected(problem)`; the deep
+/// check and the inspector read the image without panicking.
+fn assert_refused(image: &Image, chunk: u64, what: &str, expected: fn(&ChunkProblem) -> bool) {
     match Pool::<Root>::builder().open_image(image.pool_image()) {
-        Err(Error::Corrupt { detail, .. }) => {
-            assert!(
-                detail.contains(&format!("chunk {chunk} ")),
-                "{what}: the error should name chunk {chunk}: {detail}"
-            );
+        Err(Error::Corrupt {
+            problem: Corruption::ChunkTable {
+                chunk: c, problem, ..
+            },
+            ..
+        }) if c == chunk => assert!(expected(&problem), "{what}: {problem:?}"),
+        Err(e @ Error::Corrupt { .. }) => {
+            panic!("{what}: the error should name chunk {chunk}: {e}")
         }
         Err(e) => panic!("{what}: expected Corrupt, got {e}"),
         Ok(pool) => {
@@ -200,7 +204,9 @@ fn a_large_object_inside_a_large_object_is_refused() {
     assert!(count >= 6, "{count}");
     let fp = image.u64(image.entry(first) + 8);
     image.set_chunk(first + 2, word(SPAN, 0, 1), fp);
-    assert_refused(&image, first + 2, "span in a span");
+    assert_refused(&image, first + 2, "span in a span", |p| {
+        matches!(p, ChunkProblem::InsideSpan { .. })
+    });
 }
 
 #[test]
@@ -213,7 +219,9 @@ fn a_run_inside_a_large_object_is_refused() {
     image.set_chunk(first + 1, run_word, fp);
     let bit = image.bitmap(first + 1, 0);
     image.set(bit, 0b111);
-    assert_refused(&image, first + 1, "run in a span");
+    assert_refused(&image, first + 1, "run in a span", |p| {
+        matches!(p, ChunkProblem::InsideSpan { .. })
+    });
 }
 
 #[test]
@@ -221,7 +229,9 @@ fn a_continuation_inside_a_large_object_is_refused() {
     let mut image = sample();
     let (first, _) = image.span();
     image.set_chunk(first + 3, word(CONT, 0, 3), 0);
-    assert_refused(&image, first + 3, "continuation in a span");
+    assert_refused(&image, first + 3, "continuation in a span", |p| {
+        matches!(p, ChunkProblem::InsideSpan { .. })
+    });
 }
 
 #[test]
@@ -231,7 +241,9 @@ fn a_large_object_past_the_heap_is_refused() {
     let too_long = image.chunks() - first + 1;
     let fp = image.u64(image.entry(first) + 8);
     image.set_chunk(first, word(SPAN, 0, too_long), fp);
-    assert_refused(&image, first, "span past the end");
+    assert_refused(&image, first, "span past the end", |p| {
+        matches!(p, ChunkProblem::SpanLength { .. })
+    });
 }
 
 #[test]
@@ -250,7 +262,14 @@ fn stray_bits_in_an_entry_are_refused() {
         let e = bad.entry(chunk);
         let w = bad.u64(e);
         bad.set(e, w | bits);
-        assert_refused(&bad, chunk, what);
+        assert_refused(&bad, chunk, what, |p| {
+            matches!(
+                p,
+                ChunkProblem::StrayBits { .. }
+                    | ChunkProblem::FreeWithFields { .. }
+                    | ChunkProblem::SpanLength { class: 1, .. }
+            )
+        });
     }
 }
 
@@ -270,7 +289,9 @@ fn bitmap_bits_past_the_last_slot_are_refused() {
     drop(pool);
     let mut bad = good.clone();
     bad.set(last, 1 << 21);
-    assert_refused(&bad, free, "a slot past the last");
+    assert_refused(&bad, free, "a slot past the last", |p| {
+        matches!(p, ChunkProblem::BitmapPastEnd { slots: 341, .. })
+    });
 }
 
 #[test]
@@ -280,10 +301,35 @@ fn a_run_that_leaves_the_heap_or_is_cut_short_is_refused() {
     let mut bad = image.clone();
     // A run of 48-byte objects says two chunks: its class needs one.
     bad.set_chunk(run, word(RUN, CLASS_48, 2), 1);
-    assert_refused(&bad, run, "run of the wrong length");
+    assert_refused(&bad, run, "run of the wrong length", |p| {
+        matches!(
+            p,
+            ChunkProblem::RunLength {
+                chunks: 2,
+                needed: 1,
+                ..
+            }
+        )
+    });
     let mut bad = image.clone();
     let last = image.chunks() - 1;
-    // The largest class needs 16 chunks: from the last chunk it leaves the heap.
+    // The largest class (39, of 32 KiB objects) needs 16 chunks: from the last chunk it leaves
+    // the heap.
+    bad.set_chunk(last, word(RUN, 39, 16), 1);
+    assert_refused(&bad, last, "run past the end", |p| {
+        matches!(
+            p,
+            ChunkProblem::RunLength {
+                class: 39,
+                needed: 16,
+                left: 1,
+                ..
+            }
+        )
+    });
+    let mut bad = image.clone();
     bad.set_chunk(last, word(RUN, 63, 16), 1);
-    assert_refused(&bad, last, "run past the end");
+    assert_refused(&bad, last, "a class that does not exist", |p| {
+        matches!(p, ChunkProblem::UnknownClass { class: 63 })
+    });
 }

@@ -385,8 +385,14 @@ fn a_fault_plan_fails_simulated_fences_as_it_fails_msync() {
 fn simulated_pools_too_large_for_memory_are_refused_cleanly() {
     for size in [u64::MAX, u64::MAX - 4095, 1 << 62] {
         match Pool::<Root>::builder().create_simulated(size) {
-            Err(pmem_core::Error::InvalidArgument(what)) => {
-                assert!(what.contains(&size.to_string()), "{what}")
+            Err(
+                e @ pmem_core::Error::InvalidArgument {
+                    argument: pmem_core::error::InvalidArgument::ImageTooLarge { size: s },
+                    ..
+                },
+            ) => {
+                assert_eq!(s, size);
+                assert!(e.to_string().contains(&size.to_string()), "{e}")
             }
             other => panic!("size {size}: {other:?}"),
         }

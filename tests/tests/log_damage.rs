@@ -6,6 +6,7 @@
 //! must open and roll back the other four.
 
 use pmem_core::crash::{CrashTest, ImageKind};
+use pmem_core::error::{Corruption, LogCorruption};
 use pmem_core::{check, PPtr, Persistent, Pool, PoolImage, Result};
 
 #[derive(Persistent)]
@@ -80,6 +81,17 @@ fn a_flipped_byte_inside_an_interrupted_log_refuses_the_open() {
     let err = Pool::<Root>::builder()
         .open_image(damaged.clone())
         .expect_err("a damaged log must not be half rolled back");
+    match err {
+        pmem_core::Error::Corrupt {
+            problem:
+                Corruption::Log {
+                    slot: s,
+                    problem: LogCorruption::Damaged { pos, .. },
+                },
+            ..
+        } => assert_eq!((s, pos), (slot, at)),
+        ref other => panic!("expected a damaged log entry, got {other:?}"),
+    }
     let message = err.to_string();
     for part in [
         format!("log slot {slot}"),

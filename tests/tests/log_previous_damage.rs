@@ -2,6 +2,7 @@
 //! is interrupted, refuses the open: skipping that commit's heap operations would leave an object
 //! reachable from the root free in the heap.
 use pmem_core::crash::{CrashTest, ImageKind};
+use pmem_core::error::{Corruption, LogCorruption};
 use pmem_core::{check, PPtr, Persistent, Pool, PoolImage, Result};
 
 #[derive(Persistent)]
@@ -93,6 +94,20 @@ fn damage_in_a_previous_log_recovery_needs_refuses_the_open() {
             damaged[at as usize] ^= 1;
             match Pool::<Root>::builder().open_image(PoolImage::from_bytes(&damaged)) {
                 Err(e) => {
+                    assert!(
+                        matches!(
+                            e,
+                            pmem_core::Error::Corrupt {
+                                problem: Corruption::Log {
+                                    slot,
+                                    problem: LogCorruption::Damaged { .. }
+                                        | LogCorruption::FirstEntryNeeded { .. },
+                                },
+                                ..
+                            } if slot == p_slot
+                        ),
+                        "fence {fence}, {what}: {e:?}"
+                    );
                     let msg = e.to_string();
                     assert!(
                         msg.contains(&format!("log slot {p_slot}")) && msg.contains("damaged"),

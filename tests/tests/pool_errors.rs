@@ -7,6 +7,7 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use pmem_core::error::InvalidArgument;
 use pmem_core::{Error, PPtr, Persistent, Pool};
 use pmem_tests::child;
 use pmem_tests::rng::Rng;
@@ -490,7 +491,7 @@ fn create_below_minimum_is_too_small() {
 }
 
 #[test]
-fn file_smaller_than_two_headers_is_too_small() {
+fn file_smaller_than_two_headers_is_too_short() {
     let dir = tempdir();
     for len in [0usize, 100, 2 * HEADER as usize - 1] {
         let path = dir.path().join(format!("tiny-{len}.pool"));
@@ -502,10 +503,16 @@ fn file_smaller_than_two_headers_is_too_small() {
         fs::write(&path, &bytes).unwrap();
         let err = Pool::<Root>::open(&path).expect_err("open a tiny file");
         match &err {
-            Error::TooSmall { size, .. } => assert_eq!(*size, len as u64),
-            other => panic!("{len} bytes: expected TooSmall, got {other:?}"),
+            Error::FileTooShort { size, needed, .. } => {
+                assert_eq!((*size, *needed), (len as u64, 2 * HEADER))
+            }
+            other => panic!("{len} bytes: expected FileTooShort, got {other:?}"),
         }
-        assert_message(&err, &path, &[&format!("size {len} bytes"), "minimum"]);
+        assert_message(
+            &err,
+            &path,
+            &["not a pmem pool", &format!("{len} bytes"), "pool header"],
+        );
         assert_unchanged(&path, &bytes, "open a tiny file");
     }
 }
@@ -932,7 +939,13 @@ fn invalid_layout_name_is_invalid_argument_naming_the_file() {
         .layout(&long)
         .create(&path, SIZE)
         .expect_err("a 64-byte layout name");
-    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    match &err {
+        Error::InvalidArgument {
+            argument: InvalidArgument::LayoutName { name, max },
+            ..
+        } => assert_eq!((name, *max), (&long, 63)),
+        other => panic!("expected an invalid layout name, got {other:?}"),
+    }
     assert!(!path.exists(), "no file for a refused create");
     let msg = err.to_string();
     assert!(msg.contains("63 bytes"), "{msg}");
@@ -1456,7 +1469,8 @@ fn msg_kind(e: &Error) -> &'static str {
         Error::RootTypeMismatch { .. } => "RootTypeMismatch",
         Error::PoolInUse { .. } => "PoolInUse",
         Error::Corrupt { .. } => "Corrupt",
-        Error::InvalidArgument(_) => "InvalidArgument",
+        Error::InvalidArgument { .. } => "InvalidArgument",
+        Error::FileTooShort { .. } => "FileTooShort",
         Error::Io { .. } => "Io",
         _ => "other",
     }

@@ -3,6 +3,7 @@
 //! Everything here treats the pool as untrusted input: every count and class read from the
 //! chunk table is checked against the geometry before it is used.
 
+use crate::error::{ChunkProblem, Corruption, PointerRejection};
 use crate::layout::heap::{chunk_kind, ChunkWord, SizeClass, CHUNK_SIZE, CLASSES, CLASS_COUNT};
 use crate::layout::Geometry;
 use crate::region::Region;
@@ -33,10 +34,6 @@ pub(crate) struct HeapMeta {
     pub geometry: Geometry,
 }
 
-/// Why a chunk table is inconsistent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MetaError(pub String);
-
 impl HeapMeta {
     #[inline]
     pub(crate) fn entry(&self, chunk: u64) -> (ChunkWord, u64) {
@@ -61,20 +58,19 @@ impl HeapMeta {
     ///
     /// So extents tile the heap exactly (none overlaps another or leaves the heap), and a walk
     /// that succeeds has accounted for every chunk. Time is proportional to the chunk count.
-    pub(crate) fn walk(&self, mut f: impl FnMut(Extent)) -> Result<(), MetaError> {
+    pub(crate) fn walk(&self, mut f: impl FnMut(Extent)) -> Result<(), Corruption> {
         let n = self.geometry.chunk_count;
         let mut chunk = 0;
         while chunk < n {
             let raw = self.raw_word(chunk);
             let word = ChunkWord::decode(raw);
             if word.encode() != raw {
-                return Err(self.error(chunk, format_args!("entry {raw:#018x} has stray bits")));
+                return Err(self.error(chunk, ChunkProblem::StrayBits { word: raw }));
             }
             match word.kind {
                 chunk_kind::FREE => {
                     if raw != 0 {
-                        return Err(self
-                            .error(chunk, format_args!("free entry {raw:#018x} has fields set")));
+                        return Err(self.error(chunk, ChunkProblem::FreeWithFields { word: raw }));
                     }
                     let first = chunk;
                     chunk = self.free_end(chunk + 1, n);
@@ -97,9 +93,11 @@ impl HeapMeta {
                         if found != cont.encode() {
                             return Err(self.error(
                                 chunk + i,
-                                format_args!(
-                                    "expected continuation {i} of the run at chunk {chunk}, found entry {found:#018x}"
-                                ),
+                                ChunkProblem::BrokenRun {
+                                    run: chunk,
+                                    index: i,
+                                    found,
+                                },
                             ));
                         }
                     }
@@ -109,11 +107,11 @@ impl HeapMeta {
                         if bits >> (c.slots % 64) != 0 {
                             return Err(self.error(
                                 chunk,
-                                format_args!(
-                                    "the run's bitmap word at {:#x} marks slots past the last of its {} ({bits:#018x})",
-                                    self.bitmap_word_offset(chunk, last),
-                                    c.slots
-                                ),
+                                ChunkProblem::BitmapPastEnd {
+                                    bitmap_word: self.bitmap_word_offset(chunk, last),
+                                    slots: c.slots,
+                                    bits,
+                                },
                             ));
                         }
                     }
@@ -131,20 +129,21 @@ impl HeapMeta {
                     if count == 0 || count > n - chunk || word.class != 0 {
                         return Err(self.error(
                             chunk,
-                            format_args!(
-                                "large object of {count} chunks (class field {}) does not fit in the heap of {n}",
-                                word.class
-                            ),
+                            ChunkProblem::SpanLength {
+                                chunks: count,
+                                class: word.class,
+                                heap_chunks: n,
+                            },
                         ));
                     }
                     let inner = self.free_end(chunk + 1, chunk + count);
                     if inner < chunk + count {
                         return Err(self.error(
                             inner,
-                            format_args!(
-                                "inside the large object at chunk {chunk}, entry {:#018x} describes another block: overlapping extents",
-                                self.raw_word(inner)
-                            ),
+                            ChunkProblem::InsideSpan {
+                                span: chunk,
+                                found: self.raw_word(inner),
+                            },
                         ));
                     }
                     f(Extent::Span {
@@ -157,11 +156,9 @@ impl HeapMeta {
                     chunk += count;
                 }
                 chunk_kind::CONT => {
-                    return Err(
-                        self.error(chunk, format_args!("continuation without a run before it"))
-                    );
+                    return Err(self.error(chunk, ChunkProblem::OrphanContinuation));
                 }
-                k => return Err(self.error(chunk, format_args!("unknown chunk kind {k}"))),
+                k => return Err(self.error(chunk, ChunkProblem::UnknownKind { kind: k })),
             }
         }
         Ok(())
@@ -182,15 +179,16 @@ impl HeapMeta {
 
     /// An inconsistency at chunk `chunk`, naming its table entry's offset.
     #[cold]
-    fn error(&self, chunk: u64, what: std::fmt::Arguments<'_>) -> MetaError {
-        MetaError(format!(
-            "chunk {chunk} (table entry at {:#x}): {what}",
-            self.geometry.chunk_entry_offset(chunk)
-        ))
+    fn error(&self, chunk: u64, problem: ChunkProblem) -> Corruption {
+        Corruption::ChunkTable {
+            chunk,
+            entry: self.geometry.chunk_entry_offset(chunk),
+            problem,
+        }
     }
 
     #[inline]
-    fn run_class(&self, chunk: u64, word: ChunkWord) -> Result<u8, MetaError> {
+    fn run_class(&self, chunk: u64, word: ChunkWord) -> Result<u8, Corruption> {
         let class_ok = (word.class as usize) < CLASS_COUNT && {
             let class = CLASSES[word.class as usize];
             word.count == class.run_chunks
@@ -203,12 +201,9 @@ impl HeapMeta {
     }
 
     #[cold]
-    fn bad_run_class(&self, chunk: u64, word: ChunkWord) -> Result<u8, MetaError> {
+    fn bad_run_class(&self, chunk: u64, word: ChunkWord) -> Result<u8, Corruption> {
         if word.class as usize >= CLASS_COUNT {
-            return Err(self.error(
-                chunk,
-                format_args!("run of unknown size class {}", word.class),
-            ));
+            return Err(self.error(chunk, ChunkProblem::UnknownClass { class: word.class }));
         }
         let class = CLASSES[word.class as usize];
         if word.count != class.run_chunks
@@ -216,13 +211,12 @@ impl HeapMeta {
         {
             return Err(self.error(
                 chunk,
-                format_args!(
-                    "run of class {} says {} chunks, the class needs {}, {} are left in the heap",
-                    word.class,
-                    word.count,
-                    class.run_chunks,
-                    self.geometry.chunk_count - chunk
-                ),
+                ChunkProblem::RunLength {
+                    class: word.class,
+                    chunks: word.count,
+                    needed: class.run_chunks,
+                    left: self.geometry.chunk_count - chunk,
+                },
             ));
         }
         Ok(word.class)
@@ -292,33 +286,33 @@ impl HeapMeta {
     /// Finds the object that starts exactly at `offset`. Returns its kind, fingerprint and
     /// usable size; never reads outside the pool, whatever the table holds.
     #[inline]
-    pub(crate) fn object_at(&self, offset: u64) -> Result<ObjectRef, &'static str> {
+    pub(crate) fn object_at(&self, offset: u64) -> Result<ObjectRef, PointerRejection> {
         let chunk = self
             .geometry
             .chunk_of(offset)
-            .ok_or("not inside the heap")?;
+            .ok_or(PointerRejection::OutsideHeap)?;
         let (word, fingerprint) = self.entry(chunk);
         let (head, word, fingerprint) = match word.kind {
             chunk_kind::RUN | chunk_kind::SPAN => (chunk, word, fingerprint),
             chunk_kind::CONT => {
                 let head = chunk
                     .checked_sub(word.count as u64)
-                    .ok_or("corrupt chunk table")?;
+                    .ok_or(PointerRejection::BadChunkEntry)?;
                 let (hw, hf) = self.entry(head);
                 if hw.kind != chunk_kind::RUN {
-                    return Err("corrupt chunk table");
+                    return Err(PointerRejection::BadChunkEntry);
                 }
                 (head, hw, hf)
             }
-            _ => return Err("points into free heap space"),
+            _ => return Err(PointerRejection::InFreeSpace),
         };
         if word.kind == chunk_kind::SPAN {
             let count = word.count as u64;
             if count == 0 || count > self.geometry.chunk_count - head {
-                return Err("corrupt chunk table");
+                return Err(PointerRejection::BadChunkEntry);
             }
             if offset != self.geometry.chunk_offset(head) {
-                return Err("points inside a large object, not at its start");
+                return Err(PointerRejection::InsideLargeObject);
             }
             return Ok(ObjectRef::Span {
                 first: head,
@@ -329,15 +323,15 @@ impl HeapMeta {
         }
         let class_index = self
             .run_class(head, word)
-            .map_err(|_| "corrupt chunk table")?;
+            .map_err(|_| PointerRejection::BadChunkEntry)?;
         let class = &CLASSES[class_index as usize];
         // A run is at most 64 chunks, so the offset within it fits 32 bits.
         let rel = (offset - self.run_offset(head)) as u32;
         let Some(slot) = class.slot_at(rel) else {
-            return Err("points inside an object, not at its start");
+            return Err(PointerRejection::InsideObject);
         };
         if slot >= class.slots as u64 {
-            return Err("points past the last slot of a run");
+            return Err(PointerRejection::PastLastSlot);
         }
         Ok(ObjectRef::Slot {
             first: head,

@@ -24,9 +24,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use arena::{Arena, Run};
 use free_chunks::FreeChunks;
-pub(crate) use meta::{Extent, HeapMeta, MetaError, ObjectRef};
+pub(crate) use meta::{Extent, HeapMeta, ObjectRef};
 
-use crate::error::{Error, Result};
+use crate::error::{Corruption, Error, Result};
 use crate::layout::heap::{chunk_kind, class_for, ChunkWord, CHUNK_SIZE, CLASSES, CLASS_COUNT};
 use crate::layout::log::Op;
 
@@ -163,13 +163,12 @@ static NEXT_ARENA: AtomicUsize = AtomicUsize::new(0);
 
 impl Heap {
     /// Rebuilds the volatile state from the pool's metadata.
-    pub(crate) fn open(meta: HeapMeta) -> Result<Heap, MetaError> {
+    pub(crate) fn open(meta: HeapMeta) -> Result<Heap, Corruption> {
         // Run heads are kept as `u32` chunk indices.
         if meta.geometry.chunk_count > u32::MAX as u64 {
-            return Err(MetaError(format!(
-                "{} chunks are more than a heap may have",
-                meta.geometry.chunk_count
-            )));
+            return Err(Corruption::TooManyChunks {
+                chunks: meta.geometry.chunk_count,
+            });
         }
         let arena_count = std::thread::available_parallelism()
             .map_or(4, |n| n.get())

@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::geometry::TYPE_TABLE_SIZE;
 use super::header::{describe_difference, StoredField, StoredType};
+use crate::error::TypeTableProblem;
 use crate::persistent::{SlotKind, TypeInfo};
 
 const MAGIC: &[u8; 8] = b"PMEMTYP2";
@@ -227,7 +228,7 @@ impl TypeGraph {
     /// inside the objects it visits, that no type contains itself, and that a walk's work is
     /// bounded by the table. `Err` names the first type that breaks one of these. Time is
     /// proportional to the table.
-    pub(crate) fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), TypeTableProblem> {
         for t in &self.types {
             for s in t.slots.iter().filter(|s| s.count > 0) {
                 let (target, width) = match s.kind {
@@ -245,10 +246,10 @@ impl TypeGraph {
                     || !fits
                     || (s.count > 1 && s.stride < width)
                 {
-                    return Err(format!(
-                        "type `{}` has a pointer slot at +{:#x} that does not fit it",
-                        t.name, s.offset
-                    ));
+                    return Err(TypeTableProblem::SlotOutside {
+                        type_name: t.name.clone(),
+                        offset: s.offset,
+                    });
                 }
             }
         }
@@ -312,7 +313,7 @@ impl TypeGraph {
     ///
     /// `order` lists every type after the targets of its inline slots. Time is proportional to
     /// the table.
-    fn check_walk_cost(&self, order: &[usize]) -> Result<(), String> {
+    fn check_walk_cost(&self, order: &[usize]) -> Result<(), TypeTableProblem> {
         let steps = self.walk_steps(order);
         let mut depth = vec![0u64; self.types.len()];
         for &t in order {
@@ -323,12 +324,11 @@ impl TypeGraph {
                 .unwrap_or(0);
             let bound = (self.types[t].size.saturating_add(1)).saturating_mul(depth[t] + 1);
             if steps[t] > bound {
-                return Err(format!(
-                    "type `{}` ({} bytes) claims pointer slots that overlap: walking one value would visit {} pointers and inline values, more than its bytes could hold",
-                    self.types[t].name,
-                    self.types[t].size,
-                    if steps[t] == u64::MAX { "over 2^64".to_string() } else { steps[t].to_string() },
-                ));
+                return Err(TypeTableProblem::OverlappingSlots {
+                    type_name: self.types[t].name.clone(),
+                    size: self.types[t].size,
+                    steps: steps[t],
+                });
             }
         }
         Ok(())
@@ -375,7 +375,7 @@ impl TypeGraph {
     /// does), or a walk guided by the graph would never end. Depth-first search over the
     /// `Inline` edges, iterative so a hostile table cannot exhaust the stack. Returns the types
     /// in post-order: each after every type it holds inline.
-    fn check_inline_acyclic(&self) -> Result<Vec<usize>, String> {
+    fn check_inline_acyclic(&self) -> Result<Vec<usize>, TypeTableProblem> {
         const NEW: u8 = 0;
         const OPEN: u8 = 1;
         const DONE: u8 = 2;
@@ -404,10 +404,9 @@ impl TypeGraph {
                         *next += 1;
                         match state[child] {
                             OPEN => {
-                                return Err(format!(
-                                    "type `{}` contains itself inline",
-                                    self.types[child].name
-                                ))
+                                return Err(TypeTableProblem::InlineCycle {
+                                    type_name: self.types[child].name.clone(),
+                                })
                             }
                             NEW => {
                                 state[child] = OPEN;

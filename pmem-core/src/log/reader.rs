@@ -1,6 +1,7 @@
 //! Parsing a log slot: the valid prefix of entries of one generation, and what proves the log
 //! damaged rather than torn.
 
+use crate::error::LogCorruption;
 use crate::layout::heap::CHUNK_SIZE;
 use crate::layout::log::{
     entry_checksum, entry_size, flags, kind, kind_word, GenKey, LogKey, ENTRY_ALIGN, ENTRY_HEADER,
@@ -32,7 +33,7 @@ pub(crate) struct ParsedSlot {
     /// The heap blocks the log continues in, in chain order: `(offset, len)`.
     pub blocks: Vec<(u64, u64)>,
     /// Why the slot's log cannot be trusted as written, if it cannot.
-    pub problem: Option<LogProblem>,
+    pub problem: Option<LogCorruption>,
 }
 
 /// The position after a slot's valid entries, when an invalid entry header is there.
@@ -42,44 +43,6 @@ pub(crate) struct Tail {
     pub pos: u64,
     /// End of the block it is in.
     pub block_end: u64,
-}
-
-/// What a log shows that its writer never leaves, whatever the crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LogProblem {
-    /// The entry at `pos` is not valid, yet a valid entry of the same log at `evidence`, flagged
-    /// as written after a fence that covered every earlier entry, proves it was durable.
-    Damaged { pos: u64, evidence: u64 },
-    /// The `EXTEND` entry at `pos` continues the log in a block the writer could not have
-    /// reserved: outside the heap, not whole chunks, or overlapping an earlier block of the log.
-    BadExtension { pos: u64, offset: u64, len: u64 },
-    /// The `EXTEND` entry at `pos` is not 16 bytes long.
-    BadExtendLength { pos: u64, len: u64 },
-    /// The chain of blocks is longer than the heap has chunks.
-    ChainTooLong { pos: u64 },
-}
-
-impl std::fmt::Display for LogProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match *self {
-            LogProblem::Damaged { pos, evidence } => write!(
-                f,
-                "the entry at offset {pos:#x} is damaged: it fails its checksum, but the entry at {evidence:#x} was written after it had been made durable"
-            ),
-            LogProblem::BadExtension { pos, offset, len } => write!(
-                f,
-                "the extension entry at offset {pos:#x} continues the log at {offset:#x}+{len:#x}, which is not free heap space of whole chunks"
-            ),
-            LogProblem::BadExtendLength { pos, len } => write!(
-                f,
-                "the extension entry at offset {pos:#x} has {len} payload bytes, not 16"
-            ),
-            LogProblem::ChainTooLong { pos } => write!(
-                f,
-                "the extension entry at offset {pos:#x} continues a chain longer than the heap has chunks"
-            ),
-        }
-    }
 }
 
 impl ParsedSlot {
@@ -271,7 +234,7 @@ pub(crate) fn parse(
                 block_end: end,
             });
             slot.problem = find_damage_proof(region, &key, gen, pos, end)
-                .map(|evidence| LogProblem::Damaged { pos, evidence });
+                .map(|evidence| LogCorruption::Damaged { pos, evidence });
             break;
         };
         let payload = pos + ENTRY_HEADER;
@@ -284,12 +247,12 @@ pub(crate) fn parse(
         match k {
             kind::EXTEND => {
                 if len != 16 {
-                    slot.problem = Some(LogProblem::BadExtendLength { pos, len });
+                    slot.problem = Some(LogCorruption::BadExtendLength { pos, len });
                     break;
                 }
                 // A hostile chain could loop; the heap cannot hold more blocks than chunks.
                 if slot.blocks.len() as u64 >= geometry.chunk_count {
-                    slot.problem = Some(LogProblem::ChainTooLong { pos });
+                    slot.problem = Some(LogCorruption::ChainTooLong { pos });
                     break;
                 }
                 let offset = region.read_u64(payload);
@@ -299,7 +262,7 @@ pub(crate) fn parse(
                     .iter()
                     .any(|&(o, l)| offset < o + l && o < offset.saturating_add(block_len));
                 if !is_heap_block(geometry, offset, block_len) || overlaps {
-                    slot.problem = Some(LogProblem::BadExtension {
+                    slot.problem = Some(LogCorruption::BadExtension {
                         pos,
                         offset,
                         len: block_len,

@@ -1,9 +1,8 @@
 //! Recovery at open: finish or undo what a crash interrupted, then retire the logs.
 
-use super::reader::{
-    first_entry_damage_proof, first_entry_damaged, parse, Entry, LogProblem, ParsedSlot,
-};
-use crate::layout::log::{kind, Op, DATA_HASH_SEED, OP_SIZE};
+use super::reader::{first_entry_damage_proof, first_entry_damaged, parse, Entry, ParsedSlot};
+use crate::error::{Corruption, LogCorruption};
+use crate::layout::log::{kind, Op, DATA_HASH_SEED, ENTRY_HEADER, OP_SIZE};
 use crate::media::Media;
 
 /// What recovery found and did.
@@ -81,7 +80,8 @@ impl LogState {
     /// committed, the next one may be overwriting the previous log's slot, so an invalid entry
     /// there is expected, and the previous log is read only for the ops of a commit it reaches
     /// through valid entries.
-    pub(crate) fn validate(&self, media: &Media) -> Result<(), String> {
+    pub(crate) fn validate(&self, media: &Media) -> Result<(), Corruption> {
+        let bad = |slot: u64, problem: LogCorruption| Err(Corruption::Log { slot, problem });
         // A log of the next generation whose first entry is invalid reads as never started;
         // a fenced entry of it later in its slot proves that first entry was durable.
         let next_slot = self.next_gen % 2;
@@ -90,33 +90,28 @@ impl LogState {
             if let Some(evidence) =
                 first_entry_damage_proof(r, &media.log_key, next_slot, self.next_gen)
             {
-                return Err(format!(
-                    "log slot {next_slot}: {}",
-                    LogProblem::Damaged {
+                return bad(
+                    next_slot,
+                    LogCorruption::Damaged {
                         pos: crate::layout::Geometry::log_slot_offset(next_slot),
                         evidence,
-                    }
-                ));
+                    },
+                );
             }
         }
         if let Some(newest) = &self.newest {
             if let Some(problem) = newest.problem {
-                return Err(format!("log slot {}: {problem}", newest.index));
+                return bad(newest.index, problem);
             }
         }
         if let Some(previous) = &self.previous {
             let needed = !self.newest_ended(media);
             match previous.problem {
-                Some(LogProblem::Damaged { .. }) if !needed => {}
-                Some(problem) => return Err(format!("log slot {}: {problem}", previous.index)),
+                Some(LogCorruption::Damaged { .. }) if !needed => {}
+                Some(problem) => return bad(previous.index, problem),
                 None if needed && !has_commit(previous) => {
-                    let at = previous
-                        .tail
-                        .map_or_else(|| "its end".to_string(), |t| format!("offset {:#x}", t.pos));
-                    return Err(format!(
-                        "log slot {}: the log stops at {at} without a commit record, yet a newer transaction follows it and has not committed: the log is damaged and recovery needs its heap operations",
-                        previous.index
-                    ));
+                    let stop = previous.tail.map(|t| t.pos);
+                    return bad(previous.index, LogCorruption::NoCommit { stop });
                 }
                 None => {}
             }
@@ -127,11 +122,13 @@ impl LogState {
                 && parse(r, &media.geometry, &media.log_key, other).is_none()
                 && first_entry_damaged(r, &media.log_key, other, newest.gen - 1)
             {
-                return Err(format!(
-                    "log slot {other}: its first entry, at offset {:#x}, is damaged, and recovery needs the log: the newer transaction in log slot {} has not committed",
-                    crate::layout::Geometry::log_slot_offset(other),
-                    newest.index
-                ));
+                return bad(
+                    other,
+                    LogCorruption::FirstEntryNeeded {
+                        pos: crate::layout::Geometry::log_slot_offset(other),
+                        newer_slot: newest.index,
+                    },
+                );
             }
         }
         if let (Some(newest), Some(previous)) = (&self.newest, &self.previous) {
@@ -141,10 +138,16 @@ impl LogState {
                     .iter()
                     .find(|&&(po, pl)| o < po + pl && po < o + l)
                 {
-                    return Err(format!(
-                        "log slot {}: its extension block {o:#x}+{l:#x} overlaps block {po:#x}+{pl:#x} of log slot {}",
-                        newest.index, previous.index
-                    ));
+                    return bad(
+                        newest.index,
+                        LogCorruption::ExtensionOverlap {
+                            offset: o,
+                            len: l,
+                            other_slot: previous.index,
+                            other_offset: po,
+                            other_len: pl,
+                        },
+                    );
                 }
             }
         }
@@ -168,7 +171,7 @@ pub(crate) struct SlotContents {
 }
 
 /// Decodes and bounds-checks a slot. `Err` describes the first impossible entry.
-pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents, String> {
+pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents, LogCorruption> {
     let g = &media.geometry;
     let r = &media.region;
     let mut out = SlotContents {
@@ -177,35 +180,31 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
         ranges: Vec::new(),
         commit: None,
     };
-    let read_ops = |payload: u64, count: u64, out: &mut Vec<Op>| -> Result<(), String> {
+    let read_ops = |entry: u64, payload: u64, count: u64, out: &mut Vec<Op>| {
         for i in 0..count {
             let at = payload + i * OP_SIZE;
-            let op =
-                Op::decode([r.read_u64(at), r.read_u64(at + 8)]).ok_or("unknown heap operation")?;
+            let op = Op::decode([r.read_u64(at), r.read_u64(at + 8)])
+                .ok_or(LogCorruption::UnknownHeapOp { entry })?;
             let (target, len) = op.range();
             let ok = target % 8 == 0
                 && len % 8 == 0
                 && target >= g.chunk_table_offset
                 && len <= g.heap_offset.saturating_sub(target);
             if !ok {
-                return Err(format!(
-                    "heap operation on {target:#x}+{len:#x} outside the heap metadata"
-                ));
+                return Err(LogCorruption::HeapOpOutside { entry, target, len });
             }
             out.push(op);
         }
         Ok(())
     };
-    let read_ranges = |payload: u64, count: u64, out: &mut Vec<(u64, u64)>| -> Result<(), String> {
+    let read_ranges = |entry: u64, payload: u64, count: u64, out: &mut Vec<(u64, u64)>| {
         for i in 0..count {
             let (offset, len) = (
                 r.read_u64(payload + i * 16),
                 r.read_u64(payload + i * 16 + 8),
             );
             if offset < g.heap_offset || len > g.heap_end().saturating_sub(offset) {
-                return Err(format!(
-                    "new-object range {offset:#x}+{len:#x} outside the heap"
-                ));
+                return Err(LogCorruption::RangeOutside { entry, offset, len });
             }
             out.push((offset, len));
         }
@@ -219,35 +218,43 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
         ..
     } in &slot.entries
     {
+        let entry = payload - ENTRY_HEADER;
         match k {
             kind::UNDO => {
                 if len < 8 {
-                    return Err("undo entry without a target".into());
+                    return Err(LogCorruption::UndoWithoutTarget { entry });
                 }
                 let target = r.read_u64(payload);
                 let n = len - 8;
                 if target < g.root_offset || n > g.heap_end().saturating_sub(target) {
-                    return Err(format!(
-                        "undo entry for {target:#x}+{n:#x} outside the root and heap"
-                    ));
+                    return Err(LogCorruption::UndoOutside {
+                        entry,
+                        target,
+                        len: n,
+                    });
                 }
                 out.undo.push((target, n, payload + 8));
             }
-            kind::REDO => read_ops(payload, len / OP_SIZE, &mut out.ops)?,
-            kind::RANGES => read_ranges(payload, len / 16, &mut out.ranges)?,
+            kind::REDO => read_ops(entry, payload, len / OP_SIZE, &mut out.ops)?,
+            kind::RANGES => read_ranges(entry, payload, len / 16, &mut out.ranges)?,
             kind::EXTEND => {}
             kind::COMMIT => {
                 let fixed = 8;
                 let nranges = aux as u64;
                 let records = len
                     .checked_sub(fixed + nranges * OP_SIZE)
-                    .ok_or("short commit record")?;
+                    .ok_or(LogCorruption::ShortCommit { entry })?;
                 if records % OP_SIZE != 0 {
-                    return Err("commit record length is not whole records".into());
+                    return Err(LogCorruption::CommitNotWhole { entry });
                 }
                 let nops = records / OP_SIZE;
-                read_ops(payload + fixed, nops, &mut out.ops)?;
-                read_ranges(payload + fixed + nops * OP_SIZE, nranges, &mut out.ranges)?;
+                read_ops(entry, payload + fixed, nops, &mut out.ops)?;
+                read_ranges(
+                    entry,
+                    payload + fixed + nops * OP_SIZE,
+                    nranges,
+                    &mut out.ranges,
+                )?;
                 out.commit = Some(r.read_u64(payload));
             }
             kind::RETIRED => {}
@@ -320,7 +327,7 @@ pub(crate) fn roll_back(media: &Media, undo: &[(u64, u64, u64)]) {
 
 /// Recovers the pool: replays or rolls back as described in [`crate::log`], fences, and returns
 /// the report and the generation for the next log. The caller retires the logs.
-pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
+pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), Corruption> {
     let state = read_state(media);
     state.validate(media)?;
     let mut report = RecoveryReport::default();
@@ -328,10 +335,10 @@ pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
         return Ok((report, state.next_gen));
     };
     let tail = newest.tail;
-    let newest = contents(media, &newest).map_err(|e| format!("log slot {}: {e}", newest.index))?;
+    let in_slot = |slot: u64| move |problem| Corruption::Log { slot, problem };
+    let newest = contents(media, &newest).map_err(in_slot(newest.index))?;
     if let Some(previous) = &state.previous {
-        let previous =
-            contents(media, previous).map_err(|e| format!("log slot {}: {e}", previous.index))?;
+        let previous = contents(media, previous).map_err(in_slot(previous.index))?;
         if previous.commit.is_some() {
             apply_ops(media, &previous.ops);
             report.ops_replayed += previous.ops.len() as u64;
@@ -349,13 +356,9 @@ pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), String> {
     // that a later check can tell damage (an entry of this generation failing its checksum)
     // from the torn tail of a transaction recovery has dealt with.
     if let Some(tail) = tail {
-        if tail.block_end - tail.pos >= crate::layout::log::ENTRY_HEADER {
-            media
-                .region
-                .zero(tail.pos, crate::layout::log::ENTRY_HEADER);
-            media
-                .domain
-                .flush(tail.pos, crate::layout::log::ENTRY_HEADER);
+        if tail.block_end - tail.pos >= ENTRY_HEADER {
+            media.region.zero(tail.pos, ENTRY_HEADER);
+            media.domain.flush(tail.pos, ENTRY_HEADER);
         }
     }
     media.domain.fence();

@@ -7,7 +7,7 @@ use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::{Backing, Options, Pool, PoolInfo, Shared};
-use crate::error::{Error, Location, Result};
+use crate::error::{Corruption, Error, InvalidArgument, Location, Result, TypeTableProblem};
 use crate::heap::{Heap, HeapMeta};
 use crate::layout::geometry::{
     HEADER_SIZE, LOG_OFFSET, LOG_SLOTS, TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE,
@@ -87,10 +87,7 @@ fn choose_header(bytes: &[u8], location: &Location) -> Result<Chosen> {
         });
     }
     if !h.geometry_is_canonical() {
-        return Err(Error::corrupt(
-            location,
-            "the header's geometry is not one this library creates",
-        ));
+        return Err(Error::corrupt(location, Corruption::Geometry));
     }
     Ok(chosen)
 }
@@ -177,12 +174,14 @@ fn check_type<R: Persistent>(
 
 fn root_fits<R: Persistent>(location: &Location) -> Result<()> {
     if core::mem::align_of::<R>() > crate::persistent::MAX_ALIGN {
-        return Err(Error::InvalidArgument(format!(
-            "{location}: root type `{}` needs alignment {}, more than the {} a pool gives its root",
-            R::LAYOUT.name,
-            core::mem::align_of::<R>(),
-            crate::persistent::MAX_ALIGN
-        )));
+        return Err(Error::invalid_argument(
+            location,
+            InvalidArgument::RootAlignment {
+                type_name: R::LAYOUT.name,
+                align: core::mem::align_of::<R>(),
+                max: crate::persistent::MAX_ALIGN,
+            },
+        ));
     }
     Ok(())
 }
@@ -202,15 +201,17 @@ fn flush_mode(options: &Options, dax: bool) -> FlushMode {
 fn check_mode(mode: FlushMode, location: &Location) -> Result<()> {
     if let Some(flush) = mode.line_flush() {
         if !flush.supported() {
-            return Err(Error::InvalidArgument(format!(
-                "{location}: flush mode {mode} is not supported by this CPU"
-            )));
+            return Err(Error::invalid_argument(
+                location,
+                InvalidArgument::UnsupportedFlushMode { mode },
+            ));
         }
     }
     if mode == FlushMode::Simulated {
-        return Err(Error::InvalidArgument(format!(
-            "{location}: the simulated flush mode is for in-memory pools (PoolBuilder::create_simulated)"
-        )));
+        return Err(Error::invalid_argument(
+            location,
+            InvalidArgument::SimulatedModeForFile,
+        ));
     }
     Ok(())
 }
@@ -305,9 +306,13 @@ fn new_header<R: Persistent>(geometry: &Geometry, options: &Options) -> Header {
 fn check_layout_name(options: &Options, location: &Location) -> Result<()> {
     match &options.layout {
         Some(name) if name.len() > MAX_LAYOUT_NAME || name.contains('\0') => {
-            Err(Error::InvalidArgument(format!(
-                "{location}: layout name {name:?} is longer than {MAX_LAYOUT_NAME} bytes or contains NUL"
-            )))
+            Err(Error::invalid_argument(
+                location,
+                InvalidArgument::LayoutName {
+                    name: name.clone(),
+                    max: MAX_LAYOUT_NAME,
+                },
+            ))
         }
         _ => Ok(()),
     }
@@ -338,7 +343,7 @@ fn check_type_table<R: Persistent>(
     };
     table
         .validate()
-        .map_err(|e| Error::corrupt(location, format!("type table: {e}")))?;
+        .map_err(|e| Error::corrupt(location, Corruption::TypeTable(e)))?;
     if table
         .types
         .first()
@@ -346,7 +351,7 @@ fn check_type_table<R: Persistent>(
     {
         return Err(Error::corrupt(
             location,
-            "type table: its first type is not the pool's root type",
+            Corruption::TypeTable(TypeTableProblem::RootNotFirst),
         ));
     }
     table
@@ -486,7 +491,8 @@ fn finish_open<R: Persistent>(
     if !options.untyped {
         write_type_table::<R>(&media, &location)?;
     }
-    let (report, next_gen) = recover(&media).map_err(|detail| Error::corrupt(&location, detail))?;
+    let (report, next_gen) =
+        recover(&media).map_err(|problem| Error::corrupt(&location, problem))?;
     // Recovery's one fence: the pool is consistent on the media only if it succeeded.
     if let Some(source) = media.domain.take_failure() {
         return Err(Error::Io {
@@ -499,8 +505,7 @@ fn finish_open<R: Persistent>(
         region: media.region,
         geometry: media.geometry,
     };
-    let heap = Heap::open(meta)
-        .map_err(|e| Error::corrupt(&location, format!("heap metadata: {}", e.0)))?;
+    let heap = Heap::open(meta).map_err(|problem| Error::corrupt(&location, problem))?;
     let info = PoolInfo::from_header(&header, media.domain.mode(), report);
     let shared = Arc::new(Shared {
         media,
@@ -601,12 +606,11 @@ pub(super) fn open_file<R: Persistent>(path: &Path, options: &Options) -> Result
         check_mode(mode, &location)?;
     }
     let (file, len) = PoolFile::open_unmapped(path)?;
-    let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
     if len < 2 * HEADER_SIZE {
-        return Err(Error::TooSmall {
+        return Err(Error::FileTooShort {
             location,
             size: len,
-            minimum,
+            needed: 2 * HEADER_SIZE,
         });
     }
     let mut head = vec![0u8; 2 * HEADER_SIZE as usize];
@@ -633,9 +637,7 @@ pub(super) fn create_image<R: Persistent>(size: u64, options: &Options) -> Resul
         .ok()
         .and_then(PoolImage::try_zeroed)
         .ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "a simulated pool of {size} bytes does not fit in this process's memory"
-            ))
+            Error::invalid_argument(&location, InvalidArgument::ImageTooLarge { size })
         })?;
     let base = image.as_mut_ptr();
     create_on(
@@ -658,11 +660,10 @@ pub(super) fn open_image<R: Persistent>(
     root_fits::<R>(&location)?;
     let len = image.len() as u64;
     if len < 2 * HEADER_SIZE {
-        let minimum = Geometry::minimum_pool_size(core::mem::size_of::<R>() as u64);
-        return Err(Error::TooSmall {
+        return Err(Error::FileTooShort {
             location,
             size: len,
-            minimum,
+            needed: 2 * HEADER_SIZE,
         });
     }
     let chosen = header_for::<R>(

@@ -1,6 +1,6 @@
 //! Turning a persistent pointer into a checked offset: bounds, alignment, object start, type.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, PointerRejection, Result};
 use crate::heap::{HeapMeta, ObjectRef};
 use crate::persistent::Persistent;
 
@@ -52,11 +52,12 @@ pub(crate) fn locate<T: Persistent>(
     Ok(object)
 }
 
-/// Why [`locate`] refused a pointer; turned into an [`Error`] off the hot path.
+/// Why [`locate`] refused a pointer, with what the public reason needs from the heap; turned
+/// into an [`Error`] off the hot path.
 enum Rejection {
     Null,
     Misaligned,
-    NoObject(&'static str),
+    NoObject(PointerRejection),
     Freed,
     WrongType(ObjectRef, u64),
     TooSmall(ObjectRef, u64),
@@ -65,22 +66,29 @@ enum Rejection {
 #[cold]
 #[inline(never)]
 fn reject<T>(offset: u64, why: Rejection) -> Error {
-    let name = core::any::type_name::<T>();
+    let type_name = core::any::type_name::<T>();
     let reason = match why {
-        Rejection::Null => "null pointer".into(),
-        Rejection::Misaligned => format!("misaligned for `{name}`"),
-        Rejection::NoObject(reason) => reason.into(),
-        Rejection::Freed => "no object is allocated there (freed?)".into(),
-        Rejection::WrongType(object, fingerprint) => format!(
-            "the object there has type fingerprint {:#018x}, not that of `{name}` ({fingerprint:#018x})",
-            object.fingerprint()
-        ),
-        Rejection::TooSmall(object, count) => match (core::mem::size_of::<T>() as u64)
-            .checked_mul(count)
-        {
-            Some(need) => format!("the object there has {} bytes, {need} needed", object.size()),
-            None => "length overflows".into(),
+        Rejection::Null => PointerRejection::Null,
+        Rejection::Misaligned => PointerRejection::Misaligned {
+            type_name,
+            align: core::mem::align_of::<T>() as u64,
         },
+        Rejection::NoObject(reason) => reason,
+        Rejection::Freed => PointerRejection::NotAllocated,
+        Rejection::WrongType(object, expected) => PointerRejection::WrongType {
+            type_name,
+            expected,
+            found: object.fingerprint(),
+        },
+        Rejection::TooSmall(object, len) => {
+            match (core::mem::size_of::<T>() as u64).checked_mul(len) {
+                Some(needed) => PointerRejection::TooSmall {
+                    size: object.size(),
+                    needed,
+                },
+                None => PointerRejection::LengthOverflow { len },
+            }
+        }
     };
     Error::InvalidPointer { offset, reason }
 }

@@ -12,7 +12,7 @@ use std::mem::ManuallyDrop;
 pub(crate) use self::state::TxCore;
 pub use handle::{PMut, SliceMut};
 
-use crate::error::{AbortCause, Error, Result};
+use crate::error::{AbortCause, Error, InvalidArgument, PointerRejection, Result};
 use crate::heap::{ObjectRef, Reservation};
 use crate::persistent::{bytes_of, Persistent};
 use crate::pool::resolve::{locate, resolve, slice_fingerprint};
@@ -194,7 +194,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
             if offsets[..i].contains(&offsets[i]) {
                 return Err(Error::InvalidPointer {
                     offset: offsets[i],
-                    reason: "passed twice to get_mut_many".into(),
+                    reason: PointerRejection::Duplicate,
                 });
             }
         }
@@ -309,13 +309,13 @@ impl<'p, R: Persistent> Tx<'p, R> {
         if len == 0 {
             return Ok(PSlice::null());
         }
-        let bytes =
-            (core::mem::size_of::<T>() as u64)
-                .checked_mul(len)
-                .ok_or(Error::OutOfSpace {
-                    requested: u64::MAX,
-                    available: 0,
-                })?;
+        let element_size = core::mem::size_of::<T>() as u64;
+        let bytes = element_size.checked_mul(len).ok_or_else(|| {
+            Error::invalid_argument(
+                &self.core.shared.location,
+                InvalidArgument::SliceTooLarge { len, element_size },
+            )
+        })?;
         let offset =
             self.core
                 .alloc_raw(bytes, align_of::<T>() as u64, slice_fingerprint::<T>())?;

@@ -265,7 +265,7 @@ impl TxCore {
         if twice || !(fresh || self.shared.heap.meta().is_allocated(&object)) {
             return Err(Error::InvalidPointer {
                 offset,
-                reason: "the object is not allocated (double free?)".into(),
+                reason: crate::error::PointerRejection::DoubleFree,
             });
         }
         self.freed.insert(offset, 1, ());

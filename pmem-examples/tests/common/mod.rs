@@ -9,11 +9,12 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
 use pmem_core::crash::{CrashReport, CrashTest};
-use pmem_core::{Error, Persistent, Pool, Result, Tx};
+use pmem_core::{Error, Persistent, Pool, Tx};
 use pmem_examples::btree::PBTreeMap;
 use pmem_examples::cli::{Map, MapRoot};
 use pmem_examples::hashmap::PHashMap;
 use pmem_examples::queue::PQueue;
+use pmem_examples::{transaction, Result};
 
 /// SplitMix64: small, seeded, good enough to pick operations.
 #[derive(Debug, Clone)]
@@ -116,7 +117,7 @@ where
     let seen = Arc::clone(&expected);
     test.run::<R>(
         move |pool| {
-            pool.transaction(|tx| setup(tx))?;
+            transaction(pool, |tx| setup(tx)).map_err(pool_error)?;
             for step in &steps {
                 let before = expected.lock().unwrap().committed.clone();
                 let mut after = before.clone();
@@ -124,21 +125,21 @@ where
                     model(&mut after, op);
                 }
                 expected.lock().unwrap().in_flight = (!step.abort).then(|| after.clone());
-                let outcome = pool.transaction(|tx| {
+                let outcome = transaction(pool, |tx| {
                     let mut state = before.clone();
                     for op in &step.ops {
                         apply(tx, op, &state)?;
                         model(&mut state, op);
                     }
                     if step.abort {
-                        return Err(tx.abort());
+                        return Err(tx.abort().into());
                     }
                     Ok(())
                 });
                 let mut e = expected.lock().unwrap();
                 match outcome {
                     Ok(()) if !step.abort => e.committed = after,
-                    Err(Error::Aborted { .. }) if step.abort => {}
+                    Err(pmem_examples::Error::Pool(Error::Aborted { .. })) if step.abort => {}
                     other => panic!("step {step:?}: unexpected outcome {other:?}"),
                 }
                 e.in_flight = None;
@@ -160,6 +161,15 @@ where
     )
 }
 
+/// The pool's error in `e`; a crash workload reports only those (a structure found
+/// inconsistent while the workload runs is a bug in it).
+pub fn pool_error(e: pmem_examples::Error) -> Error {
+    match e {
+        pmem_examples::Error::Pool(e) => e,
+        other => panic!("{other}"),
+    }
+}
+
 /// A root holding one of each structure.
 #[derive(Persistent)]
 #[repr(C)]
@@ -170,8 +180,8 @@ pub struct AllRoot {
 }
 
 /// Creates the three structures of an [`AllRoot`] pool in one transaction.
-pub fn create_all(pool: &Pool<AllRoot>) -> pmem_core::Result<()> {
-    pool.transaction(|tx| {
+pub fn create_all(pool: &Pool<AllRoot>) -> Result<()> {
+    transaction(pool, |tx| {
         let (hash, tree, queue) = (
             PHashMap::create(tx)?,
             PBTreeMap::create(tx)?,
@@ -180,7 +190,7 @@ pub fn create_all(pool: &Pool<AllRoot>) -> pmem_core::Result<()> {
         let mut root = tx.root_mut();
         root.set_hash(hash)?;
         root.set_tree(tree)?;
-        root.set_queue(queue)
+        Ok(root.set_queue(queue)?)
     })
 }
 
@@ -225,7 +235,7 @@ pub fn run_map_crash_test<M: Map>(test: CrashTest, steps: Vec<Step<MapOp>>) {
         steps,
         |tx| {
             let map = M::create(tx)?;
-            tx.root_mut().set_map(map)
+            Ok(tx.root_mut().set_map(map)?)
         },
         |tx, op, before| {
             let map = tx.root().map;
@@ -245,7 +255,9 @@ pub fn run_map_crash_test<M: Map>(test: CrashTest, steps: Vec<Step<MapOp>>) {
             let entries = if map == M::null() {
                 Vec::new()
             } else {
-                pool.read(|r| map.verify(r)).unwrap()?
+                pool.read(|r| map.verify(r))
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?
             };
             pool_is_clean(pool)?;
             Ok(entries.into_iter().collect())

@@ -16,7 +16,7 @@ pub(crate) fn run(args: &DumpArgs, out: &mut impl Write) -> Result<u8, Failure> 
     if let Some(offset) = args.object {
         let object = inspection.object_at(offset).map_err(|e| {
             let reason = match e {
-                Error::InvalidPointer { reason, .. } => reason,
+                Error::InvalidPointer { reason, .. } => reason.to_string(),
                 other => other.to_string(),
             };
             Failure::new(

@@ -165,7 +165,7 @@ impl From<io::Error> for Failure {
 pub(crate) fn inspect(path: &Path) -> Result<Inspection, Failure> {
     Inspection::open(path).map_err(|e| match e {
         // Too short to hold the two header copies: nothing suggests it was ever a pool.
-        Error::TooSmall { size, .. } => Failure::new(
+        Error::FileTooShort { size, .. } => Failure::new(
             Failure::UNUSABLE,
             format!(
                 "pool file {}: not a pmem pool (the file is {size} bytes, too short for a pool header)",
