@@ -266,6 +266,7 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
 
 /// Hash of the current contents of every range a transaction wrote in place, in log order. The
 /// writer computes the same over the same ranges at commit.
+#[inline]
 pub(crate) fn data_hash(
     media: &Media,
     undo: impl Iterator<Item = (u64, u64)>,
