@@ -60,10 +60,18 @@ type Hook<'p> = Box<dyn FnOnce() + 'p>;
 pub struct Tx<'p, R> {
     /// Released in `drop`, before the hooks run.
     core: ManuallyDrop<WriteGuard<'p>>,
-    on_commit: Vec<Hook<'p>>,
-    on_abort: Vec<Hook<'p>>,
+    /// Boxed, and only once a hook is added: most transactions have none, and then ending one
+    /// checks and drops a single pointer.
+    hooks: Option<Box<Hooks<'p>>>,
     stage: Stage,
     _root: PhantomData<fn() -> R>,
+}
+
+/// The hooks of each outcome, in the order they were added.
+#[derive(Default)]
+struct Hooks<'p> {
+    on_commit: Vec<Hook<'p>>,
+    on_abort: Vec<Hook<'p>>,
 }
 
 /// How far a transaction got, which tells `drop` what is left to do.
@@ -81,8 +89,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
     pub(crate) fn new(core: WriteGuard<'p>) -> Self {
         Tx {
             core: ManuallyDrop::new(core),
-            on_commit: Vec::new(),
-            on_abort: Vec::new(),
+            hooks: None,
             stage: Stage::Open,
             _root: PhantomData,
         }
@@ -116,19 +123,16 @@ impl<'p, R: Persistent> Tx<'p, R> {
             }
         };
         self.stage = Stage::Ended;
-        if self.on_commit.is_empty() && self.on_abort.is_empty() {
+        let Some(hooks) = self.hooks.take() else {
             // Dropped on return, releasing the pool.
             return result;
-        }
-        let hooks = if commit_hooks {
-            std::mem::take(&mut self.on_commit)
-        } else if abort_hooks {
-            std::mem::take(&mut self.on_abort)
-        } else {
-            Vec::new()
         };
         drop(self);
-        run(hooks);
+        if commit_hooks {
+            run(hooks.on_commit);
+        } else if abort_hooks {
+            run(hooks.on_abort);
+        }
         result
     }
 
@@ -396,13 +400,19 @@ impl<'p, R: Persistent> Tx<'p, R> {
     /// read the pool or start a transaction of its own. Not run if the commit's write-back fails
     /// ([`Error::CommitOutcomeUnknown`]).
     pub fn on_commit(&mut self, f: impl FnOnce() + 'p) {
-        self.on_commit.push(Box::new(f));
+        self.hooks
+            .get_or_insert_default()
+            .on_commit
+            .push(Box::new(f));
     }
 
     /// Runs `f` after the transaction aborts and its changes are rolled back, once the pool is
     /// released (as for [`on_commit`](Self::on_commit)), also when the closure panicked.
     pub fn on_abort(&mut self, f: impl FnOnce() + 'p) {
-        self.on_abort.push(Box::new(f));
+        self.hooks
+            .get_or_insert_default()
+            .on_abort
+            .push(Box::new(f));
     }
 }
 
@@ -440,8 +450,10 @@ impl<R> Drop for Tx<'_, R> {
             Stage::Ended => {}
         }
         drop(core);
-        if self.stage == Stage::Open && !self.on_abort.is_empty() {
-            run(std::mem::take(&mut self.on_abort));
+        if self.stage == Stage::Open {
+            if let Some(hooks) = self.hooks.take() {
+                run(hooks.on_abort);
+            }
         }
     }
 }
