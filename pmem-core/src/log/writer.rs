@@ -89,11 +89,8 @@ impl LogWriter {
         let gen = self.next_gen;
         let slot = gen % 2;
         // The slot last held transaction gen - 2, which no recovery needs any more.
-        let extensions = &mut self.extensions[slot as usize];
-        if !extensions.is_empty() {
-            for (offset, len) in extensions.drain(..) {
-                heap.release_log_space(offset, len);
-            }
+        if !self.extensions[slot as usize].is_empty() {
+            self.release_extensions(slot as usize, heap);
         }
         let key = match self.epoch {
             Some(epoch) if epoch.holds(gen) => epoch.generation(gen),
@@ -109,6 +106,16 @@ impl LogWriter {
             fenced: true,
             written: false,
         });
+    }
+
+    /// Gives back the heap space slot `slot`'s log was lent (out of line: most logs fit their
+    /// slot, and the loop would cost every transaction's start its registers).
+    #[cold]
+    #[inline(never)]
+    fn release_extensions(&mut self, slot: usize, heap: &Heap) {
+        for (offset, len) in self.extensions[slot].drain(..) {
+            heap.release_log_space(offset, len);
+        }
     }
 
     /// The key of generation `gen`, which starts an epoch (or is the first since open).
