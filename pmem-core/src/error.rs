@@ -15,8 +15,7 @@
 //!
 //! `Display` gives the message (naming the pool and the cause); the detail enums' `Display`
 //! gives the cause alone. The cause is never only a string: where a variant holds text (a type
-//! name, a layout name, the reason given to [`Tx::abort`](crate::Tx::abort)), it is what the
-//! program or the pool supplied.
+//! name, a layout name), it is what the program or the pool supplied.
 //!
 //! redb splits its errors by operation (`DatabaseError` from open, `TransactionError` from
 //! begin, `CommitError` from commit, `StorageError` from any read or write), each convertible
@@ -40,6 +39,7 @@
 
 mod argument;
 mod corruption;
+mod difference;
 
 use std::fmt;
 use std::io;
@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 
 pub use argument::{InvalidArgument, PointerRejection};
 pub use corruption::{ChunkProblem, Corruption, LogCorruption, TypeTableProblem};
+pub use difference::{FieldDescription, TypeDifference};
 
 /// Where a pool lives, for error messages: a file, or memory (the simulated domain).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,8 +169,8 @@ pub enum Error {
         expected: String,
         /// The type recorded in the pool.
         found: String,
-        /// The first field that differs, described for people.
-        difference: String,
+        /// The first difference (boxed: it is large, and rare).
+        difference: Box<TypeDifference>,
     },
     /// A type reachable from the root (through pointers or fields) differs from the type the
     /// pool recorded at that place: the program would read the pool's objects of that type as
@@ -179,8 +180,8 @@ pub enum Error {
         location: Location,
         /// The type's name in the program.
         type_name: String,
-        /// The first field that differs, described for people.
-        difference: String,
+        /// The first difference (boxed: it is large, and rare).
+        difference: Box<TypeDifference>,
     },
     /// Another handle, in this process or another, has the pool open.
     PoolInUse {

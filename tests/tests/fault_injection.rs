@@ -628,6 +628,48 @@ mod per_operation {
         });
     }
 
+    /// After a failed undo fence the entry it should have made durable may be lost: a later
+    /// entry of the same log, written after a fence, would prove it durable to recovery (which
+    /// then refuses the log as damaged), and a later in-place write would rest on it. So once
+    /// the pool is poisoned, every further write of the transaction is refused too.
+    #[test]
+    fn a_transaction_that_ignores_its_failed_write_and_writes_again_is_refused_and_recovers() {
+        failing(0, &[(1, 0)], |pool| {
+            let result = pool.transaction(|tx| {
+                let first = tx.root_mut().set_count(2);
+                assert!(matches!(first, Err(Error::Io { .. })), "{first:?}");
+                // Refused: the pool is poisoned (ignored here, as the first error was).
+                let _ = tx.root_mut().set_data([5; 40]);
+                Ok(())
+            });
+            assert!(matches!(result, Err(Error::Poisoned { .. })), "{result:?}");
+            assert_eq!(
+                pool.read(|r| (r.root().count, r.root().data[0])).unwrap(),
+                (1, 0)
+            );
+            refuses_writes(pool);
+        });
+    }
+
+    #[test]
+    fn a_nested_transaction_whose_fence_fails_leaves_the_outer_one_unable_to_write() {
+        failing(0, &[(1, 0)], |pool| {
+            let result = pool.transaction(|tx| -> pmem_core::Result<()> {
+                let inner = tx.transaction(|tx| tx.root_mut().set_count(2));
+                assert!(matches!(inner, Err(Error::Io { .. })), "{inner:?}");
+                // Refused: the pool is poisoned (ignored here, as the first error was).
+                let _ = tx.root_mut().set_data([5; 40]);
+                Ok(())
+            });
+            assert!(result.is_err(), "{result:?}");
+            assert_eq!(
+                pool.read(|r| (r.root().count, r.root().data[0])).unwrap(),
+                (1, 0)
+            );
+            refuses_writes(pool);
+        });
+    }
+
     #[test]
     fn a_nested_transaction_whose_fence_fails_fails_the_outer_one() {
         failing(0, &[(1, 0)], |pool| {

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pmem_core::error::InvalidArgument;
+use pmem_core::error::{InvalidArgument, TypeDifference};
 use pmem_core::{Error, PPtr, Persistent, Pool};
 use pmem_tests::child;
 use pmem_tests::rng::Rng;
@@ -815,10 +815,14 @@ fn newer_minor_version_and_compatible_features_open() {
 
 /// Opens the pool at `path` (made by [`make_pool`]) as `R`, expects RootTypeMismatch from
 /// `Root` to `expected`, a difference mentioning each of `difference`, and no change to the file.
-fn expect_root_mismatch<R: Persistent>(path: &Path, expected: &str, difference: &[&str]) {
+fn expect_root_mismatch<R: Persistent>(
+    path: &Path,
+    expected: &str,
+    difference: &[&str],
+) -> TypeDifference {
     let before = fs::read(path).unwrap();
     let err = Pool::<R>::open(path).expect_err("open with another root type");
-    match &err {
+    let kind = match &err {
         Error::RootTypeMismatch {
             expected: e,
             found: f,
@@ -826,12 +830,14 @@ fn expect_root_mismatch<R: Persistent>(path: &Path, expected: &str, difference: 
             ..
         } => {
             assert_eq!((e.as_str(), f.as_str()), (expected, "Root"));
+            let text = d.to_string();
             for word in difference {
-                assert!(d.contains(word), "difference lacks {word:?}: {d}");
+                assert!(text.contains(word), "difference lacks {word:?}: {text}");
             }
+            (**d).clone()
         }
         other => panic!("opened as {expected}: expected RootTypeMismatch, got {other:?}"),
-    }
+    };
     let mut words = vec!["root type mismatch"];
     let expected_quoted = format!("`{expected}`");
     words.push(&expected_quoted);
@@ -840,6 +846,7 @@ fn expect_root_mismatch<R: Persistent>(path: &Path, expected: &str, difference: 
     assert_message(&err, path, &words);
     assert_unchanged(path, &before, "open with another root type");
     eprintln!("{err}");
+    kind
 }
 
 #[test]
@@ -848,27 +855,48 @@ fn wrong_root_type_is_root_type_mismatch() {
     let path = dir.path().join("typed.pool");
     make_pool(&path);
 
-    expect_root_mismatch::<Other>(&path, "Other", &["named `Other`", "`Root`"]);
-    expect_root_mismatch::<changed::renamed::Root>(
+    let d = expect_root_mismatch::<Other>(&path, "Other", &["named `Other`", "`Root`"]);
+    assert!(
+        matches!(&d, TypeDifference::Name { program, pool } if program == "Other" && pool == "Root"),
+        "{d:?}"
+    );
+    let d = expect_root_mismatch::<changed::renamed::Root>(
         &path,
         "Root",
         &["field 0", "`total`", "`count`"],
     );
-    expect_root_mismatch::<changed::retyped::Root>(&path, "Root", &["`count`", "i64", "u64"]);
+    assert!(
+        matches!(&d, TypeDifference::FieldName { index: 0, program, pool } if program == "total" && pool == "count"),
+        "{d:?}"
+    );
+    let d =
+        expect_root_mismatch::<changed::retyped::Root>(&path, "Root", &["`count`", "i64", "u64"]);
+    assert!(
+        matches!(&d, TypeDifference::FieldLayout { index: 0, program, pool } if program.type_name == "i64" && pool.type_name == "u64"),
+        "{d:?}"
+    );
     expect_root_mismatch::<changed::pointer_to_integer::Root>(
         &path,
         "Root",
         &["`head`", "`u64`", "PPtr<Node>"],
     );
-    expect_root_mismatch::<changed::added::Root>(
+    let d = expect_root_mismatch::<changed::added::Root>(
         &path,
         "Root",
         &["`extra`", "in the program but not in the pool"],
     );
-    expect_root_mismatch::<changed::removed::Root>(
+    assert!(
+        matches!(&d, TypeDifference::FieldOnlyInProgram { field, .. } if field.name == "extra"),
+        "{d:?}"
+    );
+    let d = expect_root_mismatch::<changed::removed::Root>(
         &path,
         "Root",
         &["`head`", "in the pool but not in the program"],
+    );
+    assert!(
+        matches!(&d, TypeDifference::FieldOnlyInPool { field, .. } if field.name == "head"),
+        "{d:?}"
     );
     // Plain types are described by their type names too.
     let before = fs::read(&path).unwrap();

@@ -362,3 +362,59 @@ fn a_boxed_error_type_works_and_downcasts_back() {
     ));
     assert_eq!(state(&pool).0, 100);
 }
+
+/// An error type whose conversion from the library's error panics. The rollback must not
+/// depend on it: a transaction that is to abort is rolled back before the caller's code runs.
+#[derive(Debug)]
+struct Unconvertible;
+
+impl From<Error> for Unconvertible {
+    fn from(e: Error) -> Self {
+        panic!("Unconvertible::from({e})")
+    }
+}
+
+#[test]
+fn a_panic_converting_the_abort_error_leaves_the_transaction_rolled_back() {
+    let pool = pool();
+    let before = state(&pool);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.transaction(|tx| -> Result<(), Unconvertible> {
+            tx.root_mut().set_balance(7)?;
+            let node = tx.alloc(Node {
+                value: 1,
+                next: PPtr::null(),
+            })?;
+            tx.root_mut().set_head(node)?;
+            // Doomed, and the closure returns Ok: the error to return is `Aborted`, converted.
+            let _ = tx.abort();
+            Ok(())
+        })
+    }));
+    assert!(outcome.is_err(), "the conversion panicked");
+    // Never committed, and never will be: readers must not see it.
+    assert_eq!(state(&pool), before);
+}
+
+/// A value whose drop panics, returned by a closure that asked for an abort: dropped only once
+/// the rollback is done.
+#[test]
+fn a_panic_dropping_the_value_of_an_aborted_transaction_leaves_it_rolled_back() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("Bomb dropped");
+        }
+    }
+    let pool = pool();
+    let before = state(&pool);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = pool.transaction(|tx| -> Result<Bomb, Error> {
+            tx.root_mut().set_balance(7)?;
+            let _ = tx.abort();
+            Ok(Bomb)
+        });
+    }));
+    assert!(outcome.is_err(), "the drop panicked");
+    assert_eq!(state(&pool), before);
+}

@@ -6,6 +6,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::geometry::HEADER_SIZE;
 use super::Geometry;
+use crate::error::{FieldDescription, TypeDifference};
 use crate::persistent::TypeLayout;
 
 /// The first eight bytes of every pool file.
@@ -231,51 +232,66 @@ impl Writer<'_> {
 }
 
 /// Describes the first difference between the program's root type and the stored one.
-pub(crate) fn describe_difference(program: &TypeLayout, stored: &StoredType) -> String {
+pub(crate) fn describe_difference(program: &TypeLayout, stored: &StoredType) -> TypeDifference {
     if program.name != stored.name {
-        return format!(
-            "the type is named `{}` in the program but `{}` in the pool",
-            program.name, stored.name
-        );
+        return TypeDifference::Name {
+            program: program.name.to_string(),
+            pool: stored.name.clone(),
+        };
     }
-    for (i, sf) in stored.fields.iter().enumerate() {
-        let Some(pf) = program.fields.get(i) else {
-            return format!(
-                "field `{}` ({}) at offset {} is in the pool but not in the program",
-                sf.name, sf.type_name, sf.offset
-            );
+    let program_field = |pf: &crate::persistent::FieldLayout| FieldDescription {
+        name: pf.name.to_string(),
+        type_name: pf.type_name.to_string(),
+        offset: pf.offset as u64,
+        size: pf.size as u64,
+    };
+    let stored_field = |sf: &StoredField| FieldDescription {
+        name: sf.name.clone(),
+        type_name: sf.type_name.clone(),
+        offset: sf.offset,
+        size: sf.size,
+    };
+    for (index, sf) in stored.fields.iter().enumerate() {
+        let Some(pf) = program.fields.get(index) else {
+            return TypeDifference::FieldOnlyInPool {
+                index,
+                field: stored_field(sf),
+            };
         };
         if pf.name != sf.name {
-            return format!(
-                "field {} is `{}` in the program but `{}` in the pool",
-                i, pf.name, sf.name
-            );
+            return TypeDifference::FieldName {
+                index,
+                program: pf.name.to_string(),
+                pool: sf.name.clone(),
+            };
         }
         if pf.offset as u64 != sf.offset
             || pf.size as u64 != sf.size
             || pf.fingerprint != sf.fingerprint
         {
-            return format!(
-                "field `{}` is `{}` at offset {} ({} bytes) in the program but `{}` at offset {} ({} bytes) in the pool",
-                pf.name, pf.type_name, pf.offset, pf.size, sf.type_name, sf.offset, sf.size
-            );
+            return TypeDifference::FieldLayout {
+                index,
+                program: program_field(pf),
+                pool: stored_field(sf),
+            };
         }
     }
-    if let Some(pf) = program.fields.get(stored.fields.len()) {
+    let index = stored.fields.len();
+    if let Some(pf) = program.fields.get(index) {
         if !stored.truncated {
-            return format!(
-                "field `{}` ({}) at offset {} is in the program but not in the pool",
-                pf.name, pf.type_name, pf.offset
-            );
+            return TypeDifference::FieldOnlyInProgram {
+                index,
+                field: program_field(pf),
+            };
         }
     }
     if program.size as u64 != stored.size || program.align as u64 != stored.align {
-        return format!(
-            "size/alignment is {}/{} in the program but {}/{} in the pool",
-            program.size, program.align, stored.size, stored.align
-        );
+        return TypeDifference::SizeOrAlignment {
+            program: (program.size as u64, program.align as u64),
+            pool: (stored.size, stored.align),
+        };
     }
-    "the layout fingerprints differ (a field's type changed its own layout)".to_string()
+    TypeDifference::NestedLayout
 }
 
 #[cfg(test)]
@@ -333,7 +349,7 @@ mod tests {
             fields: CHANGED,
             ..ROOT
         };
-        let d = describe_difference(&program, &stored);
+        let d = describe_difference(&program, &stored).to_string();
         assert!(
             d.contains("`head`") && d.contains("u32") && d.contains("PPtr<Node>"),
             "{d}"

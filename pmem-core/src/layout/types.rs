@@ -90,8 +90,8 @@ pub enum SlotTarget {
 pub(crate) struct TypeDifference {
     /// The program's name for the type.
     pub type_name: String,
-    /// The first field that differs, for people.
-    pub difference: String,
+    /// The first difference.
+    pub difference: crate::error::TypeDifference,
 }
 
 /// The types reachable from a root type; `types[0]` is the root.

@@ -66,9 +66,11 @@
 //! - Undo entries (step 1): the fence fails before anything is written in place under them. The
 //!   write returns [`Error::Io`](crate::Error::Io), the transaction aborts (its memory is rolled
 //!   back, its abort hooks run) and is absent after reopening: recovery rolls back the ranges
-//!   whose entries were durable, and no other range was written. A closure that swallows the
-//!   error and returns `Ok` gets [`Error::Poisoned`](crate::Error::Poisoned) from the commit,
-//!   which aborts instead.
+//!   whose entries were durable, and no other range was written. Every later write of the
+//!   transaction returns [`Error::Poisoned`](crate::Error::Poisoned) (the failed entries may be
+//!   lost though their ranges count as logged, and an entry fenced after them would read as
+//!   proof that they were durable), and a closure that swallows the errors and returns `Ok`
+//!   gets [`Error::Poisoned`](crate::Error::Poisoned) from the commit, which aborts instead.
 //! - Commit (step 3): the record may or may not be durable:
 //!   [`Error::CommitOutcomeUnknown`](crate::Error::CommitOutcomeUnknown), no hooks run, and the
 //!   heap ops are *not* applied in place (step 5), since a metadata word changed in memory could

@@ -7,7 +7,9 @@ use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromZeros, IntoBytes};
 
 use super::{Backing, Options, Pool, PoolInfo, Shared};
-use crate::error::{Corruption, Error, InvalidArgument, Location, Result, TypeTableProblem};
+use crate::error::{
+    Corruption, Error, InvalidArgument, Location, Result, TypeDifference, TypeTableProblem,
+};
 use crate::heap::{Heap, HeapMeta};
 use crate::layout::geometry::{
     HEADER_SIZE, LOG_OFFSET, LOG_SLOTS, TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE,
@@ -147,11 +149,10 @@ fn check_type<R: Persistent>(
             location: location.clone(),
             expected: R::LAYOUT.name.to_string(),
             found: "an unclaimed root".to_string(),
-            difference: format!(
-                "the pool was created with {} bytes of room for its root and `{}` needs {size} (create it with a root size in the same 4 KiB page count)",
-                root_area(room),
-                R::LAYOUT.name
-            ),
+            difference: Box::new(TypeDifference::RootRoom {
+                room: root_area(room),
+                needed: size,
+            }),
         });
     }
     let (found, difference) = match decode_type(&header.root_type) {
@@ -159,16 +160,13 @@ fn check_type<R: Persistent>(
             stored.name.clone(),
             describe_difference(&R::LAYOUT, &stored),
         ),
-        None => (
-            "an unreadable type".to_string(),
-            "the stored type description is unreadable".to_string(),
-        ),
+        None => ("an unreadable type".to_string(), TypeDifference::Unreadable),
     };
     Err(Error::RootTypeMismatch {
         location: location.clone(),
         expected: R::LAYOUT.name.to_string(),
         found,
-        difference,
+        difference: Box::new(difference),
     })
 }
 
@@ -359,7 +357,7 @@ fn check_type_table<R: Persistent>(
         .map_err(|d| Error::TypeMismatch {
             location: location.clone(),
             type_name: d.type_name,
-            difference: d.difference,
+            difference: Box::new(d.difference),
         })
 }
 

@@ -103,26 +103,41 @@ impl<'p, R: Persistent> Tx<'p, R> {
             // A nested transaction unwound and the outer closure caught the panic.
             self.core.doomed.get_or_insert(AbortCause::NestedPanicked);
         }
-        let result = match (result, self.core.doomed.take()) {
-            (Ok(_), Some(cause)) => Err(E::from(Error::Aborted { cause })),
-            (result, _) => result,
-        };
+        let doomed = self.core.doomed.take();
         // Which hooks the outcome runs: the commit's, the abort's, or (outcome unknown) none.
+        // The caller's code (`E::from`, the value's drop) runs only once the commit or abort is
+        // done: should it panic, the pool is left as that outcome left it.
         let (result, commit_hooks, abort_hooks) = match result {
-            Ok(value) => match self.core.commit() {
-                Ok(()) => (Ok(value), true, false),
-                // The write-back failed after the commit record was written: whether the
-                // transaction survives is unknown, so neither set of hooks may claim an outcome.
-                Err(e @ Error::CommitOutcomeUnknown { .. }) => (Err(E::from(e)), false, false),
-                // The commit record could not be written: the transaction was rolled back.
-                Err(e) => (Err(E::from(e)), false, true),
+            Ok(value) => match doomed {
+                None => {
+                    let committed = self.core.commit();
+                    self.stage = Stage::Ended;
+                    match committed {
+                        Ok(()) => (Ok(value), true, false),
+                        // The write-back failed after the commit record was written: whether
+                        // the transaction survives is unknown, so neither set of hooks may
+                        // claim an outcome.
+                        Err(e @ Error::CommitOutcomeUnknown { .. }) => {
+                            (Err(E::from(e)), false, false)
+                        }
+                        // The commit record could not be written: the transaction was rolled
+                        // back.
+                        Err(e) => (Err(E::from(e)), false, true),
+                    }
+                }
+                Some(cause) => {
+                    self.core.abort();
+                    self.stage = Stage::Ended;
+                    drop(value);
+                    (Err(E::from(Error::Aborted { cause })), false, true)
+                }
             },
             Err(e) => {
                 self.core.abort();
+                self.stage = Stage::Ended;
                 (Err(e), false, true)
             }
         };
-        self.stage = Stage::Ended;
         let Some(hooks) = self.hooks.take() else {
             // Dropped on return, releasing the pool.
             return result;

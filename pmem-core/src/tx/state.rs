@@ -117,6 +117,12 @@ impl TxCore {
 
     /// Logs several ranges with a single fence.
     pub(crate) fn snapshot_many(&mut self, ranges: &[(u64, u64)]) -> Result<()> {
+        if self.poisoned {
+            // An undo fence of this transaction failed: its entries may be lost, though the
+            // ranges count as logged. A later entry flagged as fenced would make recovery take
+            // the log for damaged, and an in-place write could reach the media with no undo.
+            return Err(self.refuse_write());
+        }
         let mut wrote = false;
         for &(offset, len) in ranges {
             if len == 0
@@ -542,6 +548,15 @@ impl TxCore {
         match failure {
             None => Ok(()),
             Some(source) => Err(self.poison(source)),
+        }
+    }
+
+    /// A write in a transaction whose write-back failed earlier (kept out of line).
+    #[cold]
+    #[inline(never)]
+    fn refuse_write(&self) -> Error {
+        Error::Poisoned {
+            location: self.shared.location.clone(),
         }
     }
 
