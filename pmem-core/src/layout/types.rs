@@ -91,7 +91,7 @@ pub(crate) struct TypeDifference {
     /// The program's name for the type.
     pub type_name: String,
     /// The first difference.
-    pub difference: crate::error::TypeDifference,
+    pub difference: Box<crate::error::TypeDifference>,
 }
 
 /// The types reachable from a root type; `types[0]` is the root.
@@ -278,7 +278,7 @@ impl TypeGraph {
             if stored.fingerprint != info.fingerprint || stored.size != info.size as u64 {
                 return Err(TypeDifference {
                     type_name: display_name(info),
-                    difference: describe_difference(&info.layout, &stored.as_stored()),
+                    difference: Box::new(describe_difference(&info.layout, &stored.as_stored())),
                 });
             }
             for slot in info.pointers.iter().filter(|s| s.count > 0) {

@@ -357,7 +357,7 @@ fn check_type_table<R: Persistent>(
         .map_err(|d| Error::TypeMismatch {
             location: location.clone(),
             type_name: d.type_name,
-            difference: Box::new(d.difference),
+            difference: d.difference,
         })
 }
 
