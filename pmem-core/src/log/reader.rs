@@ -2,6 +2,8 @@
 //! damaged rather than torn.
 
 use crate::error::LogCorruption;
+use std::collections::BTreeMap;
+
 use crate::layout::heap::CHUNK_SIZE;
 use crate::layout::log::{
     entry_checksum, entry_size, flags, kind, kind_word, GenKey, LogKey, ENTRY_ALIGN, ENTRY_HEADER,
@@ -188,6 +190,29 @@ pub(crate) fn first_entry_damage_proof(
     )
 }
 
+/// Disjoint blocks `(offset, len)` of the pool, found by offset in logarithmic time.
+#[derive(Debug, Default)]
+pub(crate) struct BlockSet {
+    /// Start -> length.
+    blocks: BTreeMap<u64, u64>,
+}
+
+impl BlockSet {
+    /// Adds a block that overlaps none of the set's.
+    pub(crate) fn insert(&mut self, offset: u64, len: u64) {
+        self.blocks.insert(offset, len);
+    }
+
+    /// A block of the set that overlaps `[offset, offset + len)`, if any.
+    pub(crate) fn overlapping(&self, offset: u64, len: u64) -> Option<(u64, u64)> {
+        let end = offset.saturating_add(len);
+        // The set's blocks are disjoint, so only the last one starting before `end` can reach
+        // into the range.
+        let (&o, &l) = self.blocks.range(..end).next_back()?;
+        (o.saturating_add(l) > offset && len > 0).then_some((o, l))
+    }
+}
+
 /// Whether `(offset, len)` is a block the writer could have reserved: whole chunks of the heap.
 fn is_heap_block(geometry: &Geometry, offset: u64, len: u64) -> bool {
     offset >= geometry.heap_offset
@@ -213,6 +238,9 @@ pub(crate) fn parse(
         return None;
     }
     let key = log_key.generation(gen);
+    // The chain's blocks by offset: a file may chain one block per chunk, so checking each new
+    // one against every earlier one would take time quadratic in the heap.
+    let mut chain = BlockSet::default();
     let mut slot = ParsedSlot {
         index,
         gen,
@@ -257,11 +285,9 @@ pub(crate) fn parse(
                 }
                 let offset = region.read_u64(payload);
                 let block_len = region.read_u64(payload + 8);
-                let overlaps = slot
-                    .blocks
-                    .iter()
-                    .any(|&(o, l)| offset < o + l && o < offset.saturating_add(block_len));
-                if !is_heap_block(geometry, offset, block_len) || overlaps {
+                if !is_heap_block(geometry, offset, block_len)
+                    || chain.overlapping(offset, block_len).is_some()
+                {
                     slot.problem = Some(LogCorruption::BadExtension {
                         pos,
                         offset,
@@ -270,6 +296,7 @@ pub(crate) fn parse(
                     break;
                 }
                 slot.blocks.push((offset, block_len));
+                chain.insert(offset, block_len);
                 pos = offset;
                 end = offset + block_len;
             }
@@ -360,6 +387,27 @@ mod tests {
         let slot = parse(r, g, &media.log_key, 0).expect("slot 0 parses");
         drop(pool);
         slot
+    }
+
+    #[test]
+    fn a_block_set_finds_any_overlap() {
+        let mut set = BlockSet::default();
+        for (o, l) in [(100, 10), (200, 50), (300, 1)] {
+            assert_eq!(set.overlapping(o, l), None);
+            set.insert(o, l);
+        }
+        assert_eq!(set.overlapping(110, 90), None, "between blocks");
+        assert_eq!(set.overlapping(0, 100), None, "just before");
+        assert_eq!(set.overlapping(109, 1), Some((100, 10)), "last byte");
+        assert_eq!(set.overlapping(0, 101), Some((100, 10)), "first byte");
+        assert_eq!(
+            set.overlapping(150, 1000),
+            Some((300, 1)),
+            "spanning several"
+        );
+        assert_eq!(set.overlapping(220, 5), Some((200, 50)), "inside");
+        assert_eq!(set.overlapping(u64::MAX - 5, 10), None, "saturating end");
+        assert_eq!(set.overlapping(205, 0), None, "empty range");
     }
 
     #[test]

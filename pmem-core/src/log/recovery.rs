@@ -1,6 +1,8 @@
 //! Recovery at open: finish or undo what a crash interrupted, then retire the logs.
 
-use super::reader::{first_entry_damage_proof, first_entry_damaged, parse, Entry, ParsedSlot};
+use super::reader::{
+    first_entry_damage_proof, first_entry_damaged, parse, BlockSet, Entry, ParsedSlot,
+};
 use crate::error::{Corruption, LogCorruption};
 use crate::layout::log::{kind, Op, DATA_HASH_SEED, ENTRY_HEADER, OP_SIZE};
 use crate::media::Media;
@@ -132,12 +134,12 @@ impl LogState {
             }
         }
         if let (Some(newest), Some(previous)) = (&self.newest, &self.previous) {
+            let mut earlier = BlockSet::default();
+            for &(o, l) in &previous.blocks {
+                earlier.insert(o, l);
+            }
             for &(o, l) in &newest.blocks {
-                if let Some(&(po, pl)) = previous
-                    .blocks
-                    .iter()
-                    .find(|&&(po, pl)| o < po + pl && po < o + l)
-                {
+                if let Some((po, pl)) = earlier.overlapping(o, l) {
                     return bad(
                         newest.index,
                         LogCorruption::ExtensionOverlap {
