@@ -368,7 +368,7 @@ impl fmt::Display for LogCorruption {
             ),
             LogCorruption::BadExtension { pos, offset, len } => write!(
                 f,
-                "the extension entry at offset {pos:#x} continues the log at {offset:#x}+{len:#x}, which is not free heap space of whole chunks"
+                "the extension entry at offset {pos:#x} continues the log at {offset:#x}+{len:#x}, which is not whole chunks of the heap, or overlaps an earlier block of the log"
             ),
             LogCorruption::BadExtendLength { pos, len } => write!(
                 f,
