@@ -468,20 +468,19 @@ impl TxCore {
         );
         // Lent out while `log_commit` borrows the transaction; returned to keep its buffer.
         let ranges = std::mem::take(&mut self.fresh_ranges);
-        let logged = self.log_commit(hash, &ranges);
-        // This log is now the newest, its hash over these ranges; the previous one's buffers
-        // are reused for the next transaction.
-        self.fresh_ranges = std::mem::replace(&mut self.last_fresh, ranges);
-        let failure = match logged {
+        let failure = match self.log_commit(hash, &ranges) {
             Ok(failure) => failure,
             Err(e) => {
                 // The commit record could not be written and the transaction was rolled back:
-                // these ranges belong to no commit (and the abort forgot the previous one's).
-                self.fresh_ranges = std::mem::take(&mut self.last_fresh);
+                // these ranges belong to no commit. The buffer is kept for the next one.
+                self.fresh_ranges = ranges;
                 self.fresh_ranges.clear();
                 return Err(e);
             }
         };
+        // This log is now the newest, its hash over these ranges; the previous one's buffer is
+        // reused for the next transaction.
+        self.fresh_ranges = std::mem::replace(&mut self.last_fresh, ranges);
         // What the previous log's hash covered may change now.
         self.release_held();
         std::mem::swap(&mut self.undo, &mut self.last_undo);
