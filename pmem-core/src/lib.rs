@@ -77,7 +77,7 @@ pub use persistent::{
 /// # Ok::<(), pmem_core::Error>(())
 /// ```
 pub use pmem_derive::Persistent;
-pub use pool::{Objects, Pool, PoolBuilder, PoolInfo, PoolStats, ReadGuard, Reader};
+pub use pool::{Objects, Pool, PoolBuilder, PoolInfo, PoolRead, PoolStats, ReadGuard, Reader};
 pub use ptr::{PPtr, PSlice};
 pub use tx::{PMut, SliceMut, Tx};
 

@@ -32,34 +32,8 @@ pub mod queue;
 pub mod string_store;
 
 pub use error::{transaction, Error, Inconsistency, Result};
-use pmem_core::{PPtr, PSlice, Persistent, Reader, Tx};
-
-/// Read access to a pool, shared by [`Tx`] (which sees its own uncommitted writes) and
-/// [`Reader`], so that a structure's read-only operations are written once.
-pub trait PoolRead {
-    /// The object `ptr` points at, checked for bounds, alignment and type.
-    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> pmem_core::Result<&T>;
-    /// The elements of `slice`, checked like [`get`](PoolRead::get).
-    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> pmem_core::Result<&[T]>;
-}
-
-impl<R: Persistent> PoolRead for Tx<'_, R> {
-    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> pmem_core::Result<&T> {
-        Tx::get(self, ptr)
-    }
-    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> pmem_core::Result<&[T]> {
-        Tx::get_slice(self, slice)
-    }
-}
-
-impl<R: Persistent> PoolRead for Reader<'_, R> {
-    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> pmem_core::Result<&T> {
-        Reader::get(self, ptr)
-    }
-    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> pmem_core::Result<&[T]> {
-        Reader::get_slice(self, slice)
-    }
-}
+use pmem_core::PSlice;
+pub use pmem_core::PoolRead;
 
 /// Reads a byte string stored as a `PSlice<u8>`; the null slice is the empty string.
 pub fn read_bytes(r: &impl PoolRead, s: PSlice<u8>) -> pmem_core::Result<Vec<u8>> {

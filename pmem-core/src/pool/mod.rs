@@ -2,6 +2,7 @@
 
 mod open;
 mod read;
+mod read_trait;
 pub(crate) mod resolve;
 
 use std::marker::PhantomData;
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard, TryLockError};
 
 pub use read::{Objects, ReadGuard, Reader};
+pub use read_trait::PoolRead;
 
 use crate::error::{Error, Location, Result};
 use crate::heap::{Heap, HeapStats};

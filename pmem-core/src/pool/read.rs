@@ -143,6 +143,17 @@ impl<T: Persistent> Iterator for Objects<'_, T> {
     }
 }
 
+impl<R: Persistent> super::PoolRead for Reader<'_, R> {
+    #[inline]
+    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
+        Reader::get(self, ptr)
+    }
+    #[inline]
+    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]> {
+        Reader::get_slice(self, slice)
+    }
+}
+
 impl<T> std::fmt::Debug for Objects<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Objects")

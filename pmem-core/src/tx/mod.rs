@@ -506,3 +506,14 @@ impl TxCore {
         })
     }
 }
+
+impl<R: Persistent> crate::pool::PoolRead for Tx<'_, R> {
+    #[inline]
+    fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
+        Tx::get(self, ptr)
+    }
+    #[inline]
+    fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]> {
+        Tx::get_slice(self, slice)
+    }
+}
