@@ -1,18 +1,15 @@
-//! Writing one log entry: its payload as the caller produces it, then its header.
+//! Streaming one log entry: its payload as the writer produces it, then its header, with
+//! non-temporal stores (see [`LogWrites`](crate::persist::LogWrites); the stored way is the
+//! writer's own).
 //!
-//! Two ways, as the persistence domain says (see [`LogWrites`](crate::persist::LogWrites)):
-//!
-//! - *Stored*: the payload is copied into the log with ordinary stores, the checksum hashed
-//!   from the log, the header stored; the writer flushes the lines before its next fence.
-//! - *Streamed*: the entry is assembled in whole lines and written with non-temporal stores.
-//!   Its first [`HEAD`] bytes (header and start of the payload) wait in a buffer until the
-//!   checksum is known; later lines go out as they fill, straight from the caller's bytes where
-//!   they are line-aligned. The checksum is hashed from the caller's bytes, never read back from
-//!   the log (a line just streamed is not in the cache). Only the entry's own words are
-//!   written, never the padding to the next entry, exactly as with stores: a `RETIRED` entry
-//!   written over the first entry of a log recovery may still need must change its header
-//!   words and nothing else, or a torn write could leave that entry's header in place over a
-//!   damaged payload.
+//! The entry is written in whole words. Its first [`HEAD`] bytes (header and start of the
+//! payload) wait in a buffer until the checksum is known; later lines go out as they fill,
+//! straight from the caller's bytes where they are line-aligned. The checksum is hashed from
+//! the caller's bytes, never read back from the log (a line just streamed is not in the
+//! cache). Only the entry's own words are written, never the padding to the next entry,
+//! exactly as with stores: a `RETIRED` entry written over the first entry of a log recovery may
+//! still need must change its header words and nothing else, or a torn write could leave that
+//! entry's header in place over a damaged payload.
 
 use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 
@@ -25,8 +22,8 @@ use crate::persist::CACHE_LINE;
 const HEAD: usize = 4 * CACHE_LINE;
 const HEADER: usize = ENTRY_HEADER as usize;
 
-/// The payload of one entry being written. Obtained from
-/// [`LogWriter`](super::writer::LogWriter)'s entry functions.
+/// The payload of one entry being streamed, by the
+/// [`LogWriter`](super::writer::LogWriter).
 pub(crate) struct Payload<'m> {
     media: &'m Media,
     /// Pool offset of the entry's header.
@@ -73,12 +70,6 @@ impl<'m> Payload<'m> {
     /// Appends `bytes` to the payload.
     #[inline]
     pub(crate) fn put(&mut self, head: &mut Head, bytes: &[u8]) {
-        if !self.media.domain.streams_log() {
-            let at = self.entry + ENTRY_HEADER + self.written;
-            self.media.region.write(at, bytes);
-            self.written += bytes.len() as u64;
-            return;
-        }
         let filled = HEADER + self.written as usize;
         let mut rest = bytes;
         if filled < HEAD {
@@ -92,10 +83,16 @@ impl<'m> Payload<'m> {
         }
     }
 
-    /// Appends a little-endian word.
+    /// Appends a little-endian word: a fixed-size copy while it fits the head.
     #[inline]
     pub(crate) fn put_u64(&mut self, head: &mut Head, value: u64) {
-        self.put(head, &value.to_le_bytes());
+        let filled = HEADER + self.written as usize;
+        if filled + 8 <= HEAD {
+            head.0[filled..filled + 8].copy_from_slice(&value.to_le_bytes());
+            self.written += 8;
+        } else {
+            self.put(head, &value.to_le_bytes());
+        }
     }
 
     /// Streams bytes past the buffered head: whole lines straight from `bytes` where the
@@ -142,19 +139,10 @@ impl<'m> Payload<'m> {
     }
 
     /// Writes the header, whose first two words the caller gives (`kind | len`, generation),
-    /// with the checksum of everything put; a streamed entry goes out whole here.
+    /// with the checksum of everything put: the entry goes out whole here.
     #[inline]
     pub(crate) fn finish(self, head: &mut Head, word0: u64, word1: u64) {
         let media = self.media;
-        if !media.domain.streams_log() {
-            // SAFETY: this writer is the pool's only writer; the bytes were just written.
-            let payload = unsafe { media.region.slice(self.entry + ENTRY_HEADER, self.written) };
-            let checksum = xxh3_64_with_seed(payload, self.seed);
-            media.region.write_u64(self.entry, word0);
-            media.region.write_u64(self.entry + 8, word1);
-            media.region.write_u64(self.entry + 16, checksum);
-            return;
-        }
         let filled = HEADER + self.written as usize;
         let checksum = match &self.streamed {
             Some(s) => s.hasher.digest(),

@@ -10,6 +10,7 @@ use crate::layout::Geometry;
 use crate::media::Media;
 
 use super::payload::{Head, Payload};
+use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Room kept at the end of every block for the `EXTEND` entry that may follow.
 const EXTEND_RESERVE: u64 = entry_size(16);
@@ -173,39 +174,38 @@ impl LogWriter {
 
     /// Writes one entry at the current position (the caller has ensured room).
     fn write_entry(&mut self, media: &Media, k: u32, parts: &[&[u8]]) {
-        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        self.write_entry_with(media, k, 0, len, |payload, head| {
-            for part in parts {
-                payload.put(head, part);
-            }
-        })
+        self.write_entry_of(media, k, 0, Content::Parts(parts))
     }
 
-    /// Writes one entry of `len` payload bytes, which `fill` puts into the [`Payload`] (the
-    /// caller has ensured room).
-    fn write_entry_with(
-        &mut self,
-        media: &Media,
-        k: u32,
-        aux: u16,
-        len: u64,
-        fill: impl FnOnce(&mut Payload<'_>, &mut Head),
-    ) {
+    /// Writes one entry holding `content` (the caller has ensured room): stored and flushed
+    /// later, or streamed, as the domain says. Inlined, so that each caller's `match` on the
+    /// content folds away.
+    #[inline(always)]
+    fn write_entry_of(&mut self, media: &Media, k: u32, aux: u16, content: Content<'_>) {
         let log = self.open.as_mut().expect("open");
+        let len = content.len();
         let entry_flags = if log.fenced { flags::FENCED } else { 0 };
         log.fenced = false;
         log.written = true;
         let kind_word = kind_word(k, entry_flags, aux);
         let seed = entry_seed(&log.key, log.pos, kind_word, len as u32);
-        let mut head = Head::new();
-        let mut payload = Payload::new(media, log.pos, seed);
-        fill(&mut payload, &mut head);
-        debug_assert_eq!(
-            payload.len(),
-            len,
-            "an entry's payload is the length it declared"
-        );
-        payload.finish(&mut head, kind_word as u64 | len << 32, log.gen);
+        let word0 = kind_word as u64 | len << 32;
+        if media.domain.streams_log() {
+            let mut head = Head::new();
+            let mut payload = Payload::new(media, log.pos, seed);
+            content.stream(&mut payload, &mut head);
+            debug_assert_eq!(payload.len(), len, "the payload is as long as declared");
+            payload.finish(&mut head, word0, log.gen);
+        } else {
+            let payload = log.pos + ENTRY_HEADER;
+            content.store(media, payload);
+            // SAFETY: this writer is the pool's only writer; the bytes were just written.
+            let bytes = unsafe { media.region.slice(payload, len) };
+            let checksum = xxh3_64_with_seed(bytes, seed);
+            media.region.write_u64(log.pos, word0);
+            media.region.write_u64(log.pos + 8, log.gen);
+            media.region.write_u64(log.pos + 16, checksum);
+        }
         log.pos += entry_size(len);
     }
 
@@ -278,28 +278,24 @@ impl LogWriter {
             while !ops.is_empty() {
                 let n = self.spill_room(media, heap, ops.len())?;
                 let (head, tail) = ops.split_at(n);
-                self.write_entry_with(media, kind::REDO, 0, n as u64 * OP_SIZE, |p, h| {
-                    write_ops(p, h, head)
-                });
+                self.write_entry_of(media, kind::REDO, 0, Content::Ops(head));
                 ops = tail;
             }
             while !ranges.is_empty() {
                 let n = self.spill_room(media, heap, ranges.len())?;
                 let (head, tail) = ranges.split_at(n);
-                self.write_entry_with(media, kind::RANGES, 0, n as u64 * OP_SIZE, |p, h| {
-                    write_ranges(p, h, head)
-                });
+                self.write_entry_of(media, kind::RANGES, 0, Content::Ranges(head));
                 ranges = tail;
             }
             self.ensure_room(media, heap, 8)?;
         }
         self.begin(media, heap);
-        let len = 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
-        self.write_entry_with(media, kind::COMMIT, ranges.len() as u16, len, |p, h| {
-            p.put_u64(h, data_hash);
-            write_ops(p, h, ops);
-            write_ranges(p, h, ranges);
-        });
+        let commit = Content::Commit {
+            data_hash,
+            ops,
+            ranges,
+        };
+        self.write_entry_of(media, kind::COMMIT, ranges.len() as u16, commit);
         self.flush(media);
         Ok(())
     }
@@ -350,17 +346,94 @@ impl LogWriter {
     }
 }
 
-fn write_ops(payload: &mut Payload<'_>, head: &mut Head, ops: &[Op]) {
-    for op in ops {
-        let [a, b] = op.encode();
-        payload.put_u64(head, a);
-        payload.put_u64(head, b);
+/// What an entry holds, written by [`LogWriter::write_entry_of`] either way.
+enum Content<'a> {
+    /// Byte strings, one after the other.
+    Parts(&'a [&'a [u8]]),
+    /// A commit record: the data hash, then the heap ops, then the new-object ranges.
+    Commit {
+        data_hash: u64,
+        ops: &'a [Op],
+        ranges: &'a [(u64, u64)],
+    },
+    /// Heap ops that did not fit the commit record.
+    Ops(&'a [Op]),
+    /// New-object ranges that did not fit the commit record.
+    Ranges(&'a [(u64, u64)]),
+}
+
+impl Content<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Content::Parts(parts) => parts.iter().map(|p| p.len() as u64).sum(),
+            Content::Commit { ops, ranges, .. } => 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE,
+            Content::Ops(ops) => ops.len() as u64 * OP_SIZE,
+            Content::Ranges(ranges) => ranges.len() as u64 * OP_SIZE,
+        }
+    }
+
+    /// Stores the payload at pool offset `at`.
+    #[inline]
+    fn store(&self, media: &Media, mut at: u64) {
+        let r = &media.region;
+        match *self {
+            Content::Parts(parts) => {
+                for part in parts {
+                    r.write(at, part);
+                    at += part.len() as u64;
+                }
+            }
+            Content::Commit {
+                data_hash,
+                ops,
+                ranges,
+            } => {
+                r.write_u64(at, data_hash);
+                store_ops(media, at + 8, ops);
+                store_ranges(media, at + 8 + ops.len() as u64 * OP_SIZE, ranges);
+            }
+            Content::Ops(ops) => store_ops(media, at, ops),
+            Content::Ranges(ranges) => store_ranges(media, at, ranges),
+        }
+    }
+
+    /// Puts the payload into a streamed entry.
+    fn stream(&self, p: &mut Payload<'_>, h: &mut Head) {
+        let words =
+            |p: &mut Payload<'_>, h: &mut Head, pairs: &mut dyn Iterator<Item = [u64; 2]>| {
+                for [a, b] in pairs {
+                    p.put_u64(h, a);
+                    p.put_u64(h, b);
+                }
+            };
+        match *self {
+            Content::Parts(parts) => parts.iter().for_each(|part| p.put(h, part)),
+            Content::Commit {
+                data_hash,
+                ops,
+                ranges,
+            } => {
+                p.put_u64(h, data_hash);
+                words(p, h, &mut ops.iter().map(|op| op.encode()));
+                words(p, h, &mut ranges.iter().map(|&(o, l)| [o, l]));
+            }
+            Content::Ops(ops) => words(p, h, &mut ops.iter().map(|op| op.encode())),
+            Content::Ranges(ranges) => words(p, h, &mut ranges.iter().map(|&(o, l)| [o, l])),
+        }
     }
 }
 
-fn write_ranges(payload: &mut Payload<'_>, head: &mut Head, ranges: &[(u64, u64)]) {
-    for &(offset, len) in ranges {
-        payload.put_u64(head, offset);
-        payload.put_u64(head, len);
+fn store_ops(media: &Media, at: u64, ops: &[Op]) {
+    for (i, op) in ops.iter().enumerate() {
+        let [a, b] = op.encode();
+        media.region.write_u64(at + i as u64 * OP_SIZE, a);
+        media.region.write_u64(at + i as u64 * OP_SIZE + 8, b);
+    }
+}
+
+fn store_ranges(media: &Media, at: u64, ranges: &[(u64, u64)]) {
+    for (i, &(offset, len)) in ranges.iter().enumerate() {
+        media.region.write_u64(at + i as u64 * OP_SIZE, offset);
+        media.region.write_u64(at + i as u64 * OP_SIZE + 8, len);
     }
 }

@@ -116,37 +116,31 @@ pub(crate) fn cpuid_vendor_and_signature() -> ([u8; 12], u32) {
 
 /// Copies `src` to `dst` with non-temporal stores: the lines go to memory through the
 /// write-combining buffers, durable at the next [`sfence`], and are not left in the cache.
-/// Whole lines are written 16 bytes at a time, a last partial line word by word, so no byte
-/// past `src` is written.
+/// 16 bytes at a time, and a last word alone, so no byte past `src` is written.
 ///
 /// # Safety
-/// `dst` must be 64-aligned and `dst .. dst + src.len()` mapped, writable and disjoint from
+/// `dst` must be 16-aligned and `dst .. dst + src.len()` mapped, writable and disjoint from
 /// `src`; `src.len()` must be a multiple of 8.
 #[inline(always)]
 pub(crate) unsafe fn stream_lines(dst: *mut u8, src: &[u8]) {
-    debug_assert!(dst as usize % CACHE_LINE == 0 && src.len() % 8 == 0);
+    debug_assert!(dst as usize % 16 == 0 && src.len() % 8 == 0);
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128, _mm_stream_si64};
-        let whole = src.len() / CACHE_LINE * CACHE_LINE;
-        let mut at = 0;
-        while at < whole {
-            for part in 0..4 {
-                let offset = at + part * 16;
-                // SAFETY: `offset + 16 <= whole <= src.len()`; `dst + offset` is 16-aligned
-                // (dst is 64-aligned) and in the caller's range. SSE2 is part of x86-64.
-                unsafe {
-                    let v = _mm_loadu_si128(src.as_ptr().add(offset) as *const __m128i);
-                    _mm_stream_si128(dst.add(offset) as *mut __m128i, v);
-                }
+        let mut chunks = src.chunks_exact(16);
+        let mut at = dst;
+        for chunk in &mut chunks {
+            // SAFETY: a 16-byte chunk of `src`; `at` is 16-aligned (dst is, and it advances by
+            // 16) and inside the caller's range. SSE2 is part of x86-64.
+            unsafe {
+                let v = _mm_loadu_si128(chunk.as_ptr() as *const __m128i);
+                _mm_stream_si128(at as *mut __m128i, v);
+                at = at.add(16);
             }
-            at += CACHE_LINE;
         }
-        while at < src.len() {
-            let word = u64::from_le_bytes(src[at..at + 8].try_into().expect("8 bytes"));
-            // SAFETY: `dst + at` is 8-aligned and in the caller's range (`at + 8 <= len`).
-            unsafe { _mm_stream_si64(dst.add(at) as *mut i64, word as i64) };
-            at += 8;
+        if let Ok(word) = <[u8; 8]>::try_from(chunks.remainder()) {
+            // SAFETY: the last 8 bytes of the caller's range; `at` is 8-aligned.
+            unsafe { _mm_stream_si64(at as *mut i64, i64::from_le_bytes(word)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
