@@ -9,3 +9,7 @@
 //! [`Tx`]: pmem_core::Tx
 
 #![warn(missing_docs)]
+
+pub mod error;
+
+pub use error::{Error, Inconsistency, Result};
