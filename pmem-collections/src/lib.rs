@@ -13,3 +13,6 @@
 pub mod error;
 
 pub use error::{Error, Inconsistency, Result};
+pub mod vec;
+
+pub use vec::PVec;
