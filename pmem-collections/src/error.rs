@@ -24,6 +24,11 @@ pub enum Error {
         /// The container's length.
         len: u64,
     },
+    /// A string cut inside a character, where `String::truncate` would panic.
+    NotCharBoundary {
+        /// The byte index asked for.
+        index: u64,
+    },
     /// A container would grow past the most elements its layout can hold.
     CapacityOverflow {
         /// The capacity asked for, in elements (`u64::MAX` when even that overflowed).
@@ -155,6 +160,9 @@ impl fmt::Display for Error {
             Error::Inconsistent(what) => what.fmt(f),
             Error::IndexOutOfBounds { index, len } => {
                 write!(f, "index {index} is out of bounds for length {len}")
+            }
+            Error::NotCharBoundary { index } => {
+                write!(f, "byte index {index} is inside a character")
             }
             Error::CapacityOverflow { requested, max } => write!(
                 f,

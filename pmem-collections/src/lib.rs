@@ -13,6 +13,12 @@
 pub mod error;
 
 pub use error::{Error, Inconsistency, Result};
+pub mod bytes;
+pub mod queue;
+pub mod string;
 pub mod vec;
 
+pub use bytes::PBytes;
+pub use queue::PQueue;
+pub use string::PString;
 pub use vec::PVec;
