@@ -98,6 +98,12 @@ impl PBytes {
         self.meta.is_null()
     }
 
+    /// The pointer to the metadata this handle is (for inspection and tests; writing the
+    /// metadata by hand can break the container's invariants, which its reads then report).
+    pub const fn meta_ptr(self) -> PPtr<BytesMeta> {
+        self.meta
+    }
+
     /// Allocates an empty byte string (its metadata only).
     pub fn new<R: Persistent>(tx: &mut Tx<'_, R>) -> Result<Self> {
         Ok(PBytes {

@@ -158,6 +158,12 @@ impl<T: Persistent> PQueue<T> {
         self.meta.is_null()
     }
 
+    /// The pointer to the metadata this handle is (for inspection and tests; writing the
+    /// metadata by hand can break the container's invariants, which its reads then report).
+    pub const fn meta_ptr(self) -> PPtr<QueueMeta<T>> {
+        self.meta
+    }
+
     /// Elements per block: at least 8, and at least 1 KiB of them.
     pub const fn block_len() -> u64 {
         let size = core::mem::size_of::<T>() as u64;

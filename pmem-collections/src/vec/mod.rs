@@ -172,6 +172,12 @@ impl<T: Persistent> PVec<T> {
     pub fn is_null(self) -> bool {
         self.meta.is_null()
     }
+
+    /// The pointer to the metadata this handle is (for inspection and tests; writing the
+    /// metadata by hand can break the container's invariants, which its reads then report).
+    pub const fn meta_ptr(self) -> PPtr<VecMeta<T>> {
+        self.meta
+    }
 }
 
 impl<T: Persistent + Copy> PVec<T> {
