@@ -175,7 +175,8 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Pool(e) => Some(e),
+            // `Display` already is the pool error's message: its source is the next cause.
+            Error::Pool(e) => e.source(),
             _ => None,
         }
     }

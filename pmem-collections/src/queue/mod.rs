@@ -343,6 +343,10 @@ impl<T: Persistent + Copy> PQueue<T> {
             self.free_block(tx, meta.head, head)?;
             meta.head = head.next;
             meta.head_pos = 0;
+        } else if T::HAS_POINTERS {
+            // The slot leaves the live range: no stale pointer may stay behind in it.
+            tx.edit_slice(head.slots)?
+                .zero_range(meta.head_pos as usize - 1..meta.head_pos as usize)?;
         }
         tx.write(self.meta, meta)?;
         Ok(Some(value))

@@ -334,6 +334,7 @@ impl<T: Persistent + Copy> PVec<T> {
         };
         let (segment, offset) = table.slot(last);
         let value = *element(tx.get_slice(segment)?, offset)?;
+        clear_run(tx, &table, last, table.len)?;
         self.set_len(tx, last)?;
         Ok(Some(value))
     }
@@ -369,6 +370,7 @@ impl<T: Persistent + Copy> PVec<T> {
         read_run(tx, &table, index, table.len, &mut run)?;
         let removed = run.remove(0);
         write_run(tx, &table, index, &run)?;
+        clear_run(tx, &table, table.len - 1, table.len)?;
         self.set_len(tx, table.len - 1)?;
         Ok(Some(removed))
     }
@@ -392,6 +394,7 @@ impl<T: Persistent + Copy> PVec<T> {
             let moved = *element(tx.get_slice(last_segment)?, last_offset)?;
             tx.edit_slice(segment)?.set_at(offset, moved)?;
         }
+        clear_run(tx, &table, last, table.len)?;
         self.set_len(tx, last)?;
         Ok(Some(removed))
     }
@@ -400,6 +403,7 @@ impl<T: Persistent + Copy> PVec<T> {
     pub fn truncate<R: Persistent>(self, tx: &mut Tx<'_, R>, len: u64) -> Result<()> {
         let table = self.table(tx)?;
         if len < table.len {
+            clear_run(tx, &table, len, table.len)?;
             self.set_len(tx, len)?;
         }
         Ok(())
@@ -557,6 +561,33 @@ fn read_run<T: Persistent + Copy>(
             return Err(past_capacity(table, index));
         }
         out.extend_from_slice(&run[..take]);
+        index += take as u64;
+    }
+    Ok(())
+}
+
+/// Zeroes elements `start..end` that leave the live range, if `T` holds pointers: a stale
+/// pointer left past `len` would still name an object the program may free, and the pool's
+/// deep check (which walks every pointer of every object) would report it dangling. One log
+/// entry per segment; nothing for pointer-free elements, whose dead slots nothing reads.
+fn clear_run<T: Persistent + Copy, R: Persistent>(
+    tx: &mut Tx<'_, R>,
+    table: &Table<T>,
+    start: u64,
+    end: u64,
+) -> Result<()> {
+    let mut index = start;
+    while T::HAS_POINTERS && index < end {
+        if index >= table.capacity() {
+            return Err(past_capacity(table, index));
+        }
+        let (segment, offset) = table.slot(index);
+        let mut elements = tx.edit_slice(segment)?;
+        let take = ((end - index) as usize).min(elements.len().saturating_sub(offset));
+        if take == 0 {
+            return Err(past_capacity(table, index));
+        }
+        elements.zero_range(offset..offset + take)?;
         index += take as u64;
     }
     Ok(())

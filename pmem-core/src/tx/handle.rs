@@ -232,6 +232,21 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         unsafe { PMut::<T>::new(&mut *self.tx, offset) }.into_handle()
     }
 
+    /// Sets elements `range` to all-zero bytes (zero numbers, null pointers), logging only
+    /// them: how a container clears slots that leave its live range, so that no stale pointer
+    /// stays behind in them.
+    ///
+    /// # Panics
+    /// If `range` is not inside `0..len`, like slice indexing.
+    pub fn zero_range(&mut self, range: core::ops::Range<usize>) -> Result<()> {
+        self.range_mut(range.clone())?;
+        let size = core::mem::size_of::<T>();
+        // No overflow: the range lies inside the slice (checked), which lies inside the pool.
+        let (offset, bytes) = (self.offset + (range.start * size) as u64, range.len() * size);
+        self.tx.shared.media.region.zero(offset, bytes as u64);
+        Ok(())
+    }
+
     /// A handle to element `index` that keeps the transaction's borrow: what a container
     /// returns for one of its elements.
     ///
