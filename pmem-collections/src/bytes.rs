@@ -88,9 +88,7 @@ const MIN_CAPACITY: u64 = 16;
 impl PBytes {
     /// The null handle: no string.
     pub const fn null() -> Self {
-        PBytes {
-            meta: PPtr::null(),
-        }
+        PBytes { meta: PPtr::null() }
     }
 
     /// Whether this is the null handle.
@@ -215,10 +213,13 @@ impl PBytes {
     /// or the size needed, whichever is larger.
     pub fn reserve<R: Persistent>(self, tx: &mut Tx<'_, R>, additional: u64) -> Result<()> {
         let meta = self.meta(tx)?;
-        let needed = meta.len.checked_add(additional).ok_or(Error::CapacityOverflow {
-            requested: u64::MAX,
-            max: isize::MAX as u64,
-        })?;
+        let needed = meta
+            .len
+            .checked_add(additional)
+            .ok_or(Error::CapacityOverflow {
+                requested: u64::MAX,
+                max: isize::MAX as u64,
+            })?;
         if needed <= meta.data.len() {
             return Ok(());
         }
@@ -228,7 +229,9 @@ impl PBytes {
                 max: isize::MAX as u64,
             });
         }
-        let capacity = needed.max(meta.data.len().saturating_mul(2)).max(MIN_CAPACITY);
+        let capacity = needed
+            .max(meta.data.len().saturating_mul(2))
+            .max(MIN_CAPACITY);
         let live = tx.get_slice(meta.data)?[..meta.len as usize].to_vec();
         let data = tx.alloc_slice_zeroed::<u8>(capacity)?;
         tx.edit_slice(data)?

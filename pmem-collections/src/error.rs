@@ -135,7 +135,10 @@ impl fmt::Display for Inconsistency {
                 "queue head {head:#x} and tail {tail:#x}: one is null, the other not"
             ),
             Inconsistency::QueueTailMismatch { last, tail } => {
-                write!(f, "the queue's blocks end at {last:#x}, the tail is {tail:#x}")
+                write!(
+                    f,
+                    "the queue's blocks end at {last:#x}, the tail is {tail:#x}"
+                )
             }
             Inconsistency::QueueBlockRange {
                 block,

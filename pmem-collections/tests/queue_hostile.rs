@@ -50,7 +50,10 @@ fn a_cycle_of_blocks_ends_the_walk() {
         "{e:?}"
     );
     let e = pool.transaction(|tx| q.clear(tx)).unwrap_err();
-    assert!(matches!(e, Error::Inconsistent(Inconsistency::QueueTooLong)));
+    assert!(matches!(
+        e,
+        Error::Inconsistent(Inconsistency::QueueTooLong)
+    ));
     // Linked back through the tail instead: the walk stops at the tail's last slot.
     pool.transaction(|tx| {
         let meta = *tx.get(q.meta_ptr())?;
@@ -90,7 +93,10 @@ fn a_length_the_blocks_do_not_hold() {
         .unwrap();
     let e = walk(&pool, q).unwrap_err();
     assert!(
-        matches!(e, Error::Inconsistent(Inconsistency::QueueTailMismatch { .. })),
+        matches!(
+            e,
+            Error::Inconsistent(Inconsistency::QueueTailMismatch { .. })
+        ),
         "{e:?}"
     );
 }

@@ -88,36 +88,36 @@ fn random_sequences_match_std_vecdeque() {
     let file = RefCell::new(FilePool::<Root>::create(8 << 20));
     let case = Cell::new(0u64);
     runner()
-        .run(
-            &vec((op(), proptest::bool::weighted(0.08)), 1..40),
-            |ops| {
-                case.set(case.get() + 1);
-                let mut file = file.borrow_mut();
-                let pool = file.pool();
-                pool.transaction(|tx| {
-                    let old = tx.root().q;
-                    if !old.is_null() {
-                        old.destroy(tx)?;
-                    }
-                    let q = PQueue::new(tx)?;
-                    tx.root_mut().set_q(q)?;
-                    Ok::<_, Error>(())
-                })
-                .unwrap();
-                let mut model = VecDeque::new();
-                for (op, abort) in &ops {
-                    apply(pool, &mut model, op, *abort);
-                    assert_eq!(observe(pool), model, "after {op:?}");
+        .run(&vec((op(), proptest::bool::weighted(0.08)), 1..40), |ops| {
+            case.set(case.get() + 1);
+            let mut file = file.borrow_mut();
+            let pool = file.pool();
+            pool.transaction(|tx| {
+                let old = tx.root().q;
+                if !old.is_null() {
+                    old.destroy(tx)?;
                 }
-                if case.get() % 10 == 0 {
-                    file.reopen();
-                    assert_eq!(observe(file.pool()), model, "after reopening");
-                    let report = pmem_core::check::check(file.pool());
-                    assert!(report.is_healthy() && report.unreachable.is_empty(), "{report}");
-                }
-                Ok(())
-            },
-        )
+                let q = PQueue::new(tx)?;
+                tx.root_mut().set_q(q)?;
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+            let mut model = VecDeque::new();
+            for (op, abort) in &ops {
+                apply(pool, &mut model, op, *abort);
+                assert_eq!(observe(pool), model, "after {op:?}");
+            }
+            if case.get() % 10 == 0 {
+                file.reopen();
+                assert_eq!(observe(file.pool()), model, "after reopening");
+                let report = pmem_core::check::check(file.pool());
+                assert!(
+                    report.is_healthy() && report.unreachable.is_empty(),
+                    "{report}"
+                );
+            }
+            Ok(())
+        })
         .unwrap();
     assert_eq!(case.get(), u64::from(CASES));
 }

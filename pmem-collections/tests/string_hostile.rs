@@ -40,9 +40,15 @@ fn invalid_utf8_is_a_typed_error() {
         "container is inconsistent: string is not UTF-8 after its first 1 bytes"
     );
     let e = pool.transaction(|tx| s.pop(tx)).unwrap_err();
-    assert!(matches!(e, Error::Inconsistent(Inconsistency::InvalidUtf8 { .. })));
+    assert!(matches!(
+        e,
+        Error::Inconsistent(Inconsistency::InvalidUtf8 { .. })
+    ));
     let e = pool.transaction(|tx| s.truncate(tx, 1)).unwrap_err();
-    assert!(matches!(e, Error::Inconsistent(Inconsistency::InvalidUtf8 { .. })));
+    assert!(matches!(
+        e,
+        Error::Inconsistent(Inconsistency::InvalidUtf8 { .. })
+    ));
     // Bytes written over the buffer by hand, any values at all.
     pool.transaction(|tx| {
         let data = tx.get(s.as_bytes().meta_ptr())?.data;

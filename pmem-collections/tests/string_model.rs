@@ -102,8 +102,16 @@ fn apply(pool: &Pool<Root>, model: &mut Model, op: &Op, abort: bool) {
                 next.b.truncate(*n as usize);
             }
         }
-        assert_eq!(s.as_str(tx)?, next.s, "inside the transaction, after {op:?}");
-        assert_eq!(b.as_slice(tx)?, next.b, "inside the transaction, after {op:?}");
+        assert_eq!(
+            s.as_str(tx)?,
+            next.s,
+            "inside the transaction, after {op:?}"
+        );
+        assert_eq!(
+            b.as_slice(tx)?,
+            next.b,
+            "inside the transaction, after {op:?}"
+        );
         if abort {
             return Err(tx.abort().into());
         }
@@ -136,40 +144,40 @@ fn random_sequences_match_std_string_and_vec_u8() {
     let file = RefCell::new(FilePool::<Root>::create(8 << 20));
     let case = Cell::new(0u64);
     runner()
-        .run(
-            &vec((op(), proptest::bool::weighted(0.08)), 1..30),
-            |ops| {
-                case.set(case.get() + 1);
-                let mut file = file.borrow_mut();
-                let pool = file.pool();
-                // Each case starts from fresh strings (one from a slice, one empty).
-                pool.transaction(|tx| {
-                    let (s, b) = (tx.root().s, tx.root().b);
-                    if !s.is_null() {
-                        s.destroy(tx)?;
-                        b.destroy(tx)?;
-                    }
-                    let s = PString::from_str(tx, "")?;
-                    let b = PBytes::new(tx)?;
-                    tx.root_mut().set_s(s)?;
-                    tx.root_mut().set_b(b)?;
-                    Ok::<_, Error>(())
-                })
-                .unwrap();
-                let mut model = Model::default();
-                for (op, abort) in &ops {
-                    apply(pool, &mut model, op, *abort);
-                    assert_eq!(observe(pool), model, "after {op:?}");
+        .run(&vec((op(), proptest::bool::weighted(0.08)), 1..30), |ops| {
+            case.set(case.get() + 1);
+            let mut file = file.borrow_mut();
+            let pool = file.pool();
+            // Each case starts from fresh strings (one from a slice, one empty).
+            pool.transaction(|tx| {
+                let (s, b) = (tx.root().s, tx.root().b);
+                if !s.is_null() {
+                    s.destroy(tx)?;
+                    b.destroy(tx)?;
                 }
-                if case.get() % 10 == 0 {
-                    file.reopen();
-                    assert_eq!(observe(file.pool()), model, "after reopening");
-                    let report = pmem_core::check::check(file.pool());
-                    assert!(report.is_healthy() && report.unreachable.is_empty(), "{report}");
-                }
-                Ok(())
-            },
-        )
+                let s = PString::from_str(tx, "")?;
+                let b = PBytes::new(tx)?;
+                tx.root_mut().set_s(s)?;
+                tx.root_mut().set_b(b)?;
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+            let mut model = Model::default();
+            for (op, abort) in &ops {
+                apply(pool, &mut model, op, *abort);
+                assert_eq!(observe(pool), model, "after {op:?}");
+            }
+            if case.get() % 10 == 0 {
+                file.reopen();
+                assert_eq!(observe(file.pool()), model, "after reopening");
+                let report = pmem_core::check::check(file.pool());
+                assert!(
+                    report.is_healthy() && report.unreachable.is_empty(),
+                    "{report}"
+                );
+            }
+            Ok(())
+        })
         .unwrap();
     assert_eq!(case.get(), u64::from(CASES));
 }

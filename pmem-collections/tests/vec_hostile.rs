@@ -128,9 +128,15 @@ fn a_segment_pointer_of_the_wrong_type() {
         "{e:?}"
     );
     let e = pool.read(|r| v.iter(r).map(drop)).unwrap().unwrap_err();
-    assert!(matches!(e, Error::Pool(pmem_core::Error::InvalidPointer { .. })));
+    assert!(matches!(
+        e,
+        Error::Pool(pmem_core::Error::InvalidPointer { .. })
+    ));
     let e = pool.transaction(|tx| v.push(tx, 4)).unwrap_err();
-    assert!(matches!(e, Error::Pool(pmem_core::Error::InvalidPointer { .. })));
+    assert!(matches!(
+        e,
+        Error::Pool(pmem_core::Error::InvalidPointer { .. })
+    ));
 }
 
 #[test]

@@ -135,37 +135,37 @@ fn random_sequences_match_std_vec() {
     let file = std::cell::RefCell::new(FilePool::<Root>::create(8 << 20));
     let case = std::cell::Cell::new(0u64);
     runner()
-        .run(
-            &vec((op(), proptest::bool::weighted(0.08)), 1..30),
-            |ops| {
-                case.set(case.get() + 1);
-                let mut file = file.borrow_mut();
-                // Each case starts from a fresh vector; the last case's is freed with it.
-                let pool = file.pool();
-                pool.transaction(|tx| {
-                    let old = tx.root().v;
-                    if !old.is_null() {
-                        old.destroy(tx)?;
-                    }
-                    let v = PVec::new(tx)?;
-                    tx.root_mut().set_v(v)?;
-                    Ok::<_, Error>(())
-                })
-                .unwrap();
-                let mut model = Vec::new();
-                for (op, abort) in &ops {
-                    apply(pool, &mut model, op, *abort);
-                    assert_eq!(observe(pool), model, "after {op:?}");
+        .run(&vec((op(), proptest::bool::weighted(0.08)), 1..30), |ops| {
+            case.set(case.get() + 1);
+            let mut file = file.borrow_mut();
+            // Each case starts from a fresh vector; the last case's is freed with it.
+            let pool = file.pool();
+            pool.transaction(|tx| {
+                let old = tx.root().v;
+                if !old.is_null() {
+                    old.destroy(tx)?;
                 }
-                if case.get() % 10 == 0 {
-                    file.reopen();
-                    assert_eq!(observe(file.pool()), model, "after reopening");
-                    let report = pmem_core::check::check(file.pool());
-                    assert!(report.is_healthy() && report.unreachable.is_empty(), "{report}");
-                }
-                Ok(())
-            },
-        )
+                let v = PVec::new(tx)?;
+                tx.root_mut().set_v(v)?;
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+            let mut model = Vec::new();
+            for (op, abort) in &ops {
+                apply(pool, &mut model, op, *abort);
+                assert_eq!(observe(pool), model, "after {op:?}");
+            }
+            if case.get() % 10 == 0 {
+                file.reopen();
+                assert_eq!(observe(file.pool()), model, "after reopening");
+                let report = pmem_core::check::check(file.pool());
+                assert!(
+                    report.is_healthy() && report.unreachable.is_empty(),
+                    "{report}"
+                );
+            }
+            Ok(())
+        })
         .unwrap();
     assert_eq!(case.get(), u64::from(seq_common::CASES));
 }

@@ -102,9 +102,7 @@ impl MessageQueue {
     /// The messages from head to tail. Yields an error (once, then ends) if the queue is
     /// damaged.
     pub fn iter<'r, A: PoolRead>(self, r: &'r A) -> impl Iterator<Item = Result<Vec<u8>>> + 'r {
-        self.queue
-            .iter(r)
-            .map(move |bytes| Ok(bytes?.to_vec(r)?))
+        self.queue.iter(r).map(move |bytes| Ok(bytes?.to_vec(r)?))
     }
 
     /// Frees every message and the queue.

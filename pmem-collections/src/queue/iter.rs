@@ -89,19 +89,26 @@ impl<'r, A: PoolRead, T: Persistent + Copy> Iter<'r, A, T> {
                 return Err(Inconsistency::QueueTooLong.into());
             }
             w.blocks_left -= 1;
-            w.pos = if w.block.is_null() { w.meta.head_pos } else { 0 };
+            w.pos = if w.block.is_null() {
+                w.meta.head_pos
+            } else {
+                0
+            };
             let (block, slots) = PQueue::<T>::block(r, w.next)?;
             w.block = w.next;
             w.next = block.next;
             w.slots = slots;
             return Self::step(r, w);
         }
-        let value = w.slots.get(w.pos as usize).ok_or(Inconsistency::QueueBlockRange {
-            block: w.block.offset(),
-            start: w.pos,
-            end: limit,
-            slots: w.slots.len() as u64,
-        })?;
+        let value = w
+            .slots
+            .get(w.pos as usize)
+            .ok_or(Inconsistency::QueueBlockRange {
+                block: w.block.offset(),
+                start: w.pos,
+                end: limit,
+                slots: w.slots.len() as u64,
+            })?;
         w.pos += 1;
         w.left -= 1;
         Ok(Some(value))

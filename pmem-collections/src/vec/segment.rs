@@ -64,7 +64,10 @@ mod tests {
             }
         }
         let (k, offset) = G::locate(G::MAX - 1);
-        assert_eq!((k, offset as u64), (SEGMENTS - 1, G::segment_len(SEGMENTS - 1) - 1));
+        assert_eq!(
+            (k, offset as u64),
+            (SEGMENTS - 1, G::segment_len(SEGMENTS - 1) - 1)
+        );
     }
 
     #[test]

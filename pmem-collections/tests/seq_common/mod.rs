@@ -24,7 +24,9 @@ pub fn runner() -> TestRunner {
             failure_persistence: None,
             ..Config::default()
         },
-        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
     )
 }
 

@@ -242,7 +242,10 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         self.range_mut(range.clone())?;
         let size = core::mem::size_of::<T>();
         // No overflow: the range lies inside the slice (checked), which lies inside the pool.
-        let (offset, bytes) = (self.offset + (range.start * size) as u64, range.len() * size);
+        let (offset, bytes) = (
+            self.offset + (range.start * size) as u64,
+            range.len() * size,
+        );
         self.tx.shared.media.region.zero(offset, bytes as u64);
         Ok(())
     }
