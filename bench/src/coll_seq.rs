@@ -1,5 +1,5 @@
-//! The sequence containers of pmem-collections: `vec` (PVec<u64> push, get, pop) and `queue`
-//! (PQueue<u64> push_back, pop_front), each operation but `get` its own transaction.
+//! The sequence containers of pmem-collections: `vec` (`PVec<u64>` push, get, pop) and `queue`
+//! (`PQueue<u64>` push_back, pop_front), each operation but `get` its own transaction.
 
 use std::time::Instant;
 

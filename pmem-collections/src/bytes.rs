@@ -149,7 +149,7 @@ impl PBytes {
     }
 
     /// The bytes, in place.
-    pub fn as_slice<'r>(self, r: &'r impl PoolRead) -> Result<&'r [u8]> {
+    pub fn as_slice(self, r: &impl PoolRead) -> Result<&[u8]> {
         let meta = self.meta(r)?;
         let data = r.get_slice(meta.data)?;
         data.get(..meta.len as usize).ok_or_else(|| {

@@ -81,7 +81,7 @@ impl PString {
     }
 
     /// The string, in place, after checking that it is UTF-8.
-    pub fn as_str<'r>(self, r: &'r impl PoolRead) -> Result<&'r str> {
+    pub fn as_str(self, r: &impl PoolRead) -> Result<&str> {
         let bytes = self.bytes.as_slice(r)?;
         core::str::from_utf8(bytes).map_err(|e| {
             Inconsistency::InvalidUtf8 {

@@ -62,7 +62,8 @@ impl<'r, A: PoolRead, T: Persistent + Copy> Iter<'r, A, T> {
     fn step(r: &'r A, w: &mut Walk<'r, T>) -> Result<Option<&'r T>> {
         let at_tail = !w.block.is_null() && w.block == w.meta.tail;
         if w.left == 0 {
-            if !w.meta.head.is_null() && !(at_tail && w.pos == w.meta.tail_pos) {
+            let ends_at_tail = w.meta.head.is_null() || (at_tail && w.pos == w.meta.tail_pos);
+            if !ends_at_tail {
                 return Err(Inconsistency::QueueTailMismatch {
                     last: w.block.offset(),
                     tail: w.meta.tail.offset(),

@@ -267,7 +267,7 @@ impl<T: Persistent + Copy> PQueue<T> {
     }
 
     /// The oldest element, or `None` when empty.
-    pub fn front<'r>(self, r: &'r impl PoolRead) -> Result<Option<&'r T>> {
+    pub fn front(self, r: &impl PoolRead) -> Result<Option<&T>> {
         let meta = self.meta(r)?;
         if meta.head.is_null() {
             return Ok(None);
@@ -277,7 +277,7 @@ impl<T: Persistent + Copy> PQueue<T> {
     }
 
     /// The newest element, or `None` when empty.
-    pub fn back<'r>(self, r: &'r impl PoolRead) -> Result<Option<&'r T>> {
+    pub fn back(self, r: &impl PoolRead) -> Result<Option<&T>> {
         let meta = self.meta(r)?;
         if meta.tail.is_null() {
             return Ok(None);

@@ -262,7 +262,7 @@ impl<T: Persistent + Copy> PVec<T> {
     }
 
     /// The element at `index`, or `None` past the end.
-    pub fn get<'r>(self, r: &'r impl PoolRead, index: u64) -> Result<Option<&'r T>> {
+    pub fn get(self, r: &impl PoolRead, index: u64) -> Result<Option<&T>> {
         let table = self.table(r)?;
         if index >= table.len {
             return Ok(None);
@@ -272,12 +272,12 @@ impl<T: Persistent + Copy> PVec<T> {
     }
 
     /// The first element, or `None` when empty.
-    pub fn first<'r>(self, r: &'r impl PoolRead) -> Result<Option<&'r T>> {
+    pub fn first(self, r: &impl PoolRead) -> Result<Option<&T>> {
         self.get(r, 0)
     }
 
     /// The last element, or `None` when empty.
-    pub fn last<'r>(self, r: &'r impl PoolRead) -> Result<Option<&'r T>> {
+    pub fn last(self, r: &impl PoolRead) -> Result<Option<&T>> {
         let len = self.len(r)?;
         match len.checked_sub(1) {
             Some(i) => self.get(r, i),
