@@ -67,6 +67,21 @@ pub struct PBytes {
 }
 
 /// A [`PBytes`]'s metadata, as stored in the pool.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PBytes;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { b: PBytes }
+/// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// let b = pool.transaction(|tx| {
+///     let b = PBytes::new(tx)?;
+///     b.extend_from_slice(tx, b"abc")?; // the first buffer holds 16
+///     Ok::<_, pmem_collections::Error>(b)
+/// })?;
+/// let meta = pool.read(|r| *r.get(b.meta_ptr()).unwrap())?;
+/// assert_eq!((meta.len, meta.data.len()), (3, 16));
+/// # Ok::<(), pmem_collections::Error>(())
+/// ```
 #[derive(Persistent, Debug, Clone, Copy)]
 #[repr(C)]
 pub struct BytesMeta {

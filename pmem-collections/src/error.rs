@@ -9,6 +9,30 @@
 use std::fmt;
 
 /// What an operation of a container can fail with.
+///
+/// ```
+/// use pmem_core::{Persistent, Pool};
+/// use pmem_collections::{Error, Inconsistency, PString, PVec};
+///
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Root { v: PVec<u64>, s: PString }
+///
+/// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// let (v, s) = pool.transaction(|tx| {
+///     let v = PVec::from_slice(tx, &[1, 2])?;
+///     let s = PString::from_str(tx, "é")?;
+///     Ok::<_, Error>((v, s))
+/// })?;
+/// // A caller's mistake, where `std` would panic: the transaction rolls back.
+/// let e = pool.transaction(|tx| v.insert(tx, 5, 0)).unwrap_err();
+/// assert!(matches!(e, Error::IndexOutOfBounds { index: 5, len: 2 }));
+/// // Bytes in the pool that no operation of the container writes: a typed inconsistency.
+/// pool.transaction(|tx| s.as_bytes().truncate(tx, 1))?;
+/// let e = pool.read(|r| s.as_str(r).map(str::len))?.unwrap_err();
+/// assert!(matches!(e, Error::Inconsistent(Inconsistency::InvalidUtf8 { valid_up_to: 0 })));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {

@@ -11,6 +11,23 @@ use crate::{Error, Inconsistency, Result};
 /// Iterator over a [`PQueue`]'s elements, from [`PQueue::iter`]. Yields an error (once, then
 /// ends) if the queue is damaged: a block list shorter or longer than the length, or ending
 /// somewhere other than the tail.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PQueue;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { q: PQueue<u64> }
+/// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// let q = pool.transaction(|tx| {
+///     let q = PQueue::new(tx)?;
+///     for i in 0..300 {
+///         q.push_back(tx, i)?; // three blocks of 128
+///     }
+///     Ok::<_, pmem_collections::Error>(q)
+/// })?;
+/// let sum: u64 = pool.read(|r| q.iter(r).map(|x| x.copied()).sum::<Result<u64, _>>())??;
+/// assert_eq!(sum, 299 * 300 / 2);
+/// # Ok::<(), pmem_collections::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Iter<'r, A, T: Persistent> {
     r: &'r A,

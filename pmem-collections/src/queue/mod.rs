@@ -87,6 +87,26 @@ pub struct PQueue<T: Persistent> {
 }
 
 /// A [`PQueue`]'s metadata, as stored in the pool.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PQueue;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { q: PQueue<u64> }
+/// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// let q = pool.transaction(|tx| {
+///     let q = PQueue::new(tx)?;
+///     (0..130u64).try_for_each(|i| q.push_back(tx, i))?;
+///     q.pop_front(tx)?;
+///     Ok::<_, pmem_collections::Error>(q)
+/// })?;
+/// pool.read(|r| {
+///     let meta = r.get(q.meta_ptr())?;
+///     assert_eq!((meta.len, meta.head_pos, meta.tail_pos), (129, 1, 2));
+///     assert_eq!(r.get(meta.head)?.next, meta.tail); // two blocks of 128
+///     Ok::<_, pmem_core::Error>(())
+/// })??;
+/// # Ok::<(), pmem_collections::Error>(())
+/// ```
 #[derive(Persistent, Debug)]
 #[repr(C)]
 pub struct QueueMeta<T: Persistent> {
@@ -102,7 +122,7 @@ pub struct QueueMeta<T: Persistent> {
     pub tail_pos: u64,
 }
 
-/// One block of a [`PQueue`].
+/// One block of a [`PQueue`]: see [`QueueMeta`]'s example for a walk from one to the next.
 #[derive(Persistent, Debug)]
 #[repr(C)]
 pub struct QBlock<T: Persistent> {

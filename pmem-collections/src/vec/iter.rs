@@ -4,6 +4,21 @@ use super::SEGMENTS;
 
 /// Iterator over a [`PVec`](super::PVec)'s elements, from [`PVec::iter`](super::PVec::iter).
 /// The segments were checked when it was made, so it yields plain references.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PVec;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { v: PVec<u32> }
+/// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// let v = pool.transaction(|tx| PVec::from_slice(tx, &(0..1000).collect::<Vec<u32>>()))?;
+/// pool.read(|r| {
+///     let it = v.iter(r)?; // 1000 elements over several segments
+///     assert_eq!(it.len(), 1000);
+///     assert!(it.copied().eq(0..1000));
+///     Ok::<_, pmem_collections::Error>(())
+/// })??;
+/// # Ok::<(), pmem_collections::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Iter<'r, T> {
     /// The elements of each segment, cut to the vector's length; empty past the last.

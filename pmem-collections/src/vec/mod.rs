@@ -111,6 +111,23 @@ pub struct PVec<T: Persistent> {
 }
 
 /// A [`PVec`]'s metadata, as stored in the pool.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PVec;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { v: PVec<u64> }
+/// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// let v = pool.transaction(|tx| PVec::from_slice(tx, &[7u64; 40]))?;
+/// pool.read(|r| {
+///     let meta = r.get(v.meta_ptr())?;
+///     assert_eq!(meta.len, 40);
+///     // 32 elements of u64 in the first segment, 64 in the second.
+///     assert_eq!((meta.segments[0].len(), meta.segments[1].len()), (32, 64));
+///     assert!(meta.segments[2].is_null());
+///     Ok::<_, pmem_core::Error>(())
+/// })??;
+/// # Ok::<(), pmem_collections::Error>(())
+/// ```
 #[derive(Persistent, Debug)]
 #[repr(C)]
 pub struct VecMeta<T: Persistent> {
@@ -301,6 +318,7 @@ impl<T: Persistent + Copy> PVec<T> {
     }
 
     /// Replaces the element at `index`, logging only it, and returns the old one.
+    /// Fails with [`Error::IndexOutOfBounds`] if `index >= len`.
     pub fn set<R: Persistent>(self, tx: &mut Tx<'_, R>, index: u64, value: T) -> Result<T> {
         let table = self.table(tx)?;
         if index >= table.len {
