@@ -236,6 +236,24 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
     /// them: how a container clears slots that leave its live range, so that no stale pointer
     /// stays behind in them.
     ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool, PPtr, PSlice};
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { slots: PSlice<PPtr<u64>> }
+    /// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// let slots = pool.transaction(|tx| {
+    ///     let a = tx.alloc(1u64)?;
+    ///     let slots = tx.alloc_slice(&[a, a, a])?;
+    ///     tx.root_mut().set_slots(slots)?;
+    ///     Ok::<_, pmem_core::Error>(slots)
+    /// })?;
+    /// pool.transaction(|tx| tx.edit_slice(slots)?.zero_range(1..3))?;
+    /// pool.read(|r| {
+    ///     let s = r.get_slice(slots).unwrap();
+    ///     assert!(!s[0].is_null() && s[1].is_null() && s[2].is_null());
+    /// })?;
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    ///
     /// # Panics
     /// If `range` is not inside `0..len`, like slice indexing.
     pub fn zero_range(&mut self, range: core::ops::Range<usize>) -> Result<()> {
@@ -252,6 +270,29 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
 
     /// A handle to element `index` that keeps the transaction's borrow: what a container
     /// returns for one of its elements.
+    ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool, PSlice, Tx};
+    /// #[derive(Persistent, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Point { x: u64, y: u64 }
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { points: PSlice<Point> }
+    ///
+    /// /// Point `i`'s write handle, borrowed from the transaction rather than from a local.
+    /// fn point<'t>(tx: &'t mut Tx<'_, Root>, i: usize) -> pmem_core::Result<PointMut<'t>> {
+    ///     let points = tx.root().points;
+    ///     Ok(tx.edit_slice(points)?.into_at(i))
+    /// }
+    ///
+    /// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// pool.transaction(|tx| {
+    ///     let points = tx.alloc_slice(&[Point { x: 0, y: 0 }; 4])?;
+    ///     tx.root_mut().set_points(points)?;
+    ///     point(tx, 2)?.set_y(9) // logs 8 bytes
+    /// })?;
+    /// pool.read(|r| assert_eq!(r.get_slice(r.root().points).unwrap()[2].y, 9))?;
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
     ///
     /// # Panics
     /// If `index >= len`, like slice indexing.
