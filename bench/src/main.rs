@@ -2,7 +2,8 @@
 //! on pmem, with the same knobs, pool size and placement, timing and output line as the C
 //! harness `pmdk_bench`, plus the flush and fence counts of each timed loop.
 //!
-//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`, and the pmem-collections containers
+//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`, and `prim` (the cost of each way
+//! to make a line durable on this CPU: see `primitives.rs`), and the pmem-collections containers
 //! `vec | queue`. Environment: `N`, `REPS`,
 //! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`; `FLUSH_MODE` (`clwb`,
 //! `clflushopt`, `clflush`, `eadr`, `msync`) overrides the forced-pmem default, which is the
@@ -13,6 +14,7 @@ mod coll_seq;
 mod common;
 mod hashmap;
 mod lifecycle;
+mod primitives;
 mod threads;
 mod update;
 
@@ -28,7 +30,8 @@ Environment:
   POOL_DIR   where the pool files go (default /dev/shm)
   POOL_SIZE  pool size in bytes (default 1 GiB)
   W6_OBJS    live objects of the w6 workload (default 1000000)
-  FLUSH_MODE clwb, clflushopt, clflush, eadr or msync (default: the CPU's best cache flush, forced)";
+  FLUSH_MODE clwb, clflushopt, clflush, eadr or msync (default: the CPU's best cache flush, forced)
+  LOG_WRITES nt or flushed: how log lines are written (default: what the CPU's strategy chooses)";
 
 /// Runs one of the PMDK baseline workloads on pmem and prints its timing line.
 #[derive(Debug, Parser)]
@@ -36,7 +39,7 @@ Environment:
 struct Args {
     /// The workload.
     #[arg(value_parser = [
-        "create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "vec", "queue",
+        "create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "prim", "vec", "queue",
     ])]
     workload: String,
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         "w5" => hashmap::run(&env),
         "w6" => lifecycle::run_w6(&env),
         "w7" => threads::run(&env),
+        "prim" => primitives::run(&env),
         "vec" => coll_seq::run_vec(&env),
         "queue" => coll_seq::run_queue(&env),
         other => unreachable!("clap accepts only the workloads above, not {other}"),
