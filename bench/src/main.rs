@@ -3,12 +3,14 @@
 //! harness `pmdk_bench`, plus the flush and fence counts of each timed loop.
 //!
 //! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`, and `prim` (the cost of each way
-//! to make a line durable on this CPU: see `primitives.rs`). Environment: `N`, `REPS`,
+//! to make a line durable on this CPU: see `primitives.rs`), and the pmem-collections containers
+//! `vec | queue`. Environment: `N`, `REPS`,
 //! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`; `FLUSH_MODE` (`clwb`,
 //! `clflushopt`, `clflush`, `eadr`, `msync`) overrides the forced-pmem default, which is the
 //! CPU's best cache flush.
 
 mod alloc;
+mod coll_seq;
 mod common;
 mod hashmap;
 mod lifecycle;
@@ -36,7 +38,9 @@ Environment:
 #[command(name = "pmem-bench", after_help = KNOBS)]
 struct Args {
     /// The workload.
-    #[arg(value_parser = ["create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "prim"])]
+    #[arg(value_parser = [
+        "create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "prim", "vec", "queue",
+    ])]
     workload: String,
 }
 
@@ -53,6 +57,8 @@ fn main() -> ExitCode {
         "w6" => lifecycle::run_w6(&env),
         "w7" => threads::run(&env),
         "prim" => primitives::run(&env),
+        "vec" => coll_seq::run_vec(&env),
+        "queue" => coll_seq::run_queue(&env),
         other => unreachable!("clap accepts only the workloads above, not {other}"),
     };
     match result {

@@ -15,7 +15,7 @@ use pmem_core::{Persistent, Pool, Tx};
 
 use crate::btree::PBTreeMap;
 use crate::hashmap::PHashMap;
-use crate::queue::PQueue;
+use crate::messages::MessageQueue;
 use crate::{transaction, PoolRead, Result};
 
 /// Size of the pool files the programs create.
@@ -100,7 +100,7 @@ pub struct MapRoot<M> {
 #[repr(C)]
 pub struct QueueRoot {
     /// The queue.
-    pub queue: PQueue,
+    pub queue: MessageQueue,
 }
 
 /// Opens the map pool at `path`, creating the file and the map if there are none.
@@ -132,7 +132,7 @@ pub fn open_queue(path: &Path) -> Result<Pool<QueueRoot>> {
         .open_or_create(path, POOL_SIZE)?;
     transaction(&pool, |tx| {
         if tx.root().queue.is_null() {
-            let queue = PQueue::create(tx)?;
+            let queue = MessageQueue::create(tx)?;
             tx.root_mut().set_queue(queue)?;
         }
         Ok(())
@@ -478,7 +478,7 @@ mod tests {
             .create_simulated(2 << 20)
             .unwrap();
         transaction(&pool, |tx| {
-            let q = PQueue::create(tx)?;
+            let q = MessageQueue::create(tx)?;
             Ok(tx.root_mut().set_queue(q)?)
         })
         .unwrap();

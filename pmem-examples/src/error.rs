@@ -1,4 +1,5 @@
-//! The examples' error: the pool's, or a structure found inconsistent by its own walk.
+//! The examples' error: the pool's, a structure found inconsistent by its own walk, or a
+//! container's of pmem-collections.
 //!
 //! A structure's invariants are the structure's business, not the pool's: a B-tree deeper than
 //! its bound is not corrupt pool metadata (the pool is fine; the program's data is not). So the
@@ -17,6 +18,9 @@ pub enum Error {
     Pool(pmem_core::Error),
     /// The structure's own walk found its invariants broken.
     Inconsistent(Inconsistency),
+    /// A pmem-collections container the structure is built on failed (other than with the
+    /// pool's error, which comes as [`Error::Pool`]).
+    Collection(pmem_collections::Error),
 }
 
 /// `Result<T, pmem_examples::Error>`.
@@ -50,8 +54,6 @@ pub enum Inconsistency {
     HashChainTooLong,
     /// The hash chains hold more entries than the map's count.
     HashMapOverCount,
-    /// A queue has more nodes than its length (a cycle?).
-    QueueTooLong,
     /// A B-tree's keys are not strictly increasing in order.
     BTreeKeysOutOfOrder {
         /// The key found first.
@@ -130,27 +132,6 @@ pub enum Inconsistency {
         /// Entries found.
         found: u64,
     },
-    /// One of a queue's head and tail is null, the other not.
-    QueueEndsDisagree {
-        /// The head node's offset.
-        head: u64,
-        /// The tail node's offset.
-        tail: u64,
-    },
-    /// A queue's list ends somewhere other than its tail.
-    QueueTailMismatch {
-        /// Where the list ends.
-        last: u64,
-        /// The recorded tail.
-        tail: u64,
-    },
-    /// A queue's length differs from the nodes in its list.
-    QueueLengthMismatch {
-        /// The recorded length.
-        len: u64,
-        /// Nodes found.
-        found: u64,
-    },
 }
 
 impl fmt::Display for Inconsistency {
@@ -176,7 +157,6 @@ impl fmt::Display for Inconsistency {
             Inconsistency::HashMapOverCount => {
                 f.write_str("more entries in the chains than the count")
             }
-            Inconsistency::QueueTooLong => f.write_str("more queue nodes than the length"),
             Inconsistency::BTreeKeysOutOfOrder { first, then } => {
                 write!(f, "keys out of order: {first} then {then}")
             }
@@ -211,16 +191,6 @@ impl fmt::Display for Inconsistency {
             Inconsistency::HashCountMismatch { count, found } => {
                 write!(f, "count is {count} but the chains hold {found} entries")
             }
-            Inconsistency::QueueEndsDisagree { head, tail } => write!(
-                f,
-                "head {head:#x} and tail {tail:#x}: one is null, the other not"
-            ),
-            Inconsistency::QueueTailMismatch { last, tail } => {
-                write!(f, "the list ends at {last:#x}, the tail is {tail:#x}")
-            }
-            Inconsistency::QueueLengthMismatch { len, found } => {
-                write!(f, "length is {len} but the list has {found} nodes")
-            }
         }
     }
 }
@@ -230,6 +200,7 @@ impl fmt::Display for Error {
         match self {
             Error::Pool(e) => e.fmt(f),
             Error::Inconsistent(what) => what.fmt(f),
+            Error::Collection(e) => e.fmt(f),
         }
     }
 }
@@ -239,6 +210,7 @@ impl std::error::Error for Error {
         match self {
             Error::Pool(e) => e.source(),
             Error::Inconsistent(_) => None,
+            Error::Collection(e) => e.source(),
         }
     }
 }
@@ -246,6 +218,15 @@ impl std::error::Error for Error {
 impl From<pmem_core::Error> for Error {
     fn from(e: pmem_core::Error) -> Error {
         Error::Pool(e)
+    }
+}
+
+impl From<pmem_collections::Error> for Error {
+    fn from(e: pmem_collections::Error) -> Error {
+        match e {
+            pmem_collections::Error::Pool(e) => Error::Pool(e),
+            other => Error::Collection(other),
+        }
     }
 }
 

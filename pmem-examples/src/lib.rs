@@ -9,7 +9,7 @@
 //! | [`string_store`] | one variable-length string (the libpmemobj tutorial) | `string-writer`, `string-reader` |
 //! | [`hashmap`] | chained hash map `u64 -> u64`, resized inside a transaction | `hashmap-cli` |
 //! | [`btree`] | B-tree map `u64 -> u64` of order 8, with rebalancing removal | `btree-cli` |
-//! | [`queue`] | FIFO queue of byte strings (a linked list with head and tail) | `queue-cli` |
+//! | [`messages`] | FIFO queue of byte strings, a `PQueue<PBytes>` of pmem-collections | `queue-cli` |
 //!
 //! [`cli`] holds the command-line front ends the programs share, [`args`] their argument parsing.
 //!
@@ -28,7 +28,7 @@ pub mod btree;
 pub mod cli;
 mod error;
 pub mod hashmap;
-pub mod queue;
+pub mod messages;
 pub mod string_store;
 
 pub use error::{transaction, Error, Inconsistency, Result};

@@ -10,12 +10,12 @@ use std::collections::VecDeque;
 use common::{crash_test, pool_is_clean, steps, Rng};
 use pmem_core::crash::CrashTest;
 use pmem_core::{Persistent, Pool};
-use pmem_examples::queue::PQueue;
+use pmem_examples::messages::MessageQueue;
 
 #[derive(Persistent)]
 #[repr(C)]
 struct Root {
-    queue: PQueue,
+    queue: MessageQueue,
 }
 
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ fn run(test: CrashTest, seed: u64, n: usize) {
         VecDeque::new(),
         steps(&mut rng, ops),
         |tx| {
-            let queue = PQueue::create(tx)?;
+            let queue = MessageQueue::create(tx)?;
             Ok(tx.root_mut().set_queue(queue)?)
         },
         |tx, op, before| {

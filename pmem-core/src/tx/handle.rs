@@ -232,6 +232,76 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         unsafe { PMut::<T>::new(&mut *self.tx, offset) }.into_handle()
     }
 
+    /// Sets elements `range` to all-zero bytes (zero numbers, null pointers), logging only
+    /// them: how a container clears slots that leave its live range, so that no stale pointer
+    /// stays behind in them.
+    ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool, PPtr, PSlice};
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { slots: PSlice<PPtr<u64>> }
+    /// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// let slots = pool.transaction(|tx| {
+    ///     let a = tx.alloc(1u64)?;
+    ///     let slots = tx.alloc_slice(&[a, a, a])?;
+    ///     tx.root_mut().set_slots(slots)?;
+    ///     Ok::<_, pmem_core::Error>(slots)
+    /// })?;
+    /// pool.transaction(|tx| tx.edit_slice(slots)?.zero_range(1..3))?;
+    /// pool.read(|r| {
+    ///     let s = r.get_slice(slots).unwrap();
+    ///     assert!(!s[0].is_null() && s[1].is_null() && s[2].is_null());
+    /// })?;
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `range` is not inside `0..len`, like slice indexing.
+    pub fn zero_range(&mut self, range: core::ops::Range<usize>) -> Result<()> {
+        self.range_mut(range.clone())?;
+        let size = core::mem::size_of::<T>();
+        // No overflow: the range lies inside the slice (checked), which lies inside the pool.
+        let (offset, bytes) = (
+            self.offset + (range.start * size) as u64,
+            range.len() * size,
+        );
+        self.tx.shared.media.region.zero(offset, bytes as u64);
+        Ok(())
+    }
+
+    /// A handle to element `index` that keeps the transaction's borrow: what a container
+    /// returns for one of its elements.
+    ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool, PSlice, Tx};
+    /// #[derive(Persistent, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Point { x: u64, y: u64 }
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { points: PSlice<Point> }
+    ///
+    /// /// Point `i`'s write handle, borrowed from the transaction rather than from a local.
+    /// fn point<'t>(tx: &'t mut Tx<'_, Root>, i: usize) -> pmem_core::Result<PointMut<'t>> {
+    ///     let points = tx.root().points;
+    ///     Ok(tx.edit_slice(points)?.into_at(i))
+    /// }
+    ///
+    /// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// pool.transaction(|tx| {
+    ///     let points = tx.alloc_slice(&[Point { x: 0, y: 0 }; 4])?;
+    ///     tx.root_mut().set_points(points)?;
+    ///     point(tx, 2)?.set_y(9) // logs 8 bytes
+    /// })?;
+    /// pool.read(|r| assert_eq!(r.get_slice(r.root().points).unwrap()[2].y, 9))?;
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `index >= len`, like slice indexing.
+    pub fn into_at(self, index: usize) -> T::Mut<'t> {
+        let offset = self.element_offset(index);
+        // SAFETY: element `index` lies inside the slice (checked), which `new`'s contract covers.
+        unsafe { PMut::<T>::new(self.tx, offset) }.into_handle()
+    }
+
     /// Sets element `index` to `value`, logging only that element.
     ///
     /// # Panics
@@ -239,6 +309,54 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
     pub fn set_at(&mut self, index: usize, value: T) -> Result<()> {
         let offset = self.element_offset(index);
         self.tx.write(offset, bytes_of(&value))
+    }
+
+    /// Elements `range` mutably, after logging only them (one log entry, one fence; none if
+    /// this transaction already logged or allocated them): for writing a run of elements of a
+    /// large slice without logging the rest.
+    ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool, PSlice};
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { words: PSlice<u64> }
+    /// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// pool.transaction(|tx| {
+    ///     let words = tx.alloc_slice(&[0u64; 8])?;
+    ///     tx.root_mut().set_words(words)
+    /// })?;
+    /// let words = pool.read(|r| r.root().words)?;
+    /// pool.transaction(|tx| {
+    ///     tx.edit_slice(words)?.range_mut(2..5)?.copy_from_slice(&[7, 8, 9]); // logs 3 of 8
+    ///     Ok::<_, pmem_core::Error>(())
+    /// })?;
+    /// let aborted = pool.transaction(|tx| {
+    ///     tx.edit_slice(words)?.range_mut(0..8)?.fill(1);
+    ///     Err::<(), _>(tx.abort())
+    /// });
+    /// assert!(aborted.is_err());
+    /// pool.read(|r| assert_eq!(r.get_slice(words).unwrap(), &[0, 0, 7, 8, 9, 0, 0, 0]))?;
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `range` is not inside `0..len`, like slice indexing.
+    pub fn range_mut(&mut self, range: core::ops::Range<usize>) -> Result<&mut [T]> {
+        assert!(
+            range.start <= range.end && range.end <= self.len,
+            "range {range:?} out of bounds for a slice of length {}",
+            self.len
+        );
+        let count = range.end - range.start;
+        if count == 0 {
+            return Ok(&mut []);
+        }
+        let size = core::mem::size_of::<T>();
+        // No overflow: the range lies inside the slice, which lies inside the pool.
+        let offset = self.offset + (range.start * size) as u64;
+        self.tx.snapshot(offset, (count * size) as u64)?;
+        // SAFETY: the range lies inside the slice, which `new`'s contract covers; it was logged,
+        // so writing it in place is undone on abort or crash; `&mut self` borrows the
+        // transaction uniquely, so nothing else reaches the pool while the slice lives.
+        Ok(unsafe { core::slice::from_raw_parts_mut(self.tx.address(offset) as *mut T, count) })
     }
 
     /// The pool offset of element `index`, panicking if it is out of bounds.

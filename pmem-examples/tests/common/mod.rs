@@ -13,7 +13,7 @@ use pmem_core::{Error, Persistent, Pool, Tx};
 use pmem_examples::btree::PBTreeMap;
 use pmem_examples::cli::{Map, MapRoot};
 use pmem_examples::hashmap::PHashMap;
-use pmem_examples::queue::PQueue;
+use pmem_examples::messages::MessageQueue;
 use pmem_examples::{transaction, Result};
 
 /// SplitMix64: small, seeded, good enough to pick operations.
@@ -176,7 +176,7 @@ pub fn pool_error(e: pmem_examples::Error) -> Error {
 pub struct AllRoot {
     pub hash: PHashMap,
     pub tree: PBTreeMap,
-    pub queue: PQueue,
+    pub queue: MessageQueue,
 }
 
 /// Creates the three structures of an [`AllRoot`] pool in one transaction.
@@ -185,7 +185,7 @@ pub fn create_all(pool: &Pool<AllRoot>) -> Result<()> {
         let (hash, tree, queue) = (
             PHashMap::create(tx)?,
             PBTreeMap::create(tx)?,
-            PQueue::create(tx)?,
+            MessageQueue::create(tx)?,
         );
         let mut root = tx.root_mut();
         root.set_hash(hash)?;
