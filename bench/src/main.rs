@@ -2,12 +2,14 @@
 //! on pmem, with the same knobs, pool size and placement, timing and output line as the C
 //! harness `pmdk_bench`, plus the flush and fence counts of each timed loop.
 //!
-//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`. Environment: `N`, `REPS`,
+//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`, and `w5g` (W5 through the generic
+//! `PHashMap`) and `btree` (the same keys through `PBTreeMap`). Environment: `N`, `REPS`,
 //! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`; `FLUSH_MODE` (`clwb`,
 //! `clflushopt`, `clflush`, `eadr`, `msync`) overrides the forced-pmem default, which is the
 //! CPU's best cache flush.
 
 mod alloc;
+mod coll_map;
 mod common;
 mod hashmap;
 mod lifecycle;
@@ -33,7 +35,7 @@ Environment:
 #[command(name = "pmem-bench", after_help = KNOBS)]
 struct Args {
     /// The workload.
-    #[arg(value_parser = ["create", "w1", "w2", "w3", "w4", "w5", "w6", "w7"])]
+    #[arg(value_parser = ["create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w5g", "btree"])]
     workload: String,
 }
 
@@ -49,6 +51,8 @@ fn main() -> ExitCode {
         "w5" => hashmap::run(&env),
         "w6" => lifecycle::run_w6(&env),
         "w7" => threads::run(&env),
+        "w5g" => coll_map::run(&env, coll_map::Which::Hash),
+        "btree" => coll_map::run(&env, coll_map::Which::Tree),
         other => unreachable!("clap accepts only the workloads above, not {other}"),
     };
     match result {

@@ -197,8 +197,13 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> PBTreeMap<K, V> {
         Ok(height)
     }
 
-    /// The node holding `key` and its index there.
-    fn locate(self, r: &impl PoolRead, key: &K) -> Result<Option<(PPtr<Node<K, V>>, usize)>> {
+    /// The node holding `key` (its pointer, and the node in place) and its index there.
+    #[allow(clippy::type_complexity)]
+    fn locate<'r>(
+        self,
+        r: &'r impl PoolRead,
+        key: &K,
+    ) -> Result<Option<(PPtr<Node<K, V>>, &'r Node<K, V>, usize)>> {
         let mut p = self.meta(r)?.root;
         for _ in 0..MAX_DEPTH {
             if p.is_null() {
@@ -206,7 +211,7 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> PBTreeMap<K, V> {
             }
             let node = load(r, p)?;
             match node.find(key) {
-                Ok(i) => return Ok(Some((p, i))),
+                Ok(i) => return Ok(Some((p, node, i))),
                 Err(_) if node.is_leaf() => return Ok(None),
                 Err(i) => p = node.children[i],
             }
@@ -225,13 +230,9 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> PBTreeMap<K, V> {
         r: &'r impl PoolRead,
         key: &K,
     ) -> Result<Option<(&'r K, &'r V)>> {
-        match self.locate(r, key)? {
-            Some((p, i)) => {
-                let node = load(r, p)?;
-                Ok(Some((&node.keys[i], &node.values[i])))
-            }
-            None => Ok(None),
-        }
+        Ok(self
+            .locate(r, key)?
+            .map(|(_, node, i)| (&node.keys[i], &node.values[i])))
     }
 
     /// Whether the map holds `key`.
@@ -246,14 +247,14 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> PBTreeMap<K, V> {
         key: &K,
     ) -> Result<Option<&'t mut V>> {
         match self.locate(tx, key)? {
-            Some((p, i)) => Ok(Some(&mut tx.get_mut(p)?.values[i])),
+            Some((p, _, i)) => Ok(Some(&mut tx.get_mut(p)?.values[i])),
             None => Ok(None),
         }
     }
 
     /// Sets `key` to `value`; returns the value it replaced.
     pub fn insert<R: Persistent>(self, tx: &mut Tx<'_, R>, key: K, value: V) -> Result<Option<V>> {
-        if let Some((p, i)) = self.locate(tx, &key)? {
+        if let Some((p, _, i)) = self.locate(tx, &key)? {
             let node = tx.get_mut(p)?;
             return Ok(Some(core::mem::replace(&mut node.values[i], value)));
         }
@@ -294,10 +295,10 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> PBTreeMap<K, V> {
         tx: &mut Tx<'_, R>,
         key: &K,
     ) -> Result<Option<(K, V)>> {
-        let Some((p, i)) = self.locate(tx, key)? else {
+        let Some((_, node, i)) = self.locate(tx, key)? else {
             return Ok(None);
         };
-        let stored = load(tx, p)?.keys[i];
+        let stored = node.keys[i];
         let meta = self.meta(tx)?;
         let value = ops::delete(tx, meta.root, *key)?;
         let top = *load(tx, meta.root)?;

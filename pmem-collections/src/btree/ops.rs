@@ -60,8 +60,8 @@ pub(super) fn insert_nonfull<R: Persistent, K: Persistent + Copy + Ord, V: Persi
     key: K,
     value: V,
 ) -> Result<()> {
+    let mut x = copy(tx, p)?;
     for _ in 0..MAX_DEPTH {
-        let mut x = copy(tx, p)?;
         let i = match x.find(&key) {
             Ok(_) => return Err(Inconsistency::BTreeKeyPresent.into()),
             Err(i) => i,
@@ -75,16 +75,18 @@ pub(super) fn insert_nonfull<R: Persistent, K: Persistent + Copy + Ord, V: Persi
             return store(tx, p, x);
         }
         let child = x.children[i];
-        if load(tx, child)?.n() == MAX_KEYS {
+        let c = copy(tx, child)?;
+        if c.n() == MAX_KEYS {
             split_child(tx, p, i)?;
-            let x = load(tx, p)?;
-            p = if key > x.keys[i] {
-                x.children[i + 1]
+            let parent = load(tx, p)?;
+            p = if key > parent.keys[i] {
+                parent.children[i + 1]
             } else {
-                x.children[i]
+                parent.children[i]
             };
+            x = copy(tx, p)?;
         } else {
-            p = child;
+            (p, x) = (child, c);
         }
     }
     Err(Inconsistency::BTreeTooDeep.into())

@@ -53,7 +53,7 @@ pub struct VacantEntry<'t, 'p, R, K, V> {
     pub(super) map: PHashMap<K, V>,
     pub(super) meta: HashMeta<K, V>,
     pub(super) hash: u64,
-    pub(super) index: Option<usize>,
+    pub(super) free: Option<(usize, bool)>,
     pub(super) key: K,
 }
 
@@ -137,7 +137,7 @@ impl<'t, R: Persistent, K: Persistent + Copy, V: Persistent + Copy> VacantEntry<
     pub fn insert(self, value: V) -> Result<&'t mut V> {
         let entry = self
             .map
-            .insert_new(self.tx, self.meta, self.hash, self.index, self.key, value)?;
+            .insert_new(self.tx, self.meta, self.hash, self.free, self.key, value)?;
         // Fresh in this transaction: nothing to log.
         Ok(&mut self.tx.get_mut(entry)?.value)
     }

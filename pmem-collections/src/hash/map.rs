@@ -186,15 +186,16 @@ impl<K, V> fmt::Debug for PHashMap<K, V> {
 }
 
 /// What a probe for a key found.
-pub(super) enum Probe<K, V> {
+pub(super) enum Probe<'r, K, V> {
     /// The key, in slot `index`.
     Found {
         index: usize,
         entry: PPtr<KeyValue<K, V>>,
+        kv: &'r KeyValue<K, V>,
     },
-    /// Not there; `index` is where it would go (the first tombstone or empty slot on its path),
-    /// `None` if the walk met neither.
-    Missing { index: Option<usize> },
+    /// Not there; `free` is where it would go (the first tombstone or empty slot on its path,
+    /// and whether it is a tombstone), `None` if the walk met neither.
+    Missing { free: Option<(usize, bool)> },
 }
 
 /// The most entries plus tombstones a table of `slots` slots holds: 3/4 of them, so linear
@@ -304,12 +305,13 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
     }
 
     /// Walks `key`'s probe sequence, at most once round the table.
-    pub(super) fn probe(
-        r: &impl PoolRead,
+    #[inline]
+    pub(super) fn probe<'r>(
+        r: &'r impl PoolRead,
         slots: &[Slot<K, V>],
         hash: u64,
         key: &K,
-    ) -> Result<Probe<K, V>> {
+    ) -> Result<Probe<'r, K, V>> {
         let mask = slots.len() - 1;
         let mut index = hash as usize & mask;
         let mut free = None;
@@ -318,19 +320,30 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
             if slot.entry.is_null() {
                 if slot.hash != TOMBSTONE {
                     return Ok(Probe::Missing {
-                        index: Some(free.unwrap_or(index)),
+                        free: Some(free.unwrap_or((index, false))),
                     });
                 }
-                free.get_or_insert(index);
-            } else if slot.hash == hash && bytes_of(&r.get(slot.entry)?.key) == bytes_of(key) {
-                return Ok(Probe::Found {
-                    index,
-                    entry: slot.entry,
-                });
+                free.get_or_insert((index, true));
+            } else if slot.hash == hash {
+                let kv = r.get(slot.entry)?;
+                if bytes_of(&kv.key) == bytes_of(key) {
+                    return Ok(Probe::Found {
+                        index,
+                        entry: slot.entry,
+                        kv,
+                    });
+                }
             }
             index = (index + 1) & mask;
         }
-        Ok(Probe::Missing { index: free })
+        Ok(Probe::Missing { free })
+    }
+
+    /// The map's metadata and table, read once, for many lookups.
+    pub fn view<'r, A: PoolRead>(self, r: &'r A) -> Result<HashMapView<'r, A, K, V>> {
+        let meta = self.meta(r)?;
+        let slots = Self::slots(r, &meta)?;
+        Ok(HashMapView { r, meta, slots })
     }
 
     /// The entry of `key`, if the map holds it.
@@ -345,26 +358,21 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
 
     /// The value of `key`, in place in the pool.
     pub fn get<'r>(self, r: &'r impl PoolRead, key: &K) -> Result<Option<&'r V>> {
-        match self.find(r, key)? {
-            Some(entry) => Ok(Some(&r.get(entry)?.value)),
-            None => Ok(None),
-        }
+        self.view(r)?.get(key)
     }
 
     /// The key and value of `key`, in place in the pool.
-    pub fn get_key_value<'r>(self, r: &'r impl PoolRead, key: &K) -> Result<Option<(&'r K, &'r V)>> {
-        match self.find(r, key)? {
-            Some(entry) => {
-                let kv = r.get(entry)?;
-                Ok(Some((&kv.key, &kv.value)))
-            }
-            None => Ok(None),
-        }
+    pub fn get_key_value<'r>(
+        self,
+        r: &'r impl PoolRead,
+        key: &K,
+    ) -> Result<Option<(&'r K, &'r V)>> {
+        self.view(r)?.get_key_value(key)
     }
 
     /// Whether the map holds `key`.
     pub fn contains_key(self, r: &impl PoolRead, key: &K) -> Result<bool> {
-        Ok(self.find(r, key)?.is_some())
+        self.view(r)?.contains_key(key)
     }
 
     /// The value of `key`, mutably: its entry is logged first (one fence; none if this
@@ -390,38 +398,36 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
                 let kv = tx.get_mut(entry)?;
                 Ok(Some(core::mem::replace(&mut kv.value, value)))
             }
-            Probe::Missing { index } => {
-                self.insert_new(tx, meta, hash, index, key, value)?;
+            Probe::Missing { free } => {
+                self.insert_new(tx, meta, hash, free, key, value)?;
                 Ok(None)
             }
         }
     }
 
-    /// Adds `key`, which the map does not hold, at slot `index` of `meta`'s table (its probe's
-    /// free slot), growing the table first if it is too full. Returns the new entry.
+    /// Adds `key`, which the map does not hold, at `free` (its probe's free slot, and whether
+    /// that holds a tombstone), growing the table first if it is too full. Returns the new
+    /// entry.
     pub(super) fn insert_new<R: Persistent>(
         self,
         tx: &mut Tx<'_, R>,
         mut meta: HashMeta<K, V>,
         hash: u64,
-        index: Option<usize>,
+        mut free: Option<(usize, bool)>,
         key: K,
         value: V,
     ) -> Result<PPtr<KeyValue<K, V>>> {
-        let slots = Self::slots(tx, &meta)?;
-        let size = slots.len() as u64;
-        // (slot, whether it holds a tombstone)
-        let mut target = index.and_then(|i| Some((i, !slots.get(i)?.is_empty())));
+        let size = meta.slots.len();
         let full = meta.len.saturating_add(meta.tombstones) >= max_load(size);
-        if matches!(target, None | Some((_, false))) && (full || target.is_none()) {
+        if matches!(free, None | Some((_, false))) && (full || free.is_none()) {
             let mut grown = slots_for(meta.len.saturating_add(1))?.max(size);
             if meta.len.saturating_add(1) > max_load(size) / 2 {
                 grown = grown.max(size * 2);
             }
             meta = self.rebuild(tx, meta, grown)?;
-            target = Some((Self::free_slot(Self::slots(tx, &meta)?, hash)?, false));
+            free = Some((Self::free_slot(Self::slots(tx, &meta)?, hash)?, false));
         }
-        let Some((index, tombstone)) = target else {
+        let Some((index, tombstone)) = free else {
             return Err(Inconsistency::HashTableFull { slots: size }.into());
         };
         let len = meta.len.checked_add(1).ok_or(Inconsistency::HashLenMismatch {
@@ -429,15 +435,13 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
             found: meta.len,
         })?;
         let entry = tx.alloc(KeyValue { key, value })?;
-        tx.edit_slice(meta.slots)?.set_at(index, Slot { hash, entry })?;
-        tx.write(
-            self.meta,
-            HashMeta {
-                len,
-                tombstones: meta.tombstones.saturating_sub(u64::from(tombstone)),
-                ..meta
-            },
-        )?;
+        let tombstones = meta.tombstones.saturating_sub(u64::from(tombstone));
+        let updated = HashMeta {
+            len,
+            tombstones,
+            ..meta
+        };
+        tx.write_with_element(self.meta, updated, meta.slots, index as u64, Slot { hash, entry })?;
         Ok(entry)
     }
 
@@ -535,7 +539,9 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         let meta = self.meta(tx)?;
         let slots = Self::slots(tx, &meta)?;
         match Self::probe(tx, slots, Self::hash_of(&meta, key), key)? {
-            Probe::Found { index, entry } => Ok(Some(self.remove_at(tx, meta, index, entry)?)),
+            Probe::Found { index, entry, .. } => {
+                Ok(Some(self.remove_at(tx, meta, index, entry)?))
+            }
             Probe::Missing { .. } => Ok(None),
         }
     }
@@ -553,16 +559,13 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         let next_empty = slots[(index + 1) & (slots.len() - 1)].is_empty();
         let kv = *tx.get(entry)?;
         let mark = if next_empty { Slot::EMPTY } else { Slot::DEAD };
-        tx.edit_slice(meta.slots)?.set_at(index, mark)?;
+        let updated = HashMeta {
+            len: meta.len.saturating_sub(1),
+            tombstones: meta.tombstones.saturating_add(u64::from(!next_empty)),
+            ..meta
+        };
+        tx.write_with_element(self.meta, updated, meta.slots, index as u64, mark)?;
         tx.free(entry)?;
-        tx.write(
-            self.meta,
-            HashMeta {
-                len: meta.len.saturating_sub(1),
-                tombstones: meta.tombstones.saturating_add(u64::from(!next_empty)),
-                ..meta
-            },
-        )?;
         Ok((kv.key, kv.value))
     }
 
@@ -576,19 +579,19 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         let hash = Self::hash_of(&meta, &key);
         let slots = Self::slots(tx, &meta)?;
         Ok(match Self::probe(tx, slots, hash, &key)? {
-            Probe::Found { index, entry } => Entry::Occupied(OccupiedEntry {
+            Probe::Found { index, entry, .. } => Entry::Occupied(OccupiedEntry {
                 tx,
                 map: self,
                 index,
                 entry,
                 key,
             }),
-            Probe::Missing { index } => Entry::Vacant(VacantEntry {
+            Probe::Missing { free } => Entry::Vacant(VacantEntry {
                 tx,
                 map: self,
                 meta,
                 hash,
-                index,
+                free,
                 key,
             }),
         })
@@ -702,5 +705,77 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
             .into());
         }
         Ok(())
+    }
+}
+
+/// A map's metadata and table, read once: lookups through it skip reading them again. From
+/// [`PHashMap::view`]; it borrows the reader, so the map cannot change while it lives.
+///
+/// ```
+/// use pmem_core::{Persistent, Pool};
+/// use pmem_collections::PHashMap;
+///
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Root { squares: PHashMap<u64, u64> }
+///
+/// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// pool.transaction(|tx| -> pmem_collections::Result<()> {
+///     let squares = PHashMap::new(tx)?;
+///     tx.root_mut().set_squares(squares)?;
+///     for k in 0..10 {
+///         squares.insert(tx, k, k * k)?;
+///     }
+///     Ok(())
+/// })?;
+/// let squares = pool.read(|r| r.root().squares)?;
+/// let sum = pool.read(|r| -> pmem_collections::Result<u64> {
+///     let view = squares.view(r)?;
+///     let mut sum = 0;
+///     for k in 0..20 {
+///         sum += view.get(&k)?.copied().unwrap_or(0);
+///     }
+///     Ok(sum)
+/// })??;
+/// assert_eq!(sum, 285);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct HashMapView<'r, A, K, V> {
+    r: &'r A,
+    meta: HashMeta<K, V>,
+    slots: &'r [Slot<K, V>],
+}
+
+impl<'r, A: PoolRead, K: Persistent + Copy, V: Persistent + Copy> HashMapView<'r, A, K, V> {
+    /// The value of `key`, in place in the pool.
+    #[inline]
+    pub fn get(&self, key: &K) -> Result<Option<&'r V>> {
+        Ok(self.get_key_value(key)?.map(|(_, v)| v))
+    }
+
+    /// The key and value of `key`, in place in the pool.
+    #[inline]
+    pub fn get_key_value(&self, key: &K) -> Result<Option<(&'r K, &'r V)>> {
+        let hash = PHashMap::hash_of(&self.meta, key);
+        match PHashMap::probe(self.r, self.slots, hash, key)? {
+            Probe::Found { kv, .. } => Ok(Some((&kv.key, &kv.value))),
+            Probe::Missing { .. } => Ok(None),
+        }
+    }
+
+    /// Whether the map holds `key`.
+    pub fn contains_key(&self, key: &K) -> Result<bool> {
+        Ok(self.get_key_value(key)?.is_some())
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> u64 {
+        self.meta.len
+    }
+
+    /// Whether the map has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.meta.len == 0
     }
 }

@@ -23,5 +23,5 @@ mod set;
 
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
 pub use iter::{Iter, Keys, Values};
-pub use map::{HashMeta, KeyValue, PHashMap, Slot, MIN_SLOTS, TOMBSTONE};
+pub use map::{HashMapView, HashMeta, KeyValue, PHashMap, Slot, MIN_SLOTS, TOMBSTONE};
 pub use set::{PHashSet, SetIter};
