@@ -1,9 +1,10 @@
-//! The examples' error: the pool's, or a structure found inconsistent by its own walk.
+//! The examples' error: the pool's, a container's of `pmem-collections`, or a structure found
+//! inconsistent by its own walk.
 //!
-//! A structure's invariants are the structure's business, not the pool's: a B-tree deeper than
-//! its bound is not corrupt pool metadata (the pool is fine; the program's data is not). So the
-//! structures return their own error, [`Error`], which wraps [`pmem_core::Error`] (`?` on a pool
-//! call converts) beside a typed [`Inconsistency`].
+//! A structure's invariants are the structure's business, not the pool's: a queue whose list is
+//! longer than its length is not corrupt pool metadata (the pool is fine; the program's data is
+//! not). So the structures return their own error, [`Error`], which wraps [`pmem_core::Error`]
+//! (`?` on a pool call converts) beside a typed [`Inconsistency`].
 
 use std::fmt;
 
@@ -17,6 +18,9 @@ pub enum Error {
     Pool(pmem_core::Error),
     /// The structure's own walk found its invariants broken.
     Inconsistent(Inconsistency),
+    /// A container of `pmem-collections` failed (other than by a pool error, which is
+    /// [`Error::Pool`]).
+    Collection(pmem_collections::Error),
 }
 
 /// `Result<T, pmem_examples::Error>`.
@@ -27,109 +31,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Inconsistency {
-    /// A B-tree node claims more keys than a node holds.
-    BTreeNodeOverfull {
-        /// The node's offset.
-        node: u64,
-        /// The keys it claims.
-        keys: u64,
-    },
-    /// A B-tree is deeper than its entry count allows (a cycle?).
-    BTreeTooDeep,
-    /// A B-tree has more nodes than entries (a cycle?).
-    BTreeTooManyNodes,
-    /// An insert found the key it was adding already in the leaf it chose.
-    BTreeKeyPresent,
-    /// A removal reached a leaf without the key it was removing.
-    BTreeKeyMissing,
-    /// Two B-tree nodes to merge hold more keys than one node can.
-    BTreeMergeOverflow,
-    /// A B-tree leaf with no keys.
-    BTreeEmptyLeaf,
-    /// A hash chain is longer than the map's entry count (a cycle?).
-    HashChainTooLong,
-    /// The hash chains hold more entries than the map's count.
-    HashMapOverCount,
     /// A queue has more nodes than its length (a cycle?).
     QueueTooLong,
-    /// A B-tree's keys are not strictly increasing in order.
-    BTreeKeysOutOfOrder {
-        /// The key found first.
-        first: u64,
-        /// The key after it.
-        then: u64,
-    },
-    /// A B-tree's count differs from the entries it holds.
-    BTreeCountMismatch {
-        /// The recorded count.
-        count: u64,
-        /// Entries found.
-        found: u64,
-    },
-    /// A B-tree node holds fewer keys than a node at its place must.
-    BTreeUnderfull {
-        /// The node's offset.
-        node: u64,
-        /// Its depth.
-        depth: u64,
-        /// Keys it holds.
-        keys: u64,
-    },
-    /// A B-tree node has non-zero key or value slots past its length.
-    BTreeStaleSlots {
-        /// The node's offset.
-        node: u64,
-        /// Keys it holds.
-        keys: u64,
-    },
-    /// A B-tree leaf has a child.
-    BTreeLeafWithChild {
-        /// The leaf's offset.
-        node: u64,
-    },
-    /// A B-tree's leaves are at different depths.
-    BTreeUnbalanced {
-        /// The depth of the first leaf.
-        first: u64,
-        /// The depth of another.
-        other: u64,
-    },
-    /// A B-tree node has children past its key count plus one.
-    BTreeChildrenPastEnd {
-        /// The node's offset.
-        node: u64,
-        /// The children it should have.
-        children: u64,
-    },
-    /// An inner B-tree node lacks a child.
-    BTreeNullChild {
-        /// The node's offset.
-        node: u64,
-        /// The child's index.
-        index: u64,
-    },
-    /// A hash map's bucket block count is not a power of two.
-    HashBlocksNotPowerOfTwo {
-        /// The count.
-        blocks: u64,
-    },
-    /// A hash map entry is in a bucket its key does not hash to.
-    HashKeyMisplaced {
-        /// The key.
-        key: u64,
-    },
-    /// A hash map key appears twice.
-    HashKeyTwice {
-        /// The key.
-        key: u64,
-    },
-    /// A hash map's count differs from the entries its chains hold.
-    HashCountMismatch {
-        /// The recorded count.
-        count: u64,
-        /// Entries found.
-        found: u64,
-    },
     /// One of a queue's head and tail is null, the other not.
     QueueEndsDisagree {
         /// The head node's offset.
@@ -157,60 +60,7 @@ impl fmt::Display for Inconsistency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("structure is inconsistent: ")?;
         match *self {
-            Inconsistency::BTreeNodeOverfull { node, keys } => {
-                write!(f, "B-tree node {node:#x} claims {keys} keys")
-            }
-            Inconsistency::BTreeTooDeep => f.write_str("B-tree deeper than possible (cycle?)"),
-            Inconsistency::BTreeTooManyNodes => {
-                f.write_str("more B-tree nodes than entries (cycle?)")
-            }
-            Inconsistency::BTreeKeyPresent => f.write_str("inserting a key that is already there"),
-            Inconsistency::BTreeKeyMissing => f.write_str("removing a key that is not there"),
-            Inconsistency::BTreeMergeOverflow => {
-                f.write_str("merging B-tree nodes that do not fit in one")
-            }
-            Inconsistency::BTreeEmptyLeaf => f.write_str("empty B-tree leaf"),
-            Inconsistency::HashChainTooLong => {
-                f.write_str("a hash chain is longer than the map (cycle?)")
-            }
-            Inconsistency::HashMapOverCount => {
-                f.write_str("more entries in the chains than the count")
-            }
             Inconsistency::QueueTooLong => f.write_str("more queue nodes than the length"),
-            Inconsistency::BTreeKeysOutOfOrder { first, then } => {
-                write!(f, "keys out of order: {first} then {then}")
-            }
-            Inconsistency::BTreeCountMismatch { count, found } => {
-                write!(f, "count is {count} but the tree holds {found} entries")
-            }
-            Inconsistency::BTreeUnderfull { node, depth, keys } => {
-                write!(f, "node {node:#x} at depth {depth} has only {keys} keys")
-            }
-            Inconsistency::BTreeStaleSlots { node, keys } => {
-                write!(f, "node {node:#x} has non-zero slots past its {keys} keys")
-            }
-            Inconsistency::BTreeLeafWithChild { node } => {
-                write!(f, "leaf {node:#x} has a child after a null one")
-            }
-            Inconsistency::BTreeUnbalanced { first, other } => {
-                write!(f, "leaves at depths {first} and {other}: unbalanced")
-            }
-            Inconsistency::BTreeChildrenPastEnd { node, children } => {
-                write!(f, "node {node:#x} has children past its {children}")
-            }
-            Inconsistency::BTreeNullChild { node, index } => {
-                write!(f, "node {node:#x} has a null child {index}")
-            }
-            Inconsistency::HashBlocksNotPowerOfTwo { blocks } => {
-                write!(f, "{blocks} bucket blocks: not a power of two")
-            }
-            Inconsistency::HashKeyMisplaced { key } => {
-                write!(f, "key {key} is in the wrong bucket")
-            }
-            Inconsistency::HashKeyTwice { key } => write!(f, "key {key} appears twice"),
-            Inconsistency::HashCountMismatch { count, found } => {
-                write!(f, "count is {count} but the chains hold {found} entries")
-            }
             Inconsistency::QueueEndsDisagree { head, tail } => write!(
                 f,
                 "head {head:#x} and tail {tail:#x}: one is null, the other not"
@@ -230,6 +80,7 @@ impl fmt::Display for Error {
         match self {
             Error::Pool(e) => e.fmt(f),
             Error::Inconsistent(what) => what.fmt(f),
+            Error::Collection(e) => e.fmt(f),
         }
     }
 }
@@ -239,6 +90,7 @@ impl std::error::Error for Error {
         match self {
             Error::Pool(e) => e.source(),
             Error::Inconsistent(_) => None,
+            Error::Collection(e) => e.source(),
         }
     }
 }
@@ -246,6 +98,15 @@ impl std::error::Error for Error {
 impl From<pmem_core::Error> for Error {
     fn from(e: pmem_core::Error) -> Error {
         Error::Pool(e)
+    }
+}
+
+impl From<pmem_collections::Error> for Error {
+    fn from(e: pmem_collections::Error) -> Error {
+        match e {
+            pmem_collections::Error::Pool(e) => Error::Pool(e),
+            other => Error::Collection(other),
+        }
     }
 }
 

@@ -7,8 +7,8 @@
 //! | module | structure | program |
 //! |---|---|---|
 //! | [`string_store`] | one variable-length string (the libpmemobj tutorial) | `string-writer`, `string-reader` |
-//! | [`hashmap`] | chained hash map `u64 -> u64`, resized inside a transaction | `hashmap-cli` |
-//! | [`btree`] | B-tree map `u64 -> u64` of order 8, with rebalancing removal | `btree-cli` |
+//! | [`PHashMap`](pmem_collections::PHashMap) of `pmem-collections` | hash map `u64 -> u64` | `hashmap-cli` |
+//! | [`PBTreeMap`](pmem_collections::PBTreeMap) of `pmem-collections` | B-tree map `u64 -> u64` | `btree-cli` |
 //! | [`queue`] | FIFO queue of byte strings (a linked list with head and tail) | `queue-cli` |
 //!
 //! [`cli`] holds the command-line front ends the programs share, [`args`] their argument parsing.
@@ -24,10 +24,8 @@
 //! and gives it back typed.
 
 pub mod args;
-pub mod btree;
 pub mod cli;
 mod error;
-pub mod hashmap;
 pub mod queue;
 pub mod string_store;
 
