@@ -54,7 +54,11 @@ pub fn w5g_lookup_loop(
 
 /// Insert: one transaction per key, `PBTreeMap::insert`.
 #[inline(never)]
-pub fn btree_insert_loop(pool: &Pool<RootMaps>, map: PBTreeMap<u64, u64>, keys: &[u64]) -> Result<()> {
+pub fn btree_insert_loop(
+    pool: &Pool<RootMaps>,
+    map: PBTreeMap<u64, u64>,
+    keys: &[u64],
+) -> Result<()> {
     for (i, &key) in keys.iter().enumerate() {
         pool.transaction(|tx| map.insert(tx, key, i as u64))?;
     }
@@ -165,7 +169,10 @@ pub fn run(env: &Env, which: Which) -> Result<()> {
         &format!("{name}-lookup"),
         &look_ns,
         n,
-        &format!("{extra} lookup=one_read_guard_checked_get {}", look_tally.fields()),
+        &format!(
+            "{extra} lookup=one_read_guard_checked_get {}",
+            look_tally.fields()
+        ),
     );
     Ok(())
 }

@@ -239,7 +239,10 @@ impl fmt::Display for Inconsistency {
                 "queue head {head:#x} and tail {tail:#x}: one is null, the other not"
             ),
             Inconsistency::QueueTailMismatch { last, tail } => {
-                write!(f, "the queue's blocks end at {last:#x}, the tail is {tail:#x}")
+                write!(
+                    f,
+                    "the queue's blocks end at {last:#x}, the tail is {tail:#x}"
+                )
             }
             Inconsistency::QueueBlockRange {
                 block,
@@ -254,16 +257,25 @@ impl fmt::Display for Inconsistency {
                 write!(f, "queue length is {len} but its blocks hold {found}")
             }
             Inconsistency::HashSlotsNotPowerOfTwo { slots } => {
-                write!(f, "hash map has {slots} slots, not a power of two of at least 8")
+                write!(
+                    f,
+                    "hash map has {slots} slots, not a power of two of at least 8"
+                )
             }
             Inconsistency::HashEntryMisplaced { slot } => {
-                write!(f, "hash map slot {slot} holds an entry a lookup of its key would miss")
+                write!(
+                    f,
+                    "hash map slot {slot} holds an entry a lookup of its key would miss"
+                )
             }
             Inconsistency::HashKeyTwice { slot } => {
                 write!(f, "hash map slot {slot} holds a key an earlier slot holds")
             }
             Inconsistency::HashLenMismatch { len, found } => {
-                write!(f, "hash map length is {len} but its slots hold {found} entries")
+                write!(
+                    f,
+                    "hash map length is {len} but its slots hold {found} entries"
+                )
             }
             Inconsistency::HashTombstoneMismatch { recorded, found } => write!(
                 f,
@@ -294,13 +306,22 @@ impl fmt::Display for Inconsistency {
                 write!(f, "B-tree keys out of order at node {node:#x}")
             }
             Inconsistency::BTreeCountMismatch { count, found } => {
-                write!(f, "B-tree count is {count} but the tree holds {found} entries")
+                write!(
+                    f,
+                    "B-tree count is {count} but the tree holds {found} entries"
+                )
             }
             Inconsistency::BTreeUnderfull { node, depth, keys } => {
-                write!(f, "B-tree node {node:#x} at depth {depth} has only {keys} keys")
+                write!(
+                    f,
+                    "B-tree node {node:#x} at depth {depth} has only {keys} keys"
+                )
             }
             Inconsistency::BTreeStaleSlots { node, keys } => {
-                write!(f, "B-tree node {node:#x} has non-zero slots past its {keys} keys")
+                write!(
+                    f,
+                    "B-tree node {node:#x} has non-zero slots past its {keys} keys"
+                )
             }
             Inconsistency::BTreeLeafWithChild { node } => {
                 write!(f, "B-tree leaf {node:#x} has a child after a null one")

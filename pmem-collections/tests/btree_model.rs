@@ -51,7 +51,10 @@ fn op(keys: u64) -> impl Strategy<Value = Op> {
 /// Transactions: a few operations each, and whether the transaction aborts after them.
 fn steps() -> impl Strategy<Value = Vec<(Vec<Op>, bool)>> {
     prop::collection::vec(
-        (prop::collection::vec(op(80), 1..12), prop::bool::weighted(0.1)),
+        (
+            prop::collection::vec(op(80), 1..12),
+            prop::bool::weighted(0.1),
+        ),
         1..10,
     )
 }
@@ -119,14 +122,19 @@ fn check_against(map: PBTreeMap<u64, u64>, r: &impl PoolRead, model: &BTreeMap<u
     let want: Vec<(u64, u64)> = model.iter().map(|(&k, &v)| (k, v)).collect();
     assert_eq!(entries, want);
     assert_eq!(map.len(r).unwrap(), model.len() as u64);
-    assert_eq!(
-        map.first_key_value(r).unwrap(),
-        model.first_key_value()
-    );
+    assert_eq!(map.first_key_value(r).unwrap(), model.first_key_value());
     assert_eq!(map.last_key_value(r).unwrap(), model.last_key_value());
-    let keys: Vec<u64> = map.keys(r).map(|k| k.copied()).collect::<Result<_>>().unwrap();
+    let keys: Vec<u64> = map
+        .keys(r)
+        .map(|k| k.copied())
+        .collect::<Result<_>>()
+        .unwrap();
     assert!(keys.iter().eq(model.keys()));
-    let values: Vec<u64> = map.values(r).map(|k| k.copied()).collect::<Result<_>>().unwrap();
+    let values: Vec<u64> = map
+        .values(r)
+        .map(|k| k.copied())
+        .collect::<Result<_>>()
+        .unwrap();
     assert!(values.iter().eq(model.values()));
 }
 
@@ -158,10 +166,16 @@ fn with_pool<M>(case: impl FnOnce(&Pool<Root>) -> M, after: impl FnOnce(&Pool<Ro
             (dir, path)
         });
         let model = {
-            let pool = Pool::<Root>::builder().force_pmem(true).open(&*path).unwrap();
+            let pool = Pool::<Root>::builder()
+                .force_pmem(true)
+                .open(&*path)
+                .unwrap();
             case(&pool)
         };
-        let pool = Pool::<Root>::builder().force_pmem(true).open(&*path).unwrap();
+        let pool = Pool::<Root>::builder()
+            .force_pmem(true)
+            .open(&*path)
+            .unwrap();
         after(&pool, model);
         let report = pmem_core::check::check(&pool);
         assert!(

@@ -97,8 +97,12 @@ fn run(test: CrashTest, steps: Vec<(Vec<Op>, bool)>, grown_to: u64) {
                     let mut state = before.clone();
                     for &op in ops {
                         match op {
-                            Op::Insert(k, v) => assert_eq!(map.insert(tx, k, v)?, state.get(&k).copied()),
-                            Op::Remove(k) => assert_eq!(map.remove(tx, &k)?, state.get(&k).copied()),
+                            Op::Insert(k, v) => {
+                                assert_eq!(map.insert(tx, k, v)?, state.get(&k).copied())
+                            }
+                            Op::Remove(k) => {
+                                assert_eq!(map.remove(tx, &k)?, state.get(&k).copied())
+                            }
                             Op::Clear => map.clear(tx)?,
                         }
                         model(&mut state, op);
@@ -111,7 +115,8 @@ fn run(test: CrashTest, steps: Vec<(Vec<Op>, bool)>, grown_to: u64) {
                 let mut e = expected.lock().unwrap();
                 match outcome {
                     Ok(()) if !abort => e.0 = after,
-                    Err(pmem_collections::Error::Pool(pmem_core::Error::Aborted { .. })) if *abort => {}
+                    Err(pmem_collections::Error::Pool(pmem_core::Error::Aborted { .. }))
+                        if *abort => {}
                     other => panic!("unexpected outcome {other:?}"),
                 }
                 e.1 = None;
@@ -126,7 +131,10 @@ fn run(test: CrashTest, steps: Vec<(Vec<Op>, bool)>, grown_to: u64) {
             if found == e.0 || e.1.as_ref() == Some(&found) {
                 Ok(())
             } else {
-                Err(format!("recovered {found:?}\n    committed {:?}\n    in flight {:?}", e.0, e.1))
+                Err(format!(
+                    "recovered {found:?}\n    committed {:?}\n    in flight {:?}",
+                    e.0, e.1
+                ))
             }
         },
     );

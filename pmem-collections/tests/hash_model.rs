@@ -54,12 +54,20 @@ fn op(keys: u64) -> impl Strategy<Value = Op> {
 /// Transactions: a few operations each, and whether the transaction aborts after them.
 fn steps() -> impl Strategy<Value = Vec<(Vec<Op>, bool)>> {
     prop::collection::vec(
-        (prop::collection::vec(op(40), 1..6), prop::bool::weighted(0.1)),
+        (
+            prop::collection::vec(op(40), 1..6),
+            prop::bool::weighted(0.1),
+        ),
         1..12,
     )
 }
 
-fn apply(map: PHashMap<u64, u64>, tx: &mut pmem_core::Tx<'_, Root>, op: &Op, model: &mut HashMap<u64, u64>) -> Result<()> {
+fn apply(
+    map: PHashMap<u64, u64>,
+    tx: &mut pmem_core::Tx<'_, Root>,
+    op: &Op,
+    model: &mut HashMap<u64, u64>,
+) -> Result<()> {
     match *op {
         Op::Insert(k, v) => assert_eq!(map.insert(tx, k, v)?, model.insert(k, v)),
         Op::Remove(k) => assert_eq!(map.remove(tx, &k)?, model.remove(&k)),
@@ -130,7 +138,10 @@ fn with_pool<M>(case: impl FnOnce(&Pool<Root>) -> M, after: impl FnOnce(&Pool<Ro
         let (_, path) = slot.get_or_insert_with(|| {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("hash.pool");
-            let pool = Pool::<Root>::builder().force_pmem(true).create(&path, SIZE).unwrap();
+            let pool = Pool::<Root>::builder()
+                .force_pmem(true)
+                .create(&path, SIZE)
+                .unwrap();
             pool.transaction(|tx| -> Result<()> {
                 let map = PHashMap::new(tx)?;
                 let set = PHashSet::new(tx)?;
@@ -144,13 +155,22 @@ fn with_pool<M>(case: impl FnOnce(&Pool<Root>) -> M, after: impl FnOnce(&Pool<Ro
             (dir, path)
         });
         let model = {
-            let pool = Pool::<Root>::builder().force_pmem(true).open(&*path).unwrap();
+            let pool = Pool::<Root>::builder()
+                .force_pmem(true)
+                .open(&*path)
+                .unwrap();
             case(&pool)
         };
-        let pool = Pool::<Root>::builder().force_pmem(true).open(&*path).unwrap();
+        let pool = Pool::<Root>::builder()
+            .force_pmem(true)
+            .open(&*path)
+            .unwrap();
         after(&pool, model);
         let report = pmem_core::check::check(&pool);
-        assert!(report.is_healthy() && report.unreachable.is_empty(), "{report}");
+        assert!(
+            report.is_healthy() && report.unreachable.is_empty(),
+            "{report}"
+        );
     });
 }
 

@@ -36,7 +36,8 @@ pub use heap::{ClassStats, HeapStats};
 pub use log::recovery::RecoveryReport;
 pub use persist::{FaultPlan, FlushMode, FlushStats, PoolImage};
 pub use persistent::{
-    bytes_of, type_info, zeroed, FieldLayout, Persistent, PointerSlot, SlotKind, TypeInfo, TypeLayout, MAX_ALIGN,
+    bytes_of, type_info, zeroed, FieldLayout, Persistent, PointerSlot, SlotKind, TypeInfo,
+    TypeLayout, MAX_ALIGN,
 };
 /// Derives [`Persistent`](trait@Persistent), after checking at compile time that the struct can
 /// live in a pool, and generates its write handle (`<Name>Mut`) with a setter per field.

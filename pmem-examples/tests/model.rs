@@ -50,8 +50,14 @@ fn maps_match_the_standard_collections() {
         }
         let probe = rng.below(1500);
         pool.read(|r| {
-            assert_eq!(hash.get(r, &probe).unwrap().copied(), model.get(&probe).copied());
-            assert_eq!(tree.get(r, &probe).unwrap().copied(), model.get(&probe).copied());
+            assert_eq!(
+                hash.get(r, &probe).unwrap().copied(),
+                model.get(&probe).copied()
+            );
+            assert_eq!(
+                tree.get(r, &probe).unwrap().copied(),
+                model.get(&probe).copied()
+            );
         })
         .unwrap();
         if i % 250 == 249 {

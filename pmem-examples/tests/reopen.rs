@@ -8,8 +8,8 @@ use std::path::Path;
 use common::{create_all, pool_is_clean, AllRoot};
 use pmem_collections::{PBTreeMap, PHashMap};
 use pmem_core::Pool;
-use pmem_examples::cli::Map;
 use pmem_examples::cli;
+use pmem_examples::cli::Map;
 use pmem_examples::string_store;
 
 const SIZE: u64 = 8 << 20;

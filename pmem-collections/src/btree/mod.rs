@@ -143,9 +143,7 @@ impl<K, V> fmt::Debug for PBTreeMap<K, V> {
 impl<K, V> PBTreeMap<K, V> {
     /// The null handle: no map.
     pub const fn null() -> Self {
-        PBTreeMap {
-            meta: PPtr::null(),
-        }
+        PBTreeMap { meta: PPtr::null() }
     }
 
     /// Whether this is the null handle.
@@ -319,7 +317,11 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> PBTreeMap<K, V> {
     }
 
     /// The entries whose keys lie in `range`, in increasing order, in place.
-    pub fn range<'r, A: PoolRead>(self, r: &'r A, range: impl RangeBounds<K>) -> Range<'r, A, K, V> {
+    pub fn range<'r, A: PoolRead>(
+        self,
+        r: &'r A,
+        range: impl RangeBounds<K>,
+    ) -> Range<'r, A, K, V> {
         Range::new(r, self.meta(r).map(|m| m.root), range)
     }
 
@@ -347,22 +349,22 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> PBTreeMap<K, V> {
     }
 
     /// The entry with the smallest key.
-    pub fn first_key_value<'r>(self, r: &'r impl PoolRead) -> Result<Option<(&'r K, &'r V)>> {
+    pub fn first_key_value(self, r: &impl PoolRead) -> Result<Option<(&K, &V)>> {
         self.edge(r, |_| 0, |_| 0)
     }
 
     /// The entry with the largest key.
-    pub fn last_key_value<'r>(self, r: &'r impl PoolRead) -> Result<Option<(&'r K, &'r V)>> {
+    pub fn last_key_value(self, r: &impl PoolRead) -> Result<Option<(&K, &V)>> {
         self.edge(r, |n| n, |n| n - 1)
     }
 
     /// Follows child `child(len)` down to a leaf and returns its key `key(len)`.
-    fn edge<'r>(
+    fn edge(
         self,
-        r: &'r impl PoolRead,
+        r: &impl PoolRead,
         child: impl Fn(usize) -> usize,
         key: impl Fn(usize) -> usize,
-    ) -> Result<Option<(&'r K, &'r V)>> {
+    ) -> Result<Option<(&K, &V)>> {
         let mut p = self.meta(r)?.root;
         if p.is_null() {
             return Ok(None);

@@ -92,10 +92,10 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> Node<K, V> {
 }
 
 /// The node at `p`, in place, checked to claim no more than [`MAX_KEYS`] keys.
-pub(super) fn load<'r, K: Persistent, V: Persistent>(
-    r: &'r impl PoolRead,
+pub(super) fn load<K: Persistent, V: Persistent>(
+    r: &impl PoolRead,
     p: PPtr<Node<K, V>>,
-) -> Result<&'r Node<K, V>> {
+) -> Result<&Node<K, V>> {
     let node = r.get(p)?;
     if node.len as usize > MAX_KEYS {
         return Err(Inconsistency::BTreeNodeOverfull {

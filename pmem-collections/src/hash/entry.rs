@@ -92,9 +92,7 @@ impl<'t, R: Persistent, K: Persistent + Copy, V: Persistent + Copy> Entry<'t, '_
     }
 }
 
-impl<'t, R: Persistent, K: Persistent + Copy, V: Persistent + Copy>
-    OccupiedEntry<'t, '_, R, K, V>
-{
+impl<'t, R: Persistent, K: Persistent + Copy, V: Persistent + Copy> OccupiedEntry<'t, '_, R, K, V> {
     /// The key.
     pub fn key(&self) -> &K {
         &self.key

@@ -81,7 +81,10 @@ impl<'r, A: PoolRead, K: pmem_core::Persistent + Copy, V: pmem_core::Persistent 
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.len.saturating_sub(self.seen) as usize;
-        (0, Some(left.saturating_add(usize::from(self.error.is_some()))))
+        (
+            0,
+            Some(left.saturating_add(usize::from(self.error.is_some()))),
+        )
     }
 }
 

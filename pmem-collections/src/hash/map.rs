@@ -222,9 +222,7 @@ fn slots_for(entries: u64) -> Result<u64> {
 impl<K, V> PHashMap<K, V> {
     /// The null handle: no map.
     pub const fn null() -> Self {
-        PHashMap {
-            meta: PPtr::null(),
-        }
+        PHashMap { meta: PPtr::null() }
     }
 
     /// Whether this is the null handle.
@@ -273,7 +271,10 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
     }
 
     /// The slots of `meta`, checked to be a power of two of at least [`MIN_SLOTS`].
-    pub(super) fn slots<'r>(r: &'r impl PoolRead, meta: &HashMeta<K, V>) -> Result<&'r [Slot<K, V>]> {
+    pub(super) fn slots<'r>(
+        r: &'r impl PoolRead,
+        meta: &HashMeta<K, V>,
+    ) -> Result<&'r [Slot<K, V>]> {
         let slots = r.get_slice(meta.slots)?;
         let n = slots.len() as u64;
         if n < MIN_SLOTS || !n.is_power_of_two() {
@@ -430,10 +431,13 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         let Some((index, tombstone)) = free else {
             return Err(Inconsistency::HashTableFull { slots: size }.into());
         };
-        let len = meta.len.checked_add(1).ok_or(Inconsistency::HashLenMismatch {
-            len: meta.len,
-            found: meta.len,
-        })?;
+        let len = meta
+            .len
+            .checked_add(1)
+            .ok_or(Inconsistency::HashLenMismatch {
+                len: meta.len,
+                found: meta.len,
+            })?;
         let entry = tx.alloc(KeyValue { key, value })?;
         let tombstones = meta.tombstones.saturating_sub(u64::from(tombstone));
         let updated = HashMeta {
@@ -441,7 +445,13 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
             tombstones,
             ..meta
         };
-        tx.write_with_element(self.meta, updated, meta.slots, index as u64, Slot { hash, entry })?;
+        tx.write_with_element(
+            self.meta,
+            updated,
+            meta.slots,
+            index as u64,
+            Slot { hash, entry },
+        )?;
         Ok(entry)
     }
 
@@ -535,13 +545,15 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
     }
 
     /// Removes `key`; returns the key and value it held.
-    pub fn remove_entry<R: Persistent>(self, tx: &mut Tx<'_, R>, key: &K) -> Result<Option<(K, V)>> {
+    pub fn remove_entry<R: Persistent>(
+        self,
+        tx: &mut Tx<'_, R>,
+        key: &K,
+    ) -> Result<Option<(K, V)>> {
         let meta = self.meta(tx)?;
         let slots = Self::slots(tx, &meta)?;
         match Self::probe(tx, slots, Self::hash_of(&meta, key), key)? {
-            Probe::Found { index, entry, .. } => {
-                Ok(Some(self.remove_at(tx, meta, index, entry)?))
-            }
+            Probe::Found { index, entry, .. } => Ok(Some(self.remove_at(tx, meta, index, entry)?)),
             Probe::Missing { .. } => Ok(None),
         }
     }

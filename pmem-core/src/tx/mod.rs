@@ -284,10 +284,8 @@ impl<'p, R: Persistent> Tx<'p, R> {
         let size = core::mem::size_of::<E>() as u64;
         // No overflow: the element lies inside the slice, which `resolve` found inside the pool.
         let at = base + index * size;
-        self.core.snapshot_many(&[
-            (object, core::mem::size_of::<T>() as u64),
-            (at, size),
-        ])?;
+        self.core
+            .snapshot_many(&[(object, core::mem::size_of::<T>() as u64), (at, size)])?;
         let region = &self.core.shared.media.region;
         region.write(object, bytes_of(&value));
         region.write(at, bytes_of(&element));

@@ -12,8 +12,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pmem_examples::cli::{self, MAP_COMMANDS};
 use pmem_collections::PHashMap;
+use pmem_examples::cli::{self, MAP_COMMANDS};
 
 /// Runs COMMAND on the persistent hash map in the pool file POOL (created if missing), or
 /// without COMMAND, reads commands from standard input, one per line.

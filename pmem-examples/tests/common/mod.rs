@@ -7,9 +7,9 @@
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
+use pmem_collections::{PBTreeMap, PHashMap};
 use pmem_core::crash::{CrashReport, CrashTest};
 use pmem_core::{Error, Persistent, Pool, Tx};
-use pmem_collections::{PBTreeMap, PHashMap};
 use pmem_examples::queue::PQueue;
 use pmem_examples::{transaction, Result};
 
@@ -179,11 +179,7 @@ pub struct AllRoot {
 /// Creates the three structures of an [`AllRoot`] pool in one transaction.
 pub fn create_all(pool: &Pool<AllRoot>) -> Result<()> {
     transaction(pool, |tx| {
-        let (hash, tree, queue) = (
-            PHashMap::new(tx)?,
-            PBTreeMap::new(tx)?,
-            PQueue::create(tx)?,
-        );
+        let (hash, tree, queue) = (PHashMap::new(tx)?, PBTreeMap::new(tx)?, PQueue::create(tx)?);
         let mut root = tx.root_mut();
         root.set_hash(hash)?;
         root.set_tree(tree)?;
