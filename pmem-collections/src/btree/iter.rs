@@ -17,22 +17,32 @@ pub struct Range<'r, A, K, V> {
     /// The path from the root: each node and the index of its next key.
     stack: Vec<(&'r Node<K, V>, usize)>,
     upper: Bound<K>,
+    /// Entries the tree's length still allows: a damaged tree whose nodes share children
+    /// could otherwise yield the same entries over and over.
+    left: u64,
+    len: u64,
     error: Option<Error>,
 }
 
 impl<'r, A: PoolRead, K: Persistent + Copy + Ord, V: Persistent + Copy> Range<'r, A, K, V> {
     pub(super) fn new(
         r: &'r A,
-        root: Result<PPtr<Node<K, V>>>,
+        meta: Result<(PPtr<Node<K, V>>, u64)>,
         range: impl RangeBounds<K>,
     ) -> Self {
         let mut iter = Range {
             r,
             stack: Vec::new(),
             upper: range.end_bound().cloned(),
+            left: 0,
+            len: 0,
             error: None,
         };
-        let seeked = root.and_then(|root| match root.is_null() {
+        let seeked = meta.and_then(|(root, len)| {
+            (iter.left, iter.len) = (len, len);
+            Ok(root)
+        });
+        let seeked = seeked.and_then(|root| match root.is_null() {
             true => Ok(()),
             false => iter.seek(root, range.start_bound()),
         });
@@ -95,6 +105,15 @@ impl<'r, A: PoolRead, K: Persistent + Copy + Ord, V: Persistent + Copy> Iterator
                     self.stack.clear();
                     return None;
                 }
+                if self.left == 0 {
+                    self.stack.clear();
+                    return Some(Err(Inconsistency::BTreeCountMismatch {
+                        count: self.len,
+                        found: self.len + 1,
+                    }
+                    .into()));
+                }
+                self.left -= 1;
                 if !node.is_leaf() {
                     if let Err(e) = self.seek(node.children[at + 1], Bound::Unbounded) {
                         self.fail_later(e);

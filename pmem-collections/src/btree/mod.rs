@@ -322,7 +322,7 @@ impl<K: Persistent + Copy + Ord, V: Persistent + Copy> PBTreeMap<K, V> {
         r: &'r A,
         range: impl RangeBounds<K>,
     ) -> Range<'r, A, K, V> {
-        Range::new(r, self.meta(r).map(|m| m.root), range)
+        Range::new(r, self.meta(r).map(|m| (m.root, m.len)), range)
     }
 
     /// Every entry, in increasing key order, in place.
