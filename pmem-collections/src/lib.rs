@@ -21,3 +21,19 @@ pub mod hash;
 pub use btree::PBTreeMap;
 pub use error::{Error, Inconsistency, Result};
 pub use hash::{PHashMap, PHashSet};
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+
+    /// Handles are plain offsets, views and iterators borrow a reader: all may cross threads.
+    #[test]
+    fn handles_and_errors_are_send_and_sync() {
+        send_sync::<crate::PHashMap<u64, u64>>();
+        send_sync::<crate::PHashSet<u64>>();
+        send_sync::<crate::PBTreeMap<u64, u64>>();
+        send_sync::<crate::Error>();
+        send_sync::<crate::hash::Iter<'static, pmem_core::Reader<'static, u64>, u64, u64>>();
+        send_sync::<crate::btree::Range<'static, pmem_core::Reader<'static, u64>, u64, u64>>();
+    }
+}

@@ -10,7 +10,27 @@ use crate::{Error, Inconsistency, Result};
 
 /// Entries of a [`PBTreeMap`](super::PBTreeMap) in increasing key order, in place, from
 /// [`range`](super::PBTreeMap::range) or [`iter`](super::PBTreeMap::iter). Yields an error
-/// (once, then ends) if the tree is damaged.
+/// (once, then ends) if the tree is damaged, or yields more entries than its length.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PBTreeMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PBTreeMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PBTreeMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     for k in 0..20 {
+/// #         map.insert(tx, k, k * k)?;
+/// #     }
+/// #     Ok(map)
+/// # })?;
+/// let squares = pool.read(|r| {
+///     map.range(r, 3..=5).map(|e| e.map(|(_, &v)| v)).collect::<pmem_collections::Result<Vec<_>>>()
+/// })??;
+/// assert_eq!(squares, [9, 16, 25]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Range<'r, A, K, V> {
     r: &'r A,

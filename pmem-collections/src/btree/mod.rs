@@ -107,7 +107,26 @@ pub struct PBTreeMap<K, V> {
     meta: PPtr<BTreeMeta<K, V>>,
 }
 
-/// A B-tree's metadata.
+/// A B-tree's metadata: what [`PBTreeMap::as_ptr`] points at.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PBTreeMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PBTreeMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PBTreeMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     for k in 0..20 {
+/// #         map.insert(tx, k, k * k)?;
+/// #     }
+/// #     Ok(map)
+/// # })?;
+/// let meta = pool.read(|r| *r.get(map.as_ptr()).unwrap())?;
+/// assert_eq!(meta.len, 20);
+/// assert!(!meta.root.is_null());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Persistent, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct BTreeMeta<K, V> {

@@ -19,6 +19,25 @@ pub(super) const MAX_DEPTH: usize = 64;
 /// A node: `len` keys in increasing order with their values, and `len + 1` children unless it
 /// is a leaf (a node whose first child is null). Slots past `len` are zero. Children come first
 /// so that padding can only arise between the keys and the values.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PBTreeMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PBTreeMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PBTreeMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     for k in 0..20 {
+/// #         map.insert(tx, k, k * k)?;
+/// #     }
+/// #     Ok(map)
+/// # })?;
+/// let root = pool.read(|r| *r.get(r.get(map.as_ptr()).unwrap().root).unwrap())?;
+/// assert!(root.len >= 1 && root.len <= pmem_collections::btree::MAX_KEYS as u64);
+/// assert!(!root.children[0].is_null(), "20 keys need more than one node");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Persistent, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Node<K, V> {

@@ -37,6 +37,30 @@ pub enum Entry<'t, 'p, R, K, V> {
 }
 
 /// A key the map holds; see [`Entry`].
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PHashMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     map.insert(tx, 1, 10)?;
+/// #     map.insert(tx, 2, 20)?;
+/// #     Ok(map)
+/// # })?;
+/// use pmem_collections::hash::Entry;
+/// pool.transaction(|tx| -> pmem_collections::Result<()> {
+///     if let Entry::Occupied(mut e) = map.entry(tx, 1)? {
+///         assert_eq!(e.insert(11)?, 10);
+///         assert_eq!(e.remove()?, 11);
+///     }
+///     Ok(())
+/// })?;
+/// assert_eq!(pool.read(|r| map.len(r))??, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct OccupiedEntry<'t, 'p, R, K, V> {
     pub(super) tx: &'t mut Tx<'p, R>,
@@ -47,6 +71,30 @@ pub struct OccupiedEntry<'t, 'p, R, K, V> {
 }
 
 /// A key the map does not hold; see [`Entry`].
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PHashMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     map.insert(tx, 1, 10)?;
+/// #     map.insert(tx, 2, 20)?;
+/// #     Ok(map)
+/// # })?;
+/// use pmem_collections::hash::Entry;
+/// pool.transaction(|tx| -> pmem_collections::Result<()> {
+///     if let Entry::Vacant(e) = map.entry(tx, 3)? {
+///         assert_eq!(*e.key(), 3);
+///         *e.insert(30)? += 1;
+///     }
+///     Ok(())
+/// })?;
+/// assert_eq!(pool.read(|r| map.get(r, &3).map(|v| v.copied()))??, Some(31));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct VacantEntry<'t, 'p, R, K, V> {
     pub(super) tx: &'t mut Tx<'p, R>,

@@ -8,6 +8,26 @@ use crate::{Error, Inconsistency, Result};
 /// The entries of a [`PHashMap`], from [`PHashMap::iter`]: `(&K, &V)` in place in the pool, in
 /// slot order. Yields an error (once, then ends) if the map is damaged, or holds more entries
 /// than its recorded length.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PHashMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     map.insert(tx, 1, 10)?;
+/// #     map.insert(tx, 2, 20)?;
+/// #     Ok(map)
+/// # })?;
+/// let mut entries = pool.read(|r| {
+///     map.iter(r).map(|e| e.map(|(&k, &v)| (k, v))).collect::<pmem_collections::Result<Vec<_>>>()
+/// })??;
+/// entries.sort();
+/// assert_eq!(entries, [(1, 10), (2, 20)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Iter<'r, A, K, V> {
     r: &'r A,
@@ -89,6 +109,24 @@ impl<'r, A: PoolRead, K: pmem_core::Persistent + Copy, V: pmem_core::Persistent 
 }
 
 /// The keys of a [`PHashMap`], from [`PHashMap::keys`].
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PHashMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     map.insert(tx, 1, 10)?;
+/// #     map.insert(tx, 2, 20)?;
+/// #     Ok(map)
+/// # })?;
+/// let mut keys = pool.read(|r| map.keys(r).map(|k| k.copied()).collect::<pmem_collections::Result<Vec<_>>>())??;
+/// keys.sort();
+/// assert_eq!(keys, [1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Keys<'r, A, K, V>(pub(super) Iter<'r, A, K, V>);
 
@@ -103,6 +141,23 @@ impl<'r, A: PoolRead, K: pmem_core::Persistent + Copy, V: pmem_core::Persistent 
 }
 
 /// The values of a [`PHashMap`], from [`PHashMap::values`].
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PHashMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     map.insert(tx, 1, 10)?;
+/// #     map.insert(tx, 2, 20)?;
+/// #     Ok(map)
+/// # })?;
+/// let sum: u64 = pool.read(|r| map.values(r).map(|v| v.copied()).sum::<pmem_collections::Result<u64>>())??;
+/// assert_eq!(sum, 30);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Values<'r, A, K, V>(pub(super) Iter<'r, A, K, V>);
 

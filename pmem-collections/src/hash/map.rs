@@ -114,7 +114,25 @@ pub struct PHashMap<K, V> {
     meta: PPtr<HashMeta<K, V>>,
 }
 
-/// A map's metadata.
+/// A map's metadata: what [`PHashMap::as_ptr`] points at.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PHashMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     map.insert(tx, 1, 10)?;
+/// #     map.insert(tx, 2, 20)?;
+/// #     Ok(map)
+/// # })?;
+/// let meta = pool.read(|r| *r.get(map.as_ptr()).unwrap())?;
+/// assert_eq!(meta.len, 2);
+/// assert_eq!(meta.slots.len(), pmem_collections::hash::MIN_SLOTS);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Persistent, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct HashMeta<K, V> {
@@ -129,6 +147,26 @@ pub struct HashMeta<K, V> {
 }
 
 /// One slot of a map's table.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PHashMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     map.insert(tx, 1, 10)?;
+/// #     map.insert(tx, 2, 20)?;
+/// #     Ok(map)
+/// # })?;
+/// let taken = pool.read(|r| {
+///     let meta = r.get(map.as_ptr()).unwrap();
+///     r.get_slice(meta.slots).unwrap().iter().filter(|s| !s.entry.is_null()).count()
+/// })?;
+/// assert_eq!(taken, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Persistent, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Slot<K, V> {
@@ -142,6 +180,27 @@ pub struct Slot<K, V> {
 pub const TOMBSTONE: u64 = 1;
 
 /// One entry: a key and its value.
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashMap;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let map = PHashMap::new(tx)?;
+/// #     tx.root_mut().set_map(map)?;
+/// #     map.insert(tx, 1, 10)?;
+/// #     map.insert(tx, 2, 20)?;
+/// #     Ok(map)
+/// # })?;
+/// let pairs = pool.read(|r| {
+///     let meta = r.get(map.as_ptr()).unwrap();
+///     let slots = r.get_slice(meta.slots).unwrap();
+///     slots.iter().filter(|s| !s.entry.is_null()).map(|s| r.get(s.entry).unwrap().key + r.get(s.entry).unwrap().value).sum::<u64>()
+/// })?;
+/// assert_eq!(pairs, 33);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Persistent, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct KeyValue<K, V> {

@@ -160,6 +160,22 @@ impl<K: Persistent + Copy> PHashSet<K> {
 }
 
 /// The keys of a [`PHashSet`], from [`PHashSet::iter`].
+///
+/// ```
+/// # use pmem_core::{Persistent, Pool};
+/// # use pmem_collections::PHashSet;
+/// # #[derive(Persistent)] #[repr(C)] struct Root { set: PHashSet<u64> }
+/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+/// # let set = pool.transaction(|tx| -> pmem_collections::Result<_> {
+/// #     let set = PHashSet::new(tx)?;
+/// #     tx.root_mut().set_set(set)?;
+/// #     set.insert(tx, 5)?;
+/// #     Ok(set)
+/// # })?;
+/// let keys = pool.read(|r| set.iter(r).map(|k| k.copied()).collect::<pmem_collections::Result<Vec<_>>>())??;
+/// assert_eq!(keys, [5]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct SetIter<'r, A, K>(Iter<'r, A, K, ()>);
 
