@@ -58,9 +58,9 @@ impl<'r, A: PoolRead, K: Persistent + Copy + Ord, V: Persistent + Copy> Range<'r
             len: 0,
             error: None,
         };
-        let seeked = meta.and_then(|(root, len)| {
+        let seeked = meta.map(|(root, len)| {
             (iter.left, iter.len) = (len, len);
-            Ok(root)
+            root
         });
         let seeked = seeked.and_then(|root| match root.is_null() {
             true => Ok(()),
