@@ -12,13 +12,16 @@ struct Root {
     map: PBTreeMap<u64, u64>,
 }
 
-/// A tree of 100 entries (three levels), its metadata and its root node.
-fn tree() -> (
+/// A pool, its tree, the tree's metadata and its root node.
+type Fixture = (
     Pool<Root>,
     PBTreeMap<u64, u64>,
     BTreeMeta<u64, u64>,
     Node<u64, u64>,
-) {
+);
+
+/// A tree of 100 entries (three levels), its metadata and its root node.
+fn tree() -> Fixture {
     let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
     let map = pool
         .transaction(|tx| -> Result<_> {
