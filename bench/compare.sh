@@ -67,7 +67,10 @@ raw_pmem="$RESULTS_DIR/pmem.txt"
 
 {
 	echo "# date=$(date -u +%FT%TZ) host=$(uname -n) kernel=$(uname -r)"
-	echo "# cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')\" nproc=$(nproc)"
+	echo "# cpu=\"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')\"" \
+		"vendor=$(grep -m1 'vendor_id' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+		"family=$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+		"model=$(grep -m1 '^model[[:space:]]' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" nproc=$(nproc)
 	echo "# libpmemobj=$(dpkg-query -W -f='${Version}' libpmemobj1 2>/dev/null || echo '?')" \
 		"rustc=\"$(rustc --version)\" pmem=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?')"
 	echo "# POOL_DIR=$POOL_DIR POOL_SIZE=$POOL_SIZE REPS=$REPS N=$N W6_OBJS=$W6_OBJS" \
@@ -146,8 +149,10 @@ for name in "${names[@]}"; do
 			a = field(line[1], "ns_per_op"); b = field(line[2], "ns_per_op")
 			ratio = (a != "" && b != "" && a + 0 > 0) ? sprintf("%.2f", b / a) : "-"
 			f = field(line[2], "fences_per_op"); l = field(line[2], "flushes_per_op")
-			printf "%-34s pmdk_ns=%s pmem_ns=%s ratio=%s fences_per_op=%s flushes_per_op=%s\n", name,
-				a == "" ? "-" : a, b == "" ? "-" : b, ratio, f == "" ? "-" : f, l == "" ? "-" : l
+			t = field(line[2], "streamed_per_op"); c = field(line[2], "cpu")
+			printf "%-34s pmdk_ns=%s pmem_ns=%s ratio=%s fences_per_op=%s flushes_per_op=%s streamed_per_op=%s cpu=%s\n", name,
+				a == "" ? "-" : a, b == "" ? "-" : b, ratio, f == "" ? "-" : f, l == "" ? "-" : l,
+				t == "" ? "-" : t, c == "" ? "-" : c
 		}' "$raw_pmdk" "$raw_pmem"
 done | tee "$RESULTS_DIR/summary.txt"
 echo "## raw lines saved in $RESULTS_DIR (pmdk.txt, pmem.txt, summary.txt)"

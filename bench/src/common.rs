@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use pmem_core::{FlushMode, FlushStats, Persistent, Pool, PoolBuilder};
+use pmem_core::{FlushMode, FlushStats, LogWrites, Persistent, Pool, PoolBuilder};
 
 /// Layout name of every pool, as in the C harness.
 pub const LAYOUT: &str = "pmdkbench";
@@ -22,6 +22,8 @@ pub struct Env {
     pub pool_dir: PathBuf,
     pub pool_size: u64,
     pub flush_mode: Option<FlushMode>,
+    /// `LOG_WRITES=nt|flushed`: how log lines are written instead of the CPU's choice.
+    pub log_writes: Option<LogWrites>,
 }
 
 impl Env {
@@ -32,13 +34,22 @@ impl Env {
             pool_dir: PathBuf::from(env_str("POOL_DIR", "/dev/shm")),
             pool_size: env_u64("POOL_SIZE", 1 << 30),
             flush_mode: flush_mode_from_env(),
+            log_writes: match env_str("LOG_WRITES", "").as_str() {
+                "" => None,
+                "nt" => Some(LogWrites::NonTemporal),
+                "flushed" => Some(LogWrites::Flushed),
+                other => panic!("LOG_WRITES={other}: expected nt or flushed"),
+            },
         }
     }
 
     /// Forced pmem mode (cache-line flushes even on tmpfs, like `PMEM_IS_PMEM_FORCE=1`), or
     /// exactly the `FLUSH_MODE` asked for.
     fn builder<R: Persistent>(&self) -> PoolBuilder<R> {
-        let b = Pool::<R>::builder().force_pmem(true).layout(LAYOUT);
+        let mut b = Pool::<R>::builder().force_pmem(true).layout(LAYOUT);
+        if let Some(log_writes) = self.log_writes {
+            b = b.log_writes(log_writes);
+        }
         match self.flush_mode {
             Some(mode) => b.flush_mode(mode),
             None => b,
@@ -178,6 +189,7 @@ pub fn report(name: &str, ns_per_op: &[f64], n: u64, extra: &str) {
         line.push(' ');
         line.push_str(extra);
     }
+    line.push_str(&format!(" cpu={}", cpu_tag()));
     println!("{line}");
 }
 
@@ -185,6 +197,7 @@ pub fn report(name: &str, ns_per_op: &[f64], n: u64, extra: &str) {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FlushTally {
     lines: u64,
+    streamed: u64,
     fences: u64,
     msyncs: u64,
     ops: u64,
@@ -195,6 +208,7 @@ impl FlushTally {
     pub fn add(&mut self, before: &FlushStats, after: &FlushStats, ops: u64) {
         let d = after.since(before);
         self.lines += d.lines_flushed;
+        self.streamed += d.lines_streamed;
         self.fences += d.fences;
         self.msyncs += d.msyncs;
         self.ops += ops;
@@ -210,9 +224,10 @@ impl FlushTally {
             }
         };
         let mut s = format!(
-            "fences_per_op={:.2} flushes_per_op={:.2}",
+            "fences_per_op={:.2} flushes_per_op={:.2} streamed_per_op={:.2}",
             per(self.fences),
-            per(self.lines)
+            per(self.lines),
+            per(self.streamed)
         );
         if self.msyncs != 0 {
             s.push_str(&format!(" msyncs_per_op={:.2}", per(self.msyncs)));
@@ -224,8 +239,9 @@ impl FlushTally {
 /// The extra fields every line carries: flush mode, pointer size and pool size.
 pub fn common_fields<R: Persistent>(pool: &Pool<R>, env: &Env) -> String {
     format!(
-        "flush_mode={} ptr_size={} pool_size={}",
+        "flush_mode={} log_writes={} ptr_size={} pool_size={}",
         pool.info().flush_mode,
+        pool.info().log_writes,
         core::mem::size_of::<pmem_core::PPtr<u64>>(),
         env.pool_size
     )
@@ -243,6 +259,18 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The CPU as one field value: `amd-f19-m11` (vendor, family and model in hex), so that every
+/// result line says which CPU it was measured on.
+pub fn cpu_tag() -> String {
+    let cpu = pmem_core::CpuId::current();
+    let vendor = match cpu.vendor {
+        pmem_core::Vendor::Intel => "intel",
+        pmem_core::Vendor::Amd => "amd",
+        _ => "other",
+    };
+    format!("{vendor}-f{:x}-m{:x}", cpu.family, cpu.model)
 }
 
 #[cfg(test)]

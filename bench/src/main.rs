@@ -2,7 +2,8 @@
 //! on pmem, with the same knobs, pool size and placement, timing and output line as the C
 //! harness `pmdk_bench`, plus the flush and fence counts of each timed loop.
 //!
-//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`, and `w5g` (W5 through the generic
+//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`; `prim` (the cost of each way to
+//! make a line durable on this CPU: see `primitives.rs`); `w5g` (W5 through the generic
 //! `PHashMap`) and `btree` (the same keys through `PBTreeMap`). Environment: `N`, `REPS`,
 //! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`; `FLUSH_MODE` (`clwb`,
 //! `clflushopt`, `clflush`, `eadr`, `msync`) overrides the forced-pmem default, which is the
@@ -13,6 +14,7 @@ mod coll_map;
 mod common;
 mod hashmap;
 mod lifecycle;
+mod primitives;
 mod threads;
 mod update;
 
@@ -28,14 +30,15 @@ Environment:
   POOL_DIR   where the pool files go (default /dev/shm)
   POOL_SIZE  pool size in bytes (default 1 GiB)
   W6_OBJS    live objects of the w6 workload (default 1000000)
-  FLUSH_MODE clwb, clflushopt, clflush, eadr or msync (default: the CPU's best cache flush, forced)";
+  FLUSH_MODE clwb, clflushopt, clflush, eadr or msync (default: the CPU's best cache flush, forced)
+  LOG_WRITES nt or flushed: how log lines are written (default: what the CPU's strategy chooses)";
 
 /// Runs one of the PMDK baseline workloads on pmem and prints its timing line.
 #[derive(Debug, Parser)]
 #[command(name = "pmem-bench", after_help = KNOBS)]
 struct Args {
     /// The workload.
-    #[arg(value_parser = ["create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w5g", "btree"])]
+    #[arg(value_parser = ["create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "prim", "w5g", "btree"])]
     workload: String,
 }
 
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         "w5" => hashmap::run(&env),
         "w6" => lifecycle::run_w6(&env),
         "w7" => threads::run(&env),
+        "prim" => primitives::run(&env),
         "w5g" => coll_map::run(&env, coll_map::Which::Hash),
         "btree" => coll_map::run(&env, coll_map::Which::Tree),
         other => unreachable!("clap accepts only the workloads above, not {other}"),

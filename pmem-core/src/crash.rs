@@ -175,6 +175,7 @@ pub struct CrashTest {
     max_failures: usize,
     every: u64,
     faults: Option<FaultPlan>,
+    log_writes: Option<crate::LogWrites>,
 }
 
 /// The check run on every recovered image.
@@ -192,6 +193,7 @@ impl CrashTest {
             max_failures: 10,
             every: 1,
             faults: None,
+            log_writes: None,
         }
     }
 
@@ -234,9 +236,26 @@ impl CrashTest {
         self
     }
 
+    /// Writes log lines as `log_writes` says, in the workload and in the recoveries that are
+    /// crashed (default: non-temporal, modelled as durable at the next fence with no flush;
+    /// [`LogWrites::Flushed`](crate::LogWrites::Flushed) is what CPUs that do not stream use).
+    pub fn log_writes(mut self, log_writes: crate::LogWrites) -> Self {
+        self.log_writes = Some(log_writes);
+        self
+    }
+
+    /// A builder for a simulated pool written as this test asks.
+    fn sim_builder<R: Persistent>(&self) -> crate::PoolBuilder<R> {
+        let builder = Pool::<R>::builder();
+        match self.log_writes {
+            Some(log_writes) => builder.log_writes(log_writes),
+            None => builder,
+        }
+    }
+
     /// A builder for the workload's pool, with the fault plan if there is one.
     fn builder<R: Persistent>(&self) -> crate::PoolBuilder<R> {
-        let builder = Pool::<R>::builder();
+        let builder = self.sim_builder::<R>();
         match &self.faults {
             Some(plan) => builder.fault_plan(plan.clone()),
             None => builder,
@@ -354,7 +373,7 @@ impl CrashTest {
         };
         // The recovery itself is checked by the caller; here only its crash images matter.
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            Pool::<R>::builder().open_image_with_hook(image, hook)
+            self.sim_builder::<R>().open_image_with_hook(image, hook)
         }));
     }
 

@@ -34,7 +34,9 @@ mod tx;
 pub use error::{AbortCause, Error, Location, Result};
 pub use heap::{ClassStats, HeapStats};
 pub use log::recovery::RecoveryReport;
-pub use persist::{FaultPlan, FlushMode, FlushStats, PoolImage};
+pub use persist::{
+    CpuId, FaultPlan, FlushMode, FlushStats, LogWrites, LogWritesChoice, PoolImage, Vendor,
+};
 pub use persistent::{
     bytes_of, type_info, zeroed, FieldLayout, Persistent, PointerSlot, SlotKind, TypeInfo,
     TypeLayout, MAX_ALIGN,

@@ -1,6 +1,6 @@
 //! The flush mode a pool reports, and what each mode costs in flushes and fences.
 
-use pmem_core::{FlushMode, Persistent, Pool};
+use pmem_core::{FlushMode, LogWrites, LogWritesChoice, Persistent, Pool};
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -32,7 +32,19 @@ fn forced_pmem_on_dev_shm_uses_the_best_cache_flush() {
     pool.transaction(|tx| tx.root_mut().set_value(1)).unwrap();
     let spent = pool.stats().flush.since(&before);
     assert_eq!(spent.fences, 2);
-    assert!(spent.lines_flushed >= 2, "{spent:?}");
+    // The undo entry and the commit record are log lines; the counter is a data line.
+    match pool.info().log_writes {
+        LogWrites::NonTemporal => {
+            assert!(
+                spent.lines_flushed >= 1 && spent.lines_streamed == 2,
+                "{spent:?}"
+            )
+        }
+        _ => assert!(
+            spent.lines_flushed >= 3 && spent.lines_streamed == 0,
+            "{spent:?}"
+        ),
+    }
     assert_eq!(spent.msyncs, 0);
     drop(pool);
 
@@ -77,4 +89,76 @@ fn an_explicit_mode_is_used_as_given() {
     }
     let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
     assert_eq!(pool.info().flush_mode, FlushMode::Simulated);
+}
+
+/// The strategy the pool reports is the CPU table's where the CPU is in it, a calibration's
+/// otherwise, and the builder's when asked; each way costs in lines what it says.
+#[test]
+fn log_writes_follow_the_cpu_table_or_the_builder() {
+    let dir = tempfile::tempdir_in("/dev/shm").expect("/dev/shm is tmpfs here");
+    let pool = Pool::<Root>::builder()
+        .force_pmem(true)
+        .create(dir.path().join("cpu.pool"), 2 << 20)
+        .unwrap();
+    let info = pool.info();
+    println!(
+        "log writes: {} ({:?})",
+        info.log_writes, info.log_writes_choice
+    );
+    let cpu = pmem_core::CpuId::current();
+    let zen4 = cpu.vendor == pmem_core::Vendor::Amd
+        && cpu.family == 0x19
+        && (0x10..=0x1f).contains(&cpu.model);
+    match info.log_writes_choice {
+        LogWritesChoice::CpuTable { cpu: seen } => {
+            assert_eq!(seen, cpu);
+            assert!(zen4, "only AMD Zen 4 is in the table: {cpu}");
+            assert_eq!(info.log_writes, LogWrites::NonTemporal);
+        }
+        LogWritesChoice::Calibrated {
+            cpu: seen,
+            flushed_ns,
+            non_temporal_ns,
+        } => {
+            assert_eq!(seen, cpu);
+            assert!(!zen4, "a CPU in the table is not calibrated");
+            let streams = (non_temporal_ns as u64) * 10 < flushed_ns as u64 * 9;
+            assert_eq!(info.log_writes == LogWrites::NonTemporal, streams);
+        }
+        other => panic!("a forced cache-flush pool chose by {other:?}"),
+    }
+    drop(pool);
+
+    for (way, flushed, streamed) in [(LogWrites::Flushed, 3, 0), (LogWrites::NonTemporal, 1, 2)] {
+        let pool = Pool::<Root>::builder()
+            .force_pmem(true)
+            .log_writes(way)
+            .create(dir.path().join(format!("{way}.pool")), 2 << 20)
+            .unwrap();
+        assert_eq!(pool.info().log_writes, way);
+        assert_eq!(pool.info().log_writes_choice, LogWritesChoice::Requested);
+        pool.transaction(|tx| tx.root_mut().set_value(1)).unwrap();
+        let before = pool.stats().flush;
+        pool.transaction(|tx| tx.root_mut().set_value(2)).unwrap();
+        let spent = pool.stats().flush.since(&before);
+        assert_eq!(
+            (spent.lines_flushed, spent.lines_streamed, spent.fences),
+            (flushed, streamed, 2),
+            "{way}: {spent:?}"
+        );
+        drop(pool);
+        let pool = Pool::<Root>::builder()
+            .force_pmem(true)
+            .open(dir.path().join(format!("{way}.pool")))
+            .unwrap();
+        assert_eq!(pool.read(|r| r.root().value).unwrap(), 2);
+    }
+
+    // An ordinary file syncs pages: there is nothing to stream.
+    let pool = Pool::<Root>::builder()
+        .flush_mode(FlushMode::Msync)
+        .log_writes(LogWrites::NonTemporal)
+        .create(dir.path().join("msync.pool"), 2 << 20)
+        .unwrap();
+    assert_eq!(pool.info().log_writes, LogWrites::Flushed);
 }

@@ -244,9 +244,16 @@ pub(crate) fn entry_checksum(
     len: u32,
     payload: &[u8],
 ) -> u64 {
+    xxh3_64_with_seed(payload, entry_seed(key, at, kind_word, len))
+}
+
+/// The seed of [`entry_checksum`]: the generation's key bound to the entry's position, kind and
+/// length, for a writer that hashes the payload as it produces it.
+#[inline]
+pub(crate) fn entry_seed(key: &GenKey, at: u64, kind_word: u32, len: u32) -> u64 {
     let header = (kind_word as u64) << 32 | len as u64;
     let bind = at.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ header.rotate_left(23);
-    xxh3_64_with_seed(payload, key.seed ^ bind)
+    key.seed ^ bind
 }
 
 /// The seed of a transaction's data hash.

@@ -95,6 +95,7 @@
 //!   fails (its fences, or the `fsync`s of the file and its directory) removes its temporary
 //!   file and never gives the pool its name.
 
+mod payload;
 pub(crate) mod reader;
 pub(crate) mod recovery;
 pub(crate) mod writer;

@@ -3,11 +3,13 @@
 use crate::error::Result;
 use crate::heap::Heap;
 use crate::layout::log::{
-    entry_checksum, entry_size, flags, kind, kind_word, EpochKey, GenKey, Op, ENTRY_HEADER,
+    entry_seed, entry_size, flags, kind, kind_word, EpochKey, GenKey, Op, ENTRY_HEADER,
     LOG_SLOT_SIZE, OP_SIZE,
 };
 use crate::layout::Geometry;
 use crate::media::Media;
+
+use super::payload::{Head, Payload};
 
 /// Room kept at the end of every block for the `EXTEND` entry that may follow.
 const EXTEND_RESERVE: u64 = entry_size(16);
@@ -133,7 +135,9 @@ impl LogWriter {
     #[inline(never)]
     fn make_leftover_durable(&mut self, media: &Media) {
         if let Some((offset, len)) = self.leftover.take() {
-            media.domain.flush(offset, len);
+            if !media.domain.streams_log() {
+                media.domain.flush(offset, len);
+            }
             media.domain.fence();
         }
     }
@@ -170,40 +174,38 @@ impl LogWriter {
     /// Writes one entry at the current position (the caller has ensured room).
     fn write_entry(&mut self, media: &Media, k: u32, parts: &[&[u8]]) {
         let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-        self.write_entry_with(media, k, 0, len, |mut at| {
+        self.write_entry_with(media, k, 0, len, |payload, head| {
             for part in parts {
-                media.region.write(at, part);
-                at += part.len() as u64;
+                payload.put(head, part);
             }
         })
     }
 
-    /// Writes one entry of `len` payload bytes, which `fill(payload offset)` writes in place
-    /// (the caller has ensured room).
+    /// Writes one entry of `len` payload bytes, which `fill` puts into the [`Payload`] (the
+    /// caller has ensured room).
     fn write_entry_with(
         &mut self,
         media: &Media,
         k: u32,
         aux: u16,
         len: u64,
-        fill: impl FnOnce(u64),
+        fill: impl FnOnce(&mut Payload<'_>, &mut Head),
     ) {
         let log = self.open.as_mut().expect("open");
-        let payload = log.pos + ENTRY_HEADER;
-        fill(payload);
         let entry_flags = if log.fenced { flags::FENCED } else { 0 };
         log.fenced = false;
         log.written = true;
         let kind_word = kind_word(k, entry_flags, aux);
-        // SAFETY: this writer is the pool's only writer; the bytes were just written.
-        let checksum = entry_checksum(&log.key, log.pos, kind_word, len as u32, unsafe {
-            media.region.slice(payload, len)
-        });
-        media
-            .region
-            .write_u64(log.pos, kind_word as u64 | len << 32);
-        media.region.write_u64(log.pos + 8, log.gen);
-        media.region.write_u64(log.pos + 16, checksum);
+        let seed = entry_seed(&log.key, log.pos, kind_word, len as u32);
+        let mut head = Head::new();
+        let mut payload = Payload::new(media, log.pos, seed);
+        fill(&mut payload, &mut head);
+        debug_assert_eq!(
+            payload.len(),
+            len,
+            "an entry's payload is the length it declared"
+        );
+        payload.finish(&mut head, kind_word as u64 | len << 32, log.gen);
         log.pos += entry_size(len);
     }
 
@@ -220,7 +222,10 @@ impl LogWriter {
     fn flush_written(&mut self, media: &Media) {
         if let Some(log) = self.open.as_mut() {
             if log.pos > log.unflushed {
-                media.domain.flush(log.unflushed, log.pos - log.unflushed);
+                // Streamed lines need no flush: the next fence makes them durable.
+                if !media.domain.streams_log() {
+                    media.domain.flush(log.unflushed, log.pos - log.unflushed);
+                }
                 log.unflushed = log.pos;
             }
         }
@@ -273,16 +278,16 @@ impl LogWriter {
             while !ops.is_empty() {
                 let n = self.spill_room(media, heap, ops.len())?;
                 let (head, tail) = ops.split_at(n);
-                self.write_entry_with(media, kind::REDO, 0, n as u64 * OP_SIZE, |at| {
-                    write_ops(media, at, head)
+                self.write_entry_with(media, kind::REDO, 0, n as u64 * OP_SIZE, |p, h| {
+                    write_ops(p, h, head)
                 });
                 ops = tail;
             }
             while !ranges.is_empty() {
                 let n = self.spill_room(media, heap, ranges.len())?;
                 let (head, tail) = ranges.split_at(n);
-                self.write_entry_with(media, kind::RANGES, 0, n as u64 * OP_SIZE, |at| {
-                    write_ranges(media, at, head)
+                self.write_entry_with(media, kind::RANGES, 0, n as u64 * OP_SIZE, |p, h| {
+                    write_ranges(p, h, head)
                 });
                 ranges = tail;
             }
@@ -290,10 +295,10 @@ impl LogWriter {
         }
         self.begin(media, heap);
         let len = 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
-        self.write_entry_with(media, kind::COMMIT, ranges.len() as u16, len, |at| {
-            media.region.write_u64(at, data_hash);
-            write_ops(media, at + 8, ops);
-            write_ranges(media, at + 8 + ops.len() as u64 * OP_SIZE, ranges);
+        self.write_entry_with(media, kind::COMMIT, ranges.len() as u16, len, |p, h| {
+            p.put_u64(h, data_hash);
+            write_ops(p, h, ops);
+            write_ranges(p, h, ranges);
         });
         self.flush(media);
         Ok(())
@@ -345,17 +350,17 @@ impl LogWriter {
     }
 }
 
-fn write_ops(media: &Media, at: u64, ops: &[Op]) {
-    for (i, op) in ops.iter().enumerate() {
+fn write_ops(payload: &mut Payload<'_>, head: &mut Head, ops: &[Op]) {
+    for op in ops {
         let [a, b] = op.encode();
-        media.region.write_u64(at + i as u64 * OP_SIZE, a);
-        media.region.write_u64(at + i as u64 * OP_SIZE + 8, b);
+        payload.put_u64(head, a);
+        payload.put_u64(head, b);
     }
 }
 
-fn write_ranges(media: &Media, at: u64, ranges: &[(u64, u64)]) {
-    for (i, &(offset, len)) in ranges.iter().enumerate() {
-        media.region.write_u64(at + i as u64 * OP_SIZE, offset);
-        media.region.write_u64(at + i as u64 * OP_SIZE + 8, len);
+fn write_ranges(payload: &mut Payload<'_>, head: &mut Head, ranges: &[(u64, u64)]) {
+    for &(offset, len) in ranges {
+        payload.put_u64(head, offset);
+        payload.put_u64(head, len);
     }
 }

@@ -96,6 +96,66 @@ fn cpuid_leaf7_ebx() -> u32 {
     0
 }
 
+/// CPUID leaf 0's vendor string and leaf 1's EAX (family, model and stepping).
+pub(crate) fn cpuid_vendor_and_signature() -> ([u8; 12], u32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::__cpuid;
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID exists on every x86-64 CPU, and leaves 0 and 1 on every one of them.
+        let (l0, l1) = unsafe { (__cpuid(0), __cpuid(1)) };
+        let mut vendor = [0u8; 12];
+        vendor[..4].copy_from_slice(&l0.ebx.to_le_bytes());
+        vendor[4..8].copy_from_slice(&l0.edx.to_le_bytes());
+        vendor[8..].copy_from_slice(&l0.ecx.to_le_bytes());
+        (vendor, l1.eax)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    ([0; 12], 0)
+}
+
+/// Copies `src` to `dst` with non-temporal stores: the lines go to memory through the
+/// write-combining buffers, durable at the next [`sfence`], and are not left in the cache.
+/// Whole lines are written 16 bytes at a time, a last partial line word by word, so no byte
+/// past `src` is written.
+///
+/// # Safety
+/// `dst` must be 64-aligned and `dst .. dst + src.len()` mapped, writable and disjoint from
+/// `src`; `src.len()` must be a multiple of 8.
+#[inline(always)]
+pub(crate) unsafe fn stream_lines(dst: *mut u8, src: &[u8]) {
+    debug_assert!(dst as usize % CACHE_LINE == 0 && src.len() % 8 == 0);
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128, _mm_stream_si64};
+        let whole = src.len() / CACHE_LINE * CACHE_LINE;
+        let mut at = 0;
+        while at < whole {
+            for part in 0..4 {
+                let offset = at + part * 16;
+                // SAFETY: `offset + 16 <= whole <= src.len()`; `dst + offset` is 16-aligned
+                // (dst is 64-aligned) and in the caller's range. SSE2 is part of x86-64.
+                unsafe {
+                    let v = _mm_loadu_si128(src.as_ptr().add(offset) as *const __m128i);
+                    _mm_stream_si128(dst.add(offset) as *mut __m128i, v);
+                }
+            }
+            at += CACHE_LINE;
+        }
+        while at < src.len() {
+            let word = u64::from_le_bytes(src[at..at + 8].try_into().expect("8 bytes"));
+            // SAFETY: `dst + at` is 8-aligned and in the caller's range (`at + 8 <= len`).
+            unsafe { _mm_stream_si64(dst.add(at) as *mut i64, word as i64) };
+            at += 8;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: as the caller promises.
+    unsafe {
+        dst.copy_from_nonoverlapping(src.as_ptr(), src.len())
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn clwb(p: *const u8) {

@@ -28,6 +28,7 @@ mod cpu;
 mod fault;
 mod msync;
 pub(crate) mod sim;
+mod strategy;
 
 use std::fmt;
 use std::io;
@@ -39,6 +40,7 @@ pub use fault::FaultPlan;
 pub(crate) use msync::MsyncBackend;
 pub(crate) use sim::SimDomain;
 pub use sim::{CrashPoint, PoolImage};
+pub use strategy::{CpuId, LogWrites, LogWritesChoice, Vendor};
 
 /// How a pool makes its stores durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,6 +68,16 @@ impl FlushMode {
             LineFlush::Clwb => FlushMode::Clwb,
             LineFlush::ClflushOpt => FlushMode::ClflushOpt,
             LineFlush::Clflush => FlushMode::Clflush,
+        }
+    }
+
+    /// How a pool in this mode writes its log lines on this CPU, and why (the CPU table, or a
+    /// calibration run once per process): what [`PoolInfo::log_writes`](crate::PoolInfo) of a
+    /// pool opened in this mode would say.
+    pub fn log_writes(self) -> (LogWrites, LogWritesChoice) {
+        match self.line_flush() {
+            Some(line) if line.supported() => strategy::choose(line),
+            _ => (LogWrites::Flushed, LogWritesChoice::Mode),
         }
     }
 
@@ -115,6 +127,9 @@ pub struct FlushStats {
     pub fences: u64,
     /// `msync` system calls.
     pub msyncs: u64,
+    /// Cache lines written with non-temporal stores (log lines, where the CPU's strategy says
+    /// so): durable at the next fence without a flush.
+    pub lines_streamed: u64,
 }
 
 impl FlushStats {
@@ -124,6 +139,7 @@ impl FlushStats {
             lines_flushed: self.lines_flushed - earlier.lines_flushed,
             fences: self.fences - earlier.fences,
             msyncs: self.msyncs - earlier.msyncs,
+            lines_streamed: self.lines_streamed - earlier.lines_streamed,
         }
     }
 }
@@ -211,6 +227,17 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// Whether log lines can be written with non-temporal stores (or, simulated, modelled so).
+    fn can_stream(&self) -> bool {
+        match self {
+            Backend::Cpu(_) | Backend::Simulated(_) => true,
+            Backend::Faulty(f) => f.inner().can_stream(),
+            Backend::Eadr(_) | Backend::Msync(_) => false,
+        }
+    }
+}
+
 impl Persist for Backend {
     #[inline(always)]
     fn flush(&self, offset: u64, len: u64) -> u64 {
@@ -269,9 +296,13 @@ pub(crate) struct Domain {
     base: *mut u8,
     len: u64,
     backend: Backend,
+    /// Whether log lines are written with non-temporal stores (see [`LogWrites`]).
+    streams_log: bool,
+    choice: LogWritesChoice,
     lines: Counter,
     fences: Counter,
     msyncs: Counter,
+    streamed: Counter,
 }
 
 // SAFETY: `base` points at the pool mapping, which outlives the domain and is shared by design;
@@ -288,10 +319,12 @@ impl Domain {
     /// `base .. base + len` must stay mapped for the life of the domain. For
     /// [`FlushMode::Simulated`], use [`Domain::simulated`] instead.
     pub(crate) unsafe fn new(base: *mut u8, len: u64, mode: FlushMode) -> Domain {
+        let mut log_writes = (LogWrites::Flushed, LogWritesChoice::Mode);
         let backend = match mode {
             FlushMode::Clwb | FlushMode::ClflushOpt | FlushMode::Clflush => {
                 let flush = mode.line_flush().expect("cpu mode");
                 assert!(flush.supported(), "{mode} is not supported by this CPU");
+                log_writes = strategy::choose(flush);
                 // SAFETY: the caller keeps the range mapped; the instruction is supported.
                 Backend::Cpu(unsafe { cpu::CpuFlush::new(base, flush) })
             }
@@ -299,13 +332,19 @@ impl Domain {
             FlushMode::Msync => Backend::Msync(MsyncBackend::new(base, len)),
             FlushMode::Simulated => panic!("use Domain::simulated"),
         };
-        Domain::with_backend(base, len, backend)
+        let mut domain = Domain::with_backend(base, len, backend);
+        domain.streams_log = log_writes.0 == LogWrites::NonTemporal;
+        domain.choice = log_writes.1;
+        domain
     }
 
-    /// A simulated domain over a volatile image.
+    /// A simulated domain over a volatile image. It models non-temporal log writes (durable at
+    /// the next fence, no flush) unless [`set_log_writes`](Self::set_log_writes) says otherwise.
     pub(crate) fn simulated(sim: SimDomain) -> Domain {
         let (base, len) = sim.region();
-        Domain::with_backend(base, len, Backend::Simulated(sim))
+        let mut domain = Domain::with_backend(base, len, Backend::Simulated(sim));
+        domain.streams_log = true;
+        domain
     }
 
     fn with_backend(base: *mut u8, len: u64, backend: Backend) -> Domain {
@@ -313,10 +352,64 @@ impl Domain {
             base,
             len,
             backend,
+            streams_log: false,
+            choice: LogWritesChoice::Mode,
             lines: Counter::default(),
             fences: Counter::default(),
             msyncs: Counter::default(),
+            streamed: Counter::default(),
         }
+    }
+
+    /// Writes log lines as `log_writes` says, whatever the CPU's strategy would choose. Only
+    /// the cache-flush modes and the simulated domain can stream; the others store and flush.
+    pub(crate) fn set_log_writes(&mut self, log_writes: LogWrites) {
+        self.streams_log = log_writes == LogWrites::NonTemporal && self.backend.can_stream();
+        self.choice = LogWritesChoice::Requested;
+    }
+
+    /// How log lines are written, and why.
+    pub(crate) fn log_writes(&self) -> (LogWrites, LogWritesChoice) {
+        let writes = if self.streams_log {
+            LogWrites::NonTemporal
+        } else {
+            LogWrites::Flushed
+        };
+        (writes, self.choice)
+    }
+
+    /// Whether log lines go through [`stream_log`](Self::stream_log) rather than stores and
+    /// [`flush`](Self::flush).
+    #[inline(always)]
+    pub(crate) fn streams_log(&self) -> bool {
+        self.streams_log
+    }
+
+    /// Writes log bytes at `offset` (64-aligned, `lines.len()` a multiple of 8) with
+    /// non-temporal stores: durable at the next fence, with no flush. The simulated domain
+    /// models them as lines flushed at once; under a fault plan they are stored and flushed.
+    #[inline]
+    pub(crate) fn stream_log(&self, offset: u64, lines: &[u8]) {
+        let len = lines.len() as u64;
+        assert!(
+            offset <= self.len && len <= self.len - offset && offset % CACHE_LINE as u64 == 0,
+            "log lines outside the pool or unaligned: {offset:#x}+{len:#x} > {:#x}",
+            self.len
+        );
+        assert_eq!(len % 8, 0, "log writes are whole words");
+        let dst = self.base.wrapping_add(offset as usize);
+        match &self.backend {
+            // SAFETY: in the mapping and 64-aligned (checked above), which stays mapped
+            // (`new`'s contract); the caller is the pool's only writer and `lines` is its own
+            // buffer, disjoint from the pool.
+            Backend::Cpu(_) => unsafe { cpu::stream_lines(dst, lines) },
+            _ => {
+                // SAFETY: as above, with ordinary stores.
+                unsafe { dst.copy_from_nonoverlapping(lines.as_ptr(), lines.len()) };
+                self.backend.flush(offset, len);
+            }
+        }
+        self.streamed.add(len.div_ceil(CACHE_LINE as u64));
     }
 
     /// Makes the fences `plan` names fail, from now on.
@@ -423,6 +516,7 @@ impl Domain {
             lines_flushed: self.lines.get(),
             fences: self.fences.get(),
             msyncs: self.msyncs.get(),
+            lines_streamed: self.streamed.get(),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::layout::header::Header;
 use crate::log::recovery::RecoveryReport;
 use crate::map::PoolFile;
 use crate::media::Media;
-use crate::persist::{FaultPlan, FlushMode, FlushStats, PoolImage};
+use crate::persist::{FaultPlan, FlushMode, FlushStats, LogWrites, LogWritesChoice, PoolImage};
 use crate::persistent::Persistent;
 use crate::ptr::PPtr;
 use crate::tx::{Tx, TxCore};
@@ -70,12 +70,21 @@ pub struct PoolInfo {
     pub run_id: u64,
     /// How this handle makes stores durable.
     pub flush_mode: FlushMode,
+    /// How this handle writes its log lines (non-temporal stores or stores and flushes).
+    pub log_writes: LogWrites,
+    /// Why: the CPU table, a calibration, the builder, or the flush mode.
+    pub log_writes_choice: LogWritesChoice,
     /// What recovery did when this handle opened the pool.
     pub recovery: RecoveryReport,
 }
 
 impl PoolInfo {
-    fn from_header(h: &Header, flush_mode: FlushMode, recovery: RecoveryReport) -> PoolInfo {
+    fn from_header(
+        h: &Header,
+        flush_mode: FlushMode,
+        (log_writes, log_writes_choice): (LogWrites, LogWritesChoice),
+        recovery: RecoveryReport,
+    ) -> PoolInfo {
         let root_type = crate::layout::header::decode_type(&h.root_type)
             .map(|t| t.name)
             .unwrap_or_default();
@@ -92,6 +101,8 @@ impl PoolInfo {
             created_unix_secs: h.created_unix_secs.get(),
             run_id: h.run_id.get(),
             flush_mode,
+            log_writes,
+            log_writes_choice,
             recovery,
         }
     }
@@ -128,6 +139,8 @@ pub(crate) struct Options {
     pub root_area: Option<u64>,
     /// Durability points to fail, for tests of the failure paths.
     pub faults: Option<FaultPlan>,
+    /// How to write log lines, instead of what the CPU's strategy chooses.
+    pub log_writes: Option<LogWrites>,
 }
 
 /// Options for creating or opening a [`Pool`].
@@ -165,6 +178,26 @@ impl<R: Persistent> PoolBuilder<R> {
     /// Uses exactly this flush mode (`Msync`, `Clwb`, …) instead of detecting one.
     pub fn flush_mode(mut self, mode: FlushMode) -> Self {
         self.options.mode = Some(mode);
+        self
+    }
+
+    /// Writes log lines this way instead of the way chosen for this CPU (see [`LogWrites`]).
+    /// Only the cache-flush modes and the simulated domain can write non-temporally; in the
+    /// other modes this asks for nothing.
+    ///
+    /// ```
+    /// # use pmem_core::{LogWrites, Persistent, Pool};
+    /// # #[derive(Persistent)]
+    /// # #[repr(C)]
+    /// # struct Root { count: u64 }
+    /// let pool = Pool::<Root>::builder()
+    ///     .log_writes(LogWrites::Flushed)
+    ///     .create_simulated(8 << 20)?;
+    /// assert_eq!(pool.info().log_writes, LogWrites::Flushed);
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    pub fn log_writes(mut self, log_writes: LogWrites) -> Self {
+        self.options.log_writes = Some(log_writes);
         self
     }
 

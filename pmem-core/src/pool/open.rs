@@ -461,6 +461,9 @@ fn media_for(
         (Backing::File(_), _) => unsafe { Domain::new(base, len, mode) },
     };
     let mut domain = domain;
+    if let Some(log_writes) = options.log_writes {
+        domain.set_log_writes(log_writes);
+    }
     if let Some(plan) = &options.faults {
         domain.add_faults(plan.clone());
     }
@@ -504,7 +507,12 @@ fn finish_open<R: Persistent>(
         geometry: media.geometry,
     };
     let heap = Heap::open(meta).map_err(|problem| Error::corrupt(&location, problem))?;
-    let info = PoolInfo::from_header(&header, media.domain.mode(), report);
+    let info = PoolInfo::from_header(
+        &header,
+        media.domain.mode(),
+        media.domain.log_writes(),
+        report,
+    );
     let shared = Arc::new(Shared {
         media,
         heap,

@@ -206,7 +206,11 @@ impl TxCore {
     /// again.
     fn prefetch_next(&self) {
         let domain = &self.shared.media.domain;
-        domain.prefetch_write(self.log.next_slot_offset(), 3 * 64);
+        // Streamed log lines are written without reading them: asking for them would only
+        // bring into the cache lines the non-temporal stores must then evict.
+        if !domain.streams_log() {
+            domain.prefetch_write(self.log.next_slot_offset(), 3 * 64);
+        }
         // The transaction just committed: its undo list is `last_undo` now.
         if self.last_undo.len() <= 4 {
             for &(target, len, _) in &self.last_undo {

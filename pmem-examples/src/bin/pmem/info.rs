@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use pmem_core::inspect::{Inspection, Slot, SlotTarget, TypeGraph, TypeNode};
-use pmem_core::{FlushMode, HeapStats, PoolInfo, RecoveryReport};
+use pmem_core::{FlushMode, HeapStats, LogWritesChoice, PoolInfo, RecoveryReport};
 
 use crate::fmt::{bytes_and_human, percent, utc};
 use crate::json::Json;
@@ -100,8 +100,20 @@ fn recovery_text(r: &RecoveryReport) -> String {
 /// maps it.
 fn flush_text() -> String {
     let cpu = FlushMode::best_cpu();
+    let (log_writes, why) = cpu.log_writes();
+    let why = match why {
+        LogWritesChoice::CpuTable { cpu } => format!("measured for {cpu}"),
+        LogWritesChoice::Calibrated {
+            cpu,
+            flushed_ns,
+            non_temporal_ns,
+        } => format!(
+            "calibrated on {cpu}: {flushed_ns} ns flushed, {non_temporal_ns} ns non-temporal per line"
+        ),
+        _ => "by the mode".to_string(),
+    };
     let mut text = format!(
-        "msync for an ordinary file; {cpu} (this CPU's cache flush) on a DAX file system or with PMEM_FORCE_PMEM=1"
+        "msync for an ordinary file; {cpu} (this CPU's cache flush) with {log_writes} log lines ({why}) on a DAX file system or with PMEM_FORCE_PMEM=1"
     );
     if std::env::var("PMEM_FORCE_PMEM").is_ok_and(|v| v == "1") {
         text.push_str(&format!(
@@ -433,6 +445,10 @@ fn to_json(f: &Facts<'_>) -> Json {
             Json::Object(vec![
                 ("ordinary_file", "msync".into()),
                 ("dax_or_forced", FlushMode::best_cpu().name().into()),
+                (
+                    "log_writes",
+                    FlushMode::best_cpu().log_writes().0.name().into(),
+                ),
                 ("description", flush_text().into()),
             ]),
         ),

@@ -1,0 +1,177 @@
+//! Writing one log entry: its payload as the caller produces it, then its header.
+//!
+//! Two ways, as the persistence domain says (see [`LogWrites`](crate::persist::LogWrites)):
+//!
+//! - *Stored*: the payload is copied into the log with ordinary stores, the checksum hashed
+//!   from the log, the header stored; the writer flushes the lines before its next fence.
+//! - *Streamed*: the entry is assembled in whole lines and written with non-temporal stores.
+//!   Its first [`HEAD`] bytes (header and start of the payload) wait in a buffer until the
+//!   checksum is known; later lines go out as they fill, straight from the caller's bytes where
+//!   they are line-aligned. The checksum is hashed from the caller's bytes, never read back from
+//!   the log (a line just streamed is not in the cache). Only the entry's own words are
+//!   written, never the padding to the next entry, exactly as with stores: a `RETIRED` entry
+//!   written over the first entry of a log recovery may still need must change its header
+//!   words and nothing else, or a torn write could leave that entry's header in place over a
+//!   damaged payload.
+
+use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
+
+use crate::layout::log::ENTRY_HEADER;
+use crate::media::Media;
+use crate::persist::CACHE_LINE;
+
+/// Bytes of a streamed entry buffered until its header is written: entries up to this size
+/// (most undo entries of small ranges, most commit records) hash in one call.
+const HEAD: usize = 4 * CACHE_LINE;
+const HEADER: usize = ENTRY_HEADER as usize;
+
+/// The payload of one entry being written. Obtained from
+/// [`LogWriter`](super::writer::LogWriter)'s entry functions.
+pub(crate) struct Payload<'m> {
+    media: &'m Media,
+    /// Pool offset of the entry's header.
+    entry: u64,
+    /// Payload bytes written so far.
+    written: u64,
+    /// The checksum's seed.
+    seed: u64,
+    streamed: Option<Box<Streamed>>,
+}
+
+/// What a streamed entry keeps while it is written. Boxed only for entries larger than
+/// [`HEAD`]; smaller ones live in `head`.
+struct Streamed {
+    /// The checksum of the payload so far, once it outgrew `head`.
+    hasher: Xxh3,
+    /// A partly filled line beyond `head`, and how many of its bytes are filled.
+    tail: [u8; CACHE_LINE],
+    tail_fill: usize,
+    /// Pool offset of the line `tail` goes to.
+    tail_at: u64,
+}
+
+/// A buffered head of a streamed entry, on the stack of the entry function.
+pub(crate) struct Head([u8; HEAD]);
+
+impl Head {
+    pub(crate) fn new() -> Head {
+        Head([0; HEAD])
+    }
+}
+
+impl<'m> Payload<'m> {
+    pub(crate) fn new(media: &'m Media, entry: u64, seed: u64) -> Payload<'m> {
+        Payload {
+            media,
+            entry,
+            written: 0,
+            seed,
+            streamed: None,
+        }
+    }
+
+    /// Appends `bytes` to the payload.
+    #[inline]
+    pub(crate) fn put(&mut self, head: &mut Head, bytes: &[u8]) {
+        if !self.media.domain.streams_log() {
+            let at = self.entry + ENTRY_HEADER + self.written;
+            self.media.region.write(at, bytes);
+            self.written += bytes.len() as u64;
+            return;
+        }
+        let filled = HEADER + self.written as usize;
+        let mut rest = bytes;
+        if filled < HEAD {
+            let n = rest.len().min(HEAD - filled);
+            head.0[filled..filled + n].copy_from_slice(&rest[..n]);
+            self.written += n as u64;
+            rest = &rest[n..];
+        }
+        if !rest.is_empty() {
+            self.put_beyond_head(head, rest);
+        }
+    }
+
+    /// Appends a little-endian word.
+    #[inline]
+    pub(crate) fn put_u64(&mut self, head: &mut Head, value: u64) {
+        self.put(head, &value.to_le_bytes());
+    }
+
+    /// Streams bytes past the buffered head: whole lines straight from `bytes` where the
+    /// partial line is empty, the rest through it.
+    #[cold]
+    #[inline(never)]
+    fn put_beyond_head(&mut self, head: &Head, mut bytes: &[u8]) {
+        let domain = &self.media.domain;
+        let s = self.streamed.get_or_insert_with(|| {
+            let mut hasher = Xxh3::with_seed(self.seed);
+            hasher.update(&head.0[HEADER..]);
+            Box::new(Streamed {
+                hasher,
+                tail: [0; CACHE_LINE],
+                tail_fill: 0,
+                tail_at: self.entry + HEAD as u64,
+            })
+        });
+        s.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        while !bytes.is_empty() {
+            if s.tail_fill == 0 && bytes.len() >= CACHE_LINE {
+                let whole = bytes.len() / CACHE_LINE * CACHE_LINE;
+                domain.stream_log(s.tail_at, &bytes[..whole]);
+                s.tail_at += whole as u64;
+                bytes = &bytes[whole..];
+                continue;
+            }
+            let n = bytes.len().min(CACHE_LINE - s.tail_fill);
+            s.tail[s.tail_fill..s.tail_fill + n].copy_from_slice(&bytes[..n]);
+            s.tail_fill += n;
+            bytes = &bytes[n..];
+            if s.tail_fill == CACHE_LINE {
+                domain.stream_log(s.tail_at, &s.tail);
+                s.tail_at += CACHE_LINE as u64;
+                s.tail_fill = 0;
+            }
+        }
+    }
+
+    /// Payload bytes written.
+    pub(crate) fn len(&self) -> u64 {
+        self.written
+    }
+
+    /// Writes the header, whose first two words the caller gives (`kind | len`, generation),
+    /// with the checksum of everything put; a streamed entry goes out whole here.
+    #[inline]
+    pub(crate) fn finish(self, head: &mut Head, word0: u64, word1: u64) {
+        let media = self.media;
+        if !media.domain.streams_log() {
+            // SAFETY: this writer is the pool's only writer; the bytes were just written.
+            let payload = unsafe { media.region.slice(self.entry + ENTRY_HEADER, self.written) };
+            let checksum = xxh3_64_with_seed(payload, self.seed);
+            media.region.write_u64(self.entry, word0);
+            media.region.write_u64(self.entry + 8, word1);
+            media.region.write_u64(self.entry + 16, checksum);
+            return;
+        }
+        let filled = HEADER + self.written as usize;
+        let checksum = match &self.streamed {
+            Some(s) => s.hasher.digest(),
+            None => xxh3_64_with_seed(&head.0[HEADER..filled], self.seed),
+        };
+        head.0[..8].copy_from_slice(&word0.to_le_bytes());
+        head.0[8..16].copy_from_slice(&word1.to_le_bytes());
+        head.0[16..24].copy_from_slice(&checksum.to_le_bytes());
+        // Whole words: a payload that ends inside one is followed by zeros in its buffer.
+        let head_words = filled.min(HEAD).next_multiple_of(8);
+        media.domain.stream_log(self.entry, &head.0[..head_words]);
+        if let Some(mut s) = self.streamed {
+            if s.tail_fill > 0 {
+                let words = s.tail_fill.next_multiple_of(8);
+                s.tail[s.tail_fill..words].fill(0);
+                media.domain.stream_log(s.tail_at, &s.tail[..words]);
+            }
+        }
+    }
+}
