@@ -4,7 +4,9 @@
 #
 #   bench/profile.sh WORKLOAD [TOP]
 #
-# WORKLOAD: w1 | w2 | w3-alloc | w3-free | w4 | w5-insert | w5-lookup. TOP: functions to list (20).
+# WORKLOAD: w1 | w2 | w3-alloc | w3-free | w4 | w5-insert | w5-lookup, and for the generic maps
+# w5g-insert | w5g-lookup (PMDK column: W5's) | btree-insert | btree-get (no PMDK column).
+# TOP: functions to list (20).
 # Knobs (env): CG_N (ops, default 100000), POOL_SIZE (256 MiB), PMDK_DIR, PMDK_BIN as for
 # compare.sh. Instruction counts are deterministic, so one rep is enough; they do not show the
 # time spent waiting for flushes and fences (use compare.sh and perf for that). Under valgrind the
@@ -20,7 +22,7 @@ PMDK_BIN="${PMDK_BIN:-${TMPDIR:-/tmp}/pmdk-bench-bin}"
 CG_N="${CG_N:-100000}"
 export POOL_DIR="${POOL_DIR:-/dev/shm}"
 export POOL_SIZE="${POOL_SIZE:-268435456}"
-workload="${1:?usage: profile.sh w1|w2|w3-alloc|w3-free|w4|w5-insert|w5-lookup [TOP]}"
+workload="${1:?usage: profile.sh w1|w2|w3-alloc|w3-free|w4|w5-insert|w5-lookup|w5g-insert|w5g-lookup|btree-insert|btree-get [TOP]}"
 top="${2:-20}"
 
 # workload -> binary argument, pmem loop function, PMDK function to count inclusively
@@ -32,6 +34,10 @@ w3-free) arg=w3 pmem_fn='*::w3_free_loop' pmdk_fn=pmemobj_free ;;
 w4) arg=w4 pmem_fn='*::w4_loop' pmdk_fn=w4_loop ;;
 w5-insert) arg=w5 pmem_fn='*::w5_insert_loop' pmdk_fn=w5_insert_loop ;;
 w5-lookup) arg=w5 pmem_fn='*::w5_lookup_loop' pmdk_fn=w5_lookup_loop ;;
+w5g-insert) arg=w5g pmem_fn='*::w5g_insert_loop' pmdk_fn=w5_insert_loop ;;
+w5g-lookup) arg=w5g pmem_fn='*::w5g_lookup_loop' pmdk_fn=w5_lookup_loop ;;
+btree-insert) arg=btree pmem_fn='*::btree_insert_loop' pmdk_fn=- ;;
+btree-get) arg=btree pmem_fn='*::btree_get_loop' pmdk_fn=- ;;
 *)
 	echo "profile.sh: unknown workload $workload" >&2
 	exit 2
@@ -64,7 +70,9 @@ cg() {
 
 ir_pmem=$(cg "$tmp/pmem.out" "$pmem_fn" "$pmem" "$arg")
 line="$workload N=$CG_N pmem_Ir_per_op=$(awk -v t="$ir_pmem" -v n="$CG_N" 'BEGIN {printf "%.1f", t / n}')"
-if [ -e /usr/include/libpmemobj.h ] && [ -f "$PMDK_DIR/pmdk_bench.c" ]; then
+if [ "$pmdk_fn" = - ]; then
+	line="$line pmdk_Ir_per_op=- (no PMDK counterpart)"
+elif [ -e /usr/include/libpmemobj.h ] && [ -f "$PMDK_DIR/pmdk_bench.c" ]; then
 	mkdir -p "$PMDK_BIN"
 	make -s -C "$PMDK_DIR" OUT="$(cd "$PMDK_BIN" && pwd)" "$(cd "$PMDK_BIN" && pwd)/pmdk_bench" >&2
 	ir_pmdk=$(PMEM_IS_PMEM_FORCE=1 cg "$tmp/pmdk.out" "$pmdk_fn" "$PMDK_BIN/pmdk_bench" "$arg")

@@ -2,14 +2,16 @@
 //! on pmem, with the same knobs, pool size and placement, timing and output line as the C
 //! harness `pmdk_bench`, plus the flush and fence counts of each timed loop.
 //!
-//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`, and `prim` (the cost of each way
-//! to make a line durable on this CPU: see `primitives.rs`), and the pmem-collections containers
-//! `vec | queue`. Environment: `N`, `REPS`,
+//! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`; `prim` (the cost of each way to
+//! make a line durable on this CPU: see `primitives.rs`); the pmem-collections containers
+//! `vec | queue`; `w5g` (W5 through the generic `PHashMap`) and `btree` (the same keys
+//! through `PBTreeMap`). Environment: `N`, `REPS`,
 //! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`; `FLUSH_MODE` (`clwb`,
 //! `clflushopt`, `clflush`, `eadr`, `msync`) overrides the forced-pmem default, which is the
 //! CPU's best cache flush.
 
 mod alloc;
+mod coll_map;
 mod coll_seq;
 mod common;
 mod hashmap;
@@ -39,7 +41,7 @@ Environment:
 struct Args {
     /// The workload.
     #[arg(value_parser = [
-        "create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "prim", "vec", "queue",
+        "create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "prim", "vec", "queue", "w5g", "btree",
     ])]
     workload: String,
 }
@@ -59,6 +61,8 @@ fn main() -> ExitCode {
         "prim" => primitives::run(&env),
         "vec" => coll_seq::run_vec(&env),
         "queue" => coll_seq::run_queue(&env),
+        "w5g" => coll_map::run(&env, coll_map::Which::Hash),
+        "btree" => coll_map::run(&env, coll_map::Which::Tree),
         other => unreachable!("clap accepts only the workloads above, not {other}"),
     };
     match result {

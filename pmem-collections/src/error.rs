@@ -130,6 +130,115 @@ pub enum Inconsistency {
         /// Elements found.
         found: u64,
     },
+    /// A hash map's slot count is not a power of two of at least 8.
+    HashSlotsNotPowerOfTwo {
+        /// The slot count.
+        slots: u64,
+    },
+    /// A hash map entry that a lookup of its key would not find: its slot's recorded hash is
+    /// not its key's, or an empty slot lies between its key's home slot and it.
+    HashEntryMisplaced {
+        /// The entry's slot.
+        slot: u64,
+    },
+    /// A hash map key that appears in two slots.
+    HashKeyTwice {
+        /// The second slot holding it.
+        slot: u64,
+    },
+    /// A hash map's recorded length differs from the entries its slots hold.
+    HashLenMismatch {
+        /// The recorded length.
+        len: u64,
+        /// Entries found (counted up to one past the length).
+        found: u64,
+    },
+    /// A hash map's recorded count of removed-entry markers differs from the slots holding one.
+    HashTombstoneMismatch {
+        /// The recorded count.
+        recorded: u64,
+        /// Markers found.
+        found: u64,
+    },
+    /// An insert probed every slot of a hash map without finding a free one: its recorded
+    /// counts understate what its slots hold.
+    HashTableFull {
+        /// The slot count.
+        slots: u64,
+    },
+    /// A B-tree node claims more keys than a node holds.
+    BTreeNodeOverfull {
+        /// The node's offset.
+        node: u64,
+        /// The keys it claims.
+        keys: u64,
+    },
+    /// A B-tree is deeper than any tree that fits in a pool (a cycle?).
+    BTreeTooDeep,
+    /// A B-tree has more nodes than its entry count allows (a cycle?).
+    BTreeTooManyNodes,
+    /// An insert found the key it was adding in the leaf it chose, though a lookup had not.
+    BTreeKeyPresent,
+    /// A removal reached a leaf without the key a lookup had found.
+    BTreeKeyMissing,
+    /// Two B-tree nodes to merge hold more keys than one node can.
+    BTreeMergeOverflow,
+    /// A B-tree leaf with no keys.
+    BTreeEmptyLeaf,
+    /// A B-tree's keys are not strictly increasing in order.
+    BTreeKeysOutOfOrder {
+        /// The node where the order breaks.
+        node: u64,
+    },
+    /// A B-tree's count differs from the entries it holds.
+    BTreeCountMismatch {
+        /// The recorded count.
+        count: u64,
+        /// Entries found.
+        found: u64,
+    },
+    /// A B-tree node holds fewer keys than a node at its place must.
+    BTreeUnderfull {
+        /// The node's offset.
+        node: u64,
+        /// Its depth.
+        depth: u64,
+        /// Keys it holds.
+        keys: u64,
+    },
+    /// A B-tree node has non-zero key or value slots past its length.
+    BTreeStaleSlots {
+        /// The node's offset.
+        node: u64,
+        /// Keys it holds.
+        keys: u64,
+    },
+    /// A B-tree leaf (first child null) has a child.
+    BTreeLeafWithChild {
+        /// The leaf's offset.
+        node: u64,
+    },
+    /// A B-tree's leaves are at different depths.
+    BTreeUnbalanced {
+        /// The depth of the first leaf.
+        first: u64,
+        /// The depth of another.
+        other: u64,
+    },
+    /// A B-tree node has children past its key count plus one.
+    BTreeChildrenPastEnd {
+        /// The node's offset.
+        node: u64,
+        /// The children it should have.
+        children: u64,
+    },
+    /// An inner B-tree node lacks a child.
+    BTreeNullChild {
+        /// The node's offset.
+        node: u64,
+        /// The child's index.
+        index: u64,
+    },
 }
 
 impl fmt::Display for Inconsistency {
@@ -175,6 +284,85 @@ impl fmt::Display for Inconsistency {
             ),
             Inconsistency::QueueLengthMismatch { len, found } => {
                 write!(f, "queue length is {len} but its blocks hold {found}")
+            }
+            Inconsistency::HashSlotsNotPowerOfTwo { slots } => {
+                write!(
+                    f,
+                    "hash map has {slots} slots, not a power of two of at least 8"
+                )
+            }
+            Inconsistency::HashEntryMisplaced { slot } => {
+                write!(
+                    f,
+                    "hash map slot {slot} holds an entry a lookup of its key would miss"
+                )
+            }
+            Inconsistency::HashKeyTwice { slot } => {
+                write!(f, "hash map slot {slot} holds a key an earlier slot holds")
+            }
+            Inconsistency::HashLenMismatch { len, found } => {
+                write!(
+                    f,
+                    "hash map length is {len} but its slots hold {found} entries"
+                )
+            }
+            Inconsistency::HashTombstoneMismatch { recorded, found } => write!(
+                f,
+                "hash map records {recorded} removed-entry markers but its slots hold {found}"
+            ),
+            Inconsistency::HashTableFull { slots } => write!(
+                f,
+                "all {slots} slots of the hash map are taken, though its counts say otherwise"
+            ),
+            Inconsistency::BTreeNodeOverfull { node, keys } => {
+                write!(f, "B-tree node {node:#x} claims {keys} keys")
+            }
+            Inconsistency::BTreeTooDeep => f.write_str("B-tree deeper than possible (cycle?)"),
+            Inconsistency::BTreeTooManyNodes => {
+                f.write_str("more B-tree nodes than its entries allow (cycle?)")
+            }
+            Inconsistency::BTreeKeyPresent => {
+                f.write_str("B-tree insert met the key a lookup had not found")
+            }
+            Inconsistency::BTreeKeyMissing => {
+                f.write_str("B-tree removal missed the key a lookup had found")
+            }
+            Inconsistency::BTreeMergeOverflow => {
+                f.write_str("merging B-tree nodes that do not fit in one")
+            }
+            Inconsistency::BTreeEmptyLeaf => f.write_str("empty B-tree leaf"),
+            Inconsistency::BTreeKeysOutOfOrder { node } => {
+                write!(f, "B-tree keys out of order at node {node:#x}")
+            }
+            Inconsistency::BTreeCountMismatch { count, found } => {
+                write!(
+                    f,
+                    "B-tree count is {count} but the tree holds {found} entries"
+                )
+            }
+            Inconsistency::BTreeUnderfull { node, depth, keys } => {
+                write!(
+                    f,
+                    "B-tree node {node:#x} at depth {depth} has only {keys} keys"
+                )
+            }
+            Inconsistency::BTreeStaleSlots { node, keys } => {
+                write!(
+                    f,
+                    "B-tree node {node:#x} has non-zero slots past its {keys} keys"
+                )
+            }
+            Inconsistency::BTreeLeafWithChild { node } => {
+                write!(f, "B-tree leaf {node:#x} has a child after a null one")
+            }
+            Inconsistency::BTreeUnbalanced { first, other } => {
+                write!(f, "B-tree leaves at depths {first} and {other}: unbalanced")
+            }
+            Inconsistency::BTreeChildrenPastEnd { node, children } => {
+                write!(f, "B-tree node {node:#x} has children past its {children}")
+            }
+            Inconsistency::BTreeNullChild { node, index } => {
+                write!(f, "B-tree node {node:#x} has a null child {index}")
             }
         }
     }

@@ -17,20 +17,44 @@
 //! (where `std` would panic), or an [`Inconsistency`] found in the pool's bytes (a damaged or
 //! hostile file): never a panic, and every walk is bounded.
 //!
+//! | map | like | layout |
+//! |---|---|---|
+//! | [`PHashMap<K, V>`], [`PHashSet<K>`] | `HashMap`, `HashSet` | open addressing; keys hashed by their bytes under a per-map random key (module [`hash`]) |
+//! | [`PBTreeMap<K, V>`] | `BTreeMap` | a B-tree of order 8 (module [`btree`]) |
+//!
 //! [`PoolRead`]: pmem_core::PoolRead
 //! [`Tx`]: pmem_core::Tx
 
 #![warn(missing_docs)]
 
-pub mod error;
-
-pub use error::{Error, Inconsistency, Result};
+pub mod btree;
 pub mod bytes;
+pub mod error;
+pub mod hash;
 pub mod queue;
 pub mod string;
 pub mod vec;
 
+pub use btree::PBTreeMap;
 pub use bytes::PBytes;
+pub use error::{Error, Inconsistency, Result};
+pub use hash::{PHashMap, PHashSet};
 pub use queue::PQueue;
 pub use string::PString;
 pub use vec::PVec;
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+
+    /// Handles are plain offsets, views and iterators borrow a reader: all may cross threads.
+    #[test]
+    fn handles_and_errors_are_send_and_sync() {
+        send_sync::<crate::PHashMap<u64, u64>>();
+        send_sync::<crate::PHashSet<u64>>();
+        send_sync::<crate::PBTreeMap<u64, u64>>();
+        send_sync::<crate::Error>();
+        send_sync::<crate::hash::Iter<'static, pmem_core::Reader<'static, u64>, u64, u64>>();
+        send_sync::<crate::btree::Range<'static, pmem_core::Reader<'static, u64>, u64, u64>>();
+    }
+}

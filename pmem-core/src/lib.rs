@@ -38,7 +38,8 @@ pub use persist::{
     CpuId, FaultPlan, FlushMode, FlushStats, LogWrites, LogWritesChoice, PoolImage, Vendor,
 };
 pub use persistent::{
-    type_info, FieldLayout, Persistent, PointerSlot, SlotKind, TypeInfo, TypeLayout, MAX_ALIGN,
+    bytes_of, type_info, zeroed, FieldLayout, Persistent, PointerSlot, SlotKind, TypeInfo,
+    TypeLayout, MAX_ALIGN,
 };
 /// Derives [`Persistent`](trait@Persistent), after checking at compile time that the struct can
 /// live in a pool, and generates its write handle (`<Name>Mut`) with a setter per field.

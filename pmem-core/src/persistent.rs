@@ -201,8 +201,15 @@ unsafe impl<T: Persistent, const N: usize> Persistent for [T; N] {
     type Mut<'t> = PMut<'t, [T; N]>;
 }
 
-/// Views a persistent value as its bytes.
-pub(crate) fn bytes_of<T: Persistent>(value: &T) -> &[u8] {
+/// Views a persistent value as its bytes: what the pool stores for it, in the same order.
+///
+/// Persistent types have no padding, so every byte is initialised; containers hash and compare
+/// keys by these bytes, which no `Hash` or `Eq` implementation can make disagree.
+///
+/// ```
+/// assert_eq!(pmem_core::bytes_of(&0x0102_0304u32), &[4, 3, 2, 1]);
+/// ```
+pub fn bytes_of<T: Persistent>(value: &T) -> &[u8] {
     // Evaluating the layout runs the derive's padding assertion for generic instances.
     const { _ = T::LAYOUT };
     // SAFETY: `T: Persistent` has no padding, so all `size_of::<T>()` bytes are initialised, and
@@ -210,6 +217,19 @@ pub(crate) fn bytes_of<T: Persistent>(value: &T) -> &[u8] {
     unsafe {
         core::slice::from_raw_parts(value as *const T as *const u8, core::mem::size_of::<T>())
     }
+}
+
+/// The value whose bytes are all zero: valid for every persistent type, since every bit pattern
+/// is. What a freshly zeroed pool object holds, built in DRAM.
+///
+/// ```
+/// let zero: [u64; 4] = pmem_core::zeroed();
+/// assert_eq!(zero, [0; 4]);
+/// ```
+pub fn zeroed<T: Persistent>() -> T {
+    const { _ = T::LAYOUT };
+    // SAFETY: `T: Persistent` is valid for every bit pattern, so for all zeros.
+    unsafe { core::mem::zeroed() }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use pmem_core::{Persistent, Pool, Tx};
 
-use crate::btree::PBTreeMap;
-use crate::hashmap::PHashMap;
+use pmem_collections::{PBTreeMap, PHashMap};
+
 use crate::messages::MessageQueue;
 use crate::{transaction, PoolRead, Result};
 
@@ -55,7 +55,7 @@ macro_rules! impl_map {
                 <$t>::null()
             }
             fn create<R: Persistent>(tx: &mut Tx<'_, R>) -> Result<Self> {
-                <$t>::create(tx)
+                Ok(<$t>::new(tx)?)
             }
             fn insert<R: Persistent>(
                 self,
@@ -63,29 +63,32 @@ macro_rules! impl_map {
                 key: u64,
                 value: u64,
             ) -> Result<Option<u64>> {
-                <$t>::insert(self, tx, key, value)
+                Ok(<$t>::insert(self, tx, key, value)?)
             }
             fn remove<R: Persistent>(self, tx: &mut Tx<'_, R>, key: u64) -> Result<Option<u64>> {
-                <$t>::remove(self, tx, key)
+                Ok(<$t>::remove(self, tx, &key)?)
             }
             fn get(self, r: &impl PoolRead, key: u64) -> Result<Option<u64>> {
-                <$t>::get(self, r, key)
+                Ok(<$t>::get(self, r, &key)?.copied())
             }
             fn len(self, r: &impl PoolRead) -> Result<u64> {
-                <$t>::len(self, r)
+                Ok(<$t>::len(self, r)?)
             }
             fn entries(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
-                <$t>::entries(self, r)
+                let entries: pmem_collections::Result<Vec<(u64, u64)>> =
+                    self.iter(r).map(|e| e.map(|(&k, &v)| (k, v))).collect();
+                Ok(entries?)
             }
             fn verify(self, r: &impl PoolRead) -> Result<Vec<(u64, u64)>> {
-                <$t>::verify(self, r)
+                <$t>::verify(self, r)?;
+                self.entries(r)
             }
         }
     };
 }
 
-impl_map!(PHashMap, "hashmap");
-impl_map!(PBTreeMap, "btree");
+impl_map!(PHashMap<u64, u64>, "hashmap");
+impl_map!(PBTreeMap<u64, u64>, "btree");
 
 /// The root of a map program's pool.
 #[derive(Persistent, Debug)]
@@ -464,12 +467,12 @@ mod tests {
 
     #[test]
     fn hashmap_commands() {
-        map_session::<PHashMap>();
+        map_session::<PHashMap<u64, u64>>();
     }
 
     #[test]
     fn btree_commands() {
-        map_session::<PBTreeMap>();
+        map_session::<PBTreeMap<u64, u64>>();
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! | module | structure | program |
 //! |---|---|---|
 //! | [`string_store`] | one variable-length string (the libpmemobj tutorial) | `string-writer`, `string-reader` |
-//! | [`hashmap`] | chained hash map `u64 -> u64`, resized inside a transaction | `hashmap-cli` |
-//! | [`btree`] | B-tree map `u64 -> u64` of order 8, with rebalancing removal | `btree-cli` |
-//! | [`messages`] | FIFO queue of byte strings, a `PQueue<PBytes>` of pmem-collections | `queue-cli` |
+//! | [`PHashMap`](pmem_collections::PHashMap) of `pmem-collections` | hash map `u64 -> u64` | `hashmap-cli` |
+//! | [`PBTreeMap`](pmem_collections::PBTreeMap) of `pmem-collections` | B-tree map `u64 -> u64` | `btree-cli` |
+//! | [`messages`] | FIFO queue of byte strings, a `PQueue<PBytes>` of `pmem-collections` | `queue-cli` |
 //!
 //! [`cli`] holds the command-line front ends the programs share, [`args`] their argument parsing.
 //!
@@ -19,19 +19,17 @@
 //! they can be fields of any root type, and their operations work in any `Tx<'_, R>`. Read-only
 //! operations take anything that implements [`PoolRead`]: a transaction or a reader.
 //!
-//! The structures fail with [`Error`]: the pool's error, or an [`Inconsistency`] their own walk
-//! found (a cycle, a count that does not match). [`transaction`] runs a closure that returns it
-//! and gives it back typed.
+//! The programs fail with [`Error`]: the pool's error, or a container's (an inconsistency its
+//! walk found, an argument out of range). [`transaction`] runs a closure that returns it and
+//! gives it back typed.
 
 pub mod args;
-pub mod btree;
 pub mod cli;
 mod error;
-pub mod hashmap;
 pub mod messages;
 pub mod string_store;
 
-pub use error::{transaction, Error, Inconsistency, Result};
+pub use error::{transaction, Error, Result};
 use pmem_core::PSlice;
 pub use pmem_core::PoolRead;
 

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use common::{create_all, pool_is_clean, AllRoot, Rng};
 use pmem_core::Pool;
+use pmem_examples::cli::Map;
 
 fn pool() -> Pool<AllRoot> {
     let pool = Pool::<AllRoot>::builder()
@@ -41,27 +42,33 @@ fn maps_match_the_standard_collections() {
         } else {
             let old = model.remove(&key);
             pmem_examples::transaction(&pool, |tx| {
-                assert_eq!(hash.remove(tx, key)?, old, "hash remove {key}");
-                assert_eq!(tree.remove(tx, key)?, old, "tree remove {key}");
+                assert_eq!(hash.remove(tx, &key)?, old, "hash remove {key}");
+                assert_eq!(tree.remove(tx, &key)?, old, "tree remove {key}");
                 Ok(())
             })
             .unwrap();
         }
         let probe = rng.below(1500);
         pool.read(|r| {
-            assert_eq!(hash.get(r, probe).unwrap(), model.get(&probe).copied());
-            assert_eq!(tree.get(r, probe).unwrap(), model.get(&probe).copied());
+            assert_eq!(
+                hash.get(r, &probe).unwrap().copied(),
+                model.get(&probe).copied()
+            );
+            assert_eq!(
+                tree.get(r, &probe).unwrap().copied(),
+                model.get(&probe).copied()
+            );
         })
         .unwrap();
         if i % 250 == 249 {
             let mut expected: Vec<(u64, u64)> = model.iter().map(|(&k, &v)| (k, v)).collect();
             expected.sort_unstable();
             pool.read(|r| {
-                let mut h = hash.verify(r).unwrap();
+                let mut h = Map::verify(hash, r).unwrap();
                 h.sort_unstable();
                 assert_eq!(h, expected, "hash map after {i} operations");
-                assert_eq!(tree.verify(r).unwrap(), expected, "B-tree after {i}");
-                assert_eq!(tree.entries(r).unwrap(), expected, "B-tree iteration");
+                assert_eq!(Map::verify(tree, r).unwrap(), expected, "B-tree after {i}");
+                assert_eq!(Map::entries(tree, r).unwrap(), expected, "B-tree iteration");
                 assert_eq!(hash.len(r).unwrap(), model.len() as u64);
                 assert_eq!(tree.len(r).unwrap(), model.len() as u64);
                 max_height = max_height.max(tree.height(r).unwrap());
@@ -140,6 +147,6 @@ fn btree_iterates_in_key_order() {
         Ok(())
     })
     .unwrap();
-    let entries = pool.read(|r| tree.entries(r)).unwrap().unwrap();
+    let entries = pool.read(|r| Map::entries(tree, r)).unwrap().unwrap();
     assert_eq!(entries, model.into_iter().collect::<Vec<_>>());
 }

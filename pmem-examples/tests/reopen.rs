@@ -6,10 +6,10 @@ mod common;
 use std::path::Path;
 
 use common::{create_all, pool_is_clean, AllRoot};
+use pmem_collections::{PBTreeMap, PHashMap};
 use pmem_core::Pool;
-use pmem_examples::btree::PBTreeMap;
 use pmem_examples::cli;
-use pmem_examples::hashmap::PHashMap;
+use pmem_examples::cli::Map;
 use pmem_examples::string_store;
 
 const SIZE: u64 = 8 << 20;
@@ -46,11 +46,11 @@ fn structures_survive_closing_and_reopening() {
         .read(|r| (r.root().hash, r.root().tree, r.root().queue))
         .unwrap();
     pool.read(|r| {
-        let mut h = hash.verify(r).unwrap();
+        let mut h = Map::verify(hash, r).unwrap();
         h.sort_unstable();
         assert_eq!(h, (0..300).map(|k| (k, k * k)).collect::<Vec<_>>());
         assert_eq!(
-            tree.verify(r).unwrap(),
+            Map::verify(tree, r).unwrap(),
             (0..300).map(|k| (k, k + 1)).collect::<Vec<_>>()
         );
         assert_eq!(queue.len(r).unwrap(), 300);
@@ -60,8 +60,8 @@ fn structures_survive_closing_and_reopening() {
     // Change them, close, and reopen once more.
     pmem_examples::transaction(&pool, |tx| {
         for k in 0..150 {
-            hash.remove(tx, k)?;
-            tree.remove(tx, k)?;
+            hash.remove(tx, &k)?;
+            tree.remove(tx, &k)?;
             queue.dequeue(tx)?;
         }
         Ok(())
@@ -72,7 +72,7 @@ fn structures_survive_closing_and_reopening() {
     let pool = Pool::<AllRoot>::open(&path).unwrap();
     pool.read(|r| {
         assert_eq!(hash.len(r).unwrap(), 150);
-        assert_eq!(tree.entries(r).unwrap().first(), Some(&(150, 151)));
+        assert_eq!(Map::entries(tree, r).unwrap().first(), Some(&(150, 151)));
         assert_eq!(queue.peek(r).unwrap().unwrap(), b"message 150");
     })
     .unwrap();
@@ -103,8 +103,8 @@ fn string_store_file_round_trip() {
 fn map_pools_refuse_the_other_map_type() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("map.pool");
-    drop(cli::open_map::<PHashMap>(&path).unwrap());
-    let err = cli::open_map::<PBTreeMap>(&path).unwrap_err();
+    drop(cli::open_map::<PHashMap<u64, u64>>(&path).unwrap());
+    let err = cli::open_map::<PBTreeMap<u64, u64>>(&path).unwrap_err();
     assert!(
         matches!(
             err,
@@ -113,7 +113,7 @@ fn map_pools_refuse_the_other_map_type() {
         "{err}"
     );
     // Opening the right type again finds the same map, not a new one.
-    let pool = cli::open_map::<PHashMap>(&path).unwrap();
+    let pool = cli::open_map::<PHashMap<u64, u64>>(&path).unwrap();
     let map = pool.read(|r| r.root().map).unwrap();
     assert!(!map.is_null());
     assert_eq!(cli::ensure_map(&pool).unwrap(), map);

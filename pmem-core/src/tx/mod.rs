@@ -238,6 +238,60 @@ impl<'p, R: Persistent> Tx<'p, R> {
         self.core.write(offset, bytes_of(&value))
     }
 
+    /// Replaces the object `ptr` points at with `value` and element `index` of `slice` with
+    /// `element`, logging both with a single fence: what two writes cost apart, less a fence.
+    /// For a container whose operation changes its metadata and one slot of its table together.
+    ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool, PPtr, PSlice};
+    /// #[derive(Persistent)]
+    /// #[repr(C)]
+    /// struct Root { count: PPtr<u64>, slots: PSlice<u64> }
+    ///
+    /// let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
+    /// pool.transaction(|tx| {
+    ///     let count = tx.alloc(0u64)?;
+    ///     let slots = tx.alloc_slice(&[0u64; 4])?;
+    ///     tx.root_mut().set_count(count)?;
+    ///     tx.root_mut().set_slots(slots)
+    /// })?;
+    /// let (count, slots) = pool.read(|r| (r.root().count, r.root().slots))?;
+    /// pool.transaction(|tx| tx.write_with_element(count, 1, slots, 2, 42))?;
+    /// pool.read(|r| {
+    ///     assert_eq!(*r.get(count).unwrap(), 1);
+    ///     assert_eq!(r.get_slice(slots).unwrap(), &[0, 0, 42, 0]);
+    /// })?;
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `index >= slice.len()`, like slice indexing.
+    pub fn write_with_element<T: Persistent, E: Persistent>(
+        &mut self,
+        ptr: PPtr<T>,
+        value: T,
+        slice: PSlice<E>,
+        index: u64,
+        element: E,
+    ) -> Result<()> {
+        assert!(
+            index < slice.len(),
+            "index {index} out of bounds for a slice of length {}",
+            slice.len()
+        );
+        let object = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
+        let base = self.resolve::<E>(slice.offset(), slice.len(), slice_fingerprint::<E>())?;
+        let size = core::mem::size_of::<E>() as u64;
+        // No overflow: the element lies inside the slice, which `resolve` found inside the pool.
+        let at = base + index * size;
+        self.core
+            .snapshot_many(&[(object, core::mem::size_of::<T>() as u64), (at, size)])?;
+        let region = &self.core.shared.media.region;
+        region.write(object, bytes_of(&value));
+        region.write(at, bytes_of(&element));
+        Ok(())
+    }
+
     /// The elements of `slice`.
     pub fn get_slice<T: Persistent>(&self, slice: PSlice<T>) -> Result<&[T]> {
         if slice.is_null() && slice.is_empty() {

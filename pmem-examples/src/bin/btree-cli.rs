@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pmem_examples::btree::PBTreeMap;
+use pmem_collections::PBTreeMap;
 use pmem_examples::cli::{self, MAP_COMMANDS};
 
 /// Runs COMMAND on the persistent B-tree map in the pool file POOL (created if missing), or
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         "btree-cli",
         MAP_COMMANDS,
         std::iter::once(args.pool).chain(args.command),
-        cli::open_map::<PBTreeMap>,
+        cli::open_map::<PBTreeMap<u64, u64>>,
         cli::map_command,
     )
 }

@@ -12,8 +12,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use pmem_collections::PHashMap;
 use pmem_examples::cli::{self, MAP_COMMANDS};
-use pmem_examples::hashmap::PHashMap;
 
 /// Runs COMMAND on the persistent hash map in the pool file POOL (created if missing), or
 /// without COMMAND, reads commands from standard input, one per line.
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         "hashmap-cli",
         MAP_COMMANDS,
         std::iter::once(args.pool).chain(args.command),
-        cli::open_map::<PHashMap>,
+        cli::open_map::<PHashMap<u64, u64>>,
         cli::map_command,
     )
 }

@@ -4,15 +4,12 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
+use pmem_collections::{PBTreeMap, PHashMap};
 use pmem_core::crash::{CrashReport, CrashTest};
 use pmem_core::{Error, Persistent, Pool, Tx};
-use pmem_examples::btree::PBTreeMap;
-use pmem_examples::cli::{Map, MapRoot};
-use pmem_examples::hashmap::PHashMap;
 use pmem_examples::messages::MessageQueue;
 use pmem_examples::{transaction, Result};
 
@@ -174,8 +171,8 @@ pub fn pool_error(e: pmem_examples::Error) -> Error {
 #[derive(Persistent)]
 #[repr(C)]
 pub struct AllRoot {
-    pub hash: PHashMap,
-    pub tree: PBTreeMap,
+    pub hash: PHashMap<u64, u64>,
+    pub tree: PBTreeMap<u64, u64>,
     pub queue: MessageQueue,
 }
 
@@ -183,8 +180,8 @@ pub struct AllRoot {
 pub fn create_all(pool: &Pool<AllRoot>) -> Result<()> {
     transaction(pool, |tx| {
         let (hash, tree, queue) = (
-            PHashMap::create(tx)?,
-            PBTreeMap::create(tx)?,
+            PHashMap::new(tx)?,
+            PBTreeMap::new(tx)?,
             MessageQueue::create(tx)?,
         );
         let mut root = tx.root_mut();
@@ -192,77 +189,4 @@ pub fn create_all(pool: &Pool<AllRoot>) -> Result<()> {
         root.set_tree(tree)?;
         Ok(root.set_queue(queue)?)
     })
-}
-
-/// An operation of the map crash tests.
-#[derive(Debug, Clone, Copy)]
-pub enum MapOp {
-    Insert(u64, u64),
-    Remove(u64),
-}
-
-/// `n` random map operations over `keys` keys (70% inserts), grouped into transactions.
-pub fn map_workload(seed: u64, n: usize, keys: u64) -> Vec<Step<MapOp>> {
-    let mut rng = Rng(seed);
-    let ops = (0..n)
-        .map(|i| {
-            if rng.chance(70) {
-                MapOp::Insert(rng.below(keys), i as u64)
-            } else {
-                MapOp::Remove(rng.below(keys))
-            }
-        })
-        .collect();
-    steps(&mut rng, ops)
-}
-
-/// Runs `steps` on a map of type `M` under `test`: every crash image must hold a map that passes
-/// `M::verify` with exactly the committed entries, in a pool with nothing leaked.
-pub fn run_map_crash_test<M: Map>(test: CrashTest, steps: Vec<Step<MapOp>>) {
-    fn model(m: &mut BTreeMap<u64, u64>, op: &MapOp) {
-        match *op {
-            MapOp::Insert(k, v) => {
-                m.insert(k, v);
-            }
-            MapOp::Remove(k) => {
-                m.remove(&k);
-            }
-        }
-    }
-    let report = crash_test::<MapRoot<M>, _, _>(
-        test,
-        BTreeMap::new(),
-        steps,
-        |tx| {
-            let map = M::create(tx)?;
-            Ok(tx.root_mut().set_map(map)?)
-        },
-        |tx, op, before| {
-            let map = tx.root().map;
-            match *op {
-                MapOp::Insert(k, v) => {
-                    assert_eq!(map.insert(tx, k, v)?, before.get(&k).copied());
-                }
-                MapOp::Remove(k) => {
-                    assert_eq!(map.remove(tx, k)?, before.get(&k).copied());
-                }
-            }
-            Ok(())
-        },
-        model,
-        |pool: &Pool<MapRoot<M>>| {
-            let map = pool.read(|r| r.root().map).unwrap();
-            let entries = if map == M::null() {
-                Vec::new()
-            } else {
-                pool.read(|r| map.verify(r))
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?
-            };
-            pool_is_clean(pool)?;
-            Ok(entries.into_iter().collect())
-        },
-    );
-    report.assert_ok();
-    eprintln!("{report}");
 }
