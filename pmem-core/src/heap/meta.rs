@@ -40,13 +40,14 @@ pub(crate) struct HeapMeta {
 }
 
 /// What a run's first chunk entry holds for one value of its class byte: the exact word 0 a
-/// valid run of that class has (an impossible one for a byte naming no class), its length in
-/// chunks, and the class.
+/// valid run of that class has (an impossible one for a byte naming no class), and the class
+/// (all zero for none). 32 bytes: found with a shift.
 struct RunHead {
     word: u64,
-    chunks: u64,
     class: SizeClass,
 }
+
+const _: () = assert!(core::mem::size_of::<RunHead>() == 32);
 
 /// [`RunHead`] for every class byte, so that one load and one comparison validate a run's
 /// first entry: kind, class, and length.
@@ -54,7 +55,6 @@ static RUN_HEADS: [RunHead; 256] = {
     const NONE: RunHead = RunHead {
         // Word 0 of a run has kind RUN in its low byte; all ones never does.
         word: u64::MAX,
-        chunks: u64::MAX,
         class: SizeClass {
             unit: 0,
             run_chunks: 0,
@@ -69,6 +69,9 @@ static RUN_HEADS: [RunHead; 256] = {
         // `live_size` reads a slot's bitmap word without a bounds check: every class's bitmap
         // must fit in the bytes each chunk has.
         assert!(class.slots as u64 <= BITMAP_BYTES * 8);
+        assert!(class.unit as u64 % OBJECT_START_ALIGN == 0);
+        // And a run's slots lie inside its chunks.
+        assert!(class.slots as u64 * class.unit as u64 <= class.run_chunks as u64 * CHUNK_SIZE);
         heads[i] = RunHead {
             word: ChunkWord {
                 kind: chunk_kind::RUN,
@@ -76,7 +79,6 @@ static RUN_HEADS: [RunHead; 256] = {
                 count: class.run_chunks,
             }
             .encode(),
-            chunks: class.run_chunks as u64,
             class,
         };
         i += 1;
@@ -84,10 +86,15 @@ static RUN_HEADS: [RunHead; 256] = {
     heads
 };
 
+/// Every offset [`HeapMeta::live_size`] accepts is a multiple of this: runs and large objects
+/// start on chunk boundaries (the heap starts on one, checked by [`Tables::new`]) and every
+/// unit is a multiple of it (asserted below). A type aligned to no more needs no check of its own.
+pub(crate) const OBJECT_START_ALIGN: u64 = 16;
+
 /// The heap's tables, as [`HeapMeta::new`] found them to lie in the region: chunks
 /// `0..chunk_count` have their 16-byte entry at `chunk_table + 16 * chunk`, their bitmap at
 /// `bitmap_table + BITMAP_BYTES * chunk` (both 8-aligned), and their bytes inside the region
-/// from `heap_offset`. Kept apart from the public fields so that no change to those can break
+/// from `heap_offset`, a multiple of the chunk size. Kept apart from the public fields so that no change to those can break
 /// what the unchecked reads rely on.
 #[derive(Clone, Copy)]
 struct Tables {
@@ -106,6 +113,7 @@ impl Tables {
         let fits =
             |start: u64, per_chunk: u64| end(start, per_chunk).is_some_and(|e| e <= region.size());
         let ok = g.chunk_table_offset % 8 == 0
+            && g.heap_offset % CHUNK_SIZE == 0
             && g.bitmap_table_offset % 8 == 0
             && fits(g.chunk_table_offset, CHUNK_ENTRY_SIZE)
             && fits(g.bitmap_table_offset, BITMAP_BYTES)
@@ -407,7 +415,8 @@ impl HeapMeta {
     /// It accepts exactly what [`object_at`](Self::object_at), [`is_allocated`](Self::is_allocated)
     /// and the fingerprint comparison accept together (tested below, over whole heaps, damaged
     /// ones included), so a caller asks those for the reason only once this says `None`. The
-    /// entry is validated on every access, not trusted to be as open found it.
+    /// entry is validated on every access, not trusted to be as open found it. An object it
+    /// accepts lies inside the region, and starts at a multiple of [`OBJECT_START_ALIGN`].
     #[inline(always)]
     pub(crate) fn live_size(&self, offset: u64, fingerprint: u64) -> Option<u64> {
         let t = &self.tables;
@@ -420,7 +429,7 @@ impl HeapMeta {
         let (raw, found) = self.table_entry(chunk);
         // One comparison checks the kind, the class and the run length of a run's first chunk.
         let head = &RUN_HEADS[(raw >> 8) as u8 as usize];
-        if raw != head.word || head.chunks > t.chunk_count - chunk {
+        if raw != head.word || head.class.run_chunks as u64 > t.chunk_count - chunk {
             return self.live_size_elsewhere(offset, fingerprint);
         }
         if found != fingerprint {
@@ -452,8 +461,8 @@ impl HeapMeta {
             let (raw, found) = self.table_entry(head);
             let run = &RUN_HEADS[(raw >> 8) as u8 as usize];
             let valid = raw == run.word
-                && run.chunks <= t.chunk_count - head
-                && chunk - head < run.chunks
+                && run.class.run_chunks as u64 <= t.chunk_count - head
+                && chunk - head < run.class.run_chunks as u64
                 && found == fingerprint;
             if !valid {
                 return None;
@@ -703,6 +712,9 @@ mod tests {
                     reference(meta, offset, fp),
                     "offset {offset:#x} fp {fp:#x}"
                 );
+                if fast.is_some() {
+                    assert_eq!(offset % OBJECT_START_ALIGN, 0, "offset {offset:#x}");
+                }
                 accepted += fast.is_some() as u64;
             }
         }

@@ -54,9 +54,11 @@ impl<'p, R: Persistent> Reader<'p, R> {
             .shared
             .media
             .region
-            .ptr(offset, core::mem::size_of::<T>() as u64);
-        // SAFETY: `resolve` checked bounds, alignment and type; `T: Persistent` accepts any bytes;
-        // the read lock keeps writers out while `&self` lives.
+            .base()
+            .wrapping_add(offset as usize);
+        // SAFETY: `resolve` checked that a `T` at `offset` lies in the heap's region (this one),
+        // aligned, and is an object of type `T`; `T: Persistent` accepts any bytes; the read
+        // lock keeps writers out while `&self` lives.
         Ok(unsafe { &*(p as *const T) })
     }
 
