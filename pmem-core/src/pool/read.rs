@@ -44,7 +44,11 @@ impl<'p, R: Persistent> Reader<'p, R> {
     }
 
     /// The object `ptr` points at, after checking it is in the heap, aligned, the start of an
-    /// object, and of type `T`.
+    /// object, allocated, and of type `T`.
+    ///
+    /// Cost: two reads of dense heap metadata (the chunk's 16-byte table entry and the slot's
+    /// bitmap word) and about forty instructions, with no lock and no call; a pointer into a
+    /// later chunk of a multi-chunk run or to a large object reads one more entry.
     // Always inlined: it is the hop of every walk through the pool, and out of line it cost a
     // call, six saved registers and its result through memory, as much as the checks.
     #[inline(always)]
