@@ -29,13 +29,17 @@ impl Region {
         self.base
     }
 
+    /// Bytes mapped.
+    #[inline]
+    pub(crate) fn size(&self) -> u64 {
+        self.len
+    }
+
     #[inline]
     fn check(&self, offset: u64, len: u64) {
-        assert!(
-            offset <= self.len && len <= self.len - offset,
-            "pool access {offset:#x}+{len:#x} outside {:#x} bytes",
-            self.len
-        );
+        if offset > self.len || len > self.len - offset {
+            outside(offset, len, self.len);
+        }
     }
 
     /// The address of `offset`, after checking `len` bytes from it are in the pool.
@@ -47,7 +51,9 @@ impl Region {
 
     #[inline]
     pub(crate) fn read_u64(&self, offset: u64) -> u64 {
-        assert_eq!(offset % 8, 0, "unaligned metadata word {offset:#x}");
+        if offset % 8 != 0 {
+            unaligned(offset);
+        }
         let p = self.ptr(offset, 8) as *const u64;
         // SAFETY: in bounds and aligned (checked above); the mapping is live (`new`).
         unsafe { p.read() }
@@ -55,7 +61,9 @@ impl Region {
 
     #[inline]
     pub(crate) fn write_u64(&self, offset: u64, value: u64) {
-        assert_eq!(offset % 8, 0, "unaligned metadata word {offset:#x}");
+        if offset % 8 != 0 {
+            unaligned(offset);
+        }
         let p = self.ptr(offset, 8) as *mut u64;
         // SAFETY: as in `read_u64`; the caller is the pool's only writer.
         unsafe { p.write(value) };
@@ -88,6 +96,20 @@ impl Region {
         // SAFETY: in bounds (checked); the caller rules out concurrent writes.
         unsafe { core::slice::from_raw_parts(p, len as usize) }
     }
+}
+
+// The panics are out of line: inlined, their formatting arguments were stored to the stack
+// before every check, on every metadata read of a checked pointer access.
+#[cold]
+#[inline(never)]
+fn outside(offset: u64, len: u64, pool_len: u64) -> ! {
+    panic!("pool access {offset:#x}+{len:#x} outside {pool_len:#x} bytes")
+}
+
+#[cold]
+#[inline(never)]
+fn unaligned(offset: u64) -> ! {
+    panic!("unaligned metadata word {offset:#x}")
 }
 
 impl core::fmt::Debug for Region {

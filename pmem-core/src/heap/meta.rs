@@ -4,7 +4,10 @@
 //! chunk table is checked against the geometry before it is used.
 
 use crate::error::{ChunkProblem, Corruption, PointerRejection};
-use crate::layout::heap::{chunk_kind, ChunkWord, SizeClass, CHUNK_SIZE, CLASSES, CLASS_COUNT};
+use crate::layout::heap::{
+    chunk_kind, ChunkWord, SizeClass, BITMAP_BYTES, CHUNK_ENTRY_SIZE, CHUNK_SIZE, CLASSES,
+    CLASSES_CONST, CLASS_COUNT,
+};
 use crate::layout::Geometry;
 use crate::region::Region;
 
@@ -32,9 +35,108 @@ pub(crate) enum Extent {
 pub(crate) struct HeapMeta {
     pub region: Region,
     pub geometry: Geometry,
+    /// Where [`live_size`](Self::live_size) reads, checked once against the region.
+    tables: Tables,
+}
+
+/// What a run's first chunk entry holds for one value of its class byte: the exact word 0 a
+/// valid run of that class has (an impossible one for a byte naming no class), and the class
+/// (all zero for none). 32 bytes: found with a shift.
+struct RunHead {
+    word: u64,
+    class: SizeClass,
+}
+
+const _: () = assert!(core::mem::size_of::<RunHead>() == 32);
+
+/// [`RunHead`] for every class byte, so that one load and one comparison validate a run's
+/// first entry: kind, class, and length.
+static RUN_HEADS: [RunHead; 256] = {
+    const NONE: RunHead = RunHead {
+        // Word 0 of a run has kind RUN in its low byte; all ones never does.
+        word: u64::MAX,
+        class: SizeClass {
+            unit: 0,
+            run_chunks: 0,
+            slots: 0,
+            reciprocal: 0,
+        },
+    };
+    let mut heads = [NONE; 256];
+    let mut i = 0;
+    while i < CLASS_COUNT {
+        let class = CLASSES_CONST[i];
+        // `live_size` reads a slot's bitmap word without a bounds check: every class's bitmap
+        // must fit in the bytes each chunk has.
+        assert!(class.slots as u64 <= BITMAP_BYTES * 8);
+        assert!(class.unit as u64 % OBJECT_START_ALIGN == 0);
+        // And a run's slots lie inside its chunks.
+        assert!(class.slots as u64 * class.unit as u64 <= class.run_chunks as u64 * CHUNK_SIZE);
+        heads[i] = RunHead {
+            word: ChunkWord {
+                kind: chunk_kind::RUN,
+                class: i as u8,
+                count: class.run_chunks,
+            }
+            .encode(),
+            class,
+        };
+        i += 1;
+    }
+    heads
+};
+
+/// Every offset [`HeapMeta::live_size`] accepts is a multiple of this: runs and large objects
+/// start on chunk boundaries (the heap starts on one, checked by [`Tables::new`]) and every
+/// unit is a multiple of it (asserted below). A type aligned to no more needs no check of its own.
+pub(crate) const OBJECT_START_ALIGN: u64 = 16;
+
+/// The heap's tables, as [`HeapMeta::new`] found them to lie in the region: chunks
+/// `0..chunk_count` have their 16-byte entry at `chunk_table + 16 * chunk`, their bitmap at
+/// `bitmap_table + BITMAP_BYTES * chunk` (both 8-aligned), and their bytes inside the region
+/// from `heap_offset`, a multiple of the chunk size. Kept apart from the public fields so that no change to those can break
+/// what the unchecked reads rely on.
+#[derive(Clone, Copy)]
+struct Tables {
+    chunk_table: u64,
+    bitmap_table: u64,
+    heap_offset: u64,
+    chunk_count: u64,
+}
+
+impl Tables {
+    /// The tables of `geometry` if they lie in `region`, else none (`chunk_count` 0: then every
+    /// pointer goes the checked way, which reports what is wrong).
+    fn new(region: &Region, g: &Geometry) -> Tables {
+        let n = g.chunk_count;
+        let end = |start: u64, per_chunk: u64| n.checked_mul(per_chunk)?.checked_add(start);
+        let fits =
+            |start: u64, per_chunk: u64| end(start, per_chunk).is_some_and(|e| e <= region.size());
+        let ok = g.chunk_table_offset % 8 == 0
+            && g.heap_offset % CHUNK_SIZE == 0
+            && g.bitmap_table_offset % 8 == 0
+            && fits(g.chunk_table_offset, CHUNK_ENTRY_SIZE)
+            && fits(g.bitmap_table_offset, BITMAP_BYTES)
+            && fits(g.heap_offset, CHUNK_SIZE);
+        Tables {
+            chunk_table: g.chunk_table_offset,
+            bitmap_table: g.bitmap_table_offset,
+            heap_offset: g.heap_offset,
+            chunk_count: if ok { n } else { 0 },
+        }
+    }
 }
 
 impl HeapMeta {
+    /// The heap metadata of `geometry` in `region`.
+    pub(crate) fn new(region: Region, geometry: Geometry) -> HeapMeta {
+        HeapMeta {
+            region,
+            geometry,
+            tables: Tables::new(&region, &geometry),
+        }
+    }
+
     #[inline]
     pub(crate) fn entry(&self, chunk: u64) -> (ChunkWord, u64) {
         let off = self.geometry.chunk_entry_offset(chunk);
@@ -42,6 +144,28 @@ impl HeapMeta {
             ChunkWord::decode(self.region.read_u64(off)),
             self.region.read_u64(off + 8),
         )
+    }
+
+    /// Word `word` of the table area at `offset`, read without a bounds check.
+    ///
+    /// # Safety
+    /// `offset` is inside one of [`Tables`]' tables for a chunk below its `chunk_count`, and
+    /// 8-aligned: then it is in the region (checked by [`Tables::new`]).
+    #[inline(always)]
+    unsafe fn table_word(&self, offset: u64) -> u64 {
+        // SAFETY: in the region and aligned (caller); the mapping is live while the region is
+        // used (`Region::new`), and only the pool's writer, excluded while a reader runs, writes.
+        unsafe { (self.region.base().add(offset as usize) as *const u64).read() }
+    }
+
+    /// Chunk `chunk`'s entry, undecoded, for `chunk` below `self.tables.chunk_count`.
+    #[inline(always)]
+    fn table_entry(&self, chunk: u64) -> (u64, u64) {
+        debug_assert!(chunk < self.tables.chunk_count);
+        let off = self.tables.chunk_table + chunk * CHUNK_ENTRY_SIZE;
+        // SAFETY: the chunk's entry, 16 bytes at an 8-aligned offset (`Tables`), chunk in range
+        // (caller).
+        unsafe { (self.table_word(off), self.table_word(off + 8)) }
     }
 
     /// Walks the chunk table from the start, yielding extents in order, and stops with an error
@@ -283,6 +407,106 @@ impl HeapMeta {
         }
     }
 
+    /// The usable size of the allocated object of type `fingerprint` that starts exactly at
+    /// `offset`, or `None` if there is none: the whole metadata check of a typed access, in one
+    /// pass over the chunk's 16-byte entry and the slot's bitmap word. A later chunk of a run
+    /// or a large object takes [`live_size_elsewhere`](Self::live_size_elsewhere).
+    ///
+    /// It accepts exactly what [`object_at`](Self::object_at), [`is_allocated`](Self::is_allocated)
+    /// and the fingerprint comparison accept together (tested below, over whole heaps, damaged
+    /// ones included), so a caller asks those for the reason only once this says `None`. The
+    /// entry is validated on every access, not trusted to be as open found it. An object it
+    /// accepts lies inside the region, and starts at a multiple of [`OBJECT_START_ALIGN`].
+    #[inline(always)]
+    pub(crate) fn live_size(&self, offset: u64, fingerprint: u64) -> Option<u64> {
+        let t = &self.tables;
+        // Below the heap, the subtraction wraps far past its end: one comparison covers both.
+        let rel = offset.wrapping_sub(t.heap_offset);
+        let chunk = rel / CHUNK_SIZE;
+        if chunk >= t.chunk_count {
+            return None;
+        }
+        let (raw, found) = self.table_entry(chunk);
+        // One comparison checks the kind, the class and the run length of a run's first chunk.
+        let head = &RUN_HEADS[(raw >> 8) as u8 as usize];
+        if raw != head.word || head.class.run_chunks as u64 > t.chunk_count - chunk {
+            return self.live_size_elsewhere(offset, fingerprint);
+        }
+        if found != fingerprint {
+            return None;
+        }
+        // In the run's first chunk, the offset in the chunk is the offset in the run.
+        let slot = head.class.slot_at((rel % CHUNK_SIZE) as u32)?;
+        self.slot_is_set(chunk, &head.class, slot)
+    }
+
+    /// [`live_size`](Self::live_size) for an offset whose chunk entry is not a valid run's first
+    /// (a later chunk of a run, a large object, free space or damage), for the same `offset`
+    /// already found in the heap.
+    #[inline(never)]
+    fn live_size_elsewhere(&self, offset: u64, fingerprint: u64) -> Option<u64> {
+        let t = &self.tables;
+        let rel = offset.wrapping_sub(t.heap_offset);
+        let chunk = rel / CHUNK_SIZE;
+        if chunk >= t.chunk_count {
+            return None;
+        }
+        let (raw, found) = self.table_entry(chunk);
+        let word = ChunkWord::decode(raw);
+        if word.encode() != raw {
+            return None;
+        }
+        if word.kind == chunk_kind::CONT {
+            let head = chunk.checked_sub(word.count as u64)?;
+            let (raw, found) = self.table_entry(head);
+            let run = &RUN_HEADS[(raw >> 8) as u8 as usize];
+            let valid = raw == run.word
+                && run.class.run_chunks as u64 <= t.chunk_count - head
+                && chunk - head < run.class.run_chunks as u64
+                && found == fingerprint;
+            if !valid {
+                return None;
+            }
+            // Less than a run (at most 64 chunks) from its start: fits 32 bits.
+            let slot = run.class.slot_at((rel - head * CHUNK_SIZE) as u32)?;
+            return self.slot_is_set(head, &run.class, slot);
+        }
+        // A large object starts at its first chunk's first byte (a later chunk reads as free).
+        let count = word.count as u64;
+        let span = word.kind == chunk_kind::SPAN
+            && word.class == 0
+            && rel % CHUNK_SIZE == 0
+            && count != 0
+            && count <= t.chunk_count - chunk
+            && found == fingerprint;
+        span.then_some(count * CHUNK_SIZE)
+    }
+
+    /// `Some(class.unit)` if `slot` is one of the run's and its bit is set in the bitmap of the
+    /// run at chunk `head` (below the table's `chunk_count`).
+    #[inline(always)]
+    fn slot_is_set(&self, head: u64, class: &SizeClass, slot: u64) -> Option<u64> {
+        if slot >= class.slots as u64 {
+            return None;
+        }
+        let word = self.tables.bitmap_table + head * BITMAP_BYTES + slot / 64 * 8;
+        // SAFETY: word `slot / 64` of chunk `head`'s bitmap, `head` in range (caller), and a
+        // class's bitmap fits in `BITMAP_BYTES` (asserted at compile time above).
+        let bits = unsafe { self.table_word(word) };
+        (bits & (1 << (slot % 64)) != 0).then_some(class.unit as u64)
+    }
+
+    /// Chunk `chunk`'s entry; one of an object (a run's or a large object's) must have no bits
+    /// set outside its fields, as the walk at open checked.
+    fn exact_entry(&self, chunk: u64) -> Result<(ChunkWord, u64), PointerRejection> {
+        let (word, fingerprint) = self.entry(chunk);
+        let raw = self.raw_word(chunk);
+        if word.kind != chunk_kind::FREE && word.encode() != raw {
+            return Err(PointerRejection::BadChunkEntry);
+        }
+        Ok((word, fingerprint))
+    }
+
     /// Finds the object that starts exactly at `offset`. Returns its kind, fingerprint and
     /// usable size; never reads outside the pool, whatever the table holds.
     #[inline]
@@ -291,15 +515,20 @@ impl HeapMeta {
             .geometry
             .chunk_of(offset)
             .ok_or(PointerRejection::OutsideHeap)?;
-        let (word, fingerprint) = self.entry(chunk);
+        let (word, fingerprint) = self.exact_entry(chunk)?;
         let (head, word, fingerprint) = match word.kind {
             chunk_kind::RUN | chunk_kind::SPAN => (chunk, word, fingerprint),
             chunk_kind::CONT => {
                 let head = chunk
                     .checked_sub(word.count as u64)
                     .ok_or(PointerRejection::BadChunkEntry)?;
-                let (hw, hf) = self.entry(head);
-                if hw.kind != chunk_kind::RUN {
+                let (hw, hf) = self.exact_entry(head)?;
+                // The head must be a run that reaches back to this chunk: a continuation whose
+                // distance overshoots its run would otherwise find a slot a multiple of 2^32
+                // bytes away from `offset`.
+                let reaches = (hw.class as usize) < CLASS_COUNT
+                    && (word.count as u64) < CLASSES[hw.class as usize].run_chunks as u64;
+                if hw.kind != chunk_kind::RUN || !reaches {
                     return Err(PointerRejection::BadChunkEntry);
                 }
                 (head, hw, hf)
@@ -308,7 +537,7 @@ impl HeapMeta {
         };
         if word.kind == chunk_kind::SPAN {
             let count = word.count as u64;
-            if count == 0 || count > self.geometry.chunk_count - head {
+            if count == 0 || count > self.geometry.chunk_count - head || word.class != 0 {
                 return Err(PointerRejection::BadChunkEntry);
             }
             if offset != self.geometry.chunk_offset(head) {
@@ -383,6 +612,184 @@ impl ObjectRef {
     pub(crate) fn size(&self) -> u64 {
         match *self {
             ObjectRef::Slot { size, .. } | ObjectRef::Span { size, .. } => size,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::heap::chunk_kind::{CONT, RUN, SPAN};
+    use crate::{PPtr, PSlice, Persistent, Pool, PoolImage};
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Root {
+        small: PPtr<Small>,
+        medium: PSlice<u64>,
+        large: PSlice<u64>,
+    }
+
+    /// 24 bytes: the 32-byte class, one-chunk runs.
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Small {
+        a: u64,
+        b: u64,
+        c: u64,
+    }
+
+    /// An image of a pool holding small objects (some freed), objects in runs of several chunks
+    /// and large objects, with its geometry.
+    fn populated() -> (PoolImage, Geometry) {
+        let pool = Pool::<Root>::builder().create_simulated(4 << 20).unwrap();
+        let mut freed = Vec::new();
+        pool.transaction(|tx| -> crate::Result<()> {
+            for i in 0..600u64 {
+                let p = tx.alloc(Small { a: i, b: 0, c: 0 })?;
+                if i % 3 == 0 {
+                    freed.push(p);
+                }
+                tx.root_mut().set_small(p)?;
+            }
+            // 3,200 bytes: a class whose runs take several chunks.
+            for _ in 0..12 {
+                let s = tx.alloc_slice_zeroed::<u64>(400)?;
+                tx.root_mut().set_medium(s)?;
+            }
+            // 40,000 bytes: three chunks each.
+            for _ in 0..3 {
+                let s = tx.alloc_slice_zeroed::<u64>(5000)?;
+                tx.root_mut().set_large(s)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        pool.transaction(|tx| -> crate::Result<()> { freed.iter().try_for_each(|&p| tx.free(p)) })
+            .unwrap();
+        let geometry = pool.shared().media.geometry;
+        let sim = pool.shared().media.domain.sim().unwrap();
+        let image = sim.crash_now(|point| point.everything());
+        drop(pool);
+        (image, geometry)
+    }
+
+    fn meta_of(image: &mut PoolImage, geometry: Geometry) -> HeapMeta {
+        let bytes = image.as_bytes_mut();
+        // SAFETY: the image outlives the meta in each test, and is page-aligned.
+        let region = unsafe { Region::new(bytes.as_mut_ptr(), bytes.len() as u64) };
+        HeapMeta::new(region, geometry)
+    }
+
+    /// What `object_at`, `is_allocated` and the type comparison accept together.
+    fn reference(meta: &HeapMeta, offset: u64, fingerprint: u64) -> Option<u64> {
+        let object = meta.object_at(offset).ok()?;
+        (meta.is_allocated(&object) && object.fingerprint() == fingerprint).then_some(object.size())
+    }
+
+    /// Every 8-byte offset across the heap (and around it), for every fingerprint the table
+    /// holds and one it does not: `live_size` agrees with the reference. Returns how many
+    /// offsets were accepted.
+    fn assert_agreement(meta: &HeapMeta) -> u64 {
+        let g = meta.geometry;
+        let mut fingerprints: Vec<u64> = (0..g.chunk_count).map(|c| meta.entry(c).1).collect();
+        fingerprints.push(0x1234_5678);
+        fingerprints.sort_unstable();
+        fingerprints.dedup();
+        let mut accepted = 0;
+        let offsets = (g.heap_offset - 64..g.heap_end() + 64).step_by(8).chain([
+            0,
+            1,
+            g.heap_offset + 1,
+            u64::MAX - 7,
+            g.heap_end(),
+        ]);
+        for offset in offsets {
+            for &fp in &fingerprints {
+                let fast = meta.live_size(offset, fp);
+                assert_eq!(
+                    fast,
+                    reference(meta, offset, fp),
+                    "offset {offset:#x} fp {fp:#x}"
+                );
+                if fast.is_some() {
+                    assert_eq!(offset % OBJECT_START_ALIGN, 0, "offset {offset:#x}");
+                }
+                accepted += fast.is_some() as u64;
+            }
+        }
+        accepted
+    }
+
+    #[test]
+    fn live_size_agrees_with_the_checked_walk_on_a_sound_heap() {
+        let (mut image, geometry) = populated();
+        let meta = meta_of(&mut image, geometry);
+        // 400 small objects, 12 medium, 3 large, the root's pointers not counted.
+        assert_eq!(assert_agreement(&meta), 400 + 12 + 3);
+    }
+
+    /// splitmix64, for reproducible damage.
+    fn next(state: &mut u64) -> u64 {
+        *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Chunk entries and bitmap words overwritten with what a hostile file may hold: words of
+    /// every kind with plausible and implausible fields, stray bits, swapped fingerprints. The
+    /// fast check still accepts exactly what the reference accepts (and reads nothing outside
+    /// the pool: it would fault or trip the region's checks in the reference).
+    #[test]
+    fn live_size_agrees_with_the_checked_walk_on_a_damaged_heap() {
+        let (image, geometry) = populated();
+        let used: Vec<u64> = {
+            let mut image = image.clone();
+            let meta = meta_of(&mut image, geometry);
+            (0..geometry.chunk_count)
+                .filter(|&c| meta.raw_word(c) != 0)
+                .collect()
+        };
+        let mut state = 7;
+        for _round in 0..48 {
+            let mut image = image.clone();
+            let meta = meta_of(&mut image, geometry);
+            let fingerprints: Vec<u64> = used.iter().map(|&c| meta.entry(c).1).collect();
+            for _ in 0..6 {
+                let r = next(&mut state);
+                let chunk = if r % 4 == 0 {
+                    r % geometry.chunk_count
+                } else {
+                    used[(r >> 8) as usize % used.len()]
+                };
+                let class = (next(&mut state) % (CLASS_COUNT as u64 + 3)) as u8;
+                let chunks = CLASSES.get(class as usize).map_or(1, |c| c.run_chunks);
+                let pick = next(&mut state);
+                // A used chunk before this one: a continuation's distance back to it.
+                let before = used[(pick >> 24) as usize % used.len()];
+                let count = match pick % 6 {
+                    0 => chunks,
+                    1 => (pick >> 8) as u32 % 70,
+                    2 => u32::MAX,
+                    3 => geometry.chunk_count as u32 - chunk as u32,
+                    4 if before < chunk => (chunk - before) as u32,
+                    _ => 1,
+                };
+                let kind = [RUN, CONT, SPAN, 0, 7][(pick >> 40) as usize % 5];
+                let mut raw = ChunkWord { kind, class, count }.encode();
+                if pick >> 62 == 0 {
+                    raw |= 1 << 20; // stray bits
+                }
+                let entry = geometry.chunk_entry_offset(chunk);
+                meta.region.write_u64(entry, raw);
+                let fp = fingerprints[(pick >> 16) as usize % fingerprints.len()];
+                meta.region.write_u64(entry + 8, fp);
+                let bitmap = meta.bitmap_word_offset(chunk, next(&mut state) % 16);
+                meta.region.write_u64(bitmap, next(&mut state));
+            }
+            assert_agreement(&meta);
         }
     }
 }

@@ -46,7 +46,7 @@ pub(crate) struct ChunkWord {
 }
 
 impl ChunkWord {
-    pub(crate) fn encode(self) -> u64 {
+    pub(crate) const fn encode(self) -> u64 {
         self.kind as u64 | (self.class as u64) << 8 | (self.count as u64) << 32
     }
     #[inline]
@@ -150,7 +150,10 @@ const fn make_class(unit: u64) -> SizeClass {
 }
 
 /// Every size class, smallest first.
-pub(crate) static CLASSES: [SizeClass; CLASS_COUNT] = {
+pub(crate) static CLASSES: [SizeClass; CLASS_COUNT] = CLASSES_CONST;
+
+/// [`CLASSES`], for tables built at compile time from it.
+pub(crate) const CLASSES_CONST: [SizeClass; CLASS_COUNT] = {
     let (units, n) = class_units();
     let mut out = [SizeClass {
         unit: 0,

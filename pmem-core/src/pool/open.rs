@@ -502,10 +502,7 @@ fn finish_open<R: Persistent>(
             source,
         });
     }
-    let meta = HeapMeta {
-        region: media.region,
-        geometry: media.geometry,
-    };
+    let meta = HeapMeta::new(media.region, media.geometry);
     let heap = Heap::open(meta).map_err(|problem| Error::corrupt(&location, problem))?;
     let info = PoolInfo::from_header(
         &header,

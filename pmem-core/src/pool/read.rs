@@ -44,16 +44,25 @@ impl<'p, R: Persistent> Reader<'p, R> {
     }
 
     /// The object `ptr` points at, after checking it is in the heap, aligned, the start of an
-    /// object, and of type `T`.
+    /// object, allocated, and of type `T`.
+    ///
+    /// Cost: two reads of dense heap metadata (the chunk's 16-byte table entry and the slot's
+    /// bitmap word) and about forty instructions, with no lock and no call; a pointer into a
+    /// later chunk of a multi-chunk run or to a large object reads one more entry.
+    // Always inlined: it is the hop of every walk through the pool, and out of line it cost a
+    // call, six saved registers and its result through memory, as much as the checks.
+    #[inline(always)]
     pub fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
         let offset = resolve::<T>(self.shared.heap.meta(), ptr.offset(), 1, T::FINGERPRINT)?;
         let p = self
             .shared
             .media
             .region
-            .ptr(offset, core::mem::size_of::<T>() as u64);
-        // SAFETY: `resolve` checked bounds, alignment and type; `T: Persistent` accepts any bytes;
-        // the read lock keeps writers out while `&self` lives.
+            .base()
+            .wrapping_add(offset as usize);
+        // SAFETY: `resolve` checked that a `T` at `offset` lies in the heap's region (this one),
+        // aligned, and is an object of type `T`; `T: Persistent` accepts any bytes; the read
+        // lock keeps writers out while `&self` lives.
         Ok(unsafe { &*(p as *const T) })
     }
 

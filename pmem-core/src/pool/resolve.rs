@@ -1,19 +1,50 @@
 //! Turning a persistent pointer into a checked offset: bounds, alignment, object start, type.
 
 use crate::error::{Error, PointerRejection, Result};
+use crate::heap::meta::OBJECT_START_ALIGN;
 use crate::heap::{HeapMeta, ObjectRef};
 use crate::persistent::Persistent;
 
 /// Checks that `offset` is the start of an allocated object of type `T` with room for
-/// `count` elements of `T`, and returns it. Never reads outside the pool.
-#[inline]
+/// `count` elements of `T`, and returns it: then `count` elements of `T` from it lie inside
+/// `meta`'s region, aligned. Never reads outside the pool.
+///
+/// Every check of [`locate`] is made, in [`HeapMeta::live_size`]'s single pass; only a refusal
+/// goes through `locate` again, out of line, to name its reason.
+#[inline(always)]
 pub(crate) fn resolve<T: Persistent>(
     meta: &HeapMeta,
     offset: u64,
     count: u64,
     fingerprint: u64,
 ) -> Result<u64> {
-    locate::<T>(meta, offset, count, fingerprint).map(|_| offset)
+    let align = core::mem::align_of::<T>() as u64;
+    // Every object start is aligned to OBJECT_START_ALIGN: most types need no check of their own.
+    let aligned = align <= OBJECT_START_ALIGN || offset % align == 0;
+    let fits = |size: u64| {
+        (core::mem::size_of::<T>() as u64)
+            .checked_mul(count)
+            .is_some_and(|need| need <= size)
+    };
+    match meta.live_size(offset, fingerprint) {
+        Some(size) if aligned && fits(size) => Ok(offset),
+        _ => Err(refusal::<T>(meta, offset, count, fingerprint)),
+    }
+}
+
+/// Why [`resolve`] refused `offset`.
+#[cold]
+#[inline(never)]
+fn refusal<T: Persistent>(meta: &HeapMeta, offset: u64, count: u64, fingerprint: u64) -> Error {
+    match locate::<T>(meta, offset, count, fingerprint) {
+        Err(e) => e,
+        // The two passes agree on a pool that holds still (tested); they can differ only if
+        // another process rewrote the metadata in between, which is damage.
+        Ok(_) => Error::InvalidPointer {
+            offset,
+            reason: PointerRejection::BadChunkEntry,
+        },
+    }
 }
 
 /// As [`resolve`], returning where the object is in the heap.
