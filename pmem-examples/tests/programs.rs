@@ -244,14 +244,13 @@ fn demo_tells_the_story_twice() {
 }
 
 /// Every program of the package.
-const PROGRAMS: [&str; 7] = [
+const PROGRAMS: [&str; 6] = [
     env!("CARGO_BIN_EXE_string-writer"),
     env!("CARGO_BIN_EXE_string-reader"),
     env!("CARGO_BIN_EXE_hashmap-cli"),
     env!("CARGO_BIN_EXE_btree-cli"),
     env!("CARGO_BIN_EXE_queue-cli"),
     env!("CARGO_BIN_EXE_demo"),
-    env!("CARGO_BIN_EXE_pmem"),
 ];
 
 /// `--help` and `-h` print usage and exit 0, and are never taken for a pool file's name.
@@ -305,74 +304,4 @@ fn every_program_refuses_an_unknown_option() {
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "{program} created {left:?}");
     }
-}
-
-/// Another program truncating the pool file while `pmem` reads it gets a message and exit
-/// status 1 from the tool, not a silent death by `SIGBUS`. The tool is made to block on a full
-/// standard output in the middle of a large hex dump; the file is truncated meanwhile, and the
-/// rest of the dump reads pages past the new end.
-#[test]
-fn pmem_reports_a_file_truncated_while_it_reads() {
-    use pmem_core::{PSlice, Persistent, Pool};
-    use std::io::Read;
-    use std::os::unix::process::ExitStatusExt;
-
-    #[derive(Persistent)]
-    #[repr(C)]
-    struct Root {
-        data: PSlice<u64>,
-    }
-
-    let _guard = exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("shrinks.pool");
-    let offset = {
-        let pool = Pool::<Root>::create(&path, 64 << 20).unwrap();
-        pool.transaction(|tx| -> pmem_core::Result<_> {
-            // Distinct lines, which the hex dump does not collapse.
-            let values: Vec<u64> = (0..2 << 20).collect();
-            let data = tx.alloc_slice(&values)?;
-            tx.root_mut().set_data(data)?;
-            Ok(data.offset())
-        })
-        .unwrap()
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pmem"))
-        .arg("dump")
-        .arg(&path)
-        .arg("--object")
-        .arg(offset.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0u8; 4096];
-    if let Err(e) = stdout.read_exact(&mut first) {
-        let out = child.wait_with_output().unwrap();
-        panic!("pmem dump did not get going ({e}): {}", stderr(&out));
-    }
-    // The dump is under way and will soon block on the full pipe; shrink the file under it.
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(1 << 20)
-        .unwrap();
-    let mut rest = Vec::new();
-    stdout.read_to_end(&mut rest).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.signal(),
-        None,
-        "pmem was killed by signal {:?}",
-        out.status.signal()
-    );
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("shrinks.pool") && err.contains("shrank while it was being read"),
-        "{err}"
-    );
 }

@@ -8,7 +8,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
 use pmem_core::inspect::Inspection;
@@ -874,4 +874,104 @@ fn usage_errors_exit_2_and_help_documents_exit_statuses() {
     pmem(["check", "--help"])
         .expect(0)
         .stdout_has("Exit status");
+}
+
+/// `--help` and `-h` print usage and exit 0, and an unknown option is a usage error naming it;
+/// none of them is taken for a pool file's name or creates anything.
+#[test]
+fn help_and_unknown_options_create_nothing() {
+    let s = Scratch::new("help");
+    let cwd = s.path("cwd");
+    fs::create_dir(&cwd).unwrap();
+    let run_in = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pmem"))
+            .args(args)
+            .current_dir(&cwd)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the pmem binary")
+    };
+    for flag in ["--help", "-h"] {
+        let out = run_in(&[flag]);
+        assert!(out.status.success(), "pmem {flag}: {}", out.status);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("Usage:"), "pmem {flag}: {stdout}");
+    }
+    let out = run_in(&["--no-such-option", "x.pool"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--no-such-option"), "{stderr}");
+    let left: Vec<_> = fs::read_dir(&cwd).unwrap().collect();
+    assert!(left.is_empty(), "pmem created {left:?}");
+}
+
+/// Another program truncating the pool file while `pmem` reads it gets a message and exit
+/// status 1 from the tool, not a silent death by `SIGBUS`. The tool is made to block on a full
+/// standard output in the middle of a large hex dump; the file is truncated meanwhile, and the
+/// rest of the dump reads pages past the new end.
+#[test]
+fn pmem_reports_a_file_truncated_while_it_reads() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Data {
+        data: PSlice<u64>,
+    }
+
+    let s = Scratch::new("shrinks");
+    let path = s.path("shrinks.pool");
+    let offset = {
+        let pool = Pool::<Data>::create(&path, 64 << 20).unwrap();
+        pool.transaction(|tx| -> pmem_core::Result<_> {
+            // Distinct lines, which the hex dump does not collapse.
+            let values: Vec<u64> = (0..2 << 20).collect();
+            let data = tx.alloc_slice(&values)?;
+            tx.root_mut().set_data(data)?;
+            Ok(data.offset())
+        })
+        .unwrap()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pmem"))
+        .arg("dump")
+        .arg(&path)
+        .arg("--object")
+        .arg(offset.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 4096];
+    if let Err(e) = stdout.read_exact(&mut first) {
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "pmem dump did not get going ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The dump is under way and will soon block on the full pipe; shrink the file under it.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "pmem was killed by signal {:?}",
+        out.status.signal()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("shrinks.pool") && err.contains("shrank while it was being read"),
+        "{err}"
+    );
 }
