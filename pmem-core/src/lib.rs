@@ -83,8 +83,3 @@ pub use pmem_derive::Persistent;
 pub use pool::{Objects, Pool, PoolBuilder, PoolInfo, PoolRead, PoolStats, ReadGuard, Reader};
 pub use ptr::{PPtr, PSlice};
 pub use tx::{PMut, SliceMut, Tx};
-
-/// The README's examples, compiled and run as doctests so that they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
