@@ -385,3 +385,46 @@ fn crash_during_recovery_both_ways() {
 fn large_undo_entries_both_ways() {
     each_way(large_undo_entries);
 }
+
+/// One transaction allocating 40 nodes: its commit record (40 new-object ranges, their heap
+/// ops) outgrows a streamed entry's buffered head, so its later lines go out as they fill.
+fn many_allocations_in_one_transaction(test: CrashTest) {
+    let committed = Arc::new(AtomicU64::new(0));
+    let seen = committed.clone();
+    let report = test.run::<List>(
+        move |pool| {
+            for round in 0..3u64 {
+                pool.transaction(|tx| {
+                    for i in 0..40u64 {
+                        let head = tx.root().head;
+                        let node = tx.alloc(Node {
+                            next: head,
+                            value: round * 40 + i,
+                            pad: [round as u8; 48],
+                        })?;
+                        tx.root_mut().set_head(node)?;
+                    }
+                    let len = tx.root().len;
+                    tx.root_mut().set_len(len + 40)
+                })?;
+                committed.fetch_add(40, Ordering::SeqCst);
+            }
+            Ok(())
+        },
+        move |pool, _| {
+            let done = seen.load(Ordering::SeqCst);
+            let len = pool.read(|r| r.root().len).map_err(|e| e.to_string())?;
+            if len != done && len != done + 40 {
+                return Err(format!("{len} nodes after {done} committed"));
+            }
+            check_list(pool, len)
+        },
+    );
+    report.assert_ok();
+    eprintln!("{report}");
+}
+
+#[test]
+fn many_allocations_in_one_transaction_both_ways() {
+    each_way(many_allocations_in_one_transaction);
+}

@@ -250,3 +250,28 @@ impl super::Persist for CpuFlush {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every length of whole words writes exactly those bytes, and nothing past them.
+    #[test]
+    fn streamed_bytes_are_the_source_and_nothing_more() {
+        #[repr(C, align(64))]
+        struct Buf([u8; 1088]);
+        let src: Vec<u8> = (0..1024u32).map(|i| (i * 37 % 251) as u8 + 1).collect();
+        for len in (0..=1024).step_by(8) {
+            let mut buf = Box::new(Buf([0; 1088]));
+            // SAFETY: `buf` is 64-aligned, has room for `len` bytes and is disjoint from `src`;
+            // `len` is a multiple of 8.
+            unsafe { stream_lines(buf.0.as_mut_ptr(), &src[..len]) };
+            sfence();
+            assert_eq!(&buf.0[..len], &src[..len], "{len}");
+            assert!(
+                buf.0[len..].iter().all(|&b| b == 0),
+                "{len}: wrote past the end"
+            );
+        }
+    }
+}

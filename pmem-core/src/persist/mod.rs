@@ -120,6 +120,7 @@ impl fmt::Display for FlushMode {
 
 /// Counts of what the persistence domain has been asked to do since the pool was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlushStats {
     /// Cache lines written back (or, in msync mode, covered by a pending msync).
     pub lines_flushed: u64,
@@ -316,9 +317,11 @@ impl Domain {
     /// A domain over `[base, base + len)` with the given mode.
     ///
     /// # Safety
-    /// `base .. base + len` must stay mapped for the life of the domain. For
+    /// `base .. base + len` must stay mapped for the life of the domain, and `base` must be
+    /// page-aligned (log lines are streamed to 64-aligned offsets from it). For
     /// [`FlushMode::Simulated`], use [`Domain::simulated`] instead.
     pub(crate) unsafe fn new(base: *mut u8, len: u64, mode: FlushMode) -> Domain {
+        assert_eq!(base as usize % 4096, 0, "a pool mapping is page-aligned");
         let mut log_writes = (LogWrites::Flushed, LogWritesChoice::Mode);
         let backend = match mode {
             FlushMode::Clwb | FlushMode::ClflushOpt | FlushMode::Clflush => {
@@ -364,8 +367,14 @@ impl Domain {
     /// Writes log lines as `log_writes` says, whatever the CPU's strategy would choose. Only
     /// the cache-flush modes and the simulated domain can stream; the others store and flush.
     pub(crate) fn set_log_writes(&mut self, log_writes: LogWrites) {
-        self.streams_log = log_writes == LogWrites::NonTemporal && self.backend.can_stream();
-        self.choice = LogWritesChoice::Requested;
+        let can_stream = self.backend.can_stream();
+        self.streams_log = log_writes == LogWrites::NonTemporal && can_stream;
+        // A request the mode cannot honour is the mode's choice, not the request's.
+        self.choice = if can_stream {
+            LogWritesChoice::Requested
+        } else {
+            LogWritesChoice::Mode
+        };
     }
 
     /// How log lines are written, and why.
@@ -398,10 +407,16 @@ impl Domain {
         );
         assert_eq!(len % 8, 0, "log writes are whole words");
         let dst = self.base.wrapping_add(offset as usize);
+        debug_assert!(
+            lines.as_ptr() as usize + lines.len() <= dst as usize
+                || dst as usize + lines.len() <= lines.as_ptr() as usize,
+            "log lines overlap their source"
+        );
         match &self.backend {
-            // SAFETY: in the mapping and 64-aligned (checked above), which stays mapped
-            // (`new`'s contract); the caller is the pool's only writer and `lines` is its own
-            // buffer, disjoint from the pool.
+            // SAFETY: in the mapping and 64-aligned (checked above; the mapping is page-aligned,
+            // `new`'s contract), which stays mapped; the caller is the pool's only writer, and
+            // `lines` (its own buffer, or the live object an undo entry copies) is disjoint from
+            // the log space it writes (checked in debug builds above).
             Backend::Cpu(_) => unsafe { cpu::stream_lines(dst, lines) },
             _ => {
                 // SAFETY: as above, with ordinary stores.

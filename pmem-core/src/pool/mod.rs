@@ -45,6 +45,7 @@ pub(crate) struct Shared {
 
 /// Facts about a pool, from its header and how it was opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolInfo {
     /// Format version (major, minor).
     pub version: (u16, u16),
