@@ -497,7 +497,9 @@ impl HeapMeta {
     }
 
     /// Chunk `chunk`'s entry; one of an object (a run's or a large object's) must have no bits
-    /// set outside its fields, as the walk at open checked.
+    /// set outside its fields, as the walk at open checked. Inlined: a free locates its object
+    /// through it, and the call cost W3 free 39 instructions.
+    #[inline]
     fn exact_entry(&self, chunk: u64) -> Result<(ChunkWord, u64), PointerRejection> {
         let (word, fingerprint) = self.entry(chunk);
         let raw = self.raw_word(chunk);
