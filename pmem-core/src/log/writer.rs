@@ -272,7 +272,12 @@ impl LogWriter {
         ranges: &[(u64, u64)],
     ) -> Result<()> {
         let (mut ops, mut ranges) = (ops, ranges);
-        let inline = 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE;
+        let inline = Content::Commit {
+            data_hash,
+            ops,
+            ranges,
+        }
+        .len();
         if self.room(media, heap) < inline || ranges.len() > u16::MAX as usize {
             // Too large for one entry here: spill into REDO and RANGES entries first.
             while !ops.is_empty() {

@@ -178,27 +178,30 @@ pub(crate) fn from_table(cpu: CpuId) -> Option<LogWrites> {
 /// How a pool with cache-flush mode `line` writes its log lines on this CPU, and why: from the
 /// table, else from a calibration run once per process and flush instruction.
 pub(crate) fn choose(line: LineFlush) -> (LogWrites, LogWritesChoice) {
-    let cpu = CpuId::current();
-    if let Some(log_writes) = from_table(cpu) {
-        return (log_writes, LogWritesChoice::CpuTable { cpu });
-    }
-    static CALIBRATED: [OnceLock<(u32, u32)>; 3] =
+    // Once per process and instruction: CPUID is a VM exit under a hypervisor, and every open
+    // asks.
+    static CHOSEN: [OnceLock<(LogWrites, LogWritesChoice)>; 3] =
         [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let index = match line {
         LineFlush::Clwb => 0,
         LineFlush::ClflushOpt => 1,
         LineFlush::Clflush => 2,
     };
-    let (flushed_ns, non_temporal_ns) = *CALIBRATED[index].get_or_init(|| calibrate(line));
-    // Non-temporal stores only when clearly cheaper: the flushed way is the conservative one.
-    (
-        decide(flushed_ns, non_temporal_ns),
-        LogWritesChoice::Calibrated {
-            cpu,
-            flushed_ns,
-            non_temporal_ns,
-        },
-    )
+    *CHOSEN[index].get_or_init(|| {
+        let cpu = CpuId::current();
+        if let Some(log_writes) = from_table(cpu) {
+            return (log_writes, LogWritesChoice::CpuTable { cpu });
+        }
+        let (flushed_ns, non_temporal_ns) = calibrate(line);
+        (
+            decide(flushed_ns, non_temporal_ns),
+            LogWritesChoice::Calibrated {
+                cpu,
+                flushed_ns,
+                non_temporal_ns,
+            },
+        )
+    })
 }
 
 /// Entries per timed round of the calibration, and timed rounds per way (the fastest counts),
