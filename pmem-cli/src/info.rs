@@ -89,8 +89,8 @@ fn recovery_text(r: &RecoveryReport) -> String {
         )
     } else {
         format!(
-            "the last transaction committed but its heap changes were interrupted: opening the pool completes them ({} heap operations)",
-            r.ops_replayed
+            "the last transaction committed but its writes may not all be in place: opening the pool completes them ({} redo entries, {} heap operations)",
+            r.redo_applied, r.ops_replayed
         )
     }
 }
@@ -436,6 +436,7 @@ fn to_json(f: &Facts<'_>) -> Json {
                 ("needed", (*r != RecoveryReport::default()).into()),
                 ("rolls_back", r.rolled_back.into()),
                 ("undo_entries", r.undo_applied.into()),
+                ("redo_entries", r.redo_applied.into()),
                 ("heap_operations", r.ops_replayed.into()),
                 ("description", recovery_text(r).into()),
             ]),

@@ -180,9 +180,10 @@ pub(crate) fn check_inspection(inspection: &Inspection, media: &CheckReport) -> 
     let r = inspection.info().recovery;
     if r != Default::default() {
         report.notes.push(format!(
-            "the last transaction was interrupted and recovery {} ({} undo entries, {} heap operations)",
+            "the last transaction was interrupted and recovery {} ({} undo entries, {} redo entries, {} heap operations)",
             if r.rolled_back { "rolled it back" } else { "completed it" },
             r.undo_applied,
+            r.redo_applied,
             r.ops_replayed
         ));
     }

@@ -319,7 +319,10 @@ fn campaign(storage: Storage) {
             last.txs,
             seen.txs
         );
-        if recovery.rolled_back {
+        // A transaction's writes reach the pool only after its commit record is durable, so a
+        // kill inside one leaves the last committed log (its redo entries replayed), or a
+        // half-written commit (rolled back).
+        if recovery.rolled_back || recovery.redo_applied > 0 {
             in_tx += 1;
         }
         if recovery.ops_replayed > 0 {
@@ -343,7 +346,7 @@ fn campaign(storage: Storage) {
     let elapsed = start.elapsed();
     eprintln!(
         "{KILLS} SIGKILLs on {storage:?} in {elapsed:.1?} ({:.1?} per kill): {in_tx} inside a \
-         transaction (rolled back), {replayed} with committed heap operations replayed, \
+         transaction (a log to replay or roll back), {replayed} with committed heap operations replayed, \
          {during_startup} before the child was ready; {} transactions committed in all",
         elapsed / KILLS,
         last.txs

@@ -347,6 +347,20 @@ pub enum LogCorruption {
         /// Bytes it restores.
         len: u64,
     },
+    /// A redo entry too short to name its target.
+    RedoWithoutTarget {
+        /// The entry.
+        entry: u64,
+    },
+    /// A redo entry writes bytes outside the root and the heap.
+    RedoOutside {
+        /// The entry.
+        entry: u64,
+        /// The target.
+        target: u64,
+        /// Bytes it writes.
+        len: u64,
+    },
     /// A commit record shorter than the ranges it counts.
     ShortCommit {
         /// The entry.
@@ -418,6 +432,13 @@ impl fmt::Display for LogCorruption {
             LogCorruption::UndoOutside { entry, target, len } => write!(
                 f,
                 "the undo entry at {entry:#x} is for {target:#x}+{len:#x}, outside the root and heap"
+            ),
+            LogCorruption::RedoWithoutTarget { entry } => {
+                write!(f, "the redo entry at {entry:#x} has no target")
+            }
+            LogCorruption::RedoOutside { entry, target, len } => write!(
+                f,
+                "the redo entry at {entry:#x} writes {target:#x}+{len:#x}, outside the root and heap"
             ),
             LogCorruption::ShortCommit { entry } => {
                 write!(f, "the commit record at {entry:#x} is short")

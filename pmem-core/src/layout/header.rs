@@ -15,6 +15,17 @@ pub(crate) const MAGIC: [u8; 8] = *b"PMEMPOOL";
 pub const MAX_LAYOUT_NAME: usize = 63;
 const ROOT_TYPE_BYTES: usize = 3584;
 
+/// Format feature flags (the header's three feature words).
+pub(crate) mod features {
+    /// `incompat`: the logs may hold `DATA` entries (a transaction's writes, logged with its
+    /// commit record and applied after it; format 3.1). A reader that does not know them
+    /// would take a committed transaction for a torn one, so it must refuse the pool. Set on
+    /// every pool this version creates or opens for writing.
+    pub(crate) const REDO_WRITES: u64 = 1;
+    /// Every `incompat` feature this version knows.
+    pub(crate) const KNOWN_INCOMPAT: u64 = REDO_WRITES;
+}
+
 /// One copy of the header, exactly [`HEADER_SIZE`] bytes.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone)]
 #[repr(C)]

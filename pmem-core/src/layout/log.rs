@@ -61,6 +61,11 @@
 //!
 //! Payloads by kind:
 //! - `UNDO`: target offset (u64), then the bytes the target held before the transaction wrote it.
+//!   Written by format 3.0, read by every later version (a pool of 3.0 may hold one after a
+//!   crash).
+//! - `DATA`: target offset (u64), then the bytes the transaction wrote there: its write set,
+//!   logged with the commit record and copied into place only once that is durable (feature
+//!   [`REDO_WRITES`](crate::layout::header::features::REDO_WRITES)).
 //! - `REDO`: heap metadata operations ([`Op`]), 16 bytes each, applied only once committed.
 //! - `RANGES`: `(offset, len)` pairs of bytes the transaction wrote without undo (new objects).
 //! - `EXTEND`: offset and length of the block where the log continues.
@@ -88,6 +93,9 @@ pub(crate) mod kind {
     pub(crate) const EXTEND: u32 = 4;
     pub(crate) const COMMIT: u32 = 5;
     pub(crate) const RETIRED: u32 = 6;
+    pub(crate) const DATA: u32 = 7;
+    /// The largest kind this version knows.
+    pub(crate) const LAST: u32 = DATA;
 }
 
 /// Entry flags (the header's second byte).

@@ -33,7 +33,12 @@ pub(crate) use geometry::Geometry;
 /// and each refuses the other's pools.
 pub const FORMAT_MAJOR: u16 = 3;
 /// See [`FORMAT_MAJOR`].
-pub const FORMAT_MINOR: u16 = 0;
+///
+/// Minor version 1 adds the `DATA` log entry (feature `REDO_WRITES`): a transaction's writes go
+/// to the log with its commit record and into place after it, one fence for the whole
+/// transaction. Version 3.1 opens and recovers 3.0 pools (whose logs hold undo entries) and
+/// upgrades them when it opens them for writing; 3.0 refuses 3.1 pools by the feature flag.
+pub const FORMAT_MINOR: u16 = 1;
 
 /// Rounds `v` up to a multiple of `to` (a power of two), or `None` if that overflows: sizes
 /// read from a pool file can be anything.

@@ -59,7 +59,7 @@ fn plausible_header(region: &Region, gen: u64, pos: u64, end: u64) -> Option<(u3
     let word0 = region.read_u64(pos);
     let (kind_word, len) = (word0 as u32, word0 >> 32);
     let (k, f) = (kind_word & 0xff, kind_word >> 8 & 0xff);
-    let plausible = (kind::UNDO..=kind::RETIRED).contains(&k)
+    let plausible = (kind::UNDO..=kind::LAST).contains(&k)
         && f & !flags::ALL == 0
         && entry_size(len) <= end - pos
         && region.read_u64(pos + 8) == gen;

@@ -14,8 +14,10 @@ pub struct RecoveryReport {
     pub rolled_back: bool,
     /// Heap metadata operations replayed from committed transactions.
     pub ops_replayed: u64,
-    /// Undo entries applied.
+    /// Undo entries applied (logs written by format 3.0).
     pub undo_applied: u64,
+    /// Redo entries of committed transactions written into place again.
+    pub redo_applied: u64,
 }
 
 /// The log as recovery sees it.
@@ -166,6 +168,8 @@ fn has_commit(slot: &ParsedSlot) -> bool {
 pub(crate) struct SlotContents {
     /// `(target, len, offset of the old bytes)` per undo entry, in log order.
     pub undo: Vec<(u64, u64, u64)>,
+    /// `(target, len, offset of the new bytes)` per redo entry, in log order.
+    pub data: Vec<(u64, u64, u64)>,
     pub ops: Vec<Op>,
     pub ranges: Vec<(u64, u64)>,
     /// The data hash of the commit record, if the slot has a whole one.
@@ -178,6 +182,7 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
     let r = &media.region;
     let mut out = SlotContents {
         undo: Vec::new(),
+        data: Vec::new(),
         ops: Vec::new(),
         ranges: Vec::new(),
         commit: None,
@@ -236,6 +241,21 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
                     });
                 }
                 out.undo.push((target, n, payload + 8));
+            }
+            kind::DATA => {
+                if len < 8 {
+                    return Err(LogCorruption::RedoWithoutTarget { entry });
+                }
+                let target = r.read_u64(payload);
+                let n = len - 8;
+                if target < g.root_offset || n > g.heap_end().saturating_sub(target) {
+                    return Err(LogCorruption::RedoOutside {
+                        entry,
+                        target,
+                        len: n,
+                    });
+                }
+                out.data.push((target, n, payload + 8));
             }
             kind::REDO => read_ops(entry, payload, len / OP_SIZE, &mut out.ops)?,
             kind::RANGES => read_ranges(entry, payload, len / 16, &mut out.ranges)?,
@@ -318,6 +338,16 @@ pub(crate) fn apply_ops_then(media: &Media, ops: &[Op], mut written: impl FnMut(
     }
 }
 
+/// Writes a committed log's redo entries into place, in log order, and flushes them.
+pub(crate) fn replay_data(media: &Media, data: &[(u64, u64, u64)]) {
+    for &(target, len, new) in data {
+        // SAFETY: only the pool's writer runs this, and the bytes are copied out before the
+        // target (which a corrupt log could make overlap them) is written.
+        let bytes = unsafe { media.region.slice(new, len) }.to_vec();
+        media.write_flush(target, &bytes);
+    }
+}
+
 /// Rolls undo entries back, newest first, and flushes what they restored.
 pub(crate) fn roll_back(media: &Media, undo: &[(u64, u64, u64)]) {
     for &(target, len, old) in undo.iter().rev() {
@@ -343,11 +373,15 @@ pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), Corruption
     if let Some(previous) = &state.previous {
         let previous = contents(media, previous).map_err(in_slot(previous.index))?;
         if previous.commit.is_some() {
+            replay_data(media, &previous.data);
+            report.redo_applied += previous.data.len() as u64;
             apply_ops(media, &previous.ops);
             report.ops_replayed += previous.ops.len() as u64;
         }
     }
     if newest.committed(media) {
+        replay_data(media, &newest.data);
+        report.redo_applied += newest.data.len() as u64;
         apply_ops(media, &newest.ops);
         report.ops_replayed += newest.ops.len() as u64;
     } else {

@@ -18,8 +18,8 @@ const EXTEND_RESERVE: u64 = entry_size(16);
 /// to one chunk: every entry's smallest useful piece fits in one).
 const MIN_EXTENSION: u64 = 64 * 1024;
 const MAX_EXTENSION: u64 = 4 * 1024 * 1024;
-/// Smallest useful piece of an undo entry split across blocks.
-const MIN_UNDO_PIECE: u64 = 256;
+/// Smallest useful piece of a redo entry split across blocks.
+const MIN_DATA_PIECE: u64 = 256;
 
 struct OpenLog {
     gen: u64,
@@ -231,32 +231,30 @@ impl LogWriter {
         }
     }
 
-    /// Appends the old contents of `[target, target + len)` as one or more `UNDO` entries and
-    /// calls `each(target, len, offset of the logged old bytes)` for each piece, in log order.
-    /// The caller flushes and fences.
-    pub(crate) fn undo(
+    /// Appends `bytes`, the new contents of `[target, target + bytes.len())`, as one or more
+    /// `DATA` entries, and calls `each(target, len)` for each piece, in log order. The caller
+    /// writes the commit record after them; one fence makes all of it durable.
+    pub(crate) fn data(
         &mut self,
         media: &Media,
         heap: &Heap,
         mut target: u64,
-        mut len: u64,
-        mut each: impl FnMut(u64, u64, u64),
+        mut bytes: &[u8],
+        mut each: impl FnMut(u64, u64),
     ) -> Result<()> {
-        while len > 0 {
+        while !bytes.is_empty() {
+            let len = bytes.len() as u64;
             let room = self.room(media, heap);
-            if room < 8 + len.min(MIN_UNDO_PIECE) {
+            if room < 8 + len.min(MIN_DATA_PIECE) {
                 self.ensure_room(media, heap, 8 + len.min(MAX_EXTENSION - 4096))?;
                 continue;
             }
             let piece = len.min(room - 8);
-            // SAFETY: the pool's only writer reads the range before changing it; `write_entry`
-            // copies it into the log, a disjoint region.
-            let old = unsafe { media.region.slice(target, piece) };
-            let old_at = self.open.as_ref().expect("open").pos + ENTRY_HEADER + 8;
-            self.write_entry(media, kind::UNDO, &[&target.to_le_bytes(), old]);
-            each(target, piece, old_at);
+            let (head, rest) = bytes.split_at(piece as usize);
+            self.write_entry(media, kind::DATA, &[&target.to_le_bytes(), head]);
+            each(target, piece);
             target += piece;
-            len -= piece;
+            bytes = rest;
         }
         Ok(())
     }

@@ -13,11 +13,13 @@ use crate::layout::log::Op;
 use crate::persist::Domain;
 use crate::region::Region;
 
-/// Metadata written since the last fence that flushed it.
+/// Metadata and data written since the last fence that flushed it.
 #[derive(Debug, Default)]
 pub(crate) struct Deferred {
     /// `(target, len)` of every applied op, consecutive repeats merged.
     written: Vec<(u64, u64)>,
+    /// `(target, len)` of every applied redo write: flushed at the next fence, never carried.
+    data: Vec<(u64, u64)>,
     /// Words the record being committed carries, from [`fold_into`](Self::fold_into).
     carried: Vec<u64>,
 }
@@ -31,11 +33,26 @@ impl Deferred {
         }
     }
 
+    /// Records a write set range copied into place after its commit's fence.
+    #[inline]
+    pub(crate) fn note_data(&mut self, target: u64, len: u64) {
+        self.data.push((target, len));
+    }
+
     /// Flushes every pending line except those of words carried by the commit about to be
     /// fenced (see [`fold_into`](Self::fold_into)), and forgets them. With `prefetch`, asks for the lines
     /// back at once: the next allocations and frees rewrite them.
     #[inline]
     pub(crate) fn flush(&mut self, domain: &Domain, prefetch: bool) {
+        if !self.data.is_empty() {
+            for &(target, len) in &self.data {
+                domain.flush(target, len);
+                if prefetch && len <= 512 {
+                    domain.prefetch_write(target, len);
+                }
+            }
+            self.data.clear();
+        }
         if self.written.is_empty() {
             self.carried.clear();
             return;

@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 
 use crate::error::Result;
 use crate::persistent::{bytes_of, Persistent};
-use crate::tx::TxCore;
+use crate::tx::{align_of, size_of, TxCore};
 
 /// A handle to a `T` inside the pool, borrowed from a transaction, through which the `T` is
 /// written in place. Every write first logs the bytes it replaces, so the transaction can restore
@@ -20,7 +20,12 @@ pub struct PMut<'t, T> {
     tx: &'t mut TxCore,
     offset: u64,
     _target: PhantomData<T>,
+    /// Not `Sync`: reading through `&PMut` may merge the transaction's shadows.
+    _not_sync: NotSync,
 }
+
+/// A marker that keeps a handle from being `Sync` (it stays `Send`).
+pub(crate) type NotSync = PhantomData<core::cell::Cell<()>>;
 
 impl<'t, T: Persistent> PMut<'t, T> {
     /// # Safety
@@ -30,6 +35,7 @@ impl<'t, T: Persistent> PMut<'t, T> {
             tx,
             offset,
             _target: PhantomData,
+            _not_sync: PhantomData,
         }
     }
 
@@ -43,22 +49,23 @@ impl<'t, T: Persistent> PMut<'t, T> {
         // SAFETY: `new`'s contract makes the range valid and aligned; `T: Persistent` accepts any
         // bytes; `&self` borrows the transaction, so nothing writes the pool while the reference
         // lives.
-        unsafe { &*(self.tx.address(self.offset) as *const T) }
+        unsafe { &*(self.tx.read_ptr(self.offset, size_of::<T>(), align_of::<T>()) as *const T) }
     }
 
-    /// Replaces the whole value (logging its old bytes first).
+    /// Replaces the whole value (in the transaction's write set, applied when it commits).
     pub fn set(&mut self, value: T) -> Result<()> {
         self.tx.write(self.offset, bytes_of(&value))
     }
 
-    /// Logs the whole value once and returns a mutable reference to it in the pool, for many
-    /// writes at the price of one log entry.
+    /// A mutable reference to the whole value as the transaction sees it, for many writes at
+    /// the price of one.
     pub fn get_mut(self) -> Result<&'t mut T> {
-        self.tx
-            .snapshot(self.offset, core::mem::size_of::<T>() as u64)?;
+        let at = self
+            .tx
+            .write_ptr(self.offset, size_of::<T>(), align_of::<T>())?;
         // SAFETY: as in `get`; the reference holds the transaction's unique borrow for `'t`, so it
-        // is the only access to the pool until it ends.
-        Ok(unsafe { &mut *(self.tx.address(self.offset) as *mut T) })
+        // is the only access to the pool and the write set until it ends.
+        Ok(unsafe { &mut *(at as *mut T) })
     }
 
     /// A handle to the same value borrowing this one, so this one can be used again afterwards.
@@ -67,6 +74,7 @@ impl<'t, T: Persistent> PMut<'t, T> {
             tx: &mut *self.tx,
             offset: self.offset,
             _target: PhantomData,
+            _not_sync: PhantomData,
         }
     }
 
@@ -188,6 +196,8 @@ pub struct SliceMut<'t, T> {
     offset: u64,
     len: usize,
     _target: PhantomData<T>,
+    /// Not `Sync`: reading through `&SliceMut` may merge the transaction's shadows.
+    _not_sync: NotSync,
 }
 
 impl<'t, T: Persistent> SliceMut<'t, T> {
@@ -200,6 +210,7 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
             // Lossless: the crate builds for 64-bit targets only.
             len: len as usize,
             _target: PhantomData,
+            _not_sync: PhantomData,
         }
     }
 
@@ -219,7 +230,10 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
             return &[];
         }
         // SAFETY: `new`'s contract; `&self` borrows the transaction, so nothing writes meanwhile.
-        unsafe { core::slice::from_raw_parts(self.tx.address(self.offset) as *const T, self.len) }
+        let bytes = (self.len * core::mem::size_of::<T>()) as u64;
+        let at = self.tx.read_ptr(self.offset, bytes, align_of::<T>());
+        // SAFETY: as above; `read_ptr` keeps the range and its alignment.
+        unsafe { core::slice::from_raw_parts(at as *const T, self.len) }
     }
 
     /// A handle to element `index`.
@@ -264,8 +278,7 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
             self.offset + (range.start * size) as u64,
             range.len() * size,
         );
-        self.tx.shared.media.region.zero(offset, bytes as u64);
-        Ok(())
+        self.tx.zero(offset, bytes as u64)
     }
 
     /// A handle to element `index` that keeps the transaction's borrow: what a container
@@ -352,11 +365,13 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         let size = core::mem::size_of::<T>();
         // No overflow: the range lies inside the slice, which lies inside the pool.
         let offset = self.offset + (range.start * size) as u64;
-        self.tx.snapshot(offset, (count * size) as u64)?;
-        // SAFETY: the range lies inside the slice, which `new`'s contract covers; it was logged,
-        // so writing it in place is undone on abort or crash; `&mut self` borrows the
+        let at = self
+            .tx
+            .write_ptr(offset, (count * size) as u64, align_of::<T>())?;
+        // SAFETY: the range lies inside the slice, which `new`'s contract covers; `write_ptr`
+        // keeps it and its alignment (a shadow, or a new object); `&mut self` borrows the
         // transaction uniquely, so nothing else reaches the pool while the slice lives.
-        Ok(unsafe { core::slice::from_raw_parts_mut(self.tx.address(offset) as *mut T, count) })
+        Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut T, count) })
     }
 
     /// The pool offset of element `index`, panicking if it is out of bounds.

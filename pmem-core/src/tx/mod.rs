@@ -5,6 +5,7 @@ mod deferred;
 mod handle;
 mod ranges;
 mod state;
+mod write_set;
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -18,6 +19,18 @@ use crate::persistent::{bytes_of, Persistent};
 use crate::pool::resolve::{locate, resolve, slice_fingerprint};
 use crate::pool::WriteGuard;
 use crate::ptr::{PPtr, PSlice};
+
+/// `size_of::<T>()` as a pool length.
+#[inline(always)]
+pub(crate) const fn size_of<T>() -> u64 {
+    core::mem::size_of::<T>() as u64
+}
+
+/// `align_of::<T>()` as a pool length.
+#[inline(always)]
+pub(crate) const fn align_of<T>() -> u64 {
+    core::mem::align_of::<T>() as u64
+}
 
 type Hook<'p> = Box<dyn FnOnce() + 'p>;
 
@@ -159,7 +172,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
     pub fn root(&self) -> &R {
         // SAFETY: the root area is in bounds and aligned for R (checked at open); `R: Persistent`
         // accepts any bytes; `&self` borrows the transaction, so nothing writes while it lives.
-        unsafe { &*(self.core.address(self.root_offset()) as *const R) }
+        unsafe { &*(self.core.read_ptr(self.root_offset(), size_of::<R>(), align_of::<R>()) as *const R) }
     }
 
     /// A write handle to the root: `tx.root_mut().set_count(5)?` for derived types.
@@ -187,8 +200,10 @@ impl<'p, R: Persistent> Tx<'p, R> {
     /// The object `ptr` points at, checked for bounds, alignment and type.
     pub fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
         let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
-        // SAFETY: `resolve` checked bounds, alignment and type; `&self` keeps writes out.
-        Ok(unsafe { &*(self.core.address(offset) as *const T) })
+        let at = self.core.read_ptr(offset, size_of::<T>(), align_of::<T>());
+        // SAFETY: `resolve` checked bounds, alignment and type, and `read_ptr` keeps them (the
+        // pool's bytes or this transaction's aligned shadow of them); `&self` keeps writes out.
+        Ok(unsafe { &*(at as *const T) })
     }
 
     /// The object `ptr` points at, mutably, after logging all of it (one log entry, one fence).
@@ -217,12 +232,18 @@ impl<'p, R: Persistent> Tx<'p, R> {
                 });
             }
         }
-        let ranges: Vec<(u64, u64)> = offsets.iter().map(|&o| (o, size)).collect();
-        self.core.snapshot_many(&ranges)?;
+        let align = core::mem::align_of::<T>() as u64;
+        let ranges: Vec<(u64, u64, u64)> = offsets.iter().map(|&o| (o, size, align)).collect();
+        self.core.prepare_writes(&ranges)?;
+        let mut at = [core::ptr::null_mut(); N];
+        for (a, &o) in at.iter_mut().zip(&offsets) {
+            *a = self.core.write_ptr(o, size, align)?;
+        }
         // SAFETY: each offset was checked for bounds, alignment and type; they are distinct object
-        // starts, and objects do not overlap, so the references are disjoint; they borrow `self`
-        // mutably, so nothing else touches the pool while they live.
-        Ok(offsets.map(|o| unsafe { &mut *(self.core.address(o) as *mut T) }))
+        // starts, and objects do not overlap, so neither do their shadows (prepared together,
+        // so none moved while the others were asked); the references borrow `self` mutably, so
+        // nothing else touches the pool or the write set while they live.
+        Ok(at.map(|p| unsafe { &mut *(p as *mut T) }))
     }
 
     /// A write handle to the object `ptr` points at, with a setter per field for derived types.
@@ -284,12 +305,8 @@ impl<'p, R: Persistent> Tx<'p, R> {
         let size = core::mem::size_of::<E>() as u64;
         // No overflow: the element lies inside the slice, which `resolve` found inside the pool.
         let at = base + index * size;
-        self.core
-            .snapshot_many(&[(object, core::mem::size_of::<T>() as u64), (at, size)])?;
-        let region = &self.core.shared.media.region;
-        region.write(object, bytes_of(&value));
-        region.write(at, bytes_of(&element));
-        Ok(())
+        self.core.write(object, bytes_of(&value))?;
+        self.core.write(at, bytes_of(&element))
     }
 
     /// The elements of `slice`.
@@ -298,10 +315,11 @@ impl<'p, R: Persistent> Tx<'p, R> {
             return Ok(&[]);
         }
         let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
-        // SAFETY: `resolve` checked `len` elements fit; `&self` keeps writes out.
-        Ok(unsafe {
-            core::slice::from_raw_parts(self.core.address(offset) as *const T, slice.len() as usize)
-        })
+        let bytes = core::mem::size_of::<T>() as u64 * slice.len();
+        let at = self.core.read_ptr(offset, bytes, align_of::<T>());
+        // SAFETY: `resolve` checked `len` elements fit, and `read_ptr` keeps that and the
+        // alignment; `&self` keeps writes out.
+        Ok(unsafe { core::slice::from_raw_parts(at as *const T, slice.len() as usize) })
     }
 
     /// The elements of `slice`, mutably, after logging all of them.
@@ -310,15 +328,10 @@ impl<'p, R: Persistent> Tx<'p, R> {
             return Ok(&mut []);
         }
         let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
-        self.core
-            .snapshot(offset, core::mem::size_of::<T>() as u64 * slice.len())?;
+        let bytes = core::mem::size_of::<T>() as u64 * slice.len();
+        let at = self.core.write_ptr(offset, bytes, align_of::<T>())?;
         // SAFETY: as in `get_slice`, with `&mut self` making the access exclusive.
-        Ok(unsafe {
-            core::slice::from_raw_parts_mut(
-                self.core.address(offset) as *mut T,
-                slice.len() as usize,
-            )
-        })
+        Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut T, slice.len() as usize) })
     }
 
     /// A write handle to the elements of `slice`, to write single elements in place (each logging

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use super::deferred::Deferred;
 use super::ranges::RangeMap;
+use super::write_set::WriteSet;
 use crate::error::{Error, Result};
 use crate::heap::{Free, ObjectRef, Reservation};
 use crate::layout::log::Op;
-use crate::log::recovery::{apply_ops_then, data_hash, roll_back};
+use crate::log::recovery::{apply_ops_then, data_hash};
 use crate::log::writer::LogWriter;
 use crate::persistent::Persistent;
 use crate::pool::Shared;
@@ -17,11 +18,15 @@ use crate::pool::Shared;
 pub(crate) struct TxCore {
     pub(crate) shared: Arc<Shared>,
     log: LogWriter,
-    /// `(target, len, offset of old bytes in the log)` of every undo entry, in log order.
-    undo: Vec<(u64, u64, u64)>,
-    /// Ranges already logged, so a second write costs no log entry.
-    logged: RangeMap<()>,
-    /// Objects allocated by this transaction: written in place without undo. Value: fingerprint
+    /// What the transaction wrote to objects it did not allocate, kept in DRAM until the
+    /// commit logs it and then copies it into place.
+    writes: WriteSet,
+    /// `(target, len)` of every redo entry the commit being made logged, in log order.
+    data: Vec<(u64, u64)>,
+    /// The object ranges the commit being made frees: their shadows are neither logged nor
+    /// applied (the bytes are dead once it commits).
+    freed_ranges: RangeSet,
+    /// Objects allocated by this transaction: written in place, not through the write set. Value: fingerprint
     /// and index in `reservations`.
     fresh: RangeMap<(u64, usize)>,
     fresh_ranges: Vec<(u64, u64)>,
@@ -45,22 +50,24 @@ pub(crate) struct TxCore {
     /// the heap's state is next needed, keeping locks off the free's path (a locked instruction
     /// after its flush would wait for the write-back).
     direct_frees: Vec<(u32, u64)>,
-    /// The ranges the newest committed log's data hash covers (`last_undo`, `last_fresh`),
-    /// while that log is the newest.
-    /// Recovery takes a commit whose hash does not match the pool for torn and rolls it back, so
-    /// nothing may change those bytes until a newer log is durable: an object holding some of
-    /// them is freed through a logged transaction, not a single store, and the space of an
-    /// object the commit itself freed is held (`held_slots`, `held_spans`) until then.
+    /// The ranges the newest committed log rewrites when recovery replays it (`last_data`) and
+    /// those its data hash covers (`last_fresh`), while that log is the newest.
+    /// Recovery takes a commit whose hash does not match the pool for torn and rolls it back,
+    /// and replays a committed log's redo entries while it is the newest or the one before, so
+    /// nothing may change those bytes outside a log until a newer log is durable: an object
+    /// holding some of them is freed through a logged transaction, not a single store (whose
+    /// space a later allocation could fill while the replay still overwrites it), and the space
+    /// of an object the commit itself freed is held (`held_slots`, `held_spans`) until then.
     ///
-    /// Kept as that commit's own undo and new-object lists (swapped in, not copied), with an
+    /// Kept as that commit's own redo and new-object lists (swapped in, not copied), with an
     /// index built only when a large one is asked.
-    last_undo: Vec<(u64, u64, u64)>,
+    last_data: Vec<(u64, u64)>,
     last_fresh: Vec<(u64, u64)>,
-    /// Index of `last_undo` and `last_fresh`, or of the commit being made's ranges.
+    /// Index of `last_data` and `last_fresh`, or of the commit being made's ranges.
     index: RangeSet,
-    /// Slots freed durably but not yet handed back to their runs (see `last_undo`).
+    /// Slots freed durably but not yet handed back to their runs (see `last_data`).
     held_slots: Vec<(u32, u64)>,
-    /// Large objects `(first chunk, chunks)` freed durably whose chunks are held (see `last_undo`).
+    /// Large objects `(first chunk, chunks)` freed durably whose chunks are held (see `last_data`).
     held_spans: Vec<(u64, u64)>,
     /// Set when the transaction may not commit: [`Tx::abort`](crate::Tx::abort) was called or a
     /// nested transaction failed.
@@ -76,8 +83,9 @@ impl TxCore {
         TxCore {
             shared,
             log: LogWriter::new(next_gen),
-            undo: Vec::new(),
-            logged: RangeMap::default(),
+            writes: WriteSet::default(),
+            data: Vec::new(),
+            freed_ranges: RangeSet::default(),
             fresh: RangeMap::default(),
             fresh_ranges: Vec::new(),
             ops: Vec::new(),
@@ -88,7 +96,7 @@ impl TxCore {
             logged_ops: Vec::new(),
             live_ops: [Vec::new(), Vec::new()],
             direct_frees: Vec::new(),
-            last_undo: Vec::new(),
+            last_data: Vec::new(),
             last_fresh: Vec::new(),
             index: RangeSet::default(),
             held_slots: Vec::new(),
@@ -109,87 +117,48 @@ impl TxCore {
             .wrapping_add(offset as usize)
     }
 
-    /// Logs `[offset, offset + len)` unless this transaction already did or allocated it, so it
-    /// can be written in place. One fence.
-    pub(crate) fn snapshot(&mut self, offset: u64, len: u64) -> Result<()> {
-        self.snapshot_many(&[(offset, len)])
+    /// The address through which the transaction reads `[offset, offset + len)`, aligned to
+    /// `align`: its own shadow of the bytes if it wrote them, else the pool.
+    ///
+    /// The range must lie inside the pool and `align` (a power of two) must divide `offset`.
+    #[inline]
+    pub(crate) fn read_ptr(&self, offset: u64, len: u64, align: u64) -> *const u8 {
+        // SAFETY: the caller's contract puts the range inside the pool; this is the pool's only
+        // writer, and it is not writing while `&self` is held.
+        unsafe { self.writes.read(self.base(), offset, len, align) }
     }
 
-    /// Logs several ranges with a single fence.
-    pub(crate) fn snapshot_many(&mut self, ranges: &[(u64, u64)]) -> Result<()> {
+    /// The address through which the transaction writes `[offset, offset + len)`, aligned to
+    /// `align`: in place inside an object it allocated (which exists only if it commits), else a
+    /// shadow in the write set, logged and applied at commit. No fence, no log entry.
+    ///
+    /// The range must lie inside the pool and `align` (a power of two) must divide `offset`.
+    #[inline]
+    pub(crate) fn write_ptr(&mut self, offset: u64, len: u64, align: u64) -> Result<*mut u8> {
         if self.poisoned {
-            // An undo fence of this transaction failed: its entries may be lost, though the
-            // ranges count as logged. A later entry flagged as fenced would make recovery take
-            // the log for damaged, and an in-place write could reach the media with no undo.
+            // A write-back failed: what the media holds is unknown, and no write may build on it.
             return Err(self.refuse_write());
         }
-        let mut wrote = false;
-        for &(offset, len) in ranges {
-            if len == 0
-                || self.fresh.containing(offset, len).is_some()
-                || self.logged.containing(offset, len).is_some()
-            {
-                continue;
-            }
-            let shared = &*self.shared;
-            let undo = &mut self.undo;
-            let logged = self
-                .log
-                .undo(&shared.media, &shared.heap, offset, len, |t, l, old| {
-                    undo.push((t, l, old))
-                });
-            if let Err(e) = logged {
-                // The ranges logged before this one count as logged, so a later write changes
-                // them in place at once: their entries must be durable first.
-                if wrote {
-                    if let Some(failed) = self.fence_undo() {
-                        return Err(failed);
-                    }
-                }
-                return Err(e);
-            }
-            self.logged.insert(offset, len, ());
-            wrote = true;
+        if len == 0 || self.fresh.containing(offset, len).is_some() {
+            return Ok(self.address(offset));
         }
-        if wrote {
-            // Only the undo entries need this fence. Metadata the last commit left unflushed is
-            // still described by its log, which this transaction does not overwrite; the commit
-            // fence flushes or carries it.
-            self.log.flush(&self.shared.media);
-            let domain = &self.shared.media.domain;
-            domain.fence();
-            // The in-place writes that follow rely on these entries being durable.
-            if let Some(source) = domain.take_failure() {
-                return Err(self.undo_write_back_failed(source));
-            }
+        let base = self.base();
+        // SAFETY: as in `read_ptr`; `&mut self` excludes every other access.
+        Ok(unsafe { self.writes.write(base, offset, len, align) })
+    }
+
+    /// Prepares writes to several ranges (shadows made now), so that the addresses asked next
+    /// with [`write_ptr`](Self::write_ptr) stay valid together: a shadow made later never
+    /// merges one handed out before.
+    pub(crate) fn prepare_writes(&mut self, ranges: &[(u64, u64, u64)]) -> Result<()> {
+        for &(offset, len, align) in ranges {
+            self.write_ptr(offset, len, align)?;
         }
         Ok(())
     }
 
-    /// Makes the undo entries written so far durable: what `snapshot_many` does at its end, for
-    /// a call that fails after logging some of its ranges. The write-back's error, if it failed.
-    #[cold]
-    #[inline(never)]
-    fn fence_undo(&mut self) -> Option<Error> {
-        self.log.flush(&self.shared.media);
-        let domain = &self.shared.media.domain;
-        domain.fence();
-        let failure = domain.take_failure()?;
-        Some(self.undo_write_back_failed(failure))
-    }
-
-    /// A failed fence of undo entries: nothing was written in place under them, so the
-    /// transaction has not committed and aborts. The pool is poisoned, since the write-back
-    /// that failed may have lost what the media was believed to hold.
-    #[cold]
-    #[inline(never)]
-    fn undo_write_back_failed(&mut self, source: std::io::Error) -> Error {
-        self.poisoned = true;
-        Error::Io {
-            location: self.shared.location.clone(),
-            operation: "write back the undo log",
-            source,
-        }
+    fn base(&self) -> *mut u8 {
+        self.shared.media.region.base()
     }
 
     /// Flushes the last commit's heap metadata, then fences.
@@ -211,9 +180,9 @@ impl TxCore {
         if !domain.streams_log() {
             domain.prefetch_write(self.log.next_slot_offset(), 3 * 64);
         }
-        // The transaction just committed: its undo list is `last_undo` now.
-        if self.last_undo.len() <= 4 {
-            for &(target, len, _) in &self.last_undo {
+        // The transaction just committed: its redo list is `last_data` now.
+        if self.last_data.len() <= 4 {
+            for &(target, len) in &self.last_data {
                 if len <= 512 {
                     domain.prefetch_write(target, len);
                 }
@@ -221,10 +190,20 @@ impl TxCore {
         }
     }
 
-    /// Logs then overwrites `bytes.len()` bytes at `offset`.
+    /// Writes `bytes` at `offset` as the transaction's (applied at commit).
     pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<()> {
-        self.snapshot(offset, bytes.len() as u64)?;
-        self.shared.media.region.write(offset, bytes);
+        let to = self.write_ptr(offset, bytes.len() as u64, 1)?;
+        // SAFETY: `write_ptr` returned `bytes.len()` writable bytes (a shadow or a new object),
+        // which `bytes`, borrowed from elsewhere, does not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), to, bytes.len()) };
+        Ok(())
+    }
+
+    /// Zeroes `len` bytes at `offset` as the transaction's (applied at commit).
+    pub(crate) fn zero(&mut self, offset: u64, len: u64) -> Result<()> {
+        let to = self.write_ptr(offset, len, 1)?;
+        // SAFETY: `write_ptr` returned `len` writable bytes.
+        unsafe { core::ptr::write_bytes(to, 0, len as usize) };
         Ok(())
     }
 
@@ -320,7 +299,7 @@ impl TxCore {
         };
         let mut hashed = || {
             hashes(
-                &self.last_undo,
+                &self.last_data,
                 &self.last_fresh,
                 &mut self.index,
                 offset,
@@ -395,7 +374,7 @@ impl TxCore {
         let hash = data_hash(media, std::iter::empty(), &range);
         let failure = self.log_commit(hash, &range)?;
         self.release_held();
-        self.last_undo.clear();
+        self.last_data.clear();
         self.last_fresh.clear();
         self.last_fresh.push(range[0]);
         self.index.clear();
@@ -408,15 +387,17 @@ impl TxCore {
 
     /// Whether the transaction has changed anything.
     fn is_empty(&self) -> bool {
-        !self.log.is_started()
+        self.writes.is_empty()
+            && !self.log.is_started()
             && self.ops.is_empty()
             && self.fresh_ranges.is_empty()
             && self.frees.is_empty()
     }
 
-    /// Makes the transaction durable: flush the written ranges, log the commit record, one fence,
-    /// then apply the heap ops (flushed or carried by the next commit; the log covers them until
-    /// then).
+    /// Makes the transaction durable with one fence: flush the new objects, log the write set
+    /// as redo entries and the commit record, fence, then copy the write set into place and
+    /// apply the heap ops (both flushed before the next fence, or carried by the next commit;
+    /// the log covers them until then).
     pub(crate) fn commit(&mut self) -> Result<()> {
         if self.poisoned {
             // A write-back of this transaction failed (and the closure went on): it aborts.
@@ -443,33 +424,30 @@ impl TxCore {
         }
         let shared = &*self.shared;
         let media = &shared.media;
-        for &(target, len, _) in &self.undo {
-            media.domain.flush(target, len);
-        }
         for &(offset, len) in &self.fresh_ranges {
             media.domain.flush(offset, len);
         }
-        let hashes_any = !self.undo.is_empty() || !self.fresh_ranges.is_empty();
-        if !self.frees.is_empty() && hashes_any {
+        if !self.frees.is_empty() {
+            // What this commit's hash covers is held until a newer log is durable; what it
+            // frees is dead, and its shadows are dropped.
             let index = &mut self.index;
             index.clear();
-            for &(target, len, _) in &self.undo {
-                index.push((target, len));
-            }
             for &range in &self.fresh_ranges {
                 index.push(range);
             }
+            self.freed_ranges.clear();
             for f in &mut self.frees {
                 let (start, len) = object_range(&f.object, shared.heap.meta());
                 f.held = index.overlaps(start, len);
+                self.freed_ranges.push((start, len));
             }
         }
         shared.heap.plan_frees(&mut self.frees, &mut self.ops);
-        let hash = data_hash(
-            media,
-            self.undo.iter().map(|&(t, l, _)| (t, l)),
-            &self.fresh_ranges,
-        );
+        let hash = data_hash(media, std::iter::empty(), &self.fresh_ranges);
+        if let Err(e) = self.log_writes() {
+            self.abort();
+            return Err(e);
+        }
         // Lent out while `log_commit` borrows the transaction; returned to keep its buffer.
         let ranges = std::mem::take(&mut self.fresh_ranges);
         let failure = match self.log_commit(hash, &ranges) {
@@ -487,7 +465,7 @@ impl TxCore {
         self.fresh_ranges = std::mem::replace(&mut self.last_fresh, ranges);
         // What the previous log's hash covered may change now.
         self.release_held();
-        std::mem::swap(&mut self.undo, &mut self.last_undo);
+        std::mem::swap(&mut self.data, &mut self.last_data);
         if !self.index.is_empty() {
             self.index.clear();
         }
@@ -500,9 +478,29 @@ impl TxCore {
         self.durability(failure)
     }
 
+    /// Logs every live shadow as redo entries, except those of objects the commit frees.
+    fn log_writes(&mut self) -> Result<()> {
+        if self.writes.is_empty() {
+            return Ok(());
+        }
+        let shared = &*self.shared;
+        let (log, data, freed) = (&mut self.log, &mut self.data, &mut self.freed_ranges);
+        let check_freed = !self.frees.is_empty();
+        let mut result = Ok(());
+        self.writes.for_each(|target, bytes| {
+            if result.is_err() || (check_freed && freed.overlaps(target, bytes.len() as u64)) {
+                return;
+            }
+            result = log.data(&shared.media, &shared.heap, target, bytes, |t, l| {
+                data.push((t, l))
+            });
+        });
+        result
+    }
+
     /// Logs the commit record (the transaction's ops, with the pending words they change folded
-    /// in, and `ranges`), fences, and applies the ops; aborts if the record cannot be logged.
-    /// Returns the fence's write-back failure, if any.
+    /// in, and `ranges`), fences, and applies the write set and the ops; aborts if the record
+    /// cannot be logged. Returns the fence's write-back failure, if any.
     fn log_commit(&mut self, hash: u64, ranges: &[(u64, u64)]) -> Result<Option<std::io::Error>> {
         let shared = &*self.shared;
         let media = &shared.media;
@@ -520,8 +518,9 @@ impl TxCore {
         Ok(self.make_durable_and_apply())
     }
 
-    /// The commit fence and what follows it: the log now records the ops recovery could replay;
-    /// apply them (flushed or carried by the next commit). Returns a write-back failure, if any.
+    /// The commit fence and what follows it: the log now records the writes and ops recovery
+    /// could replay; apply them (flushed or carried by the next commit). Returns a write-back
+    /// failure, if any.
     fn make_durable_and_apply(&mut self) -> Option<std::io::Error> {
         self.fence();
         if let Some(slot) = self.log.current_slot() {
@@ -534,11 +533,21 @@ impl TxCore {
         }
         let media = &self.shared.media;
         let failure = media.domain.take_failure();
-        // After a failed fence the commit record may not be durable, and metadata changed in
-        // place could reach the media without it: leave the ops to recovery, which replays them
-        // if the record made it.
+        // After a failed fence the commit record may not be durable, and bytes changed in place
+        // could reach the media without it: leave the writes and ops to recovery, which replays
+        // them if the record made it.
         if failure.is_none() {
             let deferred = &mut self.deferred;
+            if !self.writes.is_empty() {
+                let (freed, check_freed) = (&mut self.freed_ranges, !self.frees.is_empty());
+                self.writes.for_each(|target, bytes| {
+                    if check_freed && freed.overlaps(target, bytes.len() as u64) {
+                        return;
+                    }
+                    media.region.write(target, bytes);
+                    deferred.note_data(target, bytes.len() as u64);
+                });
+            }
             apply_ops_then(media, &self.ops, |target, len| deferred.note(target, len));
         }
         failure
@@ -584,28 +593,29 @@ impl TxCore {
         }
     }
 
-    /// Restores every byte the transaction wrote and forgets its allocations and frees.
+    /// Forgets everything the transaction wrote (its write set never reached the pool; the
+    /// objects it allocated are given back), and its frees.
     ///
     /// The heap is put back exactly as the transaction found it by undoing its reservations in
     /// reverse. A log that continued into heap space may have taken chunks the transaction had
     /// freed in memory (an empty run given back to make room), which undoing must take back:
     /// such a log is retired first, so that no recovery reads it and its chunks are free again
     /// before the reservations are undone. Every log that wrote an entry is retired (one more
-    /// fence), so an uncommitted newest log always means an interrupted transaction.
+    /// fence), so an uncommitted newest log always means an interrupted transaction. A
+    /// transaction writes its log only when it commits, so only a commit that failed part-way
+    /// has one.
     ///
-    /// On a poisoned pool (a write-back failed) memory is restored all the same, for readers,
-    /// but nothing is made durable: the media's state is unknown, and the next open's recovery
-    /// rolls the transaction back from the log the media holds.
+    /// On a poisoned pool (a write-back failed) nothing is made durable: the media's state is
+    /// unknown, and the next open's recovery decides from the log the media holds.
     pub(crate) fn abort(&mut self) {
         let written = self.log.current_slot().is_some();
         // A started log moves the next transaction to the other slot, whose log may still be the
         // only record of unflushed metadata: make that durable first.
-        if !self.undo.is_empty() || self.log.is_started() {
-            roll_back(&self.shared.media, &self.undo);
+        if self.log.is_started() {
             if !self.poisoned {
                 self.fence();
-                // The transaction did not commit; but a failed write-back (of the rollback, or
-                // of the last commit's metadata) leaves the media unknown.
+                // The transaction did not commit; but a failed write-back (of the last commit's
+                // writes and metadata) leaves the media unknown.
                 self.poisoned |= self.shared.media.domain.take_failure().is_some();
             }
         }
@@ -618,7 +628,7 @@ impl TxCore {
         }
         self.log.finish();
         if written && !self.poisoned {
-            // The rollback and the last commit's metadata are durable (the fence above). Retired,
+            // The last commit's writes and metadata are durable (the fence above). Retired,
             // the aborted log never looks to recovery like an interrupted one whose older log
             // is still needed while the next transaction overwrites that older log's slot.
             self.log.retire(&self.shared.media, &self.shared.heap);
@@ -632,8 +642,8 @@ impl TxCore {
     }
 
     fn reset(&mut self) {
-        self.undo.clear();
-        self.logged.clear();
+        self.writes.clear();
+        self.data.clear();
         self.fresh.clear();
         self.fresh_ranges.clear();
         self.ops.clear();
@@ -675,7 +685,7 @@ impl TxCore {
     /// A newer log than the last commit's is durable: its hash no longer matters.
     fn forget_last_commit(&mut self) {
         self.release_held();
-        self.last_undo.clear();
+        self.last_data.clear();
         self.last_fresh.clear();
         self.index.clear();
     }
@@ -708,7 +718,8 @@ impl TxCore {
         }
     }
 
-    /// Writes `value` into a block this transaction allocated (no undo needed).
+    /// Writes `value` into a block this transaction allocated (in place: it exists only if the
+    /// transaction commits).
     pub(crate) fn init<T: Persistent>(&mut self, offset: u64, value: &T) {
         self.shared
             .media
@@ -721,11 +732,12 @@ impl TxCore {
 /// each arena's lock once).
 const DIRECT_FREE_BATCH: usize = 256;
 
-/// Whether the newest committed log's data hash, over `undo` and `fresh`, covers any of
-/// `[start, start + len)`. `index` is built from them on the first question about a large set.
+/// Whether the newest committed log rewrites (`data`, its redo entries) or hashes (`fresh`)
+/// any of `[start, start + len)`. `index` is built from them on the first question about a
+/// large set.
 #[inline]
 fn hashes(
-    undo: &[(u64, u64, u64)],
+    data: &[(u64, u64)],
     fresh: &[(u64, u64)],
     index: &mut RangeSet,
     start: u64,
@@ -733,16 +745,16 @@ fn hashes(
 ) -> bool {
     let end = start.saturating_add(len);
     let hit = |offset: u64, l: u64| offset < end && start < offset.saturating_add(l);
-    if let ([], [(offset, l)]) = (undo, fresh) {
+    if let ([], [(offset, l)]) = (data, fresh) {
         // The last commit allocated one object, as a single-object allocation does.
         return hit(*offset, *l);
     }
-    if undo.len() + fresh.len() <= 16 {
-        return undo.iter().any(|&(t, l, _)| hit(t, l)) || fresh.iter().any(|&(o, l)| hit(o, l));
+    if data.len() + fresh.len() <= 16 {
+        return data.iter().any(|&(t, l)| hit(t, l)) || fresh.iter().any(|&(o, l)| hit(o, l));
     }
     if index.is_empty() {
-        for &(t, l, _) in undo {
-            index.push((t, l));
+        for &range in data {
+            index.push(range);
         }
         for &range in fresh {
             index.push(range);

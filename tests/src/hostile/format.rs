@@ -64,6 +64,10 @@ pub mod kind {
     pub const COMMIT: u32 = 5;
     /// Nothing to recover.
     pub const RETIRED: u32 = 6;
+    /// Bytes a committed transaction wrote (format 3.1).
+    pub const DATA: u32 = 7;
+    /// The largest kind.
+    pub const LAST: u32 = DATA;
 }
 
 /// Little-endian u64 at `at`, 0 past the end.
@@ -254,7 +258,7 @@ pub fn entries(bytes: &[u8], slot: u64) -> Vec<Entry> {
         let w0 = u64_at(bytes, pos);
         let (kind_word, len) = (w0 as u32, w0 >> 32);
         let k = kind_word & 0xff;
-        if !(kind::UNDO..=kind::RETIRED).contains(&k) || pos + entry_size(len) > end {
+        if !(kind::UNDO..=kind::LAST).contains(&k) || pos + entry_size(len) > end {
             break;
         }
         let e = Entry {
