@@ -266,6 +266,18 @@ pub(crate) fn check_headers(bytes: &[u8], report: &mut CheckReport) {
     for index in 0..2u64 {
         let slot = parse(&region, &media.geometry, &media.log_key, index);
         match &slot {
+            // The slot the next transaction writes: a crash while it wrote its log (entries
+            // and commit record persist in any order under its one fence) can leave its first
+            // entry torn and later ones whole. The validation above refuses the one case that
+            // proves damage (a fenced entry after it).
+            None if starts_nonzero(&region, index)
+                && pending.is_none()
+                && index == state.next_gen % 2 =>
+            {
+                report.notes.push(format!(
+                    "log slot {index}: a transaction was interrupted while it wrote its log (its first entry is torn); nothing of it reached the pool"
+                ))
+            }
             None if starts_nonzero(&region, index) && pending.is_none() => {
                 report.problem(in_slot(index, LogCorruption::FirstEntryInvalid))
             }

@@ -29,7 +29,8 @@ fn workload(pool: &Pool<Root>) -> Result<()> {
     })
 }
 
-/// A crash image inside the transaction, after its three undo entries and writes.
+/// A crash image at the transaction's commit fence, its three redo entries and commit record
+/// durable and none of its writes in place: recovery must complete it.
 fn interrupted() -> PoolImage {
     let test = CrashTest::new(POOL);
     let fences = CrashTest::new(POOL)
@@ -45,11 +46,11 @@ fn interrupted() -> PoolImage {
             continue;
         };
         let r = pool.info().recovery;
-        if r.rolled_back && r.undo_applied == 3 {
+        if !r.rolled_back && r.redo_applied == 3 {
             return image;
         }
     }
-    panic!("no crash image with three undo entries and no commit");
+    panic!("no crash image with three redo entries and a commit record");
 }
 
 /// The checksum the first format 2.0 writer gave an entry: xxh3 of the payload seeded by
@@ -115,9 +116,9 @@ fn a_crash_image_keyed_per_generation_is_recovered_or_refused_never_opened_as_is
             let r = pool.info().recovery;
             let root = pool.read(|r| [r.root().a, r.root().b, r.root().c]).unwrap();
             assert!(
-                r.rolled_back && r.undo_applied == 3 && root == [0; 3],
-                "a format 2.0 pool crashed inside a transaction opened without its rollback: \
-                 recovery {r:?}, root {root:?} (the interrupted transaction's writes)"
+                r.redo_applied == 3 && root == [1, 2, 3],
+                "a format 2.0 pool crashed at a commit opened without completing it: \
+                 recovery {r:?}, root {root:?} (the committed transaction's writes lost)"
             );
         }
     }

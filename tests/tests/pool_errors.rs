@@ -386,7 +386,13 @@ fn header_layout_is_as_documented() {
     assert_eq!(u64_at(&a, POOL_SIZE), info.pool_size);
     assert_eq!(&a[LAYOUT_NAME..LAYOUT_NAME + 13], b"layout-check\0");
     assert_eq!(&a[ROOT_TYPE + 1..ROOT_TYPE + 5], b"Root");
-    for at in [INCOMPAT, RO_COMPAT, COMPAT] {
+    // Bit 0 of the incompatible features: the logs may hold redo entries (format 3.1).
+    assert_eq!(
+        u64_at(&a, INCOMPAT),
+        1,
+        "incompatible features of a new pool"
+    );
+    for at in [RO_COMPAT, COMPAT] {
         assert_eq!(u64_at(&a, at), 0, "feature flags at {at} of a new pool");
     }
     assert_eq!(
@@ -744,10 +750,12 @@ fn unknown_incompatible_feature_is_unsupported() {
     let path = dir.path().join("incompat.pool");
     make_pool(&path);
     let pristine = fs::read(&path).unwrap();
-    for bit in [0, 17, 63] {
+    // Bit 0 (redo entries) is known; any other is not, alone or beside it.
+    for bits in [1u64 << 1, 1 << 17, 1 << 63, 1 | 1 << 5] {
+        let bit = bits.trailing_zeros();
         fs::write(&path, &pristine).unwrap();
         edit_headers(&path, |h| {
-            h[INCOMPAT..INCOMPAT + 8].copy_from_slice(&(1u64 << bit).to_le_bytes())
+            h[INCOMPAT..INCOMPAT + 8].copy_from_slice(&bits.to_le_bytes())
         });
         let before = fs::read(&path).unwrap();
         let err = Pool::<Root>::open(&path).expect_err("open with an unknown incompat feature");

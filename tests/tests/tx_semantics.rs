@@ -911,7 +911,10 @@ fn get_mut_many_refuses_duplicates_and_logs_with_one_fence() {
         let before = pool.stats().flush;
         let [a, b, c, d] = tx.get_mut_many([list[0], list[1], list[2], list[3]])?;
         let logged = pool.stats().flush.since(&before);
-        assert_eq!(logged.fences, 0, "writes wait in the write set: no fence until commit");
+        assert_eq!(
+            logged.fences, 0,
+            "writes wait in the write set: no fence until commit"
+        );
         a.value += 1;
         b.value += 1;
         c.value += 1;

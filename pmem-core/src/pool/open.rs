@@ -15,8 +15,7 @@ use crate::layout::geometry::{
     HEADER_SIZE, LOG_OFFSET, LOG_SLOTS, TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE,
 };
 use crate::layout::header::{
-    features,
-    decode_type, describe_difference, encode_type, Header, MAGIC, MAX_LAYOUT_NAME,
+    decode_type, describe_difference, encode_type, features, Header, MAGIC, MAX_LAYOUT_NAME,
 };
 use crate::layout::heap::CHUNK_SIZE;
 use crate::layout::log::LOG_SLOT_SIZE;
@@ -82,7 +81,8 @@ fn choose_header(bytes: &[u8], location: &Location) -> Result<Chosen> {
             supported_major: FORMAT_MAJOR,
         });
     }
-    if h.incompat_features.get() & !features::KNOWN_INCOMPAT != 0 || h.ro_compat_features.get() != 0 {
+    if h.incompat_features.get() & !features::KNOWN_INCOMPAT != 0 || h.ro_compat_features.get() != 0
+    {
         return Err(Error::UnsupportedFeatures {
             location: location.clone(),
             incompat: h.incompat_features.get(),
@@ -490,8 +490,7 @@ fn finish_open<R: Persistent>(
     header.run_id = U64::new(header.run_id.get().wrapping_add(1));
     // This version's transactions log their writes as `DATA` entries: a format 3.0 pool is
     // upgraded before the first one, so that a 3.0 reader refuses it rather than misreads it.
-    header.incompat_features =
-        U64::new(header.incompat_features.get() | features::REDO_WRITES);
+    header.incompat_features = U64::new(header.incompat_features.get() | features::REDO_WRITES);
     header.seal();
     write_headers(&media, &header, &[0, 1], &location)?;
     if !options.untyped {

@@ -49,7 +49,11 @@ impl<'t, T: Persistent> PMut<'t, T> {
         // SAFETY: `new`'s contract makes the range valid and aligned; `T: Persistent` accepts any
         // bytes; `&self` borrows the transaction, so nothing writes the pool while the reference
         // lives.
-        unsafe { &*(self.tx.read_ptr(self.offset, size_of::<T>(), align_of::<T>()) as *const T) }
+        unsafe {
+            &*(self
+                .tx
+                .read_ptr(self.offset, size_of::<T>(), align_of::<T>()) as *const T)
+        }
     }
 
     /// Replaces the whole value (in the transaction's write set, applied when it commits).

@@ -172,7 +172,12 @@ impl<'p, R: Persistent> Tx<'p, R> {
     pub fn root(&self) -> &R {
         // SAFETY: the root area is in bounds and aligned for R (checked at open); `R: Persistent`
         // accepts any bytes; `&self` borrows the transaction, so nothing writes while it lives.
-        unsafe { &*(self.core.read_ptr(self.root_offset(), size_of::<R>(), align_of::<R>()) as *const R) }
+        unsafe {
+            &*(self
+                .core
+                .read_ptr(self.root_offset(), size_of::<R>(), align_of::<R>())
+                as *const R)
+        }
     }
 
     /// A write handle to the root: `tx.root_mut().set_count(5)?` for derived types.

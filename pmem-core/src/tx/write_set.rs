@@ -259,7 +259,10 @@ impl Inner {
         let old = self.index.take_overlapping(start, end);
         let union_start = old.iter().map(|s| s.start).fold(start, u64::min);
         let union_end = old.iter().map(|s| s.end()).fold(end, u64::max);
-        let align = old.iter().map(|s| s.align).fold(align.max(MIN_ALIGN), u64::max);
+        let align = old
+            .iter()
+            .map(|s| s.align)
+            .fold(align.max(MIN_ALIGN), u64::max);
         let len = union_end - union_start;
         let ptr = self.arena.carve(len, union_start, align);
         // SAFETY: the union lies inside the pool (each part does, and they overlap), and the
@@ -279,7 +282,9 @@ impl Inner {
         };
         for s in &old {
             // SAFETY: `s` lies inside the union; shadows are distinct allocations.
-            unsafe { std::ptr::copy_nonoverlapping(s.ptr.as_ptr(), merged.at(s.start), s.len as usize) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(s.ptr.as_ptr(), merged.at(s.start), s.len as usize)
+            };
         }
         self.index.insert(merged);
         merged
@@ -325,7 +330,13 @@ impl WriteSet {
     /// `pool` is the pool's base address, the range lies inside the pool, and nothing writes the
     /// pool or the set while this runs.
     #[inline]
-    pub(crate) unsafe fn read(&self, pool: *mut u8, offset: u64, len: u64, align: u64) -> *const u8 {
+    pub(crate) unsafe fn read(
+        &self,
+        pool: *mut u8,
+        offset: u64,
+        len: u64,
+        align: u64,
+    ) -> *const u8 {
         let end = offset + len;
         {
             let inner = self.inner.borrow();
@@ -350,7 +361,13 @@ impl WriteSet {
     /// # Safety
     /// As for [`read`](Self::read).
     #[inline]
-    pub(crate) unsafe fn write(&mut self, pool: *mut u8, offset: u64, len: u64, align: u64) -> *mut u8 {
+    pub(crate) unsafe fn write(
+        &mut self,
+        pool: *mut u8,
+        offset: u64,
+        len: u64,
+        align: u64,
+    ) -> *mut u8 {
         let end = offset + len;
         let inner = self.inner.get_mut();
         if let Some(s) = inner.index.holding(offset, end, align) {
@@ -433,7 +450,11 @@ mod tests {
             if round % 3 == 0 {
                 let got = read(&set, &mut p, off, len);
                 let want = model(&before, &writes);
-                assert_eq!(got, want[off as usize..(off + len) as usize], "round {round}");
+                assert_eq!(
+                    got,
+                    want[off as usize..(off + len) as usize],
+                    "round {round}"
+                );
             } else {
                 let bytes: Vec<u8> = (0..len).map(|_| next(256) as u8).collect();
                 write(&mut set, &mut p, off, &bytes);
@@ -463,7 +484,13 @@ mod tests {
     fn shadows_keep_the_alignment_of_their_pool_offset() {
         let mut p = vec![0u8; 1 << 16];
         let mut set = WriteSet::default();
-        for (offset, align) in [(8u64, 8u64), (64, 64), (4096, 4096), (8200, 8), (12288, 4096)] {
+        for (offset, align) in [
+            (8u64, 8u64),
+            (64, 64),
+            (4096, 4096),
+            (8200, 8),
+            (12288, 4096),
+        ] {
             // SAFETY: in bounds, nothing else writes.
             let w = unsafe { set.write(p.as_mut_ptr(), offset, 16, align) };
             assert_eq!(w as usize % align as usize, 0, "offset {offset}");
