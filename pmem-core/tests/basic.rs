@@ -82,7 +82,7 @@ fn fences_per_single_range_tx() {
     let before = pool.stats().flush;
     pool.transaction(|tx| tx.root_mut().set_count(2)).unwrap();
     let d = pool.stats().flush.since(&before);
-    assert_eq!(d.fences, 2, "{d:?}");
+    assert_eq!(d.fences, 1, "{d:?}");
     let before = pool.stats().flush;
     let p = pool
         .alloc(Node {

@@ -71,8 +71,8 @@ use proc_macro::TokenStream;
 ///   Each type parameter gets a `T: Persistent` bound.
 /// - `RootMut<'t>`, with the struct's visibility: the write handle a transaction gives out for a
 ///   `Root` in the pool (`Persistent::Mut`). For each field `f: F` it has, with the field's
-///   visibility, `set_f(&mut self, value: F)`, which logs the field's old bytes and writes the
-///   new value, and `f_mut(&mut self)`, which returns `F`'s own handle, so that writes chain into
+///   visibility, `set_f(&mut self, value: F)`, which writes the new value in the transaction
+///   (applied when it commits), and `f_mut(&mut self)`, which returns `F`'s own handle, so that writes chain into
 ///   nested structs (`root.inner_mut().set_x(5)?`) and arrays (`root.buf_mut().set_at(3, 7)?`).
 ///   Tuple structs get `set_0` and `_0_mut`. The handle also has `get`, `set`, `get_mut`,
 ///   `offset` and `into_inner`. A field whose methods would collide with these or with another

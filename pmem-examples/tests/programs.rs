@@ -230,7 +230,7 @@ fn demo_tells_the_story_twice() {
         for expected in [
             opened,
             "killed by signal 9 (SIGKILL)",
-            "recovery rolled back the interrupted transaction",
+            "of the interrupted transaction",
             "= the last committed state",
             "deep check: healthy",
             "nothing leaked",

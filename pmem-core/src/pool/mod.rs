@@ -490,11 +490,11 @@ impl<R: Persistent> Pool<R> {
     /// has no defaults for a function's type parameters): name it, as in
     /// `pool.transaction(|tx| -> pmem_core::Result<()> { .. })` or `Ok::<_, pmem_core::Error>(())`.
     ///
-    /// Write-back failures (an `msync` error, or a [`FaultPlan`]'s): a write whose undo log
-    /// cannot be made durable returns [`Error::Io`] and the transaction aborts; a commit whose
-    /// write-back fails returns [`Error::CommitOutcomeUnknown`]. Either way the pool is then
-    /// poisoned: later writes return [`Error::Poisoned`] until it is reopened, and recovery
-    /// finds the transaction wholly there or (after `Io`, always) wholly absent.
+    /// Write-back failures (an `msync` error, or a [`FaultPlan`]'s): a transaction's one fence is
+    /// its commit's, and a commit whose write-back fails returns
+    /// [`Error::CommitOutcomeUnknown`]. The pool is then poisoned: later writes return
+    /// [`Error::Poisoned`] until it is reopened, and recovery finds the transaction wholly there
+    /// or wholly absent.
     ///
     /// Why the caller's own type rather than a wrapper of both (`Abort(E)` / `Storage(Error)`):
     /// the value comes back with no layer to unwrap, a nested transaction's error is its

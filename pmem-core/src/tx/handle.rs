@@ -8,8 +8,17 @@ use crate::persistent::{bytes_of, Persistent};
 use crate::tx::{align_of, size_of, TxCore};
 
 /// A handle to a `T` inside the pool, borrowed from a transaction, through which the `T` is
-/// written in place. Every write first logs the bytes it replaces, so the transaction can restore
-/// them if it aborts or the machine crashes.
+/// written. Writes go to the transaction's write set (in place, for an object the transaction
+/// allocated) and reach the pool only once it commits, so an abort or a crash leaves the old
+/// bytes.
+///
+/// A handle is `Send` but not `Sync`: reading through `&PMut` may reorganise the transaction's
+/// write set, which only one thread may do.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<pmem_core::PMut<'static, u64>>();
+/// ```
 ///
 /// Derived structs get a handle of their own (`<Name>Mut`) with a setter per field; it wraps a
 /// `PMut` and converts from one. Arrays get [`at`](PMut::at) and [`set_at`](PMut::set_at).
@@ -154,7 +163,7 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
         unsafe { self.__field::<T>(index * core::mem::size_of::<T>()) }.into_handle()
     }
 
-    /// Sets element `index` to `value`, logging only that element.
+    /// Sets element `index` to `value`, writing only that element.
     ///
     /// # Panics
     /// If `index >= N`, like slice indexing.
@@ -169,7 +178,7 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
 }
 
 /// A handle to the elements of a [`PSlice`](crate::PSlice) inside the pool, borrowed from a
-/// transaction, through which single elements are written (each logging only itself). From
+/// transaction, through which single elements are written (each joining the write set alone). From
 /// [`Tx::edit_slice`](crate::Tx::edit_slice).
 ///
 /// Elements are indexed by `usize`, as an array's handle ([`PMut::at`]) and the `&[T]` that
@@ -250,7 +259,7 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         unsafe { PMut::<T>::new(&mut *self.tx, offset) }.into_handle()
     }
 
-    /// Sets elements `range` to all-zero bytes (zero numbers, null pointers), logging only
+    /// Sets elements `range` to all-zero bytes (zero numbers, null pointers), writing only
     /// them: how a container clears slots that leave its live range, so that no stale pointer
     /// stays behind in them.
     ///
@@ -319,7 +328,7 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         unsafe { PMut::<T>::new(self.tx, offset) }.into_handle()
     }
 
-    /// Sets element `index` to `value`, logging only that element.
+    /// Sets element `index` to `value`, writing only that element.
     ///
     /// # Panics
     /// If `index >= len`, like slice indexing.
@@ -328,9 +337,9 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         self.tx.write(offset, bytes_of(&value))
     }
 
-    /// Elements `range` mutably, after logging only them (one log entry, one fence; none if
-    /// this transaction already logged or allocated them): for writing a run of elements of a
-    /// large slice without logging the rest.
+    /// Elements `range` mutably, only them joining the write set (in place if this transaction
+    /// allocated them): for writing a run of elements of a large slice without copying the
+    /// rest.
     ///
     /// ```
     /// # use pmem_core::{Persistent, Pool, PSlice};

@@ -36,8 +36,9 @@ type Hook<'p> = Box<dyn FnOnce() + 'p>;
 
 /// An open transaction on a `Pool<R>`, with exclusive access to the pool.
 ///
-/// Reads return references into the pool; writes log the bytes they replace first, so the
-/// transaction can be rolled back. The borrow checker keeps every reference from living across
+/// Reads return references into the pool, or into the transaction's write set for what it has
+/// written; writes go to the write set (or in place, for objects it allocated) and reach the
+/// pool only when it commits, so an abort leaves nothing to undo. The borrow checker keeps every reference from living across
 /// a write: reads borrow the `Tx` shared, writes borrow it mutably.
 ///
 /// ```
@@ -56,7 +57,7 @@ type Hook<'p> = Box<dyn FnOnce() + 'p>;
 ///     tx.root_mut().set_a(a)?;
 ///     tx.root_mut().set_b(b)
 /// })?;
-/// // Move 30 from a to b: both accounts logged together, one fence.
+/// // Move 30 from a to b: one fence, at commit.
 /// pool.transaction(|tx| -> pmem_core::Result<()> {
 ///     let (a, b) = (tx.root().a, tx.root().b);
 ///     let [a, b] = tx.get_mut_many([a, b])?;
@@ -69,6 +70,14 @@ type Hook<'p> = Box<dyn FnOnce() + 'p>;
 ///     assert_eq!(r.get(r.root().b).unwrap().balance, 30);
 /// })?;
 /// # Ok::<(), pmem_core::Error>(())
+/// ```
+///
+/// A `Tx` is neither `Send` nor `Sync`: it holds the pool's write lock for the thread that
+/// opened it, and its write set is that thread's alone.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<pmem_core::Tx<'static, u64>>();
 /// ```
 pub struct Tx<'p, R> {
     /// Released in `drop`, before the hooks run.
@@ -211,14 +220,15 @@ impl<'p, R: Persistent> Tx<'p, R> {
         Ok(unsafe { &*(at as *const T) })
     }
 
-    /// The object `ptr` points at, mutably, after logging all of it (one log entry, one fence).
+    /// The object `ptr` points at, mutably, as the transaction sees it (the whole object joins its
+    /// write set: one redo entry at commit).
     pub fn get_mut<T: Persistent>(&mut self, ptr: PPtr<T>) -> Result<&mut T> {
         let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
         // SAFETY: checked by `resolve`.
         unsafe { PMut::<T>::new(&mut self.core, offset) }.get_mut()
     }
 
-    /// Several distinct objects mutably, logged together with a single fence.
+    /// Several distinct objects mutably at once.
     ///
     /// Fails with [`Error::InvalidPointer`] if two of the pointers are equal (two `&mut` to one
     /// object would alias).
@@ -265,7 +275,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
     }
 
     /// Replaces the object `ptr` points at with `value` and element `index` of `slice` with
-    /// `element`, logging both with a single fence: what two writes cost apart, less a fence.
+    /// `element`: two writes in one call.
     /// For a container whose operation changes its metadata and one slot of its table together.
     ///
     /// ```
@@ -327,7 +337,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
         Ok(unsafe { core::slice::from_raw_parts(at as *const T, slice.len() as usize) })
     }
 
-    /// The elements of `slice`, mutably, after logging all of them.
+    /// The elements of `slice`, mutably (all of them join the write set).
     pub fn get_slice_mut<T: Persistent>(&mut self, slice: PSlice<T>) -> Result<&mut [T]> {
         if slice.is_null() && slice.is_empty() {
             return Ok(&mut []);
@@ -339,8 +349,8 @@ impl<'p, R: Persistent> Tx<'p, R> {
         Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut T, slice.len() as usize) })
     }
 
-    /// A write handle to the elements of `slice`, to write single elements in place (each logging
-    /// only itself); [`get_slice_mut`](Self::get_slice_mut) logs them all at once instead.
+    /// A write handle to the elements of `slice`, to write single elements (each joining the
+    /// write set alone); [`get_slice_mut`](Self::get_slice_mut) takes them all at once instead.
     pub fn edit_slice<T: Persistent>(&mut self, slice: PSlice<T>) -> Result<SliceMut<'_, T>> {
         if slice.is_null() && slice.is_empty() {
             // SAFETY: no element is ever reached through an empty handle.

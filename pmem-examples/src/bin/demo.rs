@@ -284,11 +284,14 @@ fn run(path: &Path) -> std::result::Result<(), String> {
     let r = pool.info().recovery;
     if r.rolled_back {
         println!(
-            "   recovery rolled back the interrupted transaction: {} undo entries applied, {} heap operations replayed",
-            r.undo_applied, r.ops_replayed
+            "   recovery dropped the interrupted transaction (its commit record was not whole): {} undo entries applied",
+            r.undo_applied
         );
     } else {
-        println!("   recovery: {r:?}");
+        println!(
+            "   recovery found nothing of the interrupted transaction (its writes wait in memory until it commits) and wrote the last commit's log again: {} redo entries, {} heap operations",
+            r.redo_applied, r.ops_replayed
+        );
     }
     let recovered = state(&pool).map_err(e("reading"))?;
     println!("   recovered state:      {recovered}");
