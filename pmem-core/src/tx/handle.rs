@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 
 use crate::error::Result;
 use crate::persistent::{bytes_of, Persistent};
-use crate::tx::{align_of, size_of, TxCore};
+use crate::tx::{align_u64, size_u64, TxCore};
 
 /// A handle to a `T` inside the pool, borrowed from a transaction, through which the `T` is
 /// written. Writes go to the transaction's write set (in place, for an object the transaction
@@ -38,7 +38,7 @@ pub(crate) type NotSync = PhantomData<core::cell::Cell<()>>;
 
 impl<'t, T: Persistent> PMut<'t, T> {
     /// # Safety
-    /// `offset .. offset + size_of::<T>()` lies inside the pool's data area and is aligned for `T`.
+    /// `offset .. offset + size_u64::<T>()` lies inside the pool's data area and is aligned for `T`.
     pub(crate) unsafe fn new(tx: &'t mut TxCore, offset: u64) -> Self {
         PMut {
             tx,
@@ -61,7 +61,8 @@ impl<'t, T: Persistent> PMut<'t, T> {
         unsafe {
             &*(self
                 .tx
-                .read_ptr(self.offset, size_of::<T>(), align_of::<T>()) as *const T)
+                .read_ptr(self.offset, size_u64::<T>(), align_u64::<T>())
+                as *const T)
         }
     }
 
@@ -75,7 +76,7 @@ impl<'t, T: Persistent> PMut<'t, T> {
     pub fn get_mut(self) -> Result<&'t mut T> {
         let at = self
             .tx
-            .write_ptr(self.offset, size_of::<T>(), align_of::<T>())?;
+            .write_ptr(self.offset, size_u64::<T>(), align_u64::<T>())?;
         // SAFETY: as in `get`; the reference holds the transaction's unique borrow for `'t`, so it
         // is the only access to the pool and the write set until it ends.
         Ok(unsafe { &mut *(at as *mut T) })
@@ -100,8 +101,8 @@ impl<'t, T: Persistent> PMut<'t, T> {
     ///
     /// # Safety
     ///
-    /// `field_offset .. field_offset + size_of::<F>()` lies inside `T`, `field_offset` is a
-    /// multiple of `align_of::<F>()`, and `align_of::<F>()` divides `align_of::<T>()`: the bytes
+    /// `field_offset .. field_offset + size_u64::<F>()` lies inside `T`, `field_offset` is a
+    /// multiple of `align_u64::<F>()`, and `align_u64::<F>()` divides `align_u64::<T>()`: the bytes
     /// are a field of type `F` (or a sub-range an `F` may view, since every `T: Persistent` is
     /// valid for any bytes). The generated code passes `offset_of!` of a field of type `F`, which
     /// always satisfies this.
@@ -159,7 +160,7 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
             "index {index} out of bounds for an array of length {N}"
         );
         // SAFETY: element `index < N` of `[T; N]` lies inside the array, at a multiple of
-        // `size_of::<T>()` and so of `align_of::<T>()`, which is the array's alignment.
+        // `size_u64::<T>()` and so of `align_u64::<T>()`, which is the array's alignment.
         unsafe { self.__field::<T>(index * core::mem::size_of::<T>()) }.into_handle()
     }
 
@@ -244,7 +245,7 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         }
         // SAFETY: `new`'s contract; `&self` borrows the transaction, so nothing writes meanwhile.
         let bytes = (self.len * core::mem::size_of::<T>()) as u64;
-        let at = self.tx.read_ptr(self.offset, bytes, align_of::<T>());
+        let at = self.tx.read_ptr(self.offset, bytes, align_u64::<T>());
         // SAFETY: as above; `read_ptr` keeps the range and its alignment.
         unsafe { core::slice::from_raw_parts(at as *const T, self.len) }
     }
@@ -380,7 +381,7 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
         let offset = self.offset + (range.start * size) as u64;
         let at = self
             .tx
-            .write_ptr(offset, (count * size) as u64, align_of::<T>())?;
+            .write_ptr(offset, (count * size) as u64, align_u64::<T>())?;
         // SAFETY: the range lies inside the slice, which `new`'s contract covers; `write_ptr`
         // keeps it and its alignment (a shadow, or a new object); `&mut self` borrows the
         // transaction uniquely, so nothing else reaches the pool while the slice lives.

@@ -22,13 +22,13 @@ use crate::ptr::{PPtr, PSlice};
 
 /// `size_of::<T>()` as a pool length.
 #[inline(always)]
-pub(crate) const fn size_of<T>() -> u64 {
+pub(crate) const fn size_u64<T>() -> u64 {
     core::mem::size_of::<T>() as u64
 }
 
 /// `align_of::<T>()` as a pool length.
 #[inline(always)]
-pub(crate) const fn align_of<T>() -> u64 {
+pub(crate) const fn align_u64<T>() -> u64 {
     core::mem::align_of::<T>() as u64
 }
 
@@ -184,7 +184,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
         unsafe {
             &*(self
                 .core
-                .read_ptr(self.root_offset(), size_of::<R>(), align_of::<R>())
+                .read_ptr(self.root_offset(), size_u64::<R>(), align_u64::<R>())
                 as *const R)
         }
     }
@@ -214,7 +214,9 @@ impl<'p, R: Persistent> Tx<'p, R> {
     /// The object `ptr` points at, checked for bounds, alignment and type.
     pub fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
         let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
-        let at = self.core.read_ptr(offset, size_of::<T>(), align_of::<T>());
+        let at = self
+            .core
+            .read_ptr(offset, size_u64::<T>(), align_u64::<T>());
         // SAFETY: `resolve` checked bounds, alignment and type, and `read_ptr` keeps them (the
         // pool's bytes or this transaction's aligned shadow of them); `&self` keeps writes out.
         Ok(unsafe { &*(at as *const T) })
@@ -331,7 +333,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
         }
         let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
         let bytes = core::mem::size_of::<T>() as u64 * slice.len();
-        let at = self.core.read_ptr(offset, bytes, align_of::<T>());
+        let at = self.core.read_ptr(offset, bytes, align_u64::<T>());
         // SAFETY: `resolve` checked `len` elements fit, and `read_ptr` keeps that and the
         // alignment; `&self` keeps writes out.
         Ok(unsafe { core::slice::from_raw_parts(at as *const T, slice.len() as usize) })
@@ -344,7 +346,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
         }
         let offset = self.resolve::<T>(slice.offset(), slice.len(), slice_fingerprint::<T>())?;
         let bytes = core::mem::size_of::<T>() as u64 * slice.len();
-        let at = self.core.write_ptr(offset, bytes, align_of::<T>())?;
+        let at = self.core.write_ptr(offset, bytes, align_u64::<T>())?;
         // SAFETY: as in `get_slice`, with `&mut self` making the access exclusive.
         Ok(unsafe { core::slice::from_raw_parts_mut(at as *mut T, slice.len() as usize) })
     }

@@ -611,13 +611,11 @@ impl TxCore {
         let written = self.log.current_slot().is_some();
         // A started log moves the next transaction to the other slot, whose log may still be the
         // only record of unflushed metadata: make that durable first.
-        if self.log.is_started() {
-            if !self.poisoned {
-                self.fence();
-                // The transaction did not commit; but a failed write-back (of the last commit's
-                // writes and metadata) leaves the media unknown.
-                self.poisoned |= self.shared.media.domain.take_failure().is_some();
-            }
+        if self.log.is_started() && !self.poisoned {
+            self.fence();
+            // The transaction did not commit; but a failed write-back (of the last commit's
+            // writes and metadata) leaves the media unknown.
+            self.poisoned |= self.shared.media.domain.take_failure().is_some();
         }
         if self.log.is_started() {
             // The aborted log is now the newest: the last commit's hash no longer matters.
