@@ -257,9 +257,7 @@ pub enum Error {
         /// The pool.
         location: Location,
     },
-    /// An operating-system call failed. Inside a transaction: the write-back of its undo log
-    /// failed before anything was written under it, so the transaction aborts (it is absent
-    /// after reopening) and the pool is poisoned ([`Error::Poisoned`]). From a create or open:
+    /// An operating-system call failed. From a create or open:
     /// a write-back it needed failed, and the pool is not returned; the file is left for the
     /// next open, whose recovery is idempotent (a failed create leaves no file).
     Io {

@@ -31,7 +31,7 @@ fn forced_pmem_on_dev_shm_uses_the_best_cache_flush() {
     // one before it wrote in place).
     pool.transaction(|tx| tx.root_mut().set_value(1)).unwrap();
     let before = pool.stats().flush;
-    pool.transaction(|tx| tx.root_mut().set_value(1)).unwrap();
+    pool.transaction(|tx| tx.root_mut().set_value(3)).unwrap();
     let spent = pool.stats().flush.since(&before);
     assert_eq!(spent.fences, 1);
     // The redo entry and the commit record are log lines; the counter is a data line, flushed

@@ -125,7 +125,7 @@ const LOG_RESERVE_SHARE: u64 = 16;
 /// Why this size: aborting needs no log space (the rollback reads the log in place; retiring
 /// writes one entry in the fixed slot). Freeing needs commit record space: at most 16 bytes
 /// per freed object (objects sharing a 64-slot bitmap word share one op) and 16 per chunk of a
-/// run it empties. Unlinking needs undo entries: 64 bytes for each 8-byte write (an entry is its
+/// run it empties. Unlinking needs redo entries: 64 bytes for each 8-byte write (an entry is its
 /// 24-byte header and 8-byte target before the data, on its own cache lines). With the 64 KiB
 /// fixed slot, 1 MiB lets one transaction on a full pool unlink (one 8-byte write each) and free
 /// about 13,000 objects (80 bytes of log each at most); a sixteenth of a smaller heap lets it do proportionally less. A transaction

@@ -3,36 +3,46 @@
 //!
 //! The protocol, and why each step is safe under any crash:
 //!
-//! 1. Before a transaction first writes a range in place, it appends an `UNDO` entry holding the
-//!    old bytes and fences. A cache line can be written back at any moment, so the old bytes must
-//!    be durable before the new ones can be.
-//! 2. New objects are written in place without undo: they are unreachable until commit.
-//! 3. Commit flushes every range written in place, appends `COMMIT` (the heap metadata ops, the
-//!    new-object ranges, and a hash of the final contents of every written range) and fences
-//!    once. The transaction is durable when that fence returns. Recovery counts a transaction as
-//!    committed only if `COMMIT` is reached through whole entries *and* the data hash matches what
-//!    is in the pool, so a crash that persisted `COMMIT` but not all of the log or the data (all
-//!    flushed under the same fence) rolls back cleanly. So the bytes a commit hashes must not
-//!    change until a newer log is durable: an object the newest commit wrote and freed is not
-//!    reused (nor freed by a single store) before then, and an object it allocated and freed
-//!    again is left out of the hash, since the next log may take its space at once.
+//! 1. A transaction does not write existing objects in place: its first write to a range copies
+//!    the range into its write set in DRAM (`tx::write_set`), and its reads of the range see the
+//!    copy. Nothing of it reaches the pool or the log before it commits, so an abort, or a crash
+//!    before the commit, leaves nothing to undo.
+//! 2. New objects are written in place: they are unreachable until commit.
+//! 3. Commit flushes the new objects, appends a `DATA` entry for each run of the write set that
+//!    differs from the pool (its target and new bytes), then `COMMIT` (the heap metadata ops, the
+//!    new-object ranges, and a hash of the new objects' contents) and fences once. The
+//!    transaction is durable when that fence returns; only then are the `DATA` runs copied into
+//!    place. Recovery counts a transaction as committed only if `COMMIT` is reached through
+//!    whole entries *and* the hash matches what is in the pool, so a crash that persisted
+//!    `COMMIT` but not all of the log or the new objects (all flushed under the same fence)
+//!    drops it cleanly. So the bytes a commit hashes must not change until a newer log is
+//!    durable: an object the newest commit wrote and freed is not reused (nor freed by a single
+//!    store) before then, and an object it allocated and freed again is left out of the hash,
+//!    since the next log may take its space at once. Likewise what a committed log's `DATA`
+//!    entries write is written again whenever recovery replays that log: an object they cover is
+//!    freed through a logged transaction, never a single store, while that log is the newest,
+//!    and a commit does not log writes to objects it frees.
+//!
+//!    Format 3.0 logged `UNDO` entries (old bytes, fenced before each in-place write) instead;
+//!    recovery still rolls them back, for pools that version left interrupted.
 //! 4. Heap metadata the commit changes is also changed outside the log in one case: freeing one
 //!    object outside a transaction is a single 8-byte store (a bitmap bit or a table entry),
 //!    failure-atomic by itself, done only when no op of a log recovery could replay touches that
 //!    word.
-//! 5. The heap ops are then applied in place without a fence of their own. Transaction *n* + 1
-//!    writes the other slot, so transaction *n*'s log survives until *n* + 2 starts; by then
-//!    *n* + 1's commit fence has either flushed the words *n* changed or, for a word *n* + 1
-//!    changes too, logged its whole new value in *n* + 1's `COMMIT` (a `Write` op in place of its
-//!    own bit op), so the newest committed log describes every metadata word not yet durable.
+//! 5. The `DATA` runs and heap ops are then applied in place without a fence of their own.
+//!    Transaction *n* + 1 writes the other slot, so transaction *n*'s log survives until *n* + 2
+//!    starts; by then *n* + 1's commit fence has flushed the runs *n* wrote and either flushed
+//!    the words *n* changed or, for a word *n* + 1 changes too, logged its whole new value in
+//!    *n* + 1's `COMMIT` (a `Write` op in place of its own bit op), so the newest committed log
+//!    describes everything not yet durable.
 //!    A transaction that ends without committing, after its log started, flushes them and
 //!    retires the logs (a `RETIRED` entry as the next generation, fenced) before the next one
 //!    moves to the other slot. So a newest log without a commit is always a transaction that
 //!    was interrupted, and the log before it is then untouched and committed.
-//! 6. Recovery takes the newest slot *L* and the one before it, *P*. It replays *P*'s ops if *P*
-//!    committed (idempotent: ops only set bits, clear bits and write words of heap metadata, which
-//!    nothing but ops changes), then replays *L*'s ops if *L* committed or rolls *L*'s undo back if
-//!    not, fences, and writes a `RETIRED` entry so the decision is never made again. A crash
+//! 6. Recovery takes the newest slot *L* and the one before it, *P*. It replays *P*'s `DATA` and
+//!    ops if *P* committed (idempotent: `DATA` rewrites bytes with the values they were given,
+//!    and ops only set bits, clear bits and write words of heap metadata, which nothing but ops
+//!    changes), then replays *L*'s if *L* committed or rolls *L*'s undo back (a 3.0 log) if not, fences, and writes a `RETIRED` entry so the decision is never made again. A crash
 //!    during recovery repeats it with the same outcome.
 //! 7. Entries are keyed by the pool's secret and bound to their offset and generation
 //!    ([`crate::layout::log`]), so stored bytes a log copied, or stale entries of a reused slot,
@@ -43,7 +53,7 @@
 //!    entries unflushed has them made durable before the next log starts: otherwise the next
 //!    log could overwrite the one a crash shows as the newest.
 //! 8. The previous log *P* is still needed while the newest transaction *L* has not committed:
-//!    *P*'s ops may not be durable (step 5: *L*'s commit would carry them), and no transaction
+//!    *P*'s writes and ops may not be durable (step 5: *L*'s commit fence would flush them), and no transaction
 //!    after *L* has started, so *P*'s slot is untouched. Recovery then refuses *P* if it shows
 //!    damage, stops without a commit record, or has a first entry that fails its checksum
 //!    in a way no `RETIRED` entry torn over it explains (step 5's retire, and recovery's, are

@@ -33,10 +33,10 @@ use super::{FlushMode, Persist};
 ///
 /// let plan = FaultPlan::new();
 /// let pool = Pool::<Root>::builder().fault_plan(plan.clone()).create_simulated(2 << 20)?;
-/// // The next durability point (the fence making the transaction's undo entry durable) fails.
+/// // The next durability point (the transaction's one fence, its commit's) fails.
 /// plan.fail_at(plan.points());
 /// let result = pool.transaction(|tx| tx.root_mut().set_count(1));
-/// assert!(matches!(result, Err(Error::Io { .. })));
+/// assert!(matches!(result, Err(Error::CommitOutcomeUnknown { .. })));
 /// assert!(matches!(pool.transaction(|tx| tx.root_mut().set_count(2)), Err(Error::Poisoned { .. })));
 /// # Ok::<(), pmem_core::Error>(())
 /// ```

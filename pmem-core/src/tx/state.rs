@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use super::deferred::Deferred;
 use super::ranges::RangeMap;
-use super::write_set::WriteSet;
+use super::write_set::{changed_runs, WriteSet};
 use crate::error::{Error, Result};
 use crate::heap::{Free, ObjectRef, Reservation};
 use crate::layout::log::Op;
@@ -478,7 +478,9 @@ impl TxCore {
         self.durability(failure)
     }
 
-    /// Logs every live shadow as redo entries, except those of objects the commit frees.
+    /// Logs what the live shadows changed as redo entries, except in objects the commit frees.
+    /// Only the runs that differ from the pool are logged (and later written back): a shadow
+    /// may span much more than was written, after a read merged several.
     fn log_writes(&mut self) -> Result<()> {
         if self.writes.is_empty() {
             return Ok(());
@@ -491,8 +493,20 @@ impl TxCore {
             if result.is_err() || (check_freed && freed.overlaps(target, bytes.len() as u64)) {
                 return;
             }
-            result = log.data(&shared.media, &shared.heap, target, bytes, |t, l| {
-                data.push((t, l))
+            // SAFETY: the shadow stands for pool bytes inside the pool; nothing writes the pool
+            // during the commit but this writer, which is reading here.
+            let old = unsafe { shared.media.region.slice(target, bytes.len() as u64) };
+            changed_runs(bytes, old, |start, len| {
+                if result.is_ok() {
+                    let at = target + start as u64;
+                    result = log.data(
+                        &shared.media,
+                        &shared.heap,
+                        at,
+                        &bytes[start..start + len],
+                        |t, l| data.push((t, l)),
+                    );
+                }
             });
         });
         result
@@ -538,15 +552,16 @@ impl TxCore {
         // them if the record made it.
         if failure.is_none() {
             let deferred = &mut self.deferred;
-            if !self.writes.is_empty() {
-                let (freed, check_freed) = (&mut self.freed_ranges, !self.frees.is_empty());
-                self.writes.for_each(|target, bytes| {
-                    if check_freed && freed.overlaps(target, bytes.len() as u64) {
-                        return;
-                    }
-                    media.region.write(target, bytes);
-                    deferred.note_data(target, bytes.len() as u64);
-                });
+            // What the redo entries logged, from the shadows, into place.
+            let base = media.region.base();
+            for &(target, len) in &self.data {
+                // SAFETY: each logged run lies inside one live shadow and inside the pool; the
+                // writer alone runs here.
+                let from = unsafe { self.writes.read(base, target, len, 1) };
+                // SAFETY: `len` readable bytes of a shadow, disjoint from the pool.
+                let bytes = unsafe { core::slice::from_raw_parts(from, len as usize) };
+                media.region.write(target, bytes);
+                deferred.note_data(target, len);
             }
             apply_ops_then(media, &self.ops, |target, len| deferred.note(target, len));
         }
