@@ -217,6 +217,14 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
         }
         Ok(())
     };
+    // An undo or redo payload: the target offset, then the bytes for it, as
+    // `(target, len, offset of the bytes)`; `None` if too short to name a target.
+    let read_targeted = |payload: u64, len: u64| {
+        let n = len.checked_sub(8)?;
+        Some((r.read_u64(payload), n, payload + 8))
+    };
+    let in_root_or_heap =
+        |target: u64, n: u64| target >= g.root_offset && n <= g.heap_end().saturating_sub(target);
     for &Entry {
         kind: k,
         aux,
@@ -228,34 +236,30 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
         let entry = payload - ENTRY_HEADER;
         match k {
             kind::UNDO => {
-                if len < 8 {
-                    return Err(LogCorruption::UndoWithoutTarget { entry });
-                }
-                let target = r.read_u64(payload);
-                let n = len - 8;
-                if target < g.root_offset || n > g.heap_end().saturating_sub(target) {
+                let bytes = read_targeted(payload, len)
+                    .ok_or(LogCorruption::UndoWithoutTarget { entry })?;
+                let (target, n, _) = bytes;
+                if !in_root_or_heap(target, n) {
                     return Err(LogCorruption::UndoOutside {
                         entry,
                         target,
                         len: n,
                     });
                 }
-                out.undo.push((target, n, payload + 8));
+                out.undo.push(bytes);
             }
             kind::DATA => {
-                if len < 8 {
-                    return Err(LogCorruption::RedoWithoutTarget { entry });
-                }
-                let target = r.read_u64(payload);
-                let n = len - 8;
-                if target < g.root_offset || n > g.heap_end().saturating_sub(target) {
+                let bytes = read_targeted(payload, len)
+                    .ok_or(LogCorruption::RedoWithoutTarget { entry })?;
+                let (target, n, _) = bytes;
+                if !in_root_or_heap(target, n) {
                     return Err(LogCorruption::RedoOutside {
                         entry,
                         target,
                         len: n,
                     });
                 }
-                out.data.push((target, n, payload + 8));
+                out.data.push(bytes);
             }
             kind::REDO => read_ops(entry, payload, len / OP_SIZE, &mut out.ops)?,
             kind::RANGES => read_ranges(entry, payload, len / 16, &mut out.ranges)?,
