@@ -262,6 +262,22 @@ pub enum Error {
     /// after reopening) and the pool is poisoned ([`Error::Poisoned`]). From a create or open:
     /// a write-back it needed failed, and the pool is not returned; the file is left for the
     /// next open, whose recovery is idempotent (a failed create leaves no file).
+    ///
+    /// From an allocation (an `alloc`, or a transaction whose log outgrows its slot), with
+    /// `source` `ENOSPC` when the file system is full: the disk blocks of the heap chunks it
+    /// needed could not be reserved (`posix_fallocate`; see
+    /// [`PoolBuilder::reserve_all`](crate::PoolBuilder::reserve_all)). Nothing was written
+    /// and the pool is not poisoned: the transaction aborts if the closure passes the error on,
+    /// nothing committed is lost, and allocations succeed again once there is room. Create and
+    /// open fail the same way when they cannot reserve what they write.
+    ///
+    /// ```
+    /// # use pmem_core::Error;
+    /// fn disk_full(e: &Error) -> bool {
+    ///     matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+    /// }
+    /// # let _ = disk_full;
+    /// ```
     Io {
         /// The pool.
         location: Location,

@@ -12,11 +12,16 @@
 //! State is split into arenas, each behind its own mutex, chosen per thread; a run belongs to
 //! the arena that created it, and so do its usage counters. The shared pool of free chunks has a
 //! lock of its own, taken only when a run or large object is created or released.
+//!
+//! Every chunk handed out (to a run, a large object or a log) has its disk blocks reserved
+//! first, so that a full file system is an error from the allocation rather than a `SIGBUS` on
+//! the first store: see [`space`].
 
 mod arena;
 mod fast_hash;
 mod free_chunks;
 pub(crate) mod meta;
+pub(crate) mod space;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -25,10 +30,12 @@ use std::sync::{Mutex, MutexGuard};
 use arena::{Arena, Run};
 use free_chunks::FreeChunks;
 pub(crate) use meta::{Extent, HeapMeta, ObjectRef};
+use space::HeapSpace;
 
 use crate::error::{Corruption, Error, Result};
 use crate::layout::heap::{chunk_kind, class_for, ChunkWord, CHUNK_SIZE, CLASSES, CLASS_COUNT};
 use crate::layout::log::Op;
+use crate::map::Space;
 
 /// A block reserved by the open transaction; undone if it aborts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +118,10 @@ struct Chunks {
     held_chunks: u64,
     /// Free chunks that objects may not take: kept for logs (see [`log_reserve`]).
     reserve: u64,
+    /// The watermark: chunks `0 .. reserved` have their disk blocks reserved (see [`space`]).
+    reserved: u64,
+    /// One past the last chunk in use found at open: reserved again before the pool is used.
+    used_end: u64,
 }
 
 /// Most chunks held back for logs: 1 MiB.
@@ -142,6 +153,7 @@ fn log_reserve(chunk_count: u64) -> u64 {
 /// The volatile allocator of one pool.
 pub(crate) struct Heap {
     meta: HeapMeta,
+    space: HeapSpace,
     chunks: Mutex<Chunks>,
     arenas: Box<[Mutex<Arena>]>,
     /// For each run's first chunk, the arena that owns the run.
@@ -162,8 +174,14 @@ thread_local! {
 static NEXT_ARENA: AtomicUsize = AtomicUsize::new(0);
 
 impl Heap {
-    /// Rebuilds the volatile state from the pool's metadata.
-    pub(crate) fn open(meta: HeapMeta) -> Result<Heap, Corruption> {
+    /// Rebuilds the volatile state from the pool's metadata. `space` reserves the disk blocks
+    /// of the chunks it hands out; with `all_reserved` (the whole file is), it is never asked.
+    /// The chunks in use are not reserved yet: [`reserve_used`](Self::reserve_used) does it.
+    pub(crate) fn open(
+        meta: HeapMeta,
+        space: Space,
+        all_reserved: bool,
+    ) -> Result<Heap, Corruption> {
         // Run heads are kept as `u32` chunk indices.
         if meta.geometry.chunk_count > u32::MAX as u64 {
             return Err(Corruption::TooManyChunks {
@@ -175,8 +193,14 @@ impl Heap {
             .clamp(1, 16);
         let heap = Heap {
             meta,
+            space: HeapSpace::new(space, meta.geometry),
             chunks: Mutex::new(Chunks {
                 reserve: log_reserve(meta.geometry.chunk_count),
+                reserved: if all_reserved {
+                    meta.geometry.chunk_count
+                } else {
+                    0
+                },
                 ..Chunks::default()
             }),
             arenas: (0..arena_count)
@@ -191,15 +215,20 @@ impl Heap {
         let mut runs = Vec::new();
         meta.walk(|extent| match extent {
             Extent::Free { first, count } => chunks.free.give(first, count),
-            Extent::Span { count, .. } => {
+            Extent::Span { first, count, .. } => {
                 chunks.large_live += 1;
                 chunks.large_chunks += count;
+                chunks.used_end = chunks.used_end.max(first + count);
             }
             Extent::Run {
                 first,
                 class,
                 fingerprint,
-            } => runs.push((first, class, fingerprint)),
+            } => {
+                runs.push((first, class, fingerprint));
+                let end = first + CLASSES[class as usize].run_chunks as u64;
+                chunks.used_end = chunks.used_end.max(end);
+            }
         })?;
         // Each arena's run table is sized once: grown run by run, it would be reallocated a
         // dozen times, into freshly faulted memory, on every open.
@@ -221,6 +250,26 @@ impl Heap {
 
     pub(crate) fn meta(&self) -> &HeapMeta {
         &self.meta
+    }
+
+    /// Reserves again the disk blocks of the chunks found in use at open (up to the last of
+    /// them), so that a file that lost its reservations (a sparse copy) gets them back before
+    /// the pool writes it. Cheap where they are reserved already: one call per table.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the file system cannot reserve them.
+    pub(crate) fn reserve_used(&self) -> Result<()> {
+        let mut chunks = lock(&self.chunks);
+        let Chunks {
+            reserved, used_end, ..
+        } = &mut *chunks;
+        self.space.cover_exactly(reserved, *used_end)
+    }
+
+    /// Chunks with their disk blocks reserved: the watermark.
+    #[cfg(test)]
+    pub(crate) fn reserved_chunks(&self) -> u64 {
+        lock(&self.chunks).reserved
     }
 
     /// The calling thread's arena.
@@ -248,10 +297,23 @@ impl Heap {
         } else {
             None
         };
-        taken.ok_or_else(|| Error::OutOfSpace {
+        let first = taken.ok_or_else(|| Error::OutOfSpace {
             requested,
             available: chunks.free.largest().min(allowed) * CHUNK_SIZE,
-        })
+        })?;
+        self.cover(&mut chunks, first, count)?;
+        Ok(first)
+    }
+
+    /// Makes sure chunks `first .. first + count`, just taken, have their disk blocks reserved
+    /// before anyone writes them; if they cannot be, gives them back.
+    #[inline]
+    fn cover(&self, chunks: &mut Chunks, first: u64, count: u64) -> Result<()> {
+        let result = self.space.cover(&mut chunks.reserved, first + count);
+        if result.is_err() {
+            chunks.free.give(first, count);
+        }
+        result
     }
 
     /// Reserves a block for an object of `size` bytes, alignment `align` and type `fingerprint`,
@@ -650,6 +712,7 @@ impl Heap {
             requested: bytes,
             available: 0,
         })?;
+        self.cover(&mut chunks, first, count)?;
         chunks.log_chunks += count;
         Ok((self.meta.geometry.chunk_offset(first), count * CHUNK_SIZE))
     }

@@ -328,26 +328,80 @@ pub(crate) fn roll_back(media: &Media, undo: &[(u64, u64, u64)]) {
     }
 }
 
+/// Why recovery failed.
+#[derive(Debug)]
+pub(crate) enum RecoveryFailure {
+    /// The logs cannot be trusted.
+    Corrupt(Corruption),
+    /// The disk blocks recovery writes could not be reserved (see [`recover`]).
+    Reserve(crate::Error),
+}
+
 /// Recovers the pool: replays or rolls back as described in [`crate::log`], fences, and returns
 /// the report and the generation for the next log. The caller retires the logs.
-pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), Corruption> {
+///
+/// Before writing anything, it calls `reserve(end)` with the end of the last byte it will
+/// write, for the caller to reserve the disk blocks of `0 .. end` (a sparse file's holes would
+/// turn a full disk into `SIGBUS`); an error there stops recovery before any write.
+pub(crate) fn recover(
+    media: &Media,
+    reserve: impl FnOnce(u64) -> crate::Result<()>,
+) -> Result<(RecoveryReport, u64), RecoveryFailure> {
     let state = read_state(media);
-    state.validate(media)?;
+    state.validate(media).map_err(RecoveryFailure::Corrupt)?;
     let mut report = RecoveryReport::default();
     let Some(newest) = state.newest else {
         return Ok((report, state.next_gen));
     };
     let tail = newest.tail;
-    let in_slot = |slot: u64| move |problem| Corruption::Log { slot, problem };
+    let in_slot =
+        |slot: u64| move |problem| RecoveryFailure::Corrupt(Corruption::Log { slot, problem });
     let newest = contents(media, &newest).map_err(in_slot(newest.index))?;
-    if let Some(previous) = &state.previous {
-        let previous = contents(media, previous).map_err(in_slot(previous.index))?;
-        if previous.commit.is_some() {
-            apply_ops(media, &previous.ops);
-            report.ops_replayed += previous.ops.len() as u64;
-        }
+    let previous = match &state.previous {
+        Some(previous) => Some(contents(media, previous).map_err(in_slot(previous.index))?),
+        None => None,
+    };
+    let previous_ops = previous
+        .as_ref()
+        .filter(|p| p.commit.is_some())
+        .map_or(&[][..], |p| &p.ops[..]);
+    // Whether the newest committed reads only its ranges in the heap, which the previous
+    // log's ops (in the heap's tables) do not touch.
+    let committed = newest.committed(media);
+    // The end of everything written below: ops, or undo targets, and the torn tail's header.
+    let ops_end = |ops: &[Op]| {
+        ops.iter()
+            .map(|op| {
+                let (target, len) = op.range();
+                target + len
+            })
+            .max()
+    };
+    let undo_end = newest
+        .undo
+        .iter()
+        .map(|&(target, len, _)| target + len)
+        .max();
+    let end = [
+        ops_end(previous_ops),
+        if committed {
+            ops_end(&newest.ops)
+        } else {
+            undo_end
+        },
+        tail.filter(|t| t.block_end - t.pos >= ENTRY_HEADER)
+            .map(|t| t.pos + ENTRY_HEADER),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0);
+    reserve(end).map_err(RecoveryFailure::Reserve)?;
+    if !previous_ops.is_empty() {
+        apply_ops(media, previous_ops);
+        report.ops_replayed += previous_ops.len() as u64;
     }
-    if newest.committed(media) {
+    if committed {
         apply_ops(media, &newest.ops);
         report.ops_replayed += newest.ops.len() as u64;
     } else {
