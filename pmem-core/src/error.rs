@@ -416,6 +416,26 @@ impl std::error::Error for Error {
     }
 }
 
+/// Why a step of open that reads the pool's metadata (recovery, rebuilding the heap) failed:
+/// the metadata is inconsistent, or the disk blocks the step reads or writes could not be
+/// reserved first. Crate-private: [`into_error`](Self::into_error) names the pool.
+#[derive(Debug)]
+pub(crate) enum MetaFailure {
+    /// Open refuses the metadata.
+    Corrupt(Corruption),
+    /// A reservation failed ([`Error::Io`]).
+    Space(Error),
+}
+
+impl MetaFailure {
+    pub(crate) fn into_error(self, location: &Location) -> Error {
+        match self {
+            MetaFailure::Corrupt(problem) => Error::corrupt(location, problem),
+            MetaFailure::Space(e) => e,
+        }
+    }
+}
+
 /// What rolled a transaction back, when its error is [`Error::Aborted`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

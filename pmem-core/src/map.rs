@@ -421,6 +421,40 @@ mod tests {
     }
 
     #[test]
+    fn a_space_reserves_the_blocks_of_its_ranges_only() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pool");
+        let (file, temp) = PoolFile::create(&path, 8 << 20).unwrap();
+        let blocks = || std::fs::metadata(&temp).unwrap().blocks() * 512;
+        assert_eq!(std::fs::metadata(&temp).unwrap().len(), 8 << 20);
+        assert!(blocks() < 64 << 10, "a new file is sparse: {}", blocks());
+        let plan = FaultPlan::new();
+        let space = file.space(Location::file(&path), Some(plan.clone()));
+        space.reserve(1 << 20, 1 << 20, "test").unwrap();
+        assert!((1 << 20..2 << 20).contains(&blocks()), "{}", blocks());
+        // Again: nothing more (the range has no hole), and the plan counts both.
+        space.reserve(1 << 20, 1 << 20, "test").unwrap();
+        assert!(blocks() < 2 << 20);
+        assert_eq!(plan.reservations(), 2);
+        plan.fail_reservations_from(2);
+        match space.reserve(4 << 20, 1 << 20, "test") {
+            Err(Error::Io {
+                location: Location::File(p),
+                operation: "test",
+                source,
+            }) => {
+                assert_eq!(p, path);
+                assert_eq!(source.raw_os_error(), Some(libc::ENOSPC));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(blocks() < 2 << 20, "a failed reservation reserves nothing");
+        drop(file);
+        std::fs::remove_file(&temp).unwrap();
+    }
+
+    #[test]
     fn publish_onto_a_taken_name_links_nothing_and_removes_the_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.pool");

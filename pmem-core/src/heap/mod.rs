@@ -32,7 +32,7 @@ use free_chunks::FreeChunks;
 pub(crate) use meta::{Extent, HeapMeta, ObjectRef};
 use space::HeapSpace;
 
-use crate::error::{Corruption, Error, Result};
+use crate::error::{Corruption, Error, MetaFailure, Result};
 use crate::layout::heap::{chunk_kind, class_for, ChunkWord, CHUNK_SIZE, CLASSES, CLASS_COUNT};
 use crate::layout::log::Op;
 use crate::map::Space;
@@ -120,8 +120,6 @@ struct Chunks {
     reserve: u64,
     /// The watermark: chunks `0 .. reserved` have their disk blocks reserved (see [`space`]).
     reserved: u64,
-    /// One past the last chunk in use found at open: reserved again before the pool is used.
-    used_end: u64,
 }
 
 /// Most chunks held back for logs: 1 MiB.
@@ -176,17 +174,25 @@ static NEXT_ARENA: AtomicUsize = AtomicUsize::new(0);
 impl Heap {
     /// Rebuilds the volatile state from the pool's metadata. `space` reserves the disk blocks
     /// of the chunks it hands out; with `all_reserved` (the whole file is), it is never asked.
-    /// The chunks in use are not reserved yet: [`reserve_used`](Self::reserve_used) does it.
+    ///
+    /// First the chunks the table claims are in use (up to the last of them) are reserved
+    /// again, so that a file that lost its reservations (a sparse copy) gets them back before
+    /// the walk reads their bitmaps and the pool writes them: cheap where they are reserved
+    /// already.
+    ///
+    /// # Errors
+    /// [`MetaFailure::Corrupt`] if the metadata is inconsistent, [`MetaFailure::Space`] if the
+    /// file system cannot reserve the chunks in use.
     pub(crate) fn open(
         meta: HeapMeta,
         space: Space,
         all_reserved: bool,
-    ) -> Result<Heap, Corruption> {
+    ) -> Result<Heap, MetaFailure> {
         // Run heads are kept as `u32` chunk indices.
         if meta.geometry.chunk_count > u32::MAX as u64 {
-            return Err(Corruption::TooManyChunks {
+            return Err(MetaFailure::Corrupt(Corruption::TooManyChunks {
                 chunks: meta.geometry.chunk_count,
-            });
+            }));
         }
         let arena_count = std::thread::available_parallelism()
             .map_or(4, |n| n.get())
@@ -212,24 +218,23 @@ impl Heap {
             pending: std::array::from_fn(|_| AtomicU64::new(0)),
         };
         let mut chunks = lock(&heap.chunks);
+        heap.space
+            .cover_exactly(&mut chunks.reserved, meta.claimed_end())
+            .map_err(MetaFailure::Space)?;
         let mut runs = Vec::new();
         meta.walk(|extent| match extent {
             Extent::Free { first, count } => chunks.free.give(first, count),
-            Extent::Span { first, count, .. } => {
+            Extent::Span { count, .. } => {
                 chunks.large_live += 1;
                 chunks.large_chunks += count;
-                chunks.used_end = chunks.used_end.max(first + count);
             }
             Extent::Run {
                 first,
                 class,
                 fingerprint,
-            } => {
-                runs.push((first, class, fingerprint));
-                let end = first + CLASSES[class as usize].run_chunks as u64;
-                chunks.used_end = chunks.used_end.max(end);
-            }
-        })?;
+            } => runs.push((first, class, fingerprint)),
+        })
+        .map_err(MetaFailure::Corrupt)?;
         // Each arena's run table is sized once: grown run by run, it would be reallocated a
         // dozen times, into freshly faulted memory, on every open.
         let mut arenas: Vec<_> = heap.arenas.iter().map(lock).collect();
@@ -250,20 +255,6 @@ impl Heap {
 
     pub(crate) fn meta(&self) -> &HeapMeta {
         &self.meta
-    }
-
-    /// Reserves again the disk blocks of the chunks found in use at open (up to the last of
-    /// them), so that a file that lost its reservations (a sparse copy) gets them back before
-    /// the pool writes it. Cheap where they are reserved already: one call per table.
-    ///
-    /// # Errors
-    /// [`Error::Io`] if the file system cannot reserve them.
-    pub(crate) fn reserve_used(&self) -> Result<()> {
-        let mut chunks = lock(&self.chunks);
-        let Chunks {
-            reserved, used_end, ..
-        } = &mut *chunks;
-        self.space.cover_exactly(reserved, *used_end)
     }
 
     /// Chunks with their disk blocks reserved: the watermark.

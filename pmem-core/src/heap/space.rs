@@ -8,37 +8,42 @@
 //! the store raises `SIGBUS`. So every byte the pool writes has its block reserved first
 //! ([`Space::reserve`], `posix_fallocate`):
 //!
-//! - the header copies, the log slots, the type table and the root: at create and at every
-//!   open, by the pool (they are written from the start);
-//! - for the heap, a *prefix* of the chunks, `0 .. reserved`: the chunks themselves, their
-//!   chunk table entries and their bitmap table entries. A chunk's entries are written only
-//!   when the chunk is taken (for a run, a large object or a log) or given back, and only a
-//!   taken chunk's bytes are written, so the prefix covers every write to the heap as long as
-//!   every chunk taken lies in it. [`HeapSpace::cover`] makes sure it does, before a chunk is
-//!   handed out: a comparison with the watermark `reserved`, and only when the heap grows past
-//!   it, a reservation of the next step.
+//! - the header copies, the log slots, the type table, the root and the chunk table: at create
+//!   and at every open, by the pool (they are written from the start, and open reads the whole
+//!   chunk table, which on tmpfs allocates the pages of its holes anyway; it is 16 bytes per
+//!   16 KiB chunk, a thousandth of the heap);
+//! - for the heap, a *prefix* of the chunks, `0 .. reserved`: the chunks themselves and their
+//!   entries in the bitmap table (128 bytes per chunk, read at open only for the runs). A
+//!   chunk's bitmap entry is written only when a run starts at the chunk, and only a taken
+//!   chunk's bytes are written, so the prefix covers every write to the heap as long as every
+//!   chunk taken lies in it. [`HeapSpace::cover`] makes sure it does, before a chunk is handed
+//!   out (to a run, a large object or a log): a comparison with the watermark `reserved`, and
+//!   only when the heap grows past it, a reservation of the next step.
 //!
 //! Why a prefix: the free-chunk index hands out the lowest of the best-fitting free blocks, so
 //! a heap fills from its start, and a prefix needs one number, compared under the chunk lock the
 //! taker holds anyway. A block taken beyond the watermark reserves the free chunks below it
 //! too, which later allocations use.
 //!
-//! Why steps: a reservation is a system call (three: chunks, table entries, bitmaps); growing by
-//! at least [`MIN_STEP`] chunks (1 MiB) and otherwise by doubling what is reserved, up to
-//! [`MAX_STEP`] (256 MiB) at a time, keeps them few: 100,000 small objects need a handful. A step
-//! the file system has no room for is retried as exactly what is needed.
+//! Why steps: a reservation is two system calls (the chunks and their bitmaps); growing by at
+//! least [`MIN_STEP`] chunks (1 MiB) and otherwise by doubling what is reserved, up to
+//! [`MAX_STEP`] (256 MiB) at a time, keeps them few: 100,000 small objects need four. A step the
+//! file system has no room for is retried as exactly what is needed.
 //!
-//! At open the chunks in use (runs and large objects, from the chunk table open validates
-//! anyway) are reserved again, in one step up to the last of them: reserving blocks that are
-//! reserved already only walks the file's extents, and a pool whose file lost its reservations
-//! (copied sparse, or on a file system that dropped unwritten blocks at a power cut) gets them
-//! back before anything writes it. Recovery, which runs before, reserves what it writes itself.
+//! At open the chunks in use (runs and large objects, up to the last one the chunk table names,
+//! found before the table is validated) are reserved again, in one step, so that a pool whose
+//! file lost its reservations (copied sparse, or on a file system that dropped unwritten blocks
+//! at a power cut) gets them back before anything reads their bitmaps (on a full tmpfs, even a
+//! read of a hole raises `SIGBUS`) or writes them. Blocks that are there already are
+//! skipped with a seek for the first hole ([`Space::reserve`]), which disk file systems answer
+//! from their extent maps; tmpfs walks its pages, about 1 ms per 64 MiB in use. Recovery, which
+//! runs before, reserves what it writes itself.
 //!
 //! A pool created with [`reserve_all`](crate::PoolBuilder::reserve_all) has its whole file
 //! reserved, and its watermark starts at the end of the heap: nothing is reserved later.
 
 use crate::error::Result;
-use crate::layout::heap::{BITMAP_BYTES, CHUNK_ENTRY_SIZE, CHUNK_SIZE};
+use crate::layout::heap::{BITMAP_BYTES, CHUNK_SIZE};
 use crate::layout::Geometry;
 use crate::map::Space;
 
@@ -102,13 +107,11 @@ impl HeapSpace {
         Ok(())
     }
 
-    /// Reserves the blocks of chunks `from .. to`: their table entries, bitmaps and bytes.
+    /// Reserves the blocks of chunks `from .. to`: their bitmaps and their bytes.
     fn reserve_chunks(&self, from: u64, to: u64) -> Result<()> {
         const WHAT: &str = "reserve disk space for heap chunks (posix_fallocate)";
         let g = &self.geometry;
         let count = to - from;
-        self.space
-            .reserve(g.chunk_entry_offset(from), count * CHUNK_ENTRY_SIZE, WHAT)?;
         self.space
             .reserve(g.bitmap_offset(from), count * BITMAP_BYTES, WHAT)?;
         self.space
@@ -137,7 +140,7 @@ mod tests {
     }
 
     #[test]
-    fn the_watermark_moves_in_steps_of_three_reservations() {
+    fn the_watermark_moves_in_steps_of_two_reservations() {
         let plan = FaultPlan::new();
         let pool = Pool::<u64>::builder()
             .fault_plan(plan.clone())
@@ -147,12 +150,12 @@ mod tests {
         let at_create = plan.reservations();
         pool.alloc(1u64).unwrap();
         assert_eq!(watermark(&pool), MIN_STEP);
-        assert_eq!(plan.reservations(), at_create + 3);
+        assert_eq!(plan.reservations(), at_create + 2);
         // Objects in the chunks reserved already reserve nothing more.
         for _ in 0..1000 {
             pool.alloc(1u64).unwrap();
         }
-        assert_eq!(plan.reservations(), at_create + 3);
+        assert_eq!(plan.reservations(), at_create + 2);
         // A large object past the watermark moves it to its end, or a doubling if that is more.
         pool.transaction(|tx| tx.alloc_slice_zeroed::<u64>(1 << 17).map(drop))
             .unwrap();
@@ -161,7 +164,7 @@ mod tests {
             .unwrap();
         // 512 chunks after the first object's 64 (and the runs before it), beyond a doubling.
         assert!(watermark(&pool) > MIN_STEP + 512, "{}", watermark(&pool));
-        assert_eq!(plan.reservations(), at_create + 9);
+        assert_eq!(plan.reservations(), at_create + 6);
     }
 
     #[test]
@@ -184,8 +187,8 @@ mod tests {
             .unwrap();
         assert_eq!(watermark(&pool), 10);
         // The fixed areas; recovery (the image's last log is not retired: it replays the
-        // commit's ops); the chunk table, the bitmaps and the chunks in use.
-        assert_eq!(plan.reservations(), 5);
+        // commit's ops); the bitmaps and the chunks in use.
+        assert_eq!(plan.reservations(), 4);
     }
 
     #[test]

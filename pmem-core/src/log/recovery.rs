@@ -3,7 +3,7 @@
 use super::reader::{
     first_entry_damage_proof, first_entry_damaged, parse, BlockSet, Entry, ParsedSlot,
 };
-use crate::error::{Corruption, LogCorruption};
+use crate::error::{Corruption, LogCorruption, MetaFailure};
 use crate::layout::log::{kind, Op, DATA_HASH_SEED, ENTRY_HEADER, OP_SIZE};
 use crate::media::Media;
 
@@ -328,15 +328,6 @@ pub(crate) fn roll_back(media: &Media, undo: &[(u64, u64, u64)]) {
     }
 }
 
-/// Why recovery failed.
-#[derive(Debug)]
-pub(crate) enum RecoveryFailure {
-    /// The logs cannot be trusted.
-    Corrupt(Corruption),
-    /// The disk blocks recovery writes could not be reserved (see [`recover`]).
-    Reserve(crate::Error),
-}
-
 /// Recovers the pool: replays or rolls back as described in [`crate::log`], fences, and returns
 /// the report and the generation for the next log. The caller retires the logs.
 ///
@@ -346,16 +337,16 @@ pub(crate) enum RecoveryFailure {
 pub(crate) fn recover(
     media: &Media,
     reserve: impl FnOnce(u64) -> crate::Result<()>,
-) -> Result<(RecoveryReport, u64), RecoveryFailure> {
+) -> Result<(RecoveryReport, u64), MetaFailure> {
     let state = read_state(media);
-    state.validate(media).map_err(RecoveryFailure::Corrupt)?;
+    state.validate(media).map_err(MetaFailure::Corrupt)?;
     let mut report = RecoveryReport::default();
     let Some(newest) = state.newest else {
         return Ok((report, state.next_gen));
     };
     let tail = newest.tail;
     let in_slot =
-        |slot: u64| move |problem| RecoveryFailure::Corrupt(Corruption::Log { slot, problem });
+        |slot: u64| move |problem| MetaFailure::Corrupt(Corruption::Log { slot, problem });
     let newest = contents(media, &newest).map_err(in_slot(newest.index))?;
     let previous = match &state.previous {
         Some(previous) => Some(contents(media, previous).map_err(in_slot(previous.index))?),
@@ -396,7 +387,7 @@ pub(crate) fn recover(
     .flatten()
     .max()
     .unwrap_or(0);
-    reserve(end).map_err(RecoveryFailure::Reserve)?;
+    reserve(end).map_err(MetaFailure::Space)?;
     if !previous_ops.is_empty() {
         apply_ops(media, previous_ops);
         report.ops_replayed += previous_ops.len() as u64;

@@ -208,8 +208,8 @@ impl<R: Persistent> PoolBuilder<R> {
     /// `posix_fallocate` over its full size, instead of as the pool uses it.
     ///
     /// By default a pool file has its full length but is sparse: create reserves the blocks of
-    /// the header copies, the log slots, the type table and the root, and the heap reserves its
-    /// chunks as the allocator first hands them out (1 MiB at a time at least, doubling up to
+    /// the header copies, the log slots, the type table, the root and the chunk table, and the
+    /// heap reserves its chunks as the allocator first hands them out (1 MiB at a time at least, doubling up to
     /// 256 MiB), so a pool of 64 MiB holding a counter takes a few hundred KiB of disk. Either
     /// way a full file system is an error from the call that needed the space
     /// ([`Error::Io`] with `ENOSPC`, from the allocation: the transaction aborts and the pool

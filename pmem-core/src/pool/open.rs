@@ -21,7 +21,7 @@ use crate::layout::heap::CHUNK_SIZE;
 use crate::layout::log::LOG_SLOT_SIZE;
 use crate::layout::types::TypeGraph;
 use crate::layout::{Geometry, FORMAT_MAJOR, FORMAT_MINOR};
-use crate::log::recovery::{recover, RecoveryFailure};
+use crate::log::recovery::recover;
 use crate::map::{read_at, PoolFile, Space};
 use crate::media::Media;
 use crate::persist::sim::FenceHook;
@@ -398,10 +398,11 @@ fn space_for(backing: &Backing, location: &Location, options: &Options) -> Space
     }
 }
 
-/// Reserves the disk blocks that create and open write before the heap exists: the header
-/// copies, the log slots, the type table and the root (everything before the chunk table), or
-/// with [`reserve_all`](super::PoolBuilder::reserve_all) the whole file. Done at every open as
-/// well as at create, so a pool whose file lost its reservations gets them back.
+/// Reserves the disk blocks of what is written or read whole whatever the heap holds: the
+/// header copies, the log slots, the type table, the root and the chunk table (everything
+/// before the bitmap table), or with [`reserve_all`](super::PoolBuilder::reserve_all) the
+/// whole file. Done at every open as well as at create, so a pool whose file lost its
+/// reservations gets them back; the heap reserves the rest as it is used.
 fn reserve_fixed(space: &Space, geometry: &Geometry, options: &Options) -> Result<()> {
     if options.reserve_all {
         space.reserve(
@@ -412,8 +413,8 @@ fn reserve_fixed(space: &Space, geometry: &Geometry, options: &Options) -> Resul
     } else {
         space.reserve(
             0,
-            geometry.chunk_table_offset,
-            "reserve disk space for the pool's headers, logs and root (posix_fallocate)",
+            geometry.bitmap_table_offset(),
+            "reserve disk space for the pool's headers, logs, root and chunk table (posix_fallocate)",
         )
     }
 }
@@ -527,10 +528,8 @@ fn finish_open<R: Persistent>(
         true => Ok(()),
         false => space.reserve(0, end, "reserve disk space for recovery (posix_fallocate)"),
     };
-    let (report, next_gen) = recover(&media, reserve).map_err(|failure| match failure {
-        RecoveryFailure::Corrupt(problem) => Error::corrupt(&location, problem),
-        RecoveryFailure::Reserve(e) => e,
-    })?;
+    let (report, next_gen) =
+        recover(&media, reserve).map_err(|failure| failure.into_error(&location))?;
     // Recovery's one fence: the pool is consistent on the media only if it succeeded.
     if let Some(source) = media.domain.take_failure() {
         return Err(Error::Io {
@@ -541,8 +540,7 @@ fn finish_open<R: Persistent>(
     }
     let meta = HeapMeta::new(media.region, media.geometry);
     let heap = Heap::open(meta, space, options.reserve_all)
-        .map_err(|problem| Error::corrupt(&location, problem))?;
-    heap.reserve_used()?;
+        .map_err(|failure| failure.into_error(&location))?;
     let info = PoolInfo::from_header(
         &header,
         media.domain.mode(),
