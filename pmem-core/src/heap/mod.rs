@@ -175,8 +175,8 @@ impl Heap {
     /// Rebuilds the volatile state from the pool's metadata. `space` reserves the disk blocks
     /// of the chunks it hands out; with `all_reserved` (the whole file is), it is never asked.
     ///
-    /// First the chunks the table claims are in use (up to the last of them) are reserved
-    /// again, so that a file that lost its reservations (a sparse copy) gets them back before
+    /// First the chunk table, which the walk reads whole, and the chunks the table claims are in
+    /// use (up to the last of them) are reserved again, so that a file that lost its reservations (a sparse copy) gets them back before
     /// the walk reads their bitmaps and the pool writes them: cheap where they are reserved
     /// already.
     ///
@@ -218,6 +218,9 @@ impl Heap {
             pending: std::array::from_fn(|_| AtomicU64::new(0)),
         };
         let mut chunks = lock(&heap.chunks);
+        if !all_reserved {
+            heap.space.reserve_table().map_err(MetaFailure::Space)?;
+        }
         heap.space
             .cover_exactly(&mut chunks.reserved, meta.claimed_end())
             .map_err(MetaFailure::Space)?;

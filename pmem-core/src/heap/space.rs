@@ -8,10 +8,12 @@
 //! the store raises `SIGBUS`. So every byte the pool writes has its block reserved first
 //! ([`Space::reserve`], `posix_fallocate`):
 //!
-//! - the header copies, the log slots, the type table, the root and the chunk table: at create
-//!   and at every open, by the pool (they are written from the start, and open reads the whole
-//!   chunk table, which on tmpfs allocates the pages of its holes anyway; it is 16 bytes per
-//!   16 KiB chunk, a thousandth of the heap);
+//! - the header copies, the log slots, the type table and the root: at create and at every
+//!   open, by the pool (they are written from the start);
+//! - the chunk table, whole: when the heap is rebuilt at create and at every open, once the
+//!   chunk count is known to be sane ([`HeapSpace::reserve_table`]). Open reads all of it, and
+//!   on tmpfs a read of a hole allocates a page (or raises `SIGBUS` when tmpfs is full); it is
+//!   16 bytes per 16 KiB chunk, a thousandth of the heap;
 //! - for the heap, a *prefix* of the chunks, `0 .. reserved`: the chunks themselves and their
 //!   entries in the bitmap table (128 bytes per chunk, read at open only for the runs). A
 //!   chunk's bitmap entry is written only when a run starts at the chunk, and only a taken
@@ -43,7 +45,7 @@
 //! reserved, and its watermark starts at the end of the heap: nothing is reserved later.
 
 use crate::error::Result;
-use crate::layout::heap::{BITMAP_BYTES, CHUNK_SIZE};
+use crate::layout::heap::{BITMAP_BYTES, CHUNK_ENTRY_SIZE, CHUNK_SIZE};
 use crate::layout::Geometry;
 use crate::map::Space;
 
@@ -62,6 +64,16 @@ pub(crate) struct HeapSpace {
 impl HeapSpace {
     pub(crate) fn new(space: Space, geometry: Geometry) -> HeapSpace {
         HeapSpace { space, geometry }
+    }
+
+    /// Reserves the whole chunk table.
+    pub(crate) fn reserve_table(&self) -> Result<()> {
+        let g = &self.geometry;
+        self.space.reserve(
+            g.chunk_table_offset,
+            g.chunk_count * CHUNK_ENTRY_SIZE,
+            "reserve disk space for the chunk table (posix_fallocate)",
+        )
     }
 
     /// Makes chunks `0 .. end` reserved, moving the watermark `reserved` (chunks `0 ..
@@ -187,8 +199,8 @@ mod tests {
             .unwrap();
         assert_eq!(watermark(&pool), 10);
         // The fixed areas; recovery (the image's last log is not retired: it replays the
-        // commit's ops); the bitmaps and the chunks in use.
-        assert_eq!(plan.reservations(), 4);
+        // commit's ops); the chunk table; the bitmaps and the chunks in use.
+        assert_eq!(plan.reservations(), 5);
     }
 
     #[test]

@@ -398,11 +398,11 @@ fn space_for(backing: &Backing, location: &Location, options: &Options) -> Space
     }
 }
 
-/// Reserves the disk blocks of what is written or read whole whatever the heap holds: the
-/// header copies, the log slots, the type table, the root and the chunk table (everything
-/// before the bitmap table), or with [`reserve_all`](super::PoolBuilder::reserve_all) the
-/// whole file. Done at every open as well as at create, so a pool whose file lost its
-/// reservations gets them back; the heap reserves the rest as it is used.
+/// Reserves the disk blocks of what create and open write before the heap exists: the header
+/// copies, the log slots, the type table and the root (everything before the chunk table), or
+/// with [`reserve_all`](super::PoolBuilder::reserve_all) the whole file. Done at every open as
+/// well as at create, so a pool whose file lost its reservations gets them back; the heap
+/// reserves its chunk table (once it has checked the chunk count) and the rest as it is used.
 fn reserve_fixed(space: &Space, geometry: &Geometry, options: &Options) -> Result<()> {
     if options.reserve_all {
         space.reserve(
@@ -413,8 +413,8 @@ fn reserve_fixed(space: &Space, geometry: &Geometry, options: &Options) -> Resul
     } else {
         space.reserve(
             0,
-            geometry.bitmap_table_offset(),
-            "reserve disk space for the pool's headers, logs, root and chunk table (posix_fallocate)",
+            geometry.chunk_table_offset,
+            "reserve disk space for the pool's headers, logs and root (posix_fallocate)",
         )
     }
 }
