@@ -12,6 +12,7 @@ pub(crate) fn run(args: &CreateArgs, out: &mut impl Write) -> Result<u8, Failure
         args.size,
         args.layout.as_deref(),
         args.root_size,
+        args.reserve_all,
     )
     .map_err(|e| Failure::from_error(e, &args.file))?;
     writeln!(out, "created pool file {}", args.file.display())?;
@@ -19,6 +20,12 @@ pub(crate) fn run(args: &CreateArgs, out: &mut impl Write) -> Result<u8, Failure
     writeln!(out, "  layout      {}", crate::info::layout_name(&info))?;
     writeln!(out, "  pool size   {}", bytes_and_human(info.pool_size))?;
     writeln!(out, "  heap        {}", bytes_and_human(info.heap_size))?;
+    let disk = if args.reserve_all {
+        "reserved for the whole file"
+    } else {
+        "reserved as the pool is used (the file is sparse until then)"
+    };
+    writeln!(out, "  disk space  {disk}")?;
     let (least, most) = crate::info::claimable(info.root_size);
     writeln!(
         out,

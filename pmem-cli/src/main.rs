@@ -75,6 +75,11 @@ struct CreateArgs {
     /// 4 KiB pages.
     #[arg(long, value_parser = fmt::parse_size, default_value = "4096")]
     root_size: u64,
+    /// Reserve disk space for the whole file now (posix_fallocate), so that a full disk fails
+    /// the create rather than a later allocation. By default the file has its full length but
+    /// only what the pool uses is reserved, as it is used.
+    #[arg(long)]
+    reserve_all: bool,
 }
 
 #[derive(Debug, Args)]

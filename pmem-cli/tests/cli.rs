@@ -331,6 +331,28 @@ fn create_then_info_check_dump_a_fresh_pool() {
 }
 
 #[test]
+fn create_reserves_disk_space_as_used_or_with_reserve_all_all_of_it() {
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new("reserve");
+    let sparse = s.path("sparse.pool");
+    pmem_on("create", &sparse, &["--size", "64M"])
+        .expect(0)
+        .stdout_has("reserved as the pool is used");
+    let meta = fs::metadata(&sparse).unwrap();
+    assert_eq!(meta.len(), 64 << 20);
+    assert!(meta.blocks() * 512 <= 320 << 10, "{} blocks", meta.blocks());
+
+    let full = s.path("full.pool");
+    pmem_on("create", &full, &["--size", "64M", "--reserve-all"])
+        .expect(0)
+        .stdout_has("reserved for the whole file");
+    assert!(fs::metadata(&full).unwrap().blocks() * 512 >= 64 << 20);
+    pmem_on("check", &full, &[])
+        .expect(0)
+        .stdout_has("no problems found");
+}
+
+#[test]
 fn a_created_pool_is_claimed_by_a_typed_program() {
     let s = Scratch::new("claim");
     let path = s.path("claim.pool");

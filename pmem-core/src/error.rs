@@ -260,6 +260,22 @@ pub enum Error {
     /// An operating-system call failed. From a create or open:
     /// a write-back it needed failed, and the pool is not returned; the file is left for the
     /// next open, whose recovery is idempotent (a failed create leaves no file).
+    ///
+    /// From an allocation (an `alloc`, or a transaction whose log outgrows its slot), with
+    /// `source` `ENOSPC` when the file system is full: the disk blocks of the heap chunks it
+    /// needed could not be reserved (`posix_fallocate`; see
+    /// [`PoolBuilder::reserve_all`](crate::PoolBuilder::reserve_all)). Nothing was written
+    /// and the pool is not poisoned: the transaction aborts if the closure passes the error on,
+    /// nothing committed is lost, and allocations succeed again once there is room. Create and
+    /// open fail the same way when they cannot reserve what they write.
+    ///
+    /// ```
+    /// # use pmem_core::Error;
+    /// fn disk_full(e: &Error) -> bool {
+    ///     matches!(e, Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+    /// }
+    /// # let _ = disk_full;
+    /// ```
     Io {
         /// The pool.
         location: Location,
@@ -394,6 +410,26 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } | Error::CommitOutcomeUnknown { source, .. } => Some(source),
             _ => None,
+        }
+    }
+}
+
+/// Why a step of open that reads the pool's metadata (recovery, rebuilding the heap) failed:
+/// the metadata is inconsistent, or the disk blocks the step reads or writes could not be
+/// reserved first. Crate-private: [`into_error`](Self::into_error) names the pool.
+#[derive(Debug)]
+pub(crate) enum MetaFailure {
+    /// Open refuses the metadata.
+    Corrupt(Corruption),
+    /// A reservation failed ([`Error::Io`]).
+    Space(Error),
+}
+
+impl MetaFailure {
+    pub(crate) fn into_error(self, location: &Location) -> Error {
+        match self {
+            MetaFailure::Corrupt(problem) => Error::corrupt(location, problem),
+            MetaFailure::Space(e) => e,
         }
     }
 }

@@ -238,14 +238,20 @@ impl Inspection {
 
 /// Creates a pool file without a root type: its root has `root_bytes` of zeroed room, and the
 /// first program that opens it claims it for its root type (which must fit the same number of
-/// 4 KiB pages). For `pmem create`.
+/// 4 KiB pages). With `reserve_all`, the whole file's disk space is reserved now rather than as
+/// the pool uses it ([`PoolBuilder::reserve_all`](crate::PoolBuilder::reserve_all)). For
+/// `pmem create`.
 pub fn create_file(
     path: impl AsRef<Path>,
     size: u64,
     layout: Option<&str>,
     root_bytes: u64,
+    reserve_all: bool,
 ) -> Result<PoolInfo> {
-    let mut builder = Pool::<()>::builder().untyped().root_area(root_bytes);
+    let mut builder = Pool::<()>::builder()
+        .untyped()
+        .root_area(root_bytes)
+        .reserve_all(reserve_all);
     if let Some(name) = layout {
         builder = builder.layout(name);
     }

@@ -1,11 +1,26 @@
-//! Pool files: create with reserved space, open, lock, map.
+//! Pool files: create, open, lock, map, and reserve their disk blocks as the pool uses them.
+//!
+//! # Disk space
+//!
+//! A pool file has its full length from its create on (the geometry is fixed then), but only
+//! what the pool writes has disk blocks reserved: [`Space`] reserves them with
+//! `posix_fallocate` before the first store into them, because a store through a shared
+//! mapping into a hole of a sparse file turns a full file system into `SIGBUS`, which kills the
+//! process, whereas a failed reservation is an error the allocation that needed it returns.
+//! What is reserved when, and why it is enough, is the heap's to say (see `heap::space`).
+//!
+//! File systems without fallocate (`posix_fallocate` returns `EOPNOTSUPP`; glibc emulates it by
+//! writing a byte per block wherever it can, so this is rare) keep the behaviour pools have
+//! always had there: the file stays sparse, reservations do nothing, and a full file system
+//! can still raise `SIGBUS` on such a file.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, Location, Result};
 use crate::persist::FaultPlan;
@@ -14,8 +29,8 @@ use crate::persist::FaultPlan;
 pub(crate) struct PoolFile {
     // Field order: unmap before closing the file, which releases the lock.
     mapping: Mapping,
-    /// Held open for the lock, which closing releases.
-    _file: File,
+    /// Held open for the lock, which closing releases; shared with the pool's [`Space`].
+    file: Arc<File>,
 }
 
 enum Mapping {
@@ -43,9 +58,10 @@ impl Drop for Mapping {
 }
 
 impl PoolFile {
-    /// Creates a pool file of `size` bytes, with the space reserved on the device, locked and
-    /// mapped, under a temporary name beside `path`: [`publish`](Self::publish) gives it its
-    /// name once it holds a complete pool, so no other opener ever sees a half-made file.
+    /// Creates a pool file of `size` bytes, sparse (the caller reserves through [`Space`] what
+    /// it writes), locked and mapped, under a temporary name beside `path`:
+    /// [`publish`](Self::publish) gives it its name once it holds a complete pool, so no other
+    /// opener ever sees a half-made file.
     pub(crate) fn create(path: &Path, size: u64) -> Result<(PoolFile, PathBuf)> {
         let location = Location::file(path);
         if path.exists() {
@@ -61,8 +77,8 @@ impl PoolFile {
             .open(&temp)
             .map_err(|e| Error::io(&location, "create", e))?;
         let result = lock(&file, &location).and_then(|()| {
-            reserve(&file, size)
-                .map_err(|e| Error::io(&location, "reserve space (posix_fallocate)", e))?;
+            file.set_len(size)
+                .map_err(|e| Error::io(&location, "set the file's length", e))?;
             map(file, size, &location)
         });
         match result {
@@ -91,7 +107,7 @@ impl PoolFile {
     ) -> Result<()> {
         let location = Location::file(path);
         let synced =
-            sync(&self._file, "fsync file", faults).map_err(|e| Error::io(&location, "fsync", e));
+            sync(&self.file, "fsync file", faults).map_err(|e| Error::io(&location, "fsync", e));
         let linked = synced.and_then(|()| {
             trace("link");
             std::fs::hard_link(temp, path).map_err(|e| Error::io(&location, "link into place", e))
@@ -140,6 +156,71 @@ impl PoolFile {
     /// Whether the mapping is MAP_SYNC (the file is on a DAX file system).
     pub(crate) fn is_dax(&self) -> bool {
         matches!(self.mapping, Mapping::Sync { .. })
+    }
+
+    /// What reserves this file's disk blocks, naming `location` in its errors.
+    pub(crate) fn space(&self, location: Location, faults: Option<FaultPlan>) -> Space {
+        Space {
+            file: Some(Arc::clone(&self.file)),
+            location,
+            faults,
+            unsupported: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Reserves disk blocks of a pool's file before the pool first writes them.
+///
+/// A pool in memory has a `Space` too, which reserves nothing but counts and fails
+/// reservations as its [`FaultPlan`] says, so the failure paths are the same with and without
+/// a file.
+pub(crate) struct Space {
+    /// `None` for a pool in memory.
+    file: Option<Arc<File>>,
+    location: Location,
+    faults: Option<FaultPlan>,
+    /// The file system refused fallocate (`EOPNOTSUPP`): reservations do nothing from then on.
+    unsupported: AtomicBool,
+}
+
+impl Space {
+    /// The space of a pool in memory.
+    pub(crate) fn memory(location: Location, faults: Option<FaultPlan>) -> Space {
+        Space {
+            file: None,
+            location,
+            faults,
+            unsupported: AtomicBool::new(false),
+        }
+    }
+
+    /// Reserves the disk blocks of bytes `offset .. offset + len` of the file (nothing if `len`
+    /// is 0). Cheap if they are reserved already. `what` names, in the error, what the space
+    /// is for.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file, with the operating system's error (`ENOSPC` when the file
+    /// system is full): nothing was written.
+    pub(crate) fn reserve(&self, offset: u64, len: u64, what: &'static str) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let failure = self.faults.as_ref().and_then(FaultPlan::next_reservation);
+        let result = match (failure, &self.file) {
+            (Some(e), _) => Err(e),
+            (None, None) => Ok(()),
+            (None, Some(_)) if self.unsupported.load(Ordering::Relaxed) => Ok(()),
+            (None, Some(file)) => fallocate(file, offset, len).map(|supported| {
+                if !supported {
+                    self.unsupported.store(true, Ordering::Relaxed);
+                }
+            }),
+        };
+        result.map_err(|source| Error::Io {
+            location: self.location.clone(),
+            operation: what,
+            source,
+        })
     }
 }
 
@@ -197,17 +278,31 @@ fn lock(file: &File, location: &Location) -> Result<()> {
     }
 }
 
-/// Allocates the file's blocks now, so running out of space is an error here rather than a
-/// SIGBUS on some later store into a sparse mapping.
-fn reserve(file: &File, size: u64) -> io::Result<()> {
-    let len =
-        libc::off_t::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+/// Allocates the blocks of `offset .. offset + len` now, so running out of space is an error
+/// here rather than a SIGBUS on some later store into a sparse mapping. `Ok(false)` if the file
+/// system has no fallocate: the range stays as it was (sparse), as pools have always been
+/// there.
+fn fallocate(file: &File, offset: u64, len: u64) -> io::Result<bool> {
+    let invalid = |_| io::Error::from(io::ErrorKind::InvalidInput);
+    let start = libc::off_t::try_from(offset).map_err(invalid)?;
+    let len = libc::off_t::try_from(len).map_err(invalid)?;
+    // Bytes before the first hole have their blocks (a page that a store made dirty has its
+    // block reserved too): start the fallocate at that hole, or skip it if there is none in
+    // the range. On tmpfs the fallocate of pages that are there costs several times the seek,
+    // page by page, and at open the chunks in use are reserved again. An unwritten extent
+    // that a fallocate made counts as a hole, so on most disk file systems the fallocate runs
+    // over the rest, and is cheap there.
     // SAFETY: plain system call on an open descriptor.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    let hole = unsafe { libc::lseek(file.as_raw_fd(), start, libc::SEEK_HOLE) };
+    let skip = if hole > start { hole - start } else { 0 };
+    if skip >= len {
+        return Ok(true);
+    }
+    // SAFETY: plain system call on an open descriptor.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), start + skip, len - skip) };
     match rc {
-        0 => Ok(()),
-        // File systems without fallocate: fall back to a sparse file rather than fail.
-        libc::EOPNOTSUPP | libc::ENOSYS => file.set_len(size),
+        0 => Ok(true),
+        libc::EOPNOTSUPP | libc::ENOSYS => Ok(false),
         errno => Err(io::Error::from_raw_os_error(errno)),
     }
 }
@@ -221,7 +316,7 @@ fn map(file: File, len: u64, location: &Location) -> Result<PoolFile> {
                 ptr,
                 len: len_usize,
             },
-            _file: file,
+            file: Arc::new(file),
         });
     }
     let raw = memmap2::MmapOptions::new()
@@ -230,7 +325,7 @@ fn map(file: File, len: u64, location: &Location) -> Result<PoolFile> {
         .map_err(|e| Error::io(location, "mmap", e))?;
     Ok(PoolFile {
         mapping: Mapping::Shared(raw),
-        _file: file,
+        file: Arc::new(file),
     })
 }
 
@@ -323,6 +418,40 @@ mod tests {
         let steps = TRACE.with(|t| t.borrow().clone());
         assert_eq!(steps, ["fsync file", "link", "fsync directory"]);
         assert!(path.exists() && !temp.exists());
+    }
+
+    #[test]
+    fn a_space_reserves_the_blocks_of_its_ranges_only() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pool");
+        let (file, temp) = PoolFile::create(&path, 8 << 20).unwrap();
+        let blocks = || std::fs::metadata(&temp).unwrap().blocks() * 512;
+        assert_eq!(std::fs::metadata(&temp).unwrap().len(), 8 << 20);
+        assert!(blocks() < 64 << 10, "a new file is sparse: {}", blocks());
+        let plan = FaultPlan::new();
+        let space = file.space(Location::file(&path), Some(plan.clone()));
+        space.reserve(1 << 20, 1 << 20, "test").unwrap();
+        assert!((1 << 20..2 << 20).contains(&blocks()), "{}", blocks());
+        // Again: nothing more (the range has no hole), and the plan counts both.
+        space.reserve(1 << 20, 1 << 20, "test").unwrap();
+        assert!(blocks() < 2 << 20);
+        assert_eq!(plan.reservations(), 2);
+        plan.fail_reservations_from(2);
+        match space.reserve(4 << 20, 1 << 20, "test") {
+            Err(Error::Io {
+                location: Location::File(p),
+                operation: "test",
+                source,
+            }) => {
+                assert_eq!(p, path);
+                assert_eq!(source.raw_os_error(), Some(libc::ENOSPC));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(blocks() < 2 << 20, "a failed reservation reserves nothing");
+        drop(file);
+        std::fs::remove_file(&temp).unwrap();
     }
 
     #[test]

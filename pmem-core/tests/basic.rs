@@ -100,7 +100,7 @@ fn fences_per_single_range_tx() {
 fn untyped_pool_is_claimed_by_first_typed_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("untyped.pool");
-    let info = pmem_core::inspect::create_file(&path, 4 << 20, Some("demo"), 4096).unwrap();
+    let info = pmem_core::inspect::create_file(&path, 4 << 20, Some("demo"), 4096, false).unwrap();
     assert_eq!(info.root_fingerprint, 0);
     let inspection = pmem_core::inspect::Inspection::open(&path).unwrap();
     let report = inspection.check();

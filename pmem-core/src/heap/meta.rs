@@ -137,6 +137,27 @@ impl HeapMeta {
         }
     }
 
+    /// One past the last chunk that the chunk table, not yet validated, says is in use (0 for
+    /// an empty heap), at most the heap's end: what open reserves again before it reads the
+    /// runs' bitmaps. A damaged table makes it reserve more, never read out of bounds.
+    pub(crate) fn claimed_end(&self) -> u64 {
+        let n = self.geometry.chunk_count;
+        let last = (0..n).rev().find_map(|chunk| {
+            let word = self
+                .region
+                .read_u64(self.geometry.chunk_entry_offset(chunk));
+            (word != 0).then_some((chunk, ChunkWord::decode(word)))
+        });
+        let Some((chunk, word)) = last else {
+            return 0;
+        };
+        let len = match word.kind {
+            chunk_kind::RUN | chunk_kind::SPAN => (word.count as u64).max(1),
+            _ => 1,
+        };
+        chunk.saturating_add(len).min(n)
+    }
+
     #[inline]
     pub(crate) fn entry(&self, chunk: u64) -> (ChunkWord, u64) {
         let off = self.geometry.chunk_entry_offset(chunk);

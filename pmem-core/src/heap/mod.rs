@@ -12,11 +12,16 @@
 //! State is split into arenas, each behind its own mutex, chosen per thread; a run belongs to
 //! the arena that created it, and so do its usage counters. The shared pool of free chunks has a
 //! lock of its own, taken only when a run or large object is created or released.
+//!
+//! Every chunk handed out (to a run, a large object or a log) has its disk blocks reserved
+//! first, so that a full file system is an error from the allocation rather than a `SIGBUS` on
+//! the first store: see [`space`].
 
 mod arena;
 mod fast_hash;
 mod free_chunks;
 pub(crate) mod meta;
+pub(crate) mod space;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
@@ -25,10 +30,12 @@ use std::sync::{Mutex, MutexGuard};
 use arena::{Arena, Run};
 use free_chunks::FreeChunks;
 pub(crate) use meta::{Extent, HeapMeta, ObjectRef};
+use space::HeapSpace;
 
-use crate::error::{Corruption, Error, Result};
+use crate::error::{Corruption, Error, MetaFailure, Result};
 use crate::layout::heap::{chunk_kind, class_for, ChunkWord, CHUNK_SIZE, CLASSES, CLASS_COUNT};
 use crate::layout::log::Op;
+use crate::map::Space;
 
 /// A block reserved by the open transaction; undone if it aborts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +118,8 @@ struct Chunks {
     held_chunks: u64,
     /// Free chunks that objects may not take: kept for logs (see [`log_reserve`]).
     reserve: u64,
+    /// The watermark: chunks `0 .. reserved` have their disk blocks reserved (see [`space`]).
+    reserved: u64,
 }
 
 /// Most chunks held back for logs: 1 MiB.
@@ -142,6 +151,7 @@ fn log_reserve(chunk_count: u64) -> u64 {
 /// The volatile allocator of one pool.
 pub(crate) struct Heap {
     meta: HeapMeta,
+    space: HeapSpace,
     chunks: Mutex<Chunks>,
     arenas: Box<[Mutex<Arena>]>,
     /// For each run's first chunk, the arena that owns the run.
@@ -162,21 +172,41 @@ thread_local! {
 static NEXT_ARENA: AtomicUsize = AtomicUsize::new(0);
 
 impl Heap {
-    /// Rebuilds the volatile state from the pool's metadata.
-    pub(crate) fn open(meta: HeapMeta) -> Result<Heap, Corruption> {
+    /// Rebuilds the volatile state from the pool's metadata. `space` reserves the disk blocks
+    /// of the chunks it hands out; with `all_reserved` (the whole file is), it is never asked.
+    ///
+    /// First the chunk table, which the walk reads whole, and the chunks the table claims are in
+    /// use (up to the last of them) are reserved again, so that a file that lost its reservations (a sparse copy) gets them back before
+    /// the walk reads their bitmaps and the pool writes them: cheap where they are reserved
+    /// already.
+    ///
+    /// # Errors
+    /// [`MetaFailure::Corrupt`] if the metadata is inconsistent, [`MetaFailure::Space`] if the
+    /// file system cannot reserve the chunks in use.
+    pub(crate) fn open(
+        meta: HeapMeta,
+        space: Space,
+        all_reserved: bool,
+    ) -> Result<Heap, MetaFailure> {
         // Run heads are kept as `u32` chunk indices.
         if meta.geometry.chunk_count > u32::MAX as u64 {
-            return Err(Corruption::TooManyChunks {
+            return Err(MetaFailure::Corrupt(Corruption::TooManyChunks {
                 chunks: meta.geometry.chunk_count,
-            });
+            }));
         }
         let arena_count = std::thread::available_parallelism()
             .map_or(4, |n| n.get())
             .clamp(1, 16);
         let heap = Heap {
             meta,
+            space: HeapSpace::new(space, meta.geometry),
             chunks: Mutex::new(Chunks {
                 reserve: log_reserve(meta.geometry.chunk_count),
+                reserved: if all_reserved {
+                    meta.geometry.chunk_count
+                } else {
+                    0
+                },
                 ..Chunks::default()
             }),
             arenas: (0..arena_count)
@@ -188,6 +218,12 @@ impl Heap {
             pending: std::array::from_fn(|_| AtomicU64::new(0)),
         };
         let mut chunks = lock(&heap.chunks);
+        if !all_reserved {
+            heap.space.reserve_table().map_err(MetaFailure::Space)?;
+        }
+        heap.space
+            .cover_exactly(&mut chunks.reserved, meta.claimed_end())
+            .map_err(MetaFailure::Space)?;
         let mut runs = Vec::new();
         meta.walk(|extent| match extent {
             Extent::Free { first, count } => chunks.free.give(first, count),
@@ -200,7 +236,8 @@ impl Heap {
                 class,
                 fingerprint,
             } => runs.push((first, class, fingerprint)),
-        })?;
+        })
+        .map_err(MetaFailure::Corrupt)?;
         // Each arena's run table is sized once: grown run by run, it would be reallocated a
         // dozen times, into freshly faulted memory, on every open.
         let mut arenas: Vec<_> = heap.arenas.iter().map(lock).collect();
@@ -221,6 +258,12 @@ impl Heap {
 
     pub(crate) fn meta(&self) -> &HeapMeta {
         &self.meta
+    }
+
+    /// Chunks with their disk blocks reserved: the watermark.
+    #[cfg(test)]
+    pub(crate) fn reserved_chunks(&self) -> u64 {
+        lock(&self.chunks).reserved
     }
 
     /// The calling thread's arena.
@@ -248,10 +291,23 @@ impl Heap {
         } else {
             None
         };
-        taken.ok_or_else(|| Error::OutOfSpace {
+        let first = taken.ok_or_else(|| Error::OutOfSpace {
             requested,
             available: chunks.free.largest().min(allowed) * CHUNK_SIZE,
-        })
+        })?;
+        self.cover(&mut chunks, first, count)?;
+        Ok(first)
+    }
+
+    /// Makes sure chunks `first .. first + count`, just taken, have their disk blocks reserved
+    /// before anyone writes them; if they cannot be, gives them back.
+    #[inline]
+    fn cover(&self, chunks: &mut Chunks, first: u64, count: u64) -> Result<()> {
+        let result = self.space.cover(&mut chunks.reserved, first + count);
+        if result.is_err() {
+            chunks.free.give(first, count);
+        }
+        result
     }
 
     /// Reserves a block for an object of `size` bytes, alignment `align` and type `fingerprint`,
@@ -650,6 +706,7 @@ impl Heap {
             requested: bytes,
             available: 0,
         })?;
+        self.cover(&mut chunks, first, count)?;
         chunks.log_chunks += count;
         Ok((self.meta.geometry.chunk_offset(first), count * CHUNK_SIZE))
     }

@@ -3,7 +3,7 @@
 use super::reader::{
     first_entry_damage_proof, first_entry_damaged, parse, BlockSet, Entry, ParsedSlot,
 };
-use crate::error::{Corruption, LogCorruption};
+use crate::error::{Corruption, LogCorruption, MetaFailure};
 use crate::layout::log::{kind, Op, DATA_HASH_SEED, ENTRY_HEADER, OP_SIZE};
 use crate::media::Media;
 
@@ -364,26 +364,65 @@ pub(crate) fn roll_back(media: &Media, undo: &[(u64, u64, u64)]) {
 
 /// Recovers the pool: replays or rolls back as described in [`crate::log`], fences, and returns
 /// the report and the generation for the next log. The caller retires the logs.
-pub(crate) fn recover(media: &Media) -> Result<(RecoveryReport, u64), Corruption> {
+///
+/// Before writing anything, it calls `reserve(end)` with the end of the last byte it will
+/// write, for the caller to reserve the disk blocks of `0 .. end` (a sparse file's holes would
+/// turn a full disk into `SIGBUS`); an error there stops recovery before any write.
+pub(crate) fn recover(
+    media: &Media,
+    reserve: impl FnOnce(u64) -> crate::Result<()>,
+) -> Result<(RecoveryReport, u64), MetaFailure> {
     let state = read_state(media);
-    state.validate(media)?;
+    state.validate(media).map_err(MetaFailure::Corrupt)?;
     let mut report = RecoveryReport::default();
     let Some(newest) = state.newest else {
         return Ok((report, state.next_gen));
     };
     let tail = newest.tail;
-    let in_slot = |slot: u64| move |problem| Corruption::Log { slot, problem };
+    let in_slot =
+        |slot: u64| move |problem| MetaFailure::Corrupt(Corruption::Log { slot, problem });
     let newest = contents(media, &newest).map_err(in_slot(newest.index))?;
-    if let Some(previous) = &state.previous {
-        let previous = contents(media, previous).map_err(in_slot(previous.index))?;
-        if previous.commit.is_some() {
-            replay_data(media, &previous.data);
-            report.redo_applied += previous.data.len() as u64;
-            apply_ops(media, &previous.ops);
-            report.ops_replayed += previous.ops.len() as u64;
-        }
+    let previous = match &state.previous {
+        Some(previous) => Some(contents(media, previous).map_err(in_slot(previous.index))?),
+        None => None,
+    };
+    let previous = previous.filter(|p| p.commit.is_some());
+    let committed = newest.committed(media);
+    // The end of everything written below: redo data and ops, or undo targets, and the torn
+    // tail's header.
+    let ops_end = |ops: &[Op]| {
+        ops.iter()
+            .map(|op| {
+                let (target, len) = op.range();
+                target + len
+            })
+            .max()
+    };
+    let ranges_end =
+        |ranges: &[(u64, u64, u64)]| ranges.iter().map(|&(target, len, _)| target + len).max();
+    let end = [
+        previous.as_ref().and_then(|p| ops_end(&p.ops)),
+        previous.as_ref().and_then(|p| ranges_end(&p.data)),
+        if committed {
+            ops_end(&newest.ops).max(ranges_end(&newest.data))
+        } else {
+            ranges_end(&newest.undo)
+        },
+        tail.filter(|t| t.block_end - t.pos >= ENTRY_HEADER)
+            .map(|t| t.pos + ENTRY_HEADER),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(0);
+    reserve(end).map_err(MetaFailure::Space)?;
+    if let Some(previous) = &previous {
+        replay_data(media, &previous.data);
+        report.redo_applied += previous.data.len() as u64;
+        apply_ops(media, &previous.ops);
+        report.ops_replayed += previous.ops.len() as u64;
     }
-    if newest.committed(media) {
+    if committed {
         replay_data(media, &newest.data);
         report.redo_applied += newest.data.len() as u64;
         apply_ops(media, &newest.ops);

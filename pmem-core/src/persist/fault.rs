@@ -25,6 +25,31 @@ use super::{FlushMode, Persist};
 /// A plan is a shared handle: clones count and fail the same points, so a test keeps one to
 /// read [`points`](Self::points) or to arm a failure after the pool is open.
 ///
+/// Apart from the durability points, a plan counts and can fail the pool's *space
+/// reservations*: the calls that reserve disk blocks for the parts of the file the pool is
+/// about to write (`posix_fallocate`; see [`PoolBuilder::reserve_all`](crate::PoolBuilder::reserve_all)).
+/// A failed reservation reports `ENOSPC`, as a full file system would. Pools in memory count
+/// and fail them at the same places, though they have no disk.
+///
+/// ```
+/// use pmem_core::{Error, FaultPlan, Persistent, Pool};
+/// #[derive(Persistent)]
+/// #[repr(C)]
+/// struct Root { count: u64 }
+///
+/// let plan = FaultPlan::new();
+/// let pool = Pool::<Root>::builder().fault_plan(plan.clone()).create_simulated(2 << 20)?;
+/// // The disk is full from now on: the first allocation needs heap space reserved.
+/// plan.fail_reservations_from(plan.reservations());
+/// let result = pool.transaction(|tx| tx.alloc(7u64).map(drop));
+/// assert!(matches!(&result, Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ENOSPC)));
+/// // Nothing was written: the pool is not poisoned, and works again once there is room.
+/// pool.transaction(|tx| tx.root_mut().set_count(1))?;
+/// plan.fail_reservations_from(u64::MAX);
+/// pool.transaction(|tx| tx.alloc(7u64).map(drop))?;
+/// # Ok::<(), pmem_core::Error>(())
+/// ```
+///
 /// ```
 /// use pmem_core::{Error, FaultPlan, Persistent, Pool};
 /// #[derive(Persistent)]
@@ -43,13 +68,28 @@ use super::{FlushMode, Persist};
 #[derive(Clone, Default)]
 pub struct FaultPlan(Arc<PlanState>);
 
-#[derive(Default)]
 struct PlanState {
     /// Durability points reached so far.
     points: AtomicU64,
     /// Failures injected so far.
     injected: AtomicU64,
+    /// Space reservations reached so far.
+    reservations: AtomicU64,
+    /// Every space reservation from this one on fails (`u64::MAX`: none).
+    reservations_fail_from: AtomicU64,
     rules: Mutex<Rules>,
+}
+
+impl Default for PlanState {
+    fn default() -> PlanState {
+        PlanState {
+            points: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+            reservations: AtomicU64::new(0),
+            reservations_fail_from: AtomicU64::new(u64::MAX),
+            rules: Mutex::default(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -95,9 +135,33 @@ impl FaultPlan {
         self.0.points.load(Ordering::SeqCst)
     }
 
-    /// Failures injected so far.
+    /// Failures injected so far, of durability points and of space reservations.
     pub fn injected(&self) -> u64 {
         self.0.injected.load(Ordering::SeqCst)
+    }
+
+    /// Makes every space reservation from the `n`th on (counted from 0, from the start of the
+    /// create or open, as [`reservations`](Self::reservations) counts them) fail with `ENOSPC`,
+    /// as on a full file system. `u64::MAX` makes none fail, so a test can free the disk again.
+    pub fn fail_reservations_from(&self, n: u64) -> &FaultPlan {
+        self.0.reservations_fail_from.store(n, Ordering::SeqCst);
+        self
+    }
+
+    /// Space reservations reached so far: the index the next one will have. Each is one call
+    /// to reserve disk blocks (on a file, one `posix_fallocate`).
+    pub fn reservations(&self) -> u64 {
+        self.0.reservations.load(Ordering::SeqCst)
+    }
+
+    /// Reaches the next space reservation: the error it fails with, if the plan says so.
+    pub(crate) fn next_reservation(&self) -> Option<io::Error> {
+        let n = self.0.reservations.fetch_add(1, Ordering::SeqCst);
+        if n < self.0.reservations_fail_from.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.0.injected.fetch_add(1, Ordering::SeqCst);
+        Some(io::Error::from_raw_os_error(libc::ENOSPC))
     }
 
     /// Reaches the next durability point: the error it fails with, if the plan says so.
@@ -122,6 +186,11 @@ impl fmt::Debug for FaultPlan {
             .field("injected", &self.injected())
             .field("fail_at", &rules.at)
             .field("fail_from", &rules.from)
+            .field("reservations", &self.reservations())
+            .field(
+                "fail_reservations_from",
+                &self.0.reservations_fail_from.load(Ordering::SeqCst),
+            )
             .finish()
     }
 }

@@ -142,6 +142,8 @@ pub(crate) struct Options {
     pub faults: Option<FaultPlan>,
     /// How to write log lines, instead of what the CPU's strategy chooses.
     pub log_writes: Option<LogWrites>,
+    /// Reserve the whole file's disk space at create and open, not as the heap grows.
+    pub reserve_all: bool,
 }
 
 /// Options for creating or opening a [`Pool`].
@@ -199,6 +201,35 @@ impl<R: Persistent> PoolBuilder<R> {
     /// ```
     pub fn log_writes(mut self, log_writes: LogWrites) -> Self {
         self.options.log_writes = Some(log_writes);
+        self
+    }
+
+    /// Reserves disk space for the whole pool file when it is created or opened, as
+    /// `posix_fallocate` over its full size, instead of as the pool uses it.
+    ///
+    /// By default a pool file has its full length but is sparse: create reserves the blocks of
+    /// the header copies, the log slots, the type table, the root and the chunk table, and the
+    /// heap reserves its chunks as the allocator first hands them out (1 MiB at a time at least, doubling up to
+    /// 256 MiB), so a pool of 64 MiB holding a counter takes a few hundred KiB of disk. Either
+    /// way a full file system is an error from the call that needed the space
+    /// ([`Error::Io`] with `ENOSPC`, from the allocation: the transaction aborts and the pool
+    /// stays usable), never a `SIGBUS`. Reserving everything up front moves that error to the
+    /// create (or the open) instead, and keeps the file's blocks from being scattered by
+    /// growth; it is what pools did before they grew. On file systems without fallocate the
+    /// file is sparse whatever this says.
+    ///
+    /// ```
+    /// # use pmem_core::{Persistent, Pool};
+    /// # #[derive(Persistent)] #[repr(C)] struct Root { count: u64 }
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("full.pool");
+    /// use std::os::unix::fs::MetadataExt;
+    /// let pool = Pool::<Root>::builder().reserve_all(true).create(&path, 8 << 20)?;
+    /// assert!(std::fs::metadata(&path).unwrap().blocks() * 512 >= 8 << 20);
+    /// # Ok::<(), pmem_core::Error>(())
+    /// ```
+    pub fn reserve_all(mut self, on: bool) -> Self {
+        self.options.reserve_all = on;
         self
     }
 
@@ -394,7 +425,8 @@ impl<R: Persistent> Pool<R> {
     /// Creates a pool file of `size` bytes with a zeroed root; fails if the file exists.
     ///
     /// The file is built under a hidden temporary name beside `path` (`.NAME.creating.PID.N`),
-    /// with its space reserved, and appears under `path` only once it holds a whole pool: the
+    /// with its full length but disk space reserved only for what the pool uses (see
+    /// [`PoolBuilder::reserve_all`]), and appears under `path` only once it holds a whole pool: the
     /// file is synced before it is linked into place and the directory after, so the pool this
     /// returns survives a power cut under its name. A temporary file that a crashed create left
     /// is removed by the next create of that name.

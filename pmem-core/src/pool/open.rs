@@ -22,7 +22,7 @@ use crate::layout::log::LOG_SLOT_SIZE;
 use crate::layout::types::TypeGraph;
 use crate::layout::{Geometry, FORMAT_MAJOR, FORMAT_MINOR};
 use crate::log::recovery::recover;
-use crate::map::{read_at, PoolFile};
+use crate::map::{read_at, PoolFile, Space};
 use crate::media::Media;
 use crate::persist::sim::FenceHook;
 use crate::persist::{Domain, FlushMode, PoolImage, SimDomain};
@@ -391,6 +391,35 @@ fn write_headers(
     Ok(())
 }
 
+/// What reserves the disk blocks of the pool in `backing`.
+fn space_for(backing: &Backing, location: &Location, options: &Options) -> Space {
+    match backing {
+        Backing::File(file) => file.space(location.clone(), options.faults.clone()),
+        Backing::Memory(_) => Space::memory(location.clone(), options.faults.clone()),
+    }
+}
+
+/// Reserves the disk blocks of what create and open write before the heap exists: the header
+/// copies, the log slots, the type table and the root (everything before the chunk table), or
+/// with [`reserve_all`](super::PoolBuilder::reserve_all) the whole file. Done at every open as
+/// well as at create, so a pool whose file lost its reservations gets them back; the heap
+/// reserves its chunk table (once it has checked the chunk count) and the rest as it is used.
+fn reserve_fixed(space: &Space, geometry: &Geometry, options: &Options) -> Result<()> {
+    if options.reserve_all {
+        space.reserve(
+            0,
+            geometry.pool_size,
+            "reserve disk space for the whole pool (posix_fallocate)",
+        )
+    } else {
+        space.reserve(
+            0,
+            geometry.chunk_table_offset,
+            "reserve disk space for the pool's headers, logs and root (posix_fallocate)",
+        )
+    }
+}
+
 /// A fence of create or open, whose failure fails the create or open: nothing after it may
 /// rely on what it should have made durable. (The file is left for the next open, whose
 /// recovery is idempotent.)
@@ -423,8 +452,10 @@ fn create_on<R: Persistent>(
         Tracking::Simulated(None),
         options,
     );
+    let space = space_for(&backing, &location, options);
+    reserve_fixed(&space, &geometry, options)?;
     write_headers(&media, &header, &[0, 1], &location)?;
-    finish_open(backing, media, header, location, options)
+    finish_open(backing, media, space, header, location, options)
 }
 
 /// How an in-memory pool's persistence is modelled.
@@ -480,6 +511,7 @@ fn media_for(
 fn finish_open<R: Persistent>(
     backing: Backing,
     media: Media,
+    space: Space,
     mut header: Header,
     location: Location,
     options: &Options,
@@ -496,8 +528,12 @@ fn finish_open<R: Persistent>(
     if !options.untyped {
         write_type_table::<R>(&media, &location)?;
     }
+    let reserve = |end| match options.reserve_all {
+        true => Ok(()),
+        false => space.reserve(0, end, "reserve disk space for recovery (posix_fallocate)"),
+    };
     let (report, next_gen) =
-        recover(&media).map_err(|problem| Error::corrupt(&location, problem))?;
+        recover(&media, reserve).map_err(|failure| failure.into_error(&location))?;
     // Recovery's one fence: the pool is consistent on the media only if it succeeded.
     if let Some(source) = media.domain.take_failure() {
         return Err(Error::Io {
@@ -507,7 +543,8 @@ fn finish_open<R: Persistent>(
         });
     }
     let meta = HeapMeta::new(media.region, media.geometry);
-    let heap = Heap::open(meta).map_err(|problem| Error::corrupt(&location, problem))?;
+    let heap = Heap::open(meta, space, options.reserve_all)
+        .map_err(|failure| failure.into_error(&location))?;
     let info = PoolInfo::from_header(
         &header,
         media.domain.mode(),
@@ -554,11 +591,13 @@ fn open_on<R: Persistent>(
         tracking,
         options,
     );
+    let space = space_for(&backing, &location, options);
+    reserve_fixed(&space, &geometry, options)?;
     check_type_table::<R>(&media, &chosen.header, options, &location)?;
     if let Some(copy) = chosen.repair {
         write_headers(&media, &chosen.header, &[copy], &location)?;
     }
-    finish_open(backing, media, chosen.header, location, options)
+    finish_open(backing, media, space, chosen.header, location, options)
 }
 
 /// What every create checks before touching anything: the layout name, that `R` can be a
