@@ -70,6 +70,11 @@ fn fences_and_lines_per_operation() {
     assert_eq!(insert.fences, 2 * N);
     assert_eq!(replace.fences, 2 * N);
     assert_eq!(remove.fences, 2 * N);
+    // The slot (a 24-byte slot spans two lines one time in four) and the metadata; a
+    // replacement writes only the value, which never spans two lines.
+    assert!(per_op(&insert).1 <= 2.3, "{insert:?}");
+    assert!(per_op(&remove).1 <= 2.3, "{remove:?}");
+    assert!(per_op(&replace).1 <= 1.0, "{replace:?}");
     // Growth logs nothing: the new table is fresh. It only writes the table back.
     assert_eq!(growing.fences, 2 * N, "growth added fences");
     assert_eq!(slots, 4096);
