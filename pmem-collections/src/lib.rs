@@ -19,7 +19,7 @@
 //!
 //! | map | like | layout |
 //! |---|---|---|
-//! | [`PHashMap<K, V>`], [`PHashSet<K>`] | `HashMap`, `HashSet` | open addressing; keys hashed by their bytes under a per-map random key (module [`hash`]) |
+//! | [`PHashMap<K, V>`], [`PHashSet<K>`] | `HashMap`, `HashSet` | open addressing, the entries inline in the table; keys hashed by their bytes under a per-map random key (module [`hash`]) |
 //! | [`PBTreeMap<K, V>`] | `BTreeMap` | a B-tree of order 8 (module [`btree`]) |
 //!
 //! [`PoolRead`]: pmem_core::PoolRead

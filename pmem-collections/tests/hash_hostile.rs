@@ -3,7 +3,7 @@
 
 use pmem_collections::hash::{HashMeta, Slot, TOMBSTONE};
 use pmem_collections::{Error, Inconsistency, PHashMap, Result};
-use pmem_core::{PPtr, PSlice, Persistent, Pool};
+use pmem_core::{PSlice, Persistent, Pool};
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -117,23 +117,25 @@ fn a_slot_count_that_is_not_a_power_of_two_is_refused() {
 }
 
 #[test]
-fn a_slot_pointing_at_the_wrong_type_is_a_pool_error() {
+fn a_table_pointing_at_the_wrong_object_is_a_pool_error() {
     let (pool, map, meta) = map();
-    let slots = pool
-        .read(|r| r.get_slice(meta.slots).unwrap().to_vec())
-        .unwrap();
-    let taken = slots.iter().position(|s| !s.entry.is_null()).unwrap();
-    let wrong = Slot {
-        hash: slots[taken].hash,
-        entry: map.as_ptr().cast(),
-    };
-    pool.transaction(|tx| tx.edit_slice(meta.slots)?.set_at(taken, wrong))
-        .unwrap();
+    let wrong = PSlice::from_raw_parts(map.as_ptr().offset(), meta.slots.len());
+    damage(
+        &pool,
+        map,
+        HashMeta {
+            slots: wrong,
+            ..meta
+        },
+    );
     pool.read(|r| {
         assert!(matches!(map.verify(r), Err(Error::Pool(_))));
+        assert!(matches!(map.get(r, &1), Err(Error::Pool(_))));
         assert!(map.iter(r).any(|e| matches!(e, Err(Error::Pool(_)))));
     })
     .unwrap();
+    let insert = pool.transaction(|tx| map.insert(tx, 9, 9));
+    assert!(matches!(insert, Err(Error::Pool(_))), "{insert:?}");
 }
 
 /// Every slot taken by one entry, under a length that agrees: no free slot, so a lookup of a
@@ -144,7 +146,7 @@ fn a_table_with_no_free_slot_is_walked_once() {
     let slots = pool
         .read(|r| r.get_slice(meta.slots).unwrap().to_vec())
         .unwrap();
-    let one = *slots.iter().find(|s| !s.entry.is_null()).unwrap();
+    let one = *slots.iter().find(|s| s.is_taken()).unwrap();
     pool.transaction(|tx| -> pmem_core::Result<()> {
         let full = vec![one; 8];
         tx.get_slice_mut(meta.slots)?.copy_from_slice(&full);
@@ -169,9 +171,9 @@ fn a_wrong_stored_hash_or_tombstone_count_is_reported() {
     let slots = pool
         .read(|r| r.get_slice(meta.slots).unwrap().to_vec())
         .unwrap();
-    let taken = slots.iter().position(|s| !s.entry.is_null()).unwrap();
+    let taken = slots.iter().position(|s| s.is_taken()).unwrap();
     let moved = Slot {
-        hash: slots[taken].hash ^ 0x10,
+        hash: (slots[taken].hash() ^ 0x10).to_le_bytes(),
         ..slots[taken]
     };
     pool.transaction(|tx| tx.edit_slice(meta.slots)?.set_at(taken, moved))
@@ -185,10 +187,11 @@ fn a_wrong_stored_hash_or_tombstone_count_is_reported() {
     .unwrap();
     pool.transaction(|tx| tx.edit_slice(meta.slots)?.set_at(taken, slots[taken]))
         .unwrap();
-    let empty = slots.iter().position(|s| s.entry.is_null()).unwrap();
+    let empty = slots.iter().position(|s| !s.is_taken()).unwrap();
     let dead = Slot {
-        hash: TOMBSTONE,
-        entry: PPtr::null(),
+        hash: TOMBSTONE.to_le_bytes(),
+        key: 0,
+        value: 0,
     };
     pool.transaction(|tx| tx.edit_slice(meta.slots)?.set_at(empty, dead))
         .unwrap();

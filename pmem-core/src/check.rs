@@ -24,13 +24,15 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
+mod examined;
 mod problem;
+
+pub(crate) use examined::{Examined, TypesProblem};
 
 pub use problem::{PointerProblem, Problem};
 
 use crate::error::{Corruption, Error, Location, LogCorruption, Result};
 use crate::heap::{Extent, HeapMeta};
-use crate::inspect::{Inspection, TypesProblem};
 use crate::layout::geometry::HEADER_SIZE;
 use crate::layout::header::Header;
 use crate::layout::heap::{chunk_kind, CLASSES};
@@ -135,7 +137,7 @@ pub fn check<R: Persistent>(pool: &Pool<R>) -> CheckReport {
 /// Checks a pool file without its Rust types. The file is read, not modified; a pool another
 /// process has open is refused with [`Error::PoolInUse`].
 pub fn check_file(path: impl AsRef<Path>) -> Result<CheckReport> {
-    Ok(Inspection::open(path)?.check())
+    Ok(check_examined(&Examined::open(path.as_ref())?))
 }
 
 /// Maps a pool file copy-on-write, under a shared lock held for as long as the image lives, so
@@ -170,14 +172,17 @@ pub fn read_pool_file(path: &Path) -> Result<PoolImage> {
 
 /// Checks a pool image without its Rust types.
 pub fn check_image(image: PoolImage) -> Result<CheckReport> {
-    Ok(Inspection::from_image(image)?.check())
+    Ok(check_examined(&Examined::from_image(
+        image,
+        Location::Memory,
+    )?))
 }
 
-/// The check of an inspected pool: what the media showed before recovery, then the heap and
-/// the object graph through the pool's type table.
-pub(crate) fn check_inspection(inspection: &Inspection, media: &CheckReport) -> CheckReport {
-    let mut report = media.clone();
-    let r = inspection.info().recovery;
+/// The check of a pool examined without its types: what the media showed before recovery,
+/// then the heap and the object graph through the pool's type table.
+pub(crate) fn check_examined(examined: &Examined) -> CheckReport {
+    let mut report = examined.media.clone();
+    let r = examined.info.recovery;
     if r != Default::default() {
         report.notes.push(format!(
             "the last transaction was interrupted and recovery {} ({} undo entries, {} redo entries, {} heap operations)",
@@ -187,14 +192,14 @@ pub(crate) fn check_inspection(inspection: &Inspection, media: &CheckReport) -> 
             r.ops_replayed
         ));
     }
-    let graph = match inspection.types() {
+    let graph = match &examined.types {
         Ok(graph) => graph.clone(),
         Err(problem) => {
             match problem {
                 TypesProblem::Unclaimed => report
                     .notes
                     .push("the root is unclaimed: no type has opened the pool yet".into()),
-                TypesProblem::Damaged(p) => report.problem(p),
+                TypesProblem::Damaged(p) => report.problem(p.clone()),
             }
             TypeGraph::default()
         }
@@ -204,7 +209,7 @@ pub(crate) fn check_inspection(inspection: &Inspection, media: &CheckReport) -> 
             "the type table is truncated: pointers of the missing types are not followed".into(),
         );
     }
-    check_heap_and_graph(inspection.meta(), &graph, &mut report);
+    check_heap_and_graph(examined.meta(), &graph, &mut report);
     report
 }
 
@@ -448,7 +453,7 @@ fn walk_graph(
                                 region.read_u64(field),
                                 region.read_u64(field + 8),
                                 t,
-                                crate::pool::resolve::slice_fingerprint_of(tn.fingerprint),
+                                crate::fingerprint::slice_fingerprint_of(tn.fingerprint),
                             )
                         }
                     };

@@ -4,7 +4,7 @@
 //! what is written here, never on the compiler (`TypeId`) or the process (`DefaultHasher`), so a
 //! pool written by one build opens under any other build with the same types.
 
-use crate::persistent::TypeLayout;
+use crate::persistent::{Persistent, TypeLayout};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -68,4 +68,18 @@ pub const fn of_layout(type_id: u64, layout: &TypeLayout) -> u64 {
 /// Combines a tag and two values; used for arrays (`element`, `len`) and pointers.
 pub const fn combine(tag: &str, a: u64, b: u64) -> u64 {
     u64(u64(str(SEED, tag), a), b)
+}
+
+/// The fingerprint recorded for an allocation of `[T]` (a [`PSlice`](crate::PSlice)), computed
+/// at compile time. Part of the on-media format (the heap records it for every slice) and of
+/// the type table's description of slice pointers, so it lives with the other fingerprints,
+/// below both the layout and the pool.
+#[inline]
+pub(crate) fn slice_fingerprint<T: Persistent>() -> u64 {
+    const { slice_fingerprint_of(T::FINGERPRINT) }
+}
+
+/// [`slice_fingerprint`] from the element type's fingerprint.
+pub(crate) const fn slice_fingerprint_of(element: u64) -> u64 {
+    combine("slice", element, 0)
 }

@@ -19,12 +19,9 @@
 
 use std::path::Path;
 
-use crate::check::{check_headers, check_inspection, read_pool_file, CheckReport, Problem};
-use crate::error::{
-    Corruption, Error, InvalidArgument, Location, PointerRejection, Result, TypeTableProblem,
-};
+use crate::check::{check_examined, CheckReport, Examined};
+use crate::error::{Error, InvalidArgument, Location, PointerRejection, Result};
 use crate::heap::{Extent, HeapMeta, HeapStats, ObjectRef};
-use crate::layout::geometry::{TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE};
 pub use crate::layout::types::{Slot, SlotTarget, TypeGraph, TypeNode};
 use crate::persist::PoolImage;
 use crate::pool::{Pool, PoolInfo};
@@ -32,21 +29,7 @@ use crate::pool::{Pool, PoolInfo};
 /// A pool examined without its Rust types.
 #[derive(Debug)]
 pub struct Inspection {
-    pool: Pool<()>,
-    /// The pool's facts as the file has them (opening the copy counted as a run).
-    info: PoolInfo,
-    /// What the headers and logs showed before recovery.
-    media: CheckReport,
-    types: std::result::Result<TypeGraph, TypesProblem>,
-}
-
-/// Why an inspection has no type graph.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TypesProblem {
-    /// The pool was created without a root type and no typed program has opened it.
-    Unclaimed,
-    /// The type table is damaged.
-    Damaged(Problem),
+    examined: Examined,
 }
 
 /// One live object.
@@ -67,83 +50,33 @@ impl Inspection {
     /// [`Error::PoolInUse`] if a program has it open; while the inspection lives, programs
     /// cannot open it.
     pub fn open(path: impl AsRef<Path>) -> Result<Inspection> {
-        let path = path.as_ref();
-        Self::from_image_at(read_pool_file(path)?, Location::file(path))
+        let examined = Examined::open(path.as_ref())?;
+        Ok(Inspection { examined })
     }
 
     /// Examines a pool image.
     pub fn from_image(image: PoolImage) -> Result<Inspection> {
-        Self::from_image_at(image, Location::Memory)
-    }
-
-    fn from_image_at(image: PoolImage, location: Location) -> Result<Inspection> {
-        let mut media = CheckReport::default();
-        check_headers(image.as_bytes(), &mut media);
-        let pool = Pool::<()>::builder()
-            .untyped()
-            .open_image_unchecked_at(image, location)?;
-        let root = pool.info().root_fingerprint;
-        let types = if root == 0 {
-            Err(TypesProblem::Unclaimed)
-        } else {
-            // SAFETY: the pool is private to this inspection and nothing writes it.
-            let table = unsafe {
-                pool.shared()
-                    .media
-                    .region
-                    .slice(TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE)
-            };
-            match TypeGraph::decode(table) {
-                Some(g)
-                    if g.types.first().is_some_and(|t| {
-                        t.fingerprint == root && t.size == pool.info().root_size
-                    }) =>
-                {
-                    match g.validate() {
-                        Ok(()) => Ok(g),
-                        Err(e) => Err(TypesProblem::Damaged(Problem::Corrupt(
-                            Corruption::TypeTable(e),
-                        ))),
-                    }
-                }
-                Some(_) => Err(TypesProblem::Damaged(Problem::Corrupt(
-                    Corruption::TypeTable(TypeTableProblem::RootNotFirst),
-                ))),
-                None => Err(TypesProblem::Damaged(Problem::TypeTableUnreadable)),
-            }
-        };
-        let mut info = pool.info().clone();
-        info.run_id = info.run_id.wrapping_sub(1);
-        Ok(Inspection {
-            pool,
-            info,
-            media,
-            types,
-        })
+        let examined = Examined::from_image(image, Location::Memory)?;
+        Ok(Inspection { examined })
     }
 
     /// Header facts as in the file, and what recovery did to the in-memory copy.
     pub fn info(&self) -> &PoolInfo {
-        &self.info
+        &self.examined.info
     }
 
     /// Heap usage.
     pub fn stats(&self) -> HeapStats {
-        self.pool.stats().heap
-    }
-
-    /// The types reachable from the root, as recorded in the pool.
-    pub(crate) fn types(&self) -> std::result::Result<&TypeGraph, TypesProblem> {
-        self.types.as_ref().map_err(Clone::clone)
+        self.examined.pool.stats().heap
     }
 
     /// The types reachable from the root, if the pool records them.
     pub fn type_graph(&self) -> Option<&TypeGraph> {
-        self.types.as_ref().ok()
+        self.examined.types.as_ref().ok()
     }
 
-    pub(crate) fn meta(&self) -> &HeapMeta {
-        self.pool.shared().heap.meta()
+    fn meta(&self) -> &HeapMeta {
+        self.examined.meta()
     }
 
     /// The name of the type with this fingerprint (`[T]` for slices of `T`).
@@ -203,13 +136,13 @@ impl Inspection {
 
     /// `len` bytes of the pool at `offset`.
     pub fn bytes(&self, offset: u64, len: u64) -> Result<&[u8]> {
-        let region = &self.pool.shared().media.region;
+        let region = &self.examined.pool.shared().media.region;
         if offset
             .checked_add(len)
             .is_none_or(|end| end > self.info().pool_size)
         {
             return Err(Error::invalid_argument(
-                self.pool.location(),
+                self.examined.pool.location(),
                 InvalidArgument::OutsidePool {
                     offset,
                     len,
@@ -224,7 +157,7 @@ impl Inspection {
 
     /// The root object's bytes.
     pub fn root(&self) -> &[u8] {
-        let g = &self.pool.shared().media.geometry;
+        let g = &self.examined.pool.shared().media.geometry;
         self.bytes(g.root_offset, g.root_size)
             .expect("the root is inside the pool")
     }
@@ -232,7 +165,7 @@ impl Inspection {
     /// The deep check: headers and logs as they were on the media, heap metadata, and every
     /// pointer reachable from the root.
     pub fn check(&self) -> CheckReport {
-        check_inspection(self, &self.media)
+        check_examined(&self.examined)
     }
 }
 
@@ -262,6 +195,9 @@ pub fn create_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Problem;
+    use crate::error::{Corruption, TypeTableProblem};
+    use crate::layout::geometry::{TYPE_TABLE_OFFSET, TYPE_TABLE_SIZE};
     use crate::layout::types::TypeGraph;
     use crate::{PPtr, Persistent};
 

@@ -1,8 +1,8 @@
 //! The entry API of [`PHashMap`]: one probe, then read, change, insert or remove in place.
 
-use pmem_core::{PPtr, Persistent, Tx};
+use pmem_core::{PSlice, Persistent, Tx};
 
-use super::map::{HashMeta, KeyValue, PHashMap};
+use super::map::{HashMeta, PHashMap, Slot};
 use crate::Result;
 
 /// A key's place in a [`PHashMap`], from [`PHashMap::entry`]: occupied or vacant.
@@ -65,8 +65,8 @@ pub enum Entry<'t, 'p, R, K, V> {
 pub struct OccupiedEntry<'t, 'p, R, K, V> {
     pub(super) tx: &'t mut Tx<'p, R>,
     pub(super) map: PHashMap<K, V>,
+    pub(super) slots: PSlice<Slot<K, V>>,
     pub(super) index: usize,
-    pub(super) entry: PPtr<KeyValue<K, V>>,
     pub(super) key: K,
 }
 
@@ -148,17 +148,17 @@ impl<'t, R: Persistent, K: Persistent + Copy, V: Persistent + Copy> OccupiedEntr
 
     /// The value, in place.
     pub fn get(&self) -> Result<&V> {
-        Ok(&self.tx.get(self.entry)?.value)
+        Ok(&self.tx.get_slice(self.slots)?[self.index].value)
     }
 
-    /// The value, mutably, after logging the entry.
+    /// The value, mutably, after logging its slot.
     pub fn get_mut(&mut self) -> Result<&mut V> {
-        Ok(&mut self.tx.get_mut(self.entry)?.value)
+        PHashMap::value_mut(self.tx, self.slots, self.index)
     }
 
     /// The value, mutably, for as long as the transaction's borrow lasts.
     pub fn into_mut(self) -> Result<&'t mut V> {
-        Ok(&mut self.tx.get_mut(self.entry)?.value)
+        PHashMap::value_mut(self.tx, self.slots, self.index)
     }
 
     /// Sets the value; returns the old one.
@@ -169,7 +169,7 @@ impl<'t, R: Persistent, K: Persistent + Copy, V: Persistent + Copy> OccupiedEntr
     /// Removes the entry; returns its value.
     pub fn remove(self) -> Result<V> {
         let meta = self.map.meta(self.tx)?;
-        Ok(self.map.remove_at(self.tx, meta, self.index, self.entry)?.1)
+        Ok(self.map.remove_at(self.tx, meta, self.index)?.1)
     }
 }
 
@@ -181,10 +181,10 @@ impl<'t, R: Persistent, K: Persistent + Copy, V: Persistent + Copy> VacantEntry<
 
     /// Inserts `value` under the key; returns it, in place.
     pub fn insert(self, value: V) -> Result<&'t mut V> {
-        let entry = self
+        let (slots, index) = self
             .map
             .insert_new(self.tx, self.meta, self.hash, self.free, self.key, value)?;
-        // Fresh in this transaction: nothing to log.
-        Ok(&mut self.tx.get_mut(entry)?.value)
+        // Logged (or fresh) in this transaction already: nothing more to log.
+        PHashMap::value_mut(self.tx, slots, index)
     }
 }

@@ -1,5 +1,7 @@
 //! Iterators over a [`PHashMap`]: entries, keys and values, in slot order, in place.
 
+use std::marker::PhantomData;
+
 use pmem_core::PoolRead;
 
 use super::map::{PHashMap, Slot};
@@ -30,7 +32,7 @@ use crate::{Error, Inconsistency, Result};
 /// ```
 #[derive(Debug)]
 pub struct Iter<'r, A, K, V> {
-    r: &'r A,
+    _reader: PhantomData<&'r A>,
     slots: &'r [Slot<K, V>],
     next: usize,
     seen: u64,
@@ -43,7 +45,7 @@ impl<'r, A: PoolRead, K: pmem_core::Persistent + Copy, V: pmem_core::Persistent 
 {
     pub(super) fn new(r: &'r A, map: PHashMap<K, V>) -> Self {
         let mut iter = Iter {
-            r,
+            _reader: PhantomData,
             slots: &[],
             next: 0,
             seen: 0,
@@ -77,7 +79,7 @@ impl<'r, A: PoolRead, K: pmem_core::Persistent + Copy, V: pmem_core::Persistent 
         }
         while let Some(slot) = self.slots.get(self.next) {
             self.next += 1;
-            if slot.entry.is_null() {
+            if !slot.is_taken() {
                 continue;
             }
             self.seen += 1;
@@ -91,10 +93,7 @@ impl<'r, A: PoolRead, K: pmem_core::Persistent + Copy, V: pmem_core::Persistent 
                     .into(),
                 );
             }
-            return match self.r.get(slot.entry) {
-                Ok(kv) => Some(Ok((&kv.key, &kv.value))),
-                Err(e) => self.fail(e.into()),
-            };
+            return Some(Ok((&slot.key, &slot.value)));
         }
         None
     }

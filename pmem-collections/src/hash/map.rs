@@ -1,8 +1,9 @@
 //! [`PHashMap`]: the map, its metadata and its probing.
 
 use std::fmt;
+use std::marker::PhantomData;
 
-use pmem_core::{bytes_of, PPtr, PSlice, Persistent, PoolRead, Tx};
+use pmem_core::{bytes_of, zeroed, PPtr, PSlice, Persistent, PoolRead, Tx};
 
 use super::entry::{Entry, OccupiedEntry, VacantEntry};
 use super::iter::{Iter, Keys, Values};
@@ -12,7 +13,7 @@ use crate::{Error, Inconsistency, Result};
 /// The fewest slots of a map (a power of two).
 pub const MIN_SLOTS: u64 = 8;
 
-/// The most slots of a map: 2^40 slots of 16 bytes are 16 TiB, beyond any pool.
+/// The most slots of a map: 2^40 slots are terabytes, beyond any pool.
 const MAX_SLOTS: u64 = 1 << 40;
 
 /// A persistent hash map from `K` to `V`, shaped like [`std::collections::HashMap`].
@@ -31,55 +32,63 @@ const MAX_SLOTS: u64 = 1 << 40;
 /// against, whatever a key's `Eq` says. Two keys are the same key exactly when their bytes are
 /// equal (so `-0.0` and `0.0` are distinct `f64` keys, and a `NaN` key can be found again).
 ///
-/// `KeyValue<K, V>`, a key followed by its value, must have no padding: true of any pair whose
-/// sizes are multiples of 8, or of `K`'s size a multiple of `V`'s alignment and the sum a
-/// multiple of both alignments. A pair with padding fails to compile, naming it.
+/// A [`Slot<K, V>`], 8 bytes of hash followed by the key and its value, must have no padding:
+/// true when `K` and `V` are aligned to at most 8 bytes and `K`'s size is a multiple of `V`'s
+/// alignment (any pair of sizes that are multiples of 8, `(u32, u32)`, a `u32` key of a set,
+/// ...). A pair with padding fails to compile, naming it.
 ///
 /// # Layout
 ///
 /// ```text
 /// PHashMap ──> HashMeta { len, tombstones, key: [u64; 2], slots: PSlice<Slot> }
 ///                                                               │
-///     Slot { hash, entry } × 2^k (linear probing, at most 3/4 taken)
-///                     │
-///                     └──> KeyValue { key: K, value: V }   (one object per entry)
+///     Slot { hash: [u8; 8], key: K, value: V } × 2^k   (linear probing, at most 3/4 taken)
 /// ```
 ///
-/// A slot is empty (`entry` null, `hash` 0), a tombstone left by a removal (`entry` null,
-/// `hash` 1) or taken (`entry` set, `hash` the key's full hash, so probing and growing compare
-/// and move hashes without reading entries). Entries never move: growing rebuilds only the slot
-/// array, into a fresh object.
+/// Entries live in the table itself (open addressing with the pairs inline, as `std`'s map
+/// keeps them): a lookup reads one slot and follows no pointer, and an insert writes one slot
+/// and the metadata and allocates nothing. A slot's `hash` (little-endian) says what it holds:
+/// 0 is an empty slot, [`TOMBSTONE`] (1) a removal's marker, anything else the key's full hash
+/// (a key whose hash is 0 or 1 is stored as 2 or 3), so probing and growing compare and move
+/// hashes without hashing keys again. The key and value bytes of a slot that is not taken are
+/// zero. Growing rebuilds the table, pairs and all, into a fresh object.
+///
+/// Large values make a large table, with room for 4/3 to 8/3 as many values as the map holds
+/// (3/4 of the slots at most, and 3/8 just after a doubling): for values of more than a few
+/// dozen bytes, keep them in objects of their own and map to a [`PPtr`].
 ///
 /// # Cost (fences and flushed lines per operation, in a transaction of its own)
 ///
-/// Measured by `tests/hash_cost.rs` (simulated domain, `u64` keys and values):
+/// Measured by `tests/hash_cost.rs` (simulated domain, `u64` keys and values: 24-byte slots,
+/// so one slot in four spans two cache lines):
 ///
 /// | operation | fences | lines written back |
 /// |---|---|---|
 /// | `get`, `contains_key`, `len`, iteration, [`view`](Self::view) lookups | 0 | 0 |
-/// | `insert` of a new key | 2: slot and metadata logged together ([`Tx::write_with_element`]), commit | 7 |
-/// | `insert` of a present key, `get_mut` | 2: the entry logged, commit | 3 |
-/// | `remove` | 2 | 6 |
-/// | growth (doubling, in the insert that needs it) | 0 more | 0.7 more per insert, amortised |
+/// | `insert` of a new key | 2: slot and metadata logged together ([`Tx::write_with_element`]), commit | 2.25 |
+/// | `insert` of a present key | 2: the value logged, commit | 1 |
+/// | `get_mut`, an entry's `get_mut` | 2: the slot logged, commit | 1.25 |
+/// | `remove` | 2: slot and metadata logged together, commit | 2.25 |
+/// | growth (doubling, in the insert that needs it) | 0 more | about 1 more per insert, amortised |
 ///
 /// Growth is one step inside the transaction of the insert that needs it, not spread over later
 /// inserts: the new table is fresh, so it needs no undo log and a doubling adds no fence, and
-/// amortised it writes back 0.7 lines per insert (a table of `s` slots doubles after about
-/// `3s/8` inserts since the last doubling and writes back `2s * 16 / 64 = s/2` lines). An
-/// incremental scheme would log the old slots each insert migrates (at least one more logged
-/// range and fence per migrating insert) and make every lookup probe two tables; its only gain
-/// is a bounded worst case for the one insert that doubles, which here copies 16 bytes per
-/// slot without reading a single entry.
+/// amortised it writes back about one line per insert (a table of `s` slots doubles after about
+/// `3s/8` inserts since the last doubling and writes back `2s * 24 / 64 = 3s/4` lines for
+/// `u64` pairs). An incremental scheme would log the old slots each insert migrates (at least
+/// one more logged range and fence per migrating insert) and make every lookup probe two
+/// tables; its only gain is a bounded worst case for the one insert that doubles, which here
+/// copies each slot once without hashing a key.
 ///
 /// # Crash guarantees
 ///
 /// Every change is logged by the transaction it runs in: after a crash, recovery leaves the map
-/// exactly as the last committed transaction left it, growth included. Nothing leaks: entries
-/// and slot arrays are allocated and freed by the same transactions.
+/// exactly as the last committed transaction left it, growth included. Nothing leaks: slot
+/// arrays are allocated and freed by the same transactions.
 ///
 /// # Damaged pools
 ///
-/// Every walk is bounded by the slot count, every pointer is checked by the pool, and a walk
+/// Every walk is bounded by the slot count, the table is checked by the pool, and a walk
 /// that meets more entries than the recorded length stops with
 /// [`Inconsistency::HashLenMismatch`]; [`verify`](Self::verify) checks every invariant.
 ///
@@ -146,7 +155,7 @@ pub struct HashMeta<K, V> {
     pub slots: PSlice<Slot<K, V>>,
 }
 
-/// One slot of a map's table.
+/// One slot of a map's table: an entry, inline, or none.
 ///
 /// ```
 /// # use pmem_core::{Persistent, Pool};
@@ -160,68 +169,56 @@ pub struct HashMeta<K, V> {
 /// #     map.insert(tx, 2, 20)?;
 /// #     Ok(map)
 /// # })?;
-/// let taken = pool.read(|r| {
+/// let sum = pool.read(|r| {
 ///     let meta = r.get(map.as_ptr()).unwrap();
-///     r.get_slice(meta.slots).unwrap().iter().filter(|s| !s.entry.is_null()).count()
+///     let slots = r.get_slice(meta.slots).unwrap();
+///     slots.iter().filter(|s| s.is_taken()).map(|s| s.key + s.value).sum::<u64>()
 /// })?;
-/// assert_eq!(taken, 2);
+/// assert_eq!(sum, 33);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Persistent, Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Slot<K, V> {
-    /// The key's hash if the slot is taken; [`TOMBSTONE`] or 0 if not.
-    pub hash: u64,
-    /// The entry; null if the slot is empty or a tombstone.
-    pub entry: PPtr<KeyValue<K, V>>,
+    /// The key's hash, little-endian, if the slot is taken (never 0 or 1); [`TOMBSTONE`] or 0
+    /// if not. Bytes rather than a `u64`, so that the slot is aligned as its key and value
+    /// are: a set of `u32` keys has 12-byte slots.
+    pub hash: [u8; 8],
+    /// The key (zero if the slot is not taken).
+    pub key: K,
+    /// Its value (zero if the slot is not taken).
+    pub value: V,
 }
 
 /// The `hash` of a tombstone slot.
 pub const TOMBSTONE: u64 = 1;
 
-/// One entry: a key and its value.
-///
-/// ```
-/// # use pmem_core::{Persistent, Pool};
-/// # use pmem_collections::PHashMap;
-/// # #[derive(Persistent)] #[repr(C)] struct Root { map: PHashMap<u64, u64> }
-/// # let pool = Pool::<Root>::builder().create_simulated(2 << 20)?;
-/// # let map = pool.transaction(|tx| -> pmem_collections::Result<_> {
-/// #     let map = PHashMap::new(tx)?;
-/// #     tx.root_mut().set_map(map)?;
-/// #     map.insert(tx, 1, 10)?;
-/// #     map.insert(tx, 2, 20)?;
-/// #     Ok(map)
-/// # })?;
-/// let pairs = pool.read(|r| {
-///     let meta = r.get(map.as_ptr()).unwrap();
-///     let slots = r.get_slice(meta.slots).unwrap();
-///     slots.iter().filter(|s| !s.entry.is_null()).map(|s| r.get(s.entry).unwrap().key + r.get(s.entry).unwrap().value).sum::<u64>()
-/// })?;
-/// assert_eq!(pairs, 33);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Persistent, Clone, Copy, Debug)]
-#[repr(C)]
-pub struct KeyValue<K, V> {
-    /// The key.
-    pub key: K,
-    /// Its value.
-    pub value: V,
-}
+impl<K: Persistent, V: Persistent> Slot<K, V> {
+    /// The stored hash: 0 (empty), [`TOMBSTONE`], or a taken slot's key hash.
+    #[inline(always)]
+    pub fn hash(&self) -> u64 {
+        u64::from_le_bytes(self.hash)
+    }
 
-impl<K, V> Slot<K, V> {
-    const EMPTY: Slot<K, V> = Slot {
-        hash: 0,
-        entry: PPtr::null(),
-    };
-    const DEAD: Slot<K, V> = Slot {
-        hash: TOMBSTONE,
-        entry: PPtr::null(),
-    };
+    /// Whether the slot holds an entry.
+    #[inline(always)]
+    pub fn is_taken(&self) -> bool {
+        self.hash() > TOMBSTONE
+    }
 
+    /// Whether the slot is empty (neither taken nor a tombstone): where every probe stops.
+    #[inline(always)]
     fn is_empty(&self) -> bool {
-        self.entry.is_null() && self.hash != TOMBSTONE
+        self.hash() == 0
+    }
+
+    /// A slot holding nothing, with `hash` 0 (empty) or [`TOMBSTONE`].
+    fn vacant(hash: u64) -> Self {
+        Slot {
+            hash: hash.to_le_bytes(),
+            key: zeroed(),
+            value: zeroed(),
+        }
     }
 }
 
@@ -249,13 +246,9 @@ impl<K, V> fmt::Debug for PHashMap<K, V> {
 }
 
 /// What a probe for a key found.
-pub(super) enum Probe<'r, K, V> {
+pub(super) enum Probe {
     /// The key, in slot `index`.
-    Found {
-        index: usize,
-        entry: PPtr<KeyValue<K, V>>,
-        kv: &'r KeyValue<K, V>,
-    },
+    Found { index: usize },
     /// Not there; `free` is where it would go (the first tombstone or empty slot on its path,
     /// and whether it is a tombstone), `None` if the walk met neither.
     Missing { free: Option<(usize, bool)> },
@@ -329,11 +322,13 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         Ok(PHashMap { meta })
     }
 
+    #[inline]
     pub(super) fn meta(self, r: &impl PoolRead) -> Result<HashMeta<K, V>> {
         Ok(*r.get(self.meta)?)
     }
 
     /// The slots of `meta`, checked to be a power of two of at least [`MIN_SLOTS`].
+    #[inline]
     pub(super) fn slots<'r>(
         r: &'r impl PoolRead,
         meta: &HashMeta<K, V>,
@@ -363,61 +358,52 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         Ok(max_load(meta.slots.len()).saturating_sub(meta.tombstones))
     }
 
-    /// The hash of `key` in this map.
+    /// The hash of `key` in this map, as a taken slot stores it (never 0 or [`TOMBSTONE`]).
+    #[inline(always)]
     pub(super) fn hash_of(meta: &HashMeta<K, V>, key: &K) -> u64 {
-        hash_bytes(meta.key, bytes_of(key))
+        let hash = hash_bytes(meta.key, bytes_of(key));
+        if hash > TOMBSTONE {
+            hash
+        } else {
+            hash + 2
+        }
     }
 
     /// Walks `key`'s probe sequence, at most once round the table.
-    #[inline]
-    pub(super) fn probe<'r>(
-        r: &'r impl PoolRead,
-        slots: &[Slot<K, V>],
-        hash: u64,
-        key: &K,
-    ) -> Result<Probe<'r, K, V>> {
+    #[inline(always)]
+    pub(super) fn probe(slots: &[Slot<K, V>], hash: u64, key: &K) -> Probe {
         let mask = slots.len() - 1;
         let mut index = hash as usize & mask;
         let mut free = None;
         for _ in 0..slots.len() {
             let slot = &slots[index];
-            if slot.entry.is_null() {
-                if slot.hash != TOMBSTONE {
-                    return Ok(Probe::Missing {
-                        free: Some(free.unwrap_or((index, false))),
-                    });
+            let stored = slot.hash();
+            if stored == hash {
+                if bytes_of(&slot.key) == bytes_of(key) {
+                    return Probe::Found { index };
                 }
+            } else if stored == 0 {
+                return Probe::Missing {
+                    free: Some(free.unwrap_or((index, false))),
+                };
+            } else if stored == TOMBSTONE {
                 free.get_or_insert((index, true));
-            } else if slot.hash == hash {
-                let kv = r.get(slot.entry)?;
-                if bytes_of(&kv.key) == bytes_of(key) {
-                    return Ok(Probe::Found {
-                        index,
-                        entry: slot.entry,
-                        kv,
-                    });
-                }
             }
             index = (index + 1) & mask;
         }
-        Ok(Probe::Missing { free })
+        Probe::Missing { free }
     }
 
     /// The map's metadata and table, read once, for many lookups.
+    #[inline]
     pub fn view<'r, A: PoolRead>(self, r: &'r A) -> Result<HashMapView<'r, A, K, V>> {
         let meta = self.meta(r)?;
         let slots = Self::slots(r, &meta)?;
-        Ok(HashMapView { r, meta, slots })
-    }
-
-    /// The entry of `key`, if the map holds it.
-    fn find(self, r: &impl PoolRead, key: &K) -> Result<Option<PPtr<KeyValue<K, V>>>> {
-        let meta = self.meta(r)?;
-        let slots = Self::slots(r, &meta)?;
-        match Self::probe(r, slots, Self::hash_of(&meta, key), key)? {
-            Probe::Found { entry, .. } => Ok(Some(entry)),
-            Probe::Missing { .. } => Ok(None),
-        }
+        Ok(HashMapView {
+            meta,
+            slots,
+            _reader: PhantomData,
+        })
     }
 
     /// The value of `key`, in place in the pool.
@@ -439,28 +425,46 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         self.view(r)?.contains_key(key)
     }
 
-    /// The value of `key`, mutably: its entry is logged first (one fence; none if this
-    /// transaction made the entry).
+    /// The value of `key`, mutably: its slot is logged first (one fence; none if this
+    /// transaction wrote the slot already).
     pub fn get_mut<'t, R: Persistent>(
         self,
         tx: &'t mut Tx<'_, R>,
         key: &K,
     ) -> Result<Option<&'t mut V>> {
-        match self.find(tx, key)? {
-            Some(entry) => Ok(Some(&mut tx.get_mut(entry)?.value)),
-            None => Ok(None),
+        let meta = self.meta(tx)?;
+        let slots = Self::slots(tx, &meta)?;
+        match Self::probe(slots, Self::hash_of(&meta, key), key) {
+            Probe::Found { index } => Ok(Some(Self::value_mut(tx, meta.slots, index)?)),
+            Probe::Missing { .. } => Ok(None),
         }
     }
 
+    /// The value in slot `index` of `slots`, mutably, after logging the slot.
+    pub(super) fn value_mut<'t, R: Persistent>(
+        tx: &'t mut Tx<'_, R>,
+        slots: PSlice<Slot<K, V>>,
+        index: usize,
+    ) -> Result<&'t mut V> {
+        let slot = tx
+            .edit_slice(slots)?
+            .into_at(index)
+            .into_inner()
+            .get_mut()?;
+        Ok(&mut slot.value)
+    }
+
     /// Sets `key` to `value`; returns the value it replaced, like `std`'s `insert`.
+    #[inline]
     pub fn insert<R: Persistent>(self, tx: &mut Tx<'_, R>, key: K, value: V) -> Result<Option<V>> {
         let meta = self.meta(tx)?;
         let hash = Self::hash_of(&meta, &key);
         let slots = Self::slots(tx, &meta)?;
-        match Self::probe(tx, slots, hash, &key)? {
-            Probe::Found { entry, .. } => {
-                let kv = tx.get_mut(entry)?;
-                Ok(Some(core::mem::replace(&mut kv.value, value)))
+        match Self::probe(slots, hash, &key) {
+            Probe::Found { index } => {
+                let old = slots[index].value;
+                tx.edit_slice(meta.slots)?.at(index).set_value(value)?;
+                Ok(Some(old))
             }
             Probe::Missing { free } => {
                 self.insert_new(tx, meta, hash, free, key, value)?;
@@ -470,8 +474,9 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
     }
 
     /// Adds `key`, which the map does not hold, at `free` (its probe's free slot, and whether
-    /// that holds a tombstone), growing the table first if it is too full. Returns the new
-    /// entry.
+    /// that holds a tombstone), growing the table first if it is too full. Returns the table
+    /// and the slot the entry went into.
+    #[inline]
     pub(super) fn insert_new<R: Persistent>(
         self,
         tx: &mut Tx<'_, R>,
@@ -480,15 +485,11 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         mut free: Option<(usize, bool)>,
         key: K,
         value: V,
-    ) -> Result<PPtr<KeyValue<K, V>>> {
+    ) -> Result<(PSlice<Slot<K, V>>, usize)> {
         let size = meta.slots.len();
         let full = meta.len.saturating_add(meta.tombstones) >= max_load(size);
         if matches!(free, None | Some((_, false))) && (full || free.is_none()) {
-            let mut grown = slots_for(meta.len.saturating_add(1))?.max(size);
-            if meta.len.saturating_add(1) > max_load(size) / 2 {
-                grown = grown.max(size * 2);
-            }
-            meta = self.rebuild(tx, meta, grown)?;
+            meta = self.grow(tx, meta)?;
             free = Some((Self::free_slot(Self::slots(tx, &meta)?, hash)?, false));
         }
         let Some((index, tombstone)) = free else {
@@ -501,21 +502,37 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
                 len: meta.len,
                 found: meta.len,
             })?;
-        let entry = tx.alloc(KeyValue { key, value })?;
         let tombstones = meta.tombstones.saturating_sub(u64::from(tombstone));
         let updated = HashMeta {
             len,
             tombstones,
             ..meta
         };
-        tx.write_with_element(
-            self.meta,
-            updated,
-            meta.slots,
-            index as u64,
-            Slot { hash, entry },
-        )?;
-        Ok(entry)
+        let slot = Slot {
+            hash: hash.to_le_bytes(),
+            key,
+            value,
+        };
+        tx.write_with_element(self.meta, updated, meta.slots, index as u64, slot)?;
+        Ok((meta.slots, index))
+    }
+
+    /// Rebuilds a table too full for one more entry: doubled if the entries alone fill more
+    /// than half its load, else at its size (only tombstones to drop). Out of line: an insert
+    /// takes this path once per doubling.
+    #[cold]
+    #[inline(never)]
+    fn grow<R: Persistent>(
+        self,
+        tx: &mut Tx<'_, R>,
+        meta: HashMeta<K, V>,
+    ) -> Result<HashMeta<K, V>> {
+        let size = meta.slots.len();
+        let mut grown = slots_for(meta.len.saturating_add(1))?.max(size);
+        if meta.len.saturating_add(1) > max_load(size) / 2 {
+            grown = grown.max(size * 2);
+        }
+        self.rebuild(tx, meta, grown)
     }
 
     /// The first empty slot of `hash`'s probe sequence in a table without tombstones.
@@ -523,7 +540,7 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         let mask = slots.len() - 1;
         let mut index = hash as usize & mask;
         for _ in 0..slots.len() {
-            if slots[index].entry.is_null() {
+            if slots[index].is_empty() {
                 return Ok(index);
             }
             index = (index + 1) & mask;
@@ -536,16 +553,16 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
 
     /// Moves every entry into a fresh table of `size` slots (a power of two, more than 4/3 of
     /// the entries), dropping the tombstones. One step of the transaction: the new table is
-    /// fresh, so only the metadata is logged, and no entry is read or written (the slots keep
-    /// their hashes). Returns the new metadata.
+    /// fresh, so only the metadata is logged; slots move with their hashes, so no key is
+    /// hashed again. Returns the new metadata.
     fn rebuild<R: Persistent>(
         self,
         tx: &mut Tx<'_, R>,
         meta: HashMeta<K, V>,
         size: u64,
     ) -> Result<HashMeta<K, V>> {
-        let old: Vec<Slot<K, V>> = Self::slots(tx, &meta)?.to_vec();
-        let taken = old.iter().filter(|s| !s.entry.is_null()).count() as u64;
+        let old = Self::slots(tx, &meta)?;
+        let taken = old.iter().filter(|s| s.is_taken()).count() as u64;
         if taken != meta.len {
             return Err(Inconsistency::HashLenMismatch {
                 len: meta.len,
@@ -559,15 +576,16 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
                 max: max_load(MAX_SLOTS),
             });
         }
+        let old: Vec<Slot<K, V>> = old.iter().filter(|s| s.is_taken()).copied().collect();
         let fresh = tx.alloc_slice_zeroed::<Slot<K, V>>(size)?;
         {
             // Fresh in this transaction: writing it logs nothing.
             let table = tx.get_slice_mut(fresh)?;
             let mask = table.len() - 1;
-            for slot in old.iter().filter(|s| !s.entry.is_null()) {
-                let mut index = slot.hash as usize & mask;
+            for slot in &old {
+                let mut index = slot.hash() as usize & mask;
                 // Fewer slots are taken than the table has (`size` holds over `taken`): ends.
-                while !table[index].entry.is_null() {
+                while !table[index].is_empty() {
                     index = (index + 1) & mask;
                 }
                 table[index] = *slot;
@@ -615,33 +633,31 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
     ) -> Result<Option<(K, V)>> {
         let meta = self.meta(tx)?;
         let slots = Self::slots(tx, &meta)?;
-        match Self::probe(tx, slots, Self::hash_of(&meta, key), key)? {
-            Probe::Found { index, entry, .. } => Ok(Some(self.remove_at(tx, meta, index, entry)?)),
+        match Self::probe(slots, Self::hash_of(&meta, key), key) {
+            Probe::Found { index } => Ok(Some(self.remove_at(tx, meta, index)?)),
             Probe::Missing { .. } => Ok(None),
         }
     }
 
     /// Removes the entry at slot `index`: the slot becomes empty if the next one is (no probe
-    /// passes through it), else a tombstone.
+    /// passes through it), else a tombstone; its key and value bytes are zeroed either way.
     pub(super) fn remove_at<R: Persistent>(
         self,
         tx: &mut Tx<'_, R>,
         meta: HashMeta<K, V>,
         index: usize,
-        entry: PPtr<KeyValue<K, V>>,
     ) -> Result<(K, V)> {
         let slots = Self::slots(tx, &meta)?;
         let next_empty = slots[(index + 1) & (slots.len() - 1)].is_empty();
-        let kv = *tx.get(entry)?;
-        let mark = if next_empty { Slot::EMPTY } else { Slot::DEAD };
+        let Slot { key, value, .. } = slots[index];
+        let mark = Slot::vacant(if next_empty { 0 } else { TOMBSTONE });
         let updated = HashMeta {
             len: meta.len.saturating_sub(1),
             tombstones: meta.tombstones.saturating_add(u64::from(!next_empty)),
             ..meta
         };
         tx.write_with_element(self.meta, updated, meta.slots, index as u64, mark)?;
-        tx.free(entry)?;
-        Ok((kv.key, kv.value))
+        Ok((key, value))
     }
 
     /// The entry of `key`, to read, change, insert or remove in place.
@@ -653,12 +669,12 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         let meta = self.meta(tx)?;
         let hash = Self::hash_of(&meta, &key);
         let slots = Self::slots(tx, &meta)?;
-        Ok(match Self::probe(tx, slots, hash, &key)? {
-            Probe::Found { index, entry, .. } => Entry::Occupied(OccupiedEntry {
+        Ok(match Self::probe(slots, hash, &key) {
+            Probe::Found { index } => Entry::Occupied(OccupiedEntry {
                 tx,
                 map: self,
+                slots: meta.slots,
                 index,
-                entry,
                 key,
             }),
             Probe::Missing { free } => Entry::Vacant(VacantEntry {
@@ -688,10 +704,11 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
     }
 
     /// Removes every entry, keeping the capacity: the slot array is replaced by a fresh zeroed
-    /// one, so only the metadata is logged.
+    /// one, so only the metadata is logged. A table holding other than its recorded length
+    /// of entries is refused ([`Inconsistency::HashLenMismatch`]), as growing refuses it.
     pub fn clear<R: Persistent>(self, tx: &mut Tx<'_, R>) -> Result<()> {
         let meta = self.meta(tx)?;
-        self.free_entries(tx, &meta)?;
+        Self::count_entries(tx, &meta)?;
         tx.free_slice(meta.slots)?;
         let slots = tx.alloc_slice_zeroed::<Slot<K, V>>(meta.slots.len())?;
         tx.write(
@@ -706,30 +723,27 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         Ok(())
     }
 
-    fn free_entries<R: Persistent>(self, tx: &mut Tx<'_, R>, meta: &HashMeta<K, V>) -> Result<()> {
-        let entries: Vec<PPtr<KeyValue<K, V>>> = Self::slots(tx, meta)?
+    /// Checks that the table holds `meta.len` entries.
+    fn count_entries(r: &impl PoolRead, meta: &HashMeta<K, V>) -> Result<()> {
+        let found = Self::slots(r, meta)?
             .iter()
-            .filter(|s| !s.entry.is_null())
-            .map(|s| s.entry)
-            .collect();
-        if entries.len() as u64 != meta.len {
+            .filter(|s| s.is_taken())
+            .count() as u64;
+        if found != meta.len {
             return Err(Inconsistency::HashLenMismatch {
                 len: meta.len,
-                found: entries.len() as u64,
+                found,
             }
             .into());
-        }
-        for entry in entries {
-            tx.free(entry)?;
         }
         Ok(())
     }
 
-    /// Frees the map: its entries, its table and its metadata. The handle (and every copy of
-    /// it) is dangling afterwards; clear the field that held it.
+    /// Frees the map: its table and its metadata. The handle (and every copy of it) is
+    /// dangling afterwards; clear the field that held it.
     pub fn destroy<R: Persistent>(self, tx: &mut Tx<'_, R>) -> Result<()> {
         let meta = self.meta(tx)?;
-        self.free_entries(tx, &meta)?;
+        Self::slots(tx, &meta)?;
         tx.free_slice(meta.slots)?;
         Ok(tx.free(self.meta)?)
     }
@@ -744,24 +758,23 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
         let (mut found, mut dead) = (0u64, 0u64);
         let mut keys = std::collections::HashSet::new();
         for (i, slot) in slots.iter().enumerate() {
-            if slot.entry.is_null() {
-                dead += u64::from(slot.hash == TOMBSTONE);
+            if !slot.is_taken() {
+                dead += u64::from(slot.hash() == TOMBSTONE);
                 continue;
             }
             found += 1;
-            let kv = r.get(slot.entry)?;
             let misplaced = Inconsistency::HashEntryMisplaced { slot: i as u64 };
-            if Self::hash_of(&meta, &kv.key) != slot.hash {
+            if Self::hash_of(&meta, &slot.key) != slot.hash() {
                 return Err(misplaced.into());
             }
-            let mut at = slot.hash as usize & mask;
+            let mut at = slot.hash() as usize & mask;
             while at != i {
                 if slots[at].is_empty() {
                     return Err(misplaced.into());
                 }
                 at = (at + 1) & mask;
             }
-            if !keys.insert(bytes_of(&kv.key).to_vec()) {
+            if !keys.insert(bytes_of(&slot.key).to_vec()) {
                 return Err(Inconsistency::HashKeyTwice { slot: i as u64 }.into());
             }
         }
@@ -817,9 +830,9 @@ impl<K: Persistent + Copy, V: Persistent + Copy> PHashMap<K, V> {
 /// ```
 #[derive(Debug)]
 pub struct HashMapView<'r, A, K, V> {
-    r: &'r A,
     meta: HashMeta<K, V>,
     slots: &'r [Slot<K, V>],
+    _reader: PhantomData<&'r A>,
 }
 
 impl<'r, A: PoolRead, K: Persistent + Copy, V: Persistent + Copy> HashMapView<'r, A, K, V> {
@@ -829,12 +842,17 @@ impl<'r, A: PoolRead, K: Persistent + Copy, V: Persistent + Copy> HashMapView<'r
         Ok(self.get_key_value(key)?.map(|(_, v)| v))
     }
 
-    /// The key and value of `key`, in place in the pool.
+    /// The key and value of `key`, in place in the pool. (A lookup follows no pointer: the
+    /// table was checked when the view was made, so it cannot fail; the `Result` keeps the
+    /// signature of [`PHashMap::get_key_value`].)
     #[inline]
     pub fn get_key_value(&self, key: &K) -> Result<Option<(&'r K, &'r V)>> {
         let hash = PHashMap::hash_of(&self.meta, key);
-        match PHashMap::probe(self.r, self.slots, hash, key)? {
-            Probe::Found { kv, .. } => Ok(Some((&kv.key, &kv.value))),
+        match PHashMap::probe(self.slots, hash, key) {
+            Probe::Found { index } => {
+                let slot = &self.slots[index];
+                Ok(Some((&slot.key, &slot.value)))
+            }
             Probe::Missing { .. } => Ok(None),
         }
     }

@@ -1,5 +1,5 @@
 //! Hash containers: [`PHashMap`] and [`PHashSet`], with open addressing (linear probing) over
-//! a table of slots pointing at one pool object per entry.
+//! a table of slots that hold the entries inline.
 //!
 //! # The hash
 //!
@@ -23,5 +23,5 @@ mod set;
 
 pub use entry::{Entry, OccupiedEntry, VacantEntry};
 pub use iter::{Iter, Keys, Values};
-pub use map::{HashMapView, HashMeta, KeyValue, PHashMap, Slot, MIN_SLOTS, TOMBSTONE};
+pub use map::{HashMapView, HashMeta, PHashMap, Slot, MIN_SLOTS, TOMBSTONE};
 pub use set::{PHashSet, SetIter};

@@ -186,3 +186,49 @@ impl<'r, A: PoolRead, K: Persistent + Copy> Iterator for SetIter<'r, A, K> {
         Some(self.0.next()?.map(|(k, _)| k))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pmem_core::{Persistent, Pool};
+
+    use super::PHashSet;
+    use crate::hash::Slot;
+    use crate::Result;
+
+    #[derive(Persistent)]
+    #[repr(C)]
+    struct Root {
+        small: PHashSet<u32>,
+    }
+
+    /// The slot is aligned as the key, not as its hash: a set of `u32` has 12-byte slots, and
+    /// grows, removes and verifies through them like any other.
+    #[test]
+    fn a_set_of_u32_has_twelve_byte_slots() {
+        assert_eq!(core::mem::size_of::<Slot<u32, ()>>(), 12);
+        let pool = Pool::<Root>::builder().create_simulated(2 << 20).unwrap();
+        pool.transaction(|tx| -> Result<()> {
+            let small = PHashSet::new(tx)?;
+            tx.root_mut().set_small(small)?;
+            for k in 0..200u32 {
+                assert!(small.insert(tx, k)?);
+            }
+            for k in (0..200u32).step_by(3) {
+                assert!(small.remove(tx, &k)?);
+            }
+            Ok(())
+        })
+        .unwrap();
+        let small = pool.read(|r| r.root().small).unwrap();
+        pool.read(|r| -> Result<()> {
+            small.verify(r)?;
+            assert_eq!(small.len(r)?, 200 - 67);
+            for k in 0..200u32 {
+                assert_eq!(small.contains(r, &k)?, k % 3 != 0, "{k}");
+            }
+            Ok(())
+        })
+        .unwrap()
+        .unwrap();
+    }
+}

@@ -214,9 +214,8 @@ impl TypeGraph {
         if let Some(t) = self.types.iter().find(|t| t.fingerprint == fingerprint) {
             return t.name.clone();
         }
-        let slice_of = |t: &&TypeNode| {
-            crate::pool::resolve::slice_fingerprint_of(t.fingerprint) == fingerprint
-        };
+        let slice_of =
+            |t: &&TypeNode| crate::fingerprint::slice_fingerprint_of(t.fingerprint) == fingerprint;
         match self.types.iter().find(slice_of) {
             Some(t) => format!("[{}]", t.name),
             None => format!("type {fingerprint:#018x}"),

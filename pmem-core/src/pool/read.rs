@@ -5,9 +5,10 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::RwLockReadGuard;
 
-use super::resolve::{resolve, slice_fingerprint};
+use super::resolve::resolve;
 use super::Shared;
 use crate::error::Result;
+use crate::fingerprint::slice_fingerprint;
 use crate::heap::Extent;
 use crate::layout::heap::{CHUNK_SIZE, CLASSES};
 use crate::persistent::Persistent;

@@ -5,6 +5,9 @@ use crate::heap::meta::OBJECT_START_ALIGN;
 use crate::heap::{HeapMeta, ObjectRef};
 use crate::persistent::Persistent;
 
+/// For the transaction module, which resolves and allocates slices with it.
+pub(crate) use crate::fingerprint::slice_fingerprint;
+
 /// Checks that `offset` is the start of an allocated object of type `T` with room for
 /// `count` elements of `T`, and returns it: then `count` elements of `T` from it lie inside
 /// `meta`'s region, aligned. Never reads outside the pool.
@@ -122,16 +125,4 @@ fn reject<T>(offset: u64, why: Rejection) -> Error {
         }
     };
     Error::InvalidPointer { offset, reason }
-}
-
-/// The fingerprint recorded for an allocation of `[T]` (a [`PSlice`](crate::PSlice)), computed
-/// at compile time.
-#[inline]
-pub(crate) fn slice_fingerprint<T: Persistent>() -> u64 {
-    const { slice_fingerprint_of(T::FINGERPRINT) }
-}
-
-/// [`slice_fingerprint`] from the element type's fingerprint.
-pub(crate) const fn slice_fingerprint_of(element: u64) -> u64 {
-    crate::fingerprint::combine("slice", element, 0)
 }
