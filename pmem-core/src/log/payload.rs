@@ -11,6 +11,8 @@
 //! still need must change its header words and nothing else, or a torn write could leave that
 //! entry's header in place over a damaged payload.
 
+use std::mem::MaybeUninit;
+
 use xxhash_rust::xxh3::{xxh3_64_with_seed, Xxh3};
 
 use crate::layout::log::ENTRY_HEADER;
@@ -49,12 +51,71 @@ struct Streamed {
     tail_at: u64,
 }
 
-/// A buffered head of a streamed entry, on the stack of the entry function.
-pub(crate) struct Head([u8; HEAD]);
+/// A buffered head of a streamed entry, on the stack of the entry function. Only the bytes
+/// written are initialized: zeroing the whole buffer for every entry cost 3% of an atomic
+/// allocation's instructions.
+pub(crate) struct Head {
+    bytes: [MaybeUninit<u8>; HEAD],
+    /// Bytes `..len` are initialized.
+    len: usize,
+}
 
 impl Head {
     pub(crate) fn new() -> Head {
-        Head([0; HEAD])
+        let mut bytes = [MaybeUninit::uninit(); HEAD];
+        // The header is written last, over these zeros, so that the initialized bytes stay a
+        // prefix.
+        bytes[..HEADER].copy_from_slice(&[MaybeUninit::new(0); HEADER]);
+        Head { bytes, len: HEADER }
+    }
+
+    /// Appends as much of `bytes` as fits; returns how much that was.
+    #[inline]
+    fn push(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(HEAD - self.len);
+        // SAFETY: `MaybeUninit<u8>` has the layout of `u8`, and every `u8` is a valid one; the
+        // slice is `bytes`' first `n <= bytes.len()` bytes.
+        let src =
+            unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<MaybeUninit<u8>>(), n) };
+        self.bytes[self.len..self.len + n].copy_from_slice(src);
+        self.len += n;
+        n
+    }
+
+    /// Appends one word, which the caller has checked fits: a fixed-size copy.
+    #[inline]
+    fn push_u64(&mut self, value: u64) {
+        self.bytes[self.len..self.len + 8]
+            .copy_from_slice(&value.to_le_bytes().map(MaybeUninit::new));
+        self.len += 8;
+    }
+
+    /// Pads the bytes written to whole words with zeros (`HEAD` is whole words, so they fit),
+    /// in one fixed-size store.
+    #[inline]
+    fn pad_to_word(&mut self) {
+        if self.len % 8 != 0 {
+            let start = self.len - self.len % 8;
+            let mut word = [0u8; 8];
+            word[..self.len - start].copy_from_slice(&self.filled()[start..]);
+            self.len = start;
+            self.push_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    /// The bytes written so far, header included.
+    #[inline]
+    fn filled(&self) -> &[u8] {
+        // SAFETY: bytes `..len` are initialized (`new`, `push` and `push_u64` keep it so), and
+        // `MaybeUninit<u8>` has the layout of `u8`.
+        unsafe { std::slice::from_raw_parts(self.bytes.as_ptr().cast::<u8>(), self.len) }
+    }
+
+    /// Writes the header's first three words.
+    fn set_header(&mut self, words: [u64; 3]) {
+        for (i, word) in words.into_iter().enumerate() {
+            self.bytes[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes().map(MaybeUninit::new));
+        }
     }
 }
 
@@ -72,14 +133,9 @@ impl<'m> Payload<'m> {
     /// Appends `bytes` to the payload.
     #[inline]
     pub(crate) fn put(&mut self, head: &mut Head, bytes: &[u8]) {
-        let filled = HEADER + self.written as usize;
-        let mut rest = bytes;
-        if filled < HEAD {
-            let n = rest.len().min(HEAD - filled);
-            head.0[filled..filled + n].copy_from_slice(&rest[..n]);
-            self.written += n as u64;
-            rest = &rest[n..];
-        }
+        let n = head.push(bytes);
+        self.written += n as u64;
+        let rest = &bytes[n..];
         if !rest.is_empty() {
             self.put_beyond_head(head, rest);
         }
@@ -88,9 +144,8 @@ impl<'m> Payload<'m> {
     /// Appends a little-endian word: a fixed-size copy while it fits the head.
     #[inline]
     pub(crate) fn put_u64(&mut self, head: &mut Head, value: u64) {
-        let filled = HEADER + self.written as usize;
-        if filled + 8 <= HEAD {
-            head.0[filled..filled + 8].copy_from_slice(&value.to_le_bytes());
+        if head.len + 8 <= HEAD {
+            head.push_u64(value);
             self.written += 8;
         } else {
             self.put(head, &value.to_le_bytes());
@@ -105,7 +160,7 @@ impl<'m> Payload<'m> {
         let domain = &self.media.domain;
         let s = self.streamed.get_or_insert_with(|| {
             let mut hasher = Xxh3::with_seed(self.seed);
-            hasher.update(&head.0[HEADER..]);
+            hasher.update(&head.filled()[HEADER..]);
             Box::new(Streamed {
                 hasher,
                 tail: [0; CACHE_LINE],
@@ -145,17 +200,14 @@ impl<'m> Payload<'m> {
     #[inline]
     pub(crate) fn finish(self, head: &mut Head, word0: u64, word1: u64) {
         let media = self.media;
-        let filled = HEADER + self.written as usize;
         let checksum = match &self.streamed {
             Some(s) => s.hasher.digest(),
-            None => xxh3_64_with_seed(&head.0[HEADER..filled], self.seed),
+            None => xxh3_64_with_seed(&head.filled()[HEADER..], self.seed),
         };
-        head.0[..8].copy_from_slice(&word0.to_le_bytes());
-        head.0[8..16].copy_from_slice(&word1.to_le_bytes());
-        head.0[16..24].copy_from_slice(&checksum.to_le_bytes());
-        // Whole words: a payload that ends inside one is followed by zeros in its buffer.
-        let head_words = filled.min(HEAD).next_multiple_of(8);
-        media.domain.stream_log(self.entry, &head.0[..head_words]);
+        head.set_header([word0, word1, checksum]);
+        // Whole words: a payload that ends inside one is followed by zeros.
+        head.pad_to_word();
+        media.domain.stream_log(self.entry, head.filled());
         if let Some(mut s) = self.streamed {
             if s.tail_fill > 0 {
                 let words = s.tail_fill.next_multiple_of(8);
