@@ -113,7 +113,11 @@ fn step(
     Ok(())
 }
 
-fn compare_blob(what: &str, got: Option<&Blob>, want: Option<u64>) -> std::result::Result<(), String> {
+fn compare_blob(
+    what: &str,
+    got: Option<&Blob>,
+    want: Option<u64>,
+) -> std::result::Result<(), String> {
     match (got, want) {
         (None, None) => Ok(()),
         (Some(b), Some(tag)) => match (0..BLOB_WORDS).find(|&i| b.words[i] != word(tag, i)) {
@@ -164,8 +168,10 @@ fn check_state(pool: &Pool<Root>, model: &Model, done: u64) -> std::result::Resu
             true => Ok(None),
             false => r.get(p).map(Some).map_err(|e| format!("root blob: {e}")),
         };
-        compare_blob("root.obj", get_blob(root.obj)?, want.obj).map_err(|e| format!("step {s}: {e}"))?;
-        compare_blob("root.keep", get_blob(root.keep)?, want.keep).map_err(|e| format!("step {s}: {e}"))?;
+        compare_blob("root.obj", get_blob(root.obj)?, want.obj)
+            .map_err(|e| format!("step {s}: {e}"))?;
+        compare_blob("root.keep", get_blob(root.keep)?, want.keep)
+            .map_err(|e| format!("step {s}: {e}"))?;
         match (root.page.is_null(), want.page) {
             (true, None) => {}
             (false, Some((base, edges))) => {
@@ -181,7 +187,9 @@ fn check_state(pool: &Pool<Root>, model: &Model, done: u64) -> std::result::Resu
         match (root.big.is_null(), want.big) {
             (true, None) => {}
             (false, Some(tag)) => {
-                let big = r.get_slice(root.big).map_err(|e| format!("root.big: {e}"))?;
+                let big = r
+                    .get_slice(root.big)
+                    .map_err(|e| format!("root.big: {e}"))?;
                 compare_words("root.big", big, |_| tag).map_err(|e| format!("step {s}: {e}"))?;
             }
             (null, want) => return Err(format!("step {s}: root.big null {null}, want {want:?}")),
@@ -208,7 +216,10 @@ fn run(
     test: CrashTest,
     model: Model,
     workload: impl FnOnce(&Pool<Root>, &Progress) -> Result<()>,
-    extra: impl Fn(&Pool<Root>, &CrashInfo, u64) -> std::result::Result<(), String> + Send + Sync + 'static,
+    extra: impl Fn(&Pool<Root>, &CrashInfo, u64) -> std::result::Result<(), String>
+        + Send
+        + Sync
+        + 'static,
 ) -> CrashReport {
     let progress = Arc::new(Progress::default());
     let seen = Arc::clone(&progress);
@@ -273,12 +284,32 @@ fn free_step(
 
 fn reuse_model(by: FreeBy) -> Model {
     let mut m = vec![Expect::default()];
-    m.push(Expect { obj: Some(1), keep: Some(1), ..Expect::default() });
-    m.push(Expect { obj: Some(2), keep: Some(1), ..Expect::default() });
-    m.push(Expect { keep: Some(1), may_leak: by != FreeBy::TxFree, ..Expect::default() });
-    m.push(Expect { obj: Some(4), keep: Some(1), ..Expect::default() });
+    m.push(Expect {
+        obj: Some(1),
+        keep: Some(1),
+        ..Expect::default()
+    });
+    m.push(Expect {
+        obj: Some(2),
+        keep: Some(1),
+        ..Expect::default()
+    });
+    m.push(Expect {
+        keep: Some(1),
+        may_leak: by != FreeBy::TxFree,
+        ..Expect::default()
+    });
+    m.push(Expect {
+        obj: Some(4),
+        keep: Some(1),
+        ..Expect::default()
+    });
     for k in 5..=8 {
-        m.push(Expect { obj: Some(4), keep: Some(k), ..Expect::default() });
+        m.push(Expect {
+            obj: Some(4),
+            keep: Some(k),
+            ..Expect::default()
+        });
     }
     m
 }
@@ -319,11 +350,26 @@ fn reuse_by_alloc(pool: &Pool<Root>, progress: &Progress, by: FreeBy) -> Result<
 
 fn extension_model() -> Model {
     let mut m = vec![Expect::default()];
-    m.push(Expect { page: Some((1, None)), big: Some(1), ..Expect::default() });
-    m.push(Expect { page: Some((1, Some(2))), big: Some(1), ..Expect::default() });
-    m.push(Expect { big: Some(1), may_leak: true, ..Expect::default() });
+    m.push(Expect {
+        page: Some((1, None)),
+        big: Some(1),
+        ..Expect::default()
+    });
+    m.push(Expect {
+        page: Some((1, Some(2))),
+        big: Some(1),
+        ..Expect::default()
+    });
+    m.push(Expect {
+        big: Some(1),
+        may_leak: true,
+        ..Expect::default()
+    });
     for _ in 4..=7 {
-        m.push(Expect { big: Some(4), ..Expect::default() });
+        m.push(Expect {
+            big: Some(4),
+            ..Expect::default()
+        });
     }
     m
 }
@@ -483,4 +529,313 @@ fn a_page_the_newest_log_covers_freed_outside_a_transaction_becomes_a_log_extens
 #[test]
 fn a_page_only_the_previous_log_covers_freed_by_a_single_store_becomes_a_log_extension_safely() {
     log_reuse(FreeBy::PoolFreeDirect);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. A commit that fails while extending its log.
+
+/// 880 KiB, rewritten whole: its commit's log continues in about 52 chunks of heap beyond the
+/// first 64 (the disk reserved when the slice was allocated), so the extension reserves disk.
+const HUGE_WORDS: u64 = 110_000;
+
+/// Where the commit of the failing transaction fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The disk reservation of its log extension (`ENOSPC`): the commit aborts, retires the log
+    /// it began, and the pool goes on.
+    Reservation,
+    /// Its commit fence: the outcome is unknown and the pool is poisoned.
+    CommitFence,
+    /// The reservation, then the abort's fence (which makes the last commit's metadata durable
+    /// before the retire): poisoned, the begun log left for recovery.
+    ReservationThenAbortFence,
+    /// The reservation, then the retire's fence: poisoned.
+    ReservationThenRetireFence,
+}
+
+fn failure_model() -> Model {
+    let mut m = vec![Expect::default()];
+    // Step 2 is the failing transaction's for `CommitFence` (whose outcome is unknown); the
+    // others give it number 99, which no image may show.
+    m.push(Expect {
+        big: Some(1),
+        ..Expect::default()
+    });
+    m.push(Expect {
+        big: Some(2),
+        ..Expect::default()
+    });
+    m.push(Expect {
+        big: Some(3),
+        ..Expect::default()
+    });
+    m.push(Expect {
+        big: Some(3),
+        ..Expect::default()
+    });
+    m
+}
+
+fn failing_commit(
+    pool: &Pool<Root>,
+    progress: &Progress,
+    plan: &FaultPlan,
+    how: Failure,
+) -> Result<()> {
+    step(pool, progress, 1, |tx| {
+        let big = tx.alloc_slice_zeroed::<u64>(HUGE_WORDS)?;
+        fill(tx, big, 1)?;
+        tx.root_mut().set_big(big)
+    })?;
+    let big = pool.read(|r| r.root().big)?;
+    let before = pool.stats().heap;
+    if how != Failure::CommitFence {
+        plan.fail_reservations_from(plan.reservations());
+    }
+    match how {
+        Failure::Reservation => {}
+        Failure::CommitFence | Failure::ReservationThenAbortFence => {
+            plan.fail_at(plan.points());
+        }
+        Failure::ReservationThenRetireFence => {
+            plan.fail_at(plan.points() + 1);
+        }
+    }
+    let n = if how == Failure::CommitFence { 2 } else { 99 };
+    let fences = pool.stats().flush.fences;
+    let result = pool.transaction(|tx| {
+        fill(tx, big, 2)?;
+        tx.root_mut().set_step(n)
+    });
+    plan.fail_reservations_from(u64::MAX);
+    match (how, &result) {
+        (Failure::CommitFence, Err(Error::CommitOutcomeUnknown { .. })) => {}
+        (_, Err(Error::Io { source, .. })) if source.raw_os_error() == Some(libc::ENOSPC) => {}
+        _ => panic!("{how:?}: the failing commit returned {result:?}"),
+    }
+    assert!(plan.injected() > 0);
+    // Memory shows the state before it, and the heap lent nothing it did not get back.
+    assert_eq!(pool.read(|r| r.root().step)?, 1);
+    let after = pool.stats().heap;
+    if how == Failure::Reservation {
+        // The log was begun (in its slot) before the extension failed: the abort fenced and
+        // retired it (an abort with no log costs no fence).
+        assert!(
+            pool.stats().flush.fences > fences,
+            "the failed commit began its log"
+        );
+        assert_eq!(
+            (after.free_bytes, after.log_bytes, after.live_objects),
+            (before.free_bytes, before.log_bytes, before.live_objects),
+            "{how:?}: heap after the failed commit"
+        );
+        // Not poisoned: small and large transactions commit again.
+        step(pool, progress, 2, |tx| fill(tx, big, 2))?;
+        step(pool, progress, 3, |tx| fill(tx, big, 3))?;
+        step(pool, progress, 4, |_| Ok(()))?;
+    } else {
+        let refused = pool.transaction(|tx| tx.root_mut().set_step(5));
+        assert!(
+            matches!(refused, Err(Error::Poisoned { .. })),
+            "{how:?}: {refused:?}"
+        );
+    }
+    Ok(())
+}
+
+fn commit_failure(how: Failure) {
+    let plan = FaultPlan::new();
+    let (p, seen) = (plan.clone(), plan.clone());
+    let report = run(
+        CrashTest::new(8 << 20)
+            .random_subsets(4)
+            .crash_during_recovery(true)
+            .max_failures(4)
+            .fault_plan(plan.clone()),
+        failure_model(),
+        move |pool, progress| failing_commit(pool, progress, &p, how),
+        move |pool, at, _| {
+            // A failed fence makes nothing durable: an image of only what fences made durable,
+            // taken after it, shows the state before the failing transaction.
+            let injected = seen.injected() > 0;
+            let step = pool.read(|r| r.root().step).map_err(|e| e.to_string())?;
+            if how != Failure::Reservation
+                && injected
+                && at.image == ImageKind::NothingPending
+                && at.recovery.is_none()
+                && step != 1
+            {
+                return Err(format!(
+                    "step {step} in the nothing-pending image after the failure"
+                ));
+            }
+            Ok(())
+        },
+    );
+    eprintln!("{how:?}: {report}");
+    report.assert_ok();
+}
+
+#[test]
+fn a_commit_whose_log_extension_finds_the_disk_full_aborts_and_the_pool_goes_on() {
+    commit_failure(Failure::Reservation);
+}
+
+#[test]
+fn a_commit_of_an_extended_log_whose_fence_fails_is_all_or_nothing_and_poisons() {
+    commit_failure(Failure::CommitFence);
+}
+
+#[test]
+fn a_failed_log_extension_whose_abort_fence_fails_poisons_and_recovers_to_before() {
+    commit_failure(Failure::ReservationThenAbortFence);
+}
+
+#[test]
+fn a_failed_log_extension_whose_retire_fence_fails_poisons_and_recovers_to_before() {
+    commit_failure(Failure::ReservationThenRetireFence);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Aborts between commits that write the same objects.
+
+/// The ways a transaction ends without committing.
+#[derive(Debug, Clone, Copy)]
+enum AbortBy {
+    /// `Err(tx.abort())`.
+    Requested,
+    /// The closure's own error type.
+    UserError,
+    /// A panic in the closure.
+    Panic,
+    /// A nested transaction fails and the closure returns `Ok`.
+    NestedFailed,
+}
+
+#[derive(Debug)]
+struct Refused;
+
+impl From<Error> for Refused {
+    fn from(_: Error) -> Refused {
+        Refused
+    }
+}
+
+const ROUNDS: u64 = 8;
+
+fn abort_model() -> Model {
+    let mut m = vec![Expect::default()];
+    m.push(Expect {
+        obj: Some(1),
+        keep: Some(1),
+        big: Some(1),
+        ..Expect::default()
+    });
+    for k in 2..2 + ROUNDS {
+        m.push(Expect {
+            obj: Some(k),
+            keep: Some(1),
+            big: Some(1),
+            ..Expect::default()
+        });
+    }
+    m
+}
+
+/// What every aborted transaction does: rewrites what the commits around it write (the blob
+/// and the step), what they do not (the kept blob, the slice), allocates, and frees.
+fn doomed_writes(tx: &mut Tx<'_, Root>, round: u64) -> Result<()> {
+    let (obj, keep, big) = (tx.root().obj, tx.root().keep, tx.root().big);
+    tx.write(obj, blob(900 + round))?;
+    tx.write(keep, blob(900 + round))?;
+    fill(tx, big, 900 + round)?;
+    let fresh = tx.alloc(blob(900))?;
+    tx.root_mut().set_obj(fresh)?;
+    tx.free(keep)?;
+    tx.root_mut().set_step(900 + round)
+}
+
+fn aborts_between_commits(pool: &Pool<Root>, progress: &Progress) -> Result<()> {
+    step(pool, progress, 1, |tx| {
+        let obj = tx.alloc(blob(1))?;
+        let keep = tx.alloc(blob(1))?;
+        let big = tx.alloc_slice_zeroed::<u64>(BIG_WORDS)?;
+        fill(tx, big, 1)?;
+        tx.root_mut().set_obj(obj)?;
+        tx.root_mut().set_keep(keep)?;
+        tx.root_mut().set_big(big)
+    })?;
+    let obj = pool.read(|r| r.root().obj)?;
+    let kinds = [
+        AbortBy::Requested,
+        AbortBy::UserError,
+        AbortBy::Panic,
+        AbortBy::NestedFailed,
+    ];
+    for (round, k) in (2..2 + ROUNDS).enumerate() {
+        let how = kinds[round % kinds.len()];
+        let round = round as u64;
+        let fences = pool.stats().flush.fences;
+        match how {
+            AbortBy::Requested => {
+                let r = pool.transaction(|tx| {
+                    doomed_writes(tx, round)?;
+                    Err::<(), _>(tx.abort())
+                });
+                assert!(matches!(r, Err(Error::Aborted { .. })), "{r:?}");
+            }
+            AbortBy::UserError => {
+                let r = pool.transaction(|tx| -> std::result::Result<(), Refused> {
+                    doomed_writes(tx, round)?;
+                    Err(Refused)
+                });
+                assert!(matches!(r, Err(Refused)));
+            }
+            AbortBy::Panic => {
+                let r = catch_unwind(AssertUnwindSafe(|| {
+                    pool.transaction(|tx| -> Result<()> {
+                        doomed_writes(tx, round)?;
+                        panic!("the closure panics after its writes")
+                    })
+                }));
+                assert!(r.is_err());
+            }
+            AbortBy::NestedFailed => {
+                let r = pool.transaction(|tx| {
+                    let inner = tx.transaction(|tx| {
+                        doomed_writes(tx, round)?;
+                        Err::<(), _>(Refused)
+                    });
+                    assert!(inner.is_err());
+                    Ok::<(), Error>(())
+                });
+                assert!(matches!(r, Err(Error::Aborted { .. })), "{r:?}");
+            }
+        }
+        assert_eq!(
+            pool.stats().flush.fences,
+            fences,
+            "{how:?}: an abort before the commit began costs no fence"
+        );
+        assert_eq!(pool.read(|r| r.root().step)?, k - 1, "{how:?}: the step");
+        assert_eq!(pool.read(|r| r.root().obj)?, obj, "{how:?}: the blob");
+        // The next commit writes the same blob and the step again, and nothing else.
+        step(pool, progress, k, |tx| tx.write(obj, blob(k)))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn aborts_between_commits_cost_no_fence_and_leave_nothing_to_replay() {
+    let report = run(
+        CrashTest::new(4 << 20)
+            .random_subsets(4)
+            .crash_during_recovery(true)
+            .max_failures(4),
+        abort_model(),
+        aborts_between_commits,
+        no_extra,
+    );
+    eprintln!("aborts: {report}");
+    report.assert_ok();
 }
