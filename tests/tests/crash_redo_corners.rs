@@ -164,9 +164,10 @@ fn check_state(pool: &Pool<Root>, model: &Model, done: u64) -> std::result::Resu
         .ok_or_else(|| format!("step {s} is no step of the workload"))?;
     pool.read(|r| -> std::result::Result<(), String> {
         let root = r.root();
-        let get_blob = |p: PPtr<Blob>| match p.is_null() {
-            true => Ok(None),
-            false => r.get(p).map(Some).map_err(|e| format!("root blob: {e}")),
+        let get_blob = |p: PPtr<Blob>| {
+            p.non_null()
+                .map(|p| r.get(p).map_err(|e| format!("root blob: {e}")))
+                .transpose()
         };
         compare_blob("root.obj", get_blob(root.obj)?, want.obj)
             .map_err(|e| format!("step {s}: {e}"))?;
@@ -177,7 +178,7 @@ fn check_state(pool: &Pool<Root>, model: &Model, done: u64) -> std::result::Resu
             (false, Some((base, edges))) => {
                 let page = r.get(root.page).map_err(|e| format!("root.page: {e}"))?;
                 compare_words("root.page", &page.words, |i| {
-                    let edge = i < EDGE || i >= PAGE_WORDS - EDGE;
+                    let edge = !(EDGE..PAGE_WORDS - EDGE).contains(&i);
                     edges.filter(|_| edge).unwrap_or(base)
                 })
                 .map_err(|e| format!("step {s}: {e}"))?;
@@ -333,7 +334,19 @@ fn reuse_by_alloc(pool: &Pool<Root>, progress: &Progress, by: FreeBy) -> Result<
         |tx| tx.root_mut().set_obj(PPtr::null()),
         |tx| tx.write(x, blob(3)),
         |tx| tx.free(x),
-        || pool.free(x),
+        || {
+            let before = pool.stats().flush;
+            pool.free(x)?;
+            // Log lines are streamed here (the crash test's default): the free wrote a log
+            // exactly when the newest log covered the blob.
+            let logged = pool.stats().flush.since(&before).lines_streamed > 0;
+            assert_eq!(
+                logged,
+                by == FreeBy::PoolFreeCovered,
+                "{by:?}: the free's path"
+            );
+            Ok(())
+        },
     )?;
     let mut reused = PPtr::null();
     step(pool, progress, 4, |tx| {
