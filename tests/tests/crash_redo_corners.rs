@@ -564,6 +564,9 @@ enum Failure {
     ReservationThenAbortFence,
     /// The reservation, then the retire's fence: poisoned.
     ReservationThenRetireFence,
+    /// Not the commit: inside the same transaction, an allocation that needs disk finds it
+    /// full, and the closure aborts with the large write set it holds. No log was begun.
+    AllocThenUserAborts,
 }
 
 fn failure_model() -> Model {
@@ -606,7 +609,7 @@ fn failing_commit(
         plan.fail_reservations_from(plan.reservations());
     }
     match how {
-        Failure::Reservation => {}
+        Failure::Reservation | Failure::AllocThenUserAborts => {}
         Failure::CommitFence | Failure::ReservationThenAbortFence => {
             plan.fail_at(plan.points());
         }
@@ -618,11 +621,21 @@ fn failing_commit(
     let fences = pool.stats().flush.fences;
     let result = pool.transaction(|tx| {
         fill(tx, big, 2)?;
-        tx.root_mut().set_step(n)
+        tx.root_mut().set_step(n)?;
+        if how == Failure::AllocThenUserAborts {
+            let more = tx.alloc_slice_zeroed::<u64>(HUGE_WORDS);
+            assert!(
+                matches!(&more, Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ENOSPC)),
+                "{more:?}"
+            );
+            return Err(tx.abort());
+        }
+        Ok(())
     });
     plan.fail_reservations_from(u64::MAX);
     match (how, &result) {
         (Failure::CommitFence, Err(Error::CommitOutcomeUnknown { .. })) => {}
+        (Failure::AllocThenUserAborts, Err(Error::Aborted { .. })) => {}
         (_, Err(Error::Io { source, .. })) if source.raw_os_error() == Some(libc::ENOSPC) => {}
         _ => panic!("{how:?}: the failing commit returned {result:?}"),
     }
@@ -630,12 +643,14 @@ fn failing_commit(
     // Memory shows the state before it, and the heap lent nothing it did not get back.
     assert_eq!(pool.read(|r| r.root().step)?, 1);
     let after = pool.stats().heap;
-    if how == Failure::Reservation {
-        // The log was begun (in its slot) before the extension failed: the abort fenced and
-        // retired it (an abort with no log costs no fence).
-        assert!(
-            pool.stats().flush.fences > fences,
-            "the failed commit began its log"
+    if matches!(how, Failure::Reservation | Failure::AllocThenUserAborts) {
+        // With `Reservation`, the log was begun (in its slot) before the extension failed: the
+        // abort fenced and retired it. An abort with no log costs no fence.
+        let spent = pool.stats().flush.fences - fences;
+        assert_eq!(
+            spent > 0,
+            how == Failure::Reservation,
+            "{how:?}: {spent} fences"
         );
         assert_eq!(
             (after.free_bytes, after.log_bytes, after.live_objects),
@@ -672,7 +687,7 @@ fn commit_failure(how: Failure) {
             // taken after it, shows the state before the failing transaction.
             let injected = seen.injected() > 0;
             let step = pool.read(|r| r.root().step).map_err(|e| e.to_string())?;
-            if how != Failure::Reservation
+            if !matches!(how, Failure::Reservation | Failure::AllocThenUserAborts)
                 && injected
                 && at.image == ImageKind::NothingPending
                 && at.recovery.is_none()
@@ -851,4 +866,9 @@ fn aborts_between_commits_cost_no_fence_and_leave_nothing_to_replay() {
     );
     eprintln!("aborts: {report}");
     report.assert_ok();
+}
+
+#[test]
+fn a_transaction_with_a_large_write_set_that_finds_the_disk_full_aborts_without_a_fence() {
+    commit_failure(Failure::AllocThenUserAborts);
 }
