@@ -82,4 +82,4 @@ pub use persistent::{
 pub use pmem_derive::Persistent;
 pub use pool::{Objects, Pool, PoolBuilder, PoolInfo, PoolRead, PoolStats, ReadGuard, Reader};
 pub use ptr::{PPtr, PSlice};
-pub use tx::{PMut, SliceMut, Tx};
+pub use tx::{Edit, PMut, SliceMut, Tx};

@@ -1,7 +1,6 @@
 //! The [`Persistent`] trait: which types may live in a pool, and how their layout is described.
 
 use crate::fingerprint;
-use crate::tx::PMut;
 
 /// How a persistent type is laid out in memory: enough to fingerprint it and, when a pool was
 /// written with a different definition, to name the first field that differs.
@@ -140,11 +139,6 @@ pub unsafe trait Persistent: Sized + 'static {
         pointers: Self::POINTERS,
         layout: Self::LAYOUT,
     };
-
-    /// The handle through which a transaction writes a value of this type in place: for a
-    /// derived struct, a generated `<Name>Mut` type with a setter per field; for other types,
-    /// [`PMut<'t, Self>`](crate::PMut) itself.
-    type Mut<'t>: From<PMut<'t, Self>>;
 }
 
 macro_rules! primitive {
@@ -159,7 +153,6 @@ macro_rules! primitive {
                 fields: &[],
             };
             const TYPE_ID: u64 = fingerprint::type_id(stringify!($t), &[]);
-            type Mut<'t> = PMut<'t, $t>;
         }
     )*};
 }
@@ -198,7 +191,6 @@ unsafe impl<T: Persistent, const N: usize> Persistent for [T; N] {
         stride: core::mem::size_of::<T>(),
         kind: SlotKind::Inline(type_info::<T>),
     }];
-    type Mut<'t> = PMut<'t, [T; N]>;
 }
 
 /// Views a persistent value as its bytes: what the pool stores for it, in the same order.

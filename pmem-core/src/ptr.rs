@@ -11,7 +11,6 @@ use core::marker::PhantomData;
 
 use crate::fingerprint;
 use crate::persistent::{type_info, Persistent, PointerSlot, SlotKind, TypeLayout};
-use crate::tx::PMut;
 
 /// A typed pointer to a `T` in a pool: 8 bytes, `Copy`, null is 0.
 ///
@@ -132,7 +131,6 @@ unsafe impl<T: Persistent> Persistent for PPtr<T> {
         stride: 8,
         kind: SlotKind::Ptr(type_info::<T>),
     }];
-    type Mut<'t> = PMut<'t, PPtr<T>>;
 }
 
 /// A typed pointer to `len` consecutive `T`s in a pool: 16 bytes, `Copy`, null is offset 0.
@@ -240,7 +238,6 @@ unsafe impl<T: Persistent> Persistent for PSlice<T> {
         stride: 16,
         kind: SlotKind::Slice(type_info::<T>),
     }];
-    type Mut<'t> = PMut<'t, PSlice<T>>;
 }
 
 #[cfg(test)]

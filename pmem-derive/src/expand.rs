@@ -1,4 +1,4 @@
-//! Code generation: the `Persistent` impl, the `<Name>Mut` write handle, and the compile-time
+//! Code generation: the `Persistent` and `Edit` impls, the `<Name>Mut` write handle, and the compile-time
 //! assertions that make the impl sound.
 
 use proc_macro2::{Span, TokenStream};
@@ -254,6 +254,10 @@ fn persistent_impl(input: &Input, fields: &[Field], generics: &syn::Generics) ->
             const TYPE_ID: u64 = #krate::fingerprint::type_id(#name, &[#(#type_id_args),*]);
             const HAS_POINTERS: bool = false #(|| #has_pointers)*;
             const POINTERS: &'static [#krate::PointerSlot] = &[#(#pointer_slots),*];
+        }
+
+        #[automatically_derived]
+        impl #impl_generics #krate::Edit for #ident #ty_generics #where_clause {
             type Mut<'t> = #handle<'t, #(#type_params),*>;
         }
     }
@@ -375,7 +379,10 @@ fn field_methods(input: &Input, field: &Field, self_ty: &TokenStream) -> TokenSt
 
         #[doc = #projection_doc]
         #[inline]
-        #vis fn #projection(&mut self) -> <#ty as #krate::Persistent>::Mut<'_> {
+        #vis fn #projection(&mut self) -> <#ty as #krate::Edit>::Mut<'_>
+        where
+            for<'f> #ty: #krate::Edit,
+        {
             // SAFETY: as in the setter.
             unsafe { self.0.__field::<#ty>(::core::mem::offset_of!(#self_ty, #member)) }.into_handle()
         }

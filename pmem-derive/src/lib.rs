@@ -70,7 +70,7 @@ use proc_macro::TokenStream;
 ///   offset, size and fingerprint, and a `TYPE_ID` from the struct's name and generic arguments.
 ///   Each type parameter gets a `T: Persistent` bound.
 /// - `RootMut<'t>`, with the struct's visibility: the write handle a transaction gives out for a
-///   `Root` in the pool (`Persistent::Mut`). For each field `f: F` it has, with the field's
+///   `Root` in the pool (`Edit::Mut`, from the `impl Edit for Root` the derive also writes). For each field `f: F` it has, with the field's
 ///   visibility, `set_f(&mut self, value: F)`, which writes the new value in the transaction
 ///   (applied when it commits), and `f_mut(&mut self)`, which returns `F`'s own handle, so that writes chain into
 ///   nested structs (`root.inner_mut().set_x(5)?`) and arrays (`root.buf_mut().set_at(3, 7)?`).

@@ -6,7 +6,7 @@
 
 use core::mem::{align_of, size_of};
 
-use pmem_core::{FieldLayout, PMut, PPtr, PSlice, Persistent};
+use pmem_core::{Edit, FieldLayout, PMut, PPtr, PSlice, Persistent};
 
 #[derive(Persistent)]
 #[repr(C)]
@@ -291,10 +291,10 @@ fn persistent_pointers_are_eight_bytes() {
 
 #[test]
 fn the_write_handle_is_the_generated_type() {
-    fn handle<T: Persistent>(inner: PMut<'_, T>) -> T::Mut<'_> {
+    fn handle<T: Edit>(inner: PMut<'_, T>) -> T::Mut<'_> {
         inner.into_handle()
     }
-    // These only compile if `Persistent::Mut` is the generated handle.
+    // These only compile if `Edit::Mut` is the generated handle.
     let _: fn(PMut<'_, Root>) -> RootMut<'_> = handle::<Root>;
     let _: fn(PMut<'_, GenericNode<u32>>) -> GenericNodeMut<'_, u32> = handle::<GenericNode<u32>>;
     let _: fn(PMut<'_, Buf<4>>) -> BufMut<'_, 4> = handle::<Buf<4>>;

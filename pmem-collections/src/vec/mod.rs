@@ -61,7 +61,7 @@
 mod iter;
 mod segment;
 
-use pmem_core::{PPtr, PSlice, Persistent, PoolRead, Tx};
+use pmem_core::{Edit, PPtr, PSlice, Persistent, PoolRead, Tx};
 
 pub use iter::Iter;
 pub use segment::SEGMENTS;
@@ -308,7 +308,10 @@ impl<T: Persistent + Copy> PVec<T> {
         self,
         tx: &'t mut Tx<'_, R>,
         index: u64,
-    ) -> Result<Option<T::Mut<'t>>> {
+    ) -> Result<Option<T::Mut<'t>>>
+    where
+        T: Edit,
+    {
         let table = self.table(tx)?;
         if index >= table.len {
             return Ok(None);

@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 
 use crate::error::Result;
 use crate::persistent::{bytes_of, Persistent};
-use crate::tx::{align_u64, size_u64, TxCore};
+use crate::tx::{align_u64, size_u64, Edit, TxCore};
 
 /// A handle to a `T` inside the pool, borrowed from a transaction, through which the `T` is
 /// written. Writes go to the transaction's write set (in place, for an object the transaction
@@ -93,7 +93,10 @@ impl<'t, T: Persistent> PMut<'t, T> {
     }
 
     /// Converts into the type's own handle (the generated `<Name>Mut` for derived structs).
-    pub fn into_handle(self) -> T::Mut<'t> {
+    pub fn into_handle(self) -> T::Mut<'t>
+    where
+        T: Edit,
+    {
         T::Mut::from(self)
     }
 
@@ -154,7 +157,10 @@ impl<'t, T: Persistent, const N: usize> PMut<'t, [T; N]> {
     ///
     /// # Panics
     /// If `index >= N`, like slice indexing.
-    pub fn at(&mut self, index: usize) -> T::Mut<'_> {
+    pub fn at(&mut self, index: usize) -> T::Mut<'_>
+    where
+        T: Edit,
+    {
         assert!(
             index < N,
             "index {index} out of bounds for an array of length {N}"
@@ -254,7 +260,10 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
     ///
     /// # Panics
     /// If `index >= len`, like slice indexing.
-    pub fn at(&mut self, index: usize) -> T::Mut<'_> {
+    pub fn at(&mut self, index: usize) -> T::Mut<'_>
+    where
+        T: Edit,
+    {
         let offset = self.element_offset(index);
         // SAFETY: element `index` lies inside the slice (checked), which `new`'s contract covers.
         unsafe { PMut::<T>::new(&mut *self.tx, offset) }.into_handle()
@@ -323,7 +332,10 @@ impl<'t, T: Persistent> SliceMut<'t, T> {
     ///
     /// # Panics
     /// If `index >= len`, like slice indexing.
-    pub fn into_at(self, index: usize) -> T::Mut<'t> {
+    pub fn into_at(self, index: usize) -> T::Mut<'t>
+    where
+        T: Edit,
+    {
         let offset = self.element_offset(index);
         // SAFETY: element `index` lies inside the slice (checked), which `new`'s contract covers.
         unsafe { PMut::<T>::new(self.tx, offset) }.into_handle()

@@ -2,6 +2,7 @@
 //! works through, and [`PMut`], its in-place write handle.
 
 mod deferred;
+mod edit;
 mod handle;
 mod ranges;
 mod state;
@@ -11,6 +12,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 
 pub(crate) use self::state::TxCore;
+pub use edit::Edit;
 pub use handle::{PMut, SliceMut};
 
 use crate::error::{AbortCause, Error, InvalidArgument, PointerRejection, Result};
@@ -190,7 +192,10 @@ impl<'p, R: Persistent> Tx<'p, R> {
     }
 
     /// A write handle to the root: `tx.root_mut().set_count(5)?` for derived types.
-    pub fn root_mut(&mut self) -> R::Mut<'_> {
+    pub fn root_mut(&mut self) -> R::Mut<'_>
+    where
+        R: Edit,
+    {
         let offset = self.root_offset();
         // SAFETY: the root area is in bounds and aligned for R.
         unsafe { PMut::<R>::new(&mut self.core, offset) }.into_handle()
@@ -264,7 +269,7 @@ impl<'p, R: Persistent> Tx<'p, R> {
     }
 
     /// A write handle to the object `ptr` points at, with a setter per field for derived types.
-    pub fn edit<T: Persistent>(&mut self, ptr: PPtr<T>) -> Result<T::Mut<'_>> {
+    pub fn edit<T: Edit>(&mut self, ptr: PPtr<T>) -> Result<T::Mut<'_>> {
         let offset = self.resolve::<T>(ptr.offset(), 1, T::FINGERPRINT)?;
         // SAFETY: checked by `resolve`.
         Ok(unsafe { PMut::<T>::new(&mut self.core, offset) }.into_handle())

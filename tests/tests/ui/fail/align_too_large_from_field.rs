@@ -1,7 +1,7 @@
 //! Alignment that a struct gets from a field, not from its own `repr`, is checked where its
 //! layout is evaluated (as every pool operation on the type does). The field's type here has a
 //! hand-written impl that breaks the trait's contract (alignment at most `MAX_ALIGN`).
-use pmem_core::{Persistent, PMut, TypeLayout};
+use pmem_core::{Persistent, TypeLayout};
 
 #[repr(C, align(8192))]
 struct Block([u8; 8192]);
@@ -15,7 +15,6 @@ unsafe impl Persistent for Block {
         fields: &[],
     };
     const TYPE_ID: u64 = 1;
-    type Mut<'t> = PMut<'t, Block>;
 }
 
 #[derive(Persistent)]
