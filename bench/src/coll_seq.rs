@@ -1,9 +1,10 @@
-//! The sequence containers of pmem-collections: `vec` (`PVec<u64>` push, get, pop) and `queue`
-//! (`PQueue<u64>` push_back, pop_front), each operation but `get` its own transaction.
+//! The sequence containers of pmem-collections: `vec` (`PVec<u64>` push, get, pop), `queue`
+//! (`PQueue<u64>` push_back, pop_front) and `string` (`PString` push_str, a checked `as_str`,
+//! and `PBytes` pop), each operation but the reads its own transaction.
 
 use std::time::Instant;
 
-use pmem_collections::{PQueue, PVec};
+use pmem_collections::{PBytes, PQueue, PString, PVec};
 use pmem_core::{Persistent, Pool};
 
 use crate::common::{common_fields, destroy, per_op, report, Env, FlushTally, Result};
@@ -172,5 +173,99 @@ pub fn run_queue(env: &Env) -> Result<()> {
     );
     push.report("queue-push", n, &fields);
     pop.report("queue-pop", n, &fields);
+    Ok(())
+}
+
+#[derive(Persistent)]
+#[repr(C)]
+pub struct RootString {
+    s: PString,
+}
+
+/// The piece each `string` transaction appends: 16 bytes, ASCII, so a read checks UTF-8 over
+/// the whole string.
+const PIECE: &str = "0123456789abcdef";
+
+#[inline(never)]
+pub fn string_push_loop(pool: &Pool<RootString>, s: PString, n: u64) -> Result<()> {
+    for _ in 0..n {
+        pool.transaction(|tx| s.push_str(tx, PIECE))?;
+    }
+    Ok(())
+}
+
+/// Reads the string `n` times through one read guard, each time a checked `&str` (length,
+/// bounds and UTF-8 over every byte), and sums one byte of each read.
+#[inline(never)]
+pub fn string_read_loop(pool: &Pool<RootString>, s: PString, n: u64) -> Result<u64> {
+    let r = pool.reader()?;
+    let mut sum = 0u64;
+    for i in 0..n {
+        let text = s.as_str(&*r)?;
+        sum += u64::from(text.as_bytes()[(i as usize * 7) % text.len()]);
+    }
+    Ok(sum)
+}
+
+#[inline(never)]
+pub fn bytes_pop_loop(pool: &Pool<RootString>, b: PBytes, n: u64) -> Result<u64> {
+    let mut sum = 0u64;
+    for _ in 0..n {
+        let x = pool
+            .transaction(|tx| b.pop(tx))?
+            .ok_or("string: empty too soon")?;
+        sum += u64::from(x);
+    }
+    Ok(sum)
+}
+
+pub fn run_string(env: &Env) -> Result<()> {
+    let path = env.pool_path("string");
+    let n = env.n;
+    // Reads of the whole string cost its length each: read a 64 KiB string, not the n-piece one.
+    let read_n = n.min(100_000);
+    let (mut push, mut read, mut pop) = (Phase::default(), Phase::default(), Phase::default());
+    let mut fields = String::new();
+    for _ in 0..env.reps {
+        let (pool, _) = env.create::<RootString>(&path)?;
+        let s = pool.transaction(|tx| -> pmem_collections::Result<_> {
+            let s = PString::new(tx)?;
+            tx.root_mut().set_s(s)?;
+            Ok(s)
+        })?;
+        push.time(&pool, n, || string_push_loop(&pool, s, n))?;
+        let len = pool.read(|r| s.len(r))??;
+        if len != n * PIECE.len() as u64 {
+            return Err(format!("string: {len} bytes after {n} pushes").into());
+        }
+        pool.transaction(|tx| s.truncate(tx, 4096 * PIECE.len() as u64))?;
+        read.time(&pool, read_n, || {
+            string_read_loop(&pool, s, read_n).map(drop)
+        })?;
+        // Popping bytes of the string's own storage: `PBytes` as `PString` keeps it.
+        let pop_n = n.min(4096 * PIECE.len() as u64);
+        let mut popped = 0;
+        pop.time(&pool, pop_n, || {
+            popped = bytes_pop_loop(&pool, s.as_bytes(), pop_n)?;
+            Ok(())
+        })?;
+        let want: u64 = PIECE.bytes().map(u64::from).sum::<u64>() * (pop_n / PIECE.len() as u64);
+        if pop_n % PIECE.len() as u64 == 0 && popped != want {
+            return Err(format!("string: popped bytes sum to {popped}, not {want}").into());
+        }
+        fields = common_fields(&pool, env);
+        destroy(pool, &path);
+    }
+    let fields = format!("piece_bytes={} fresh_pool_per_rep=1 {fields}", PIECE.len());
+    push.report("string-push_str", n, &fields);
+    read.report(
+        "string-as_str",
+        read_n,
+        &format!(
+            "{fields} string_bytes={} get=one_read_guard",
+            4096 * PIECE.len()
+        ),
+    );
+    pop.report("bytes-pop", n.min(4096 * PIECE.len() as u64), &fields);
     Ok(())
 }

@@ -4,7 +4,7 @@
 //!
 //! Workloads: `create | w1 | w2 | w3 | w4 | w5 | w6 | w7`; `prim` (the cost of each way to
 //! make a line durable on this CPU: see `primitives.rs`); the pmem-collections containers
-//! `vec | queue`; `w5g` (W5 through the generic `PHashMap`) and `btree` (the same keys
+//! `vec | queue | string`; `w5g` (W5 through the generic `PHashMap`) and `btree` (the same keys
 //! through `PBTreeMap`). Environment: `N`, `REPS`,
 //! `POOL_DIR`, `POOL_SIZE`, `W6_OBJS`, as for `pmdk_bench`; `FLUSH_MODE` (`clwb`,
 //! `clflushopt`, `clflush`, `eadr`, `msync`) overrides the forced-pmem default, which is the
@@ -41,7 +41,8 @@ Environment:
 struct Args {
     /// The workload.
     #[arg(value_parser = [
-        "create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "prim", "vec", "queue", "w5g", "btree",
+        "create", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "prim", "vec", "queue", "string", "w5g",
+        "btree",
     ])]
     workload: String,
 }
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         "prim" => primitives::run(&env),
         "vec" => coll_seq::run_vec(&env),
         "queue" => coll_seq::run_queue(&env),
+        "string" => coll_seq::run_string(&env),
         "w5g" => coll_map::run(&env, coll_map::Which::Hash),
         "btree" => coll_map::run(&env, coll_map::Which::Tree),
         other => unreachable!("clap accepts only the workloads above, not {other}"),
