@@ -407,8 +407,9 @@ const JOIN_GAP: usize = 64;
 /// Calls `f(start, len)` for each run of `new` that differs from `old` (the same length), in
 /// order, runs less than [`JOIN_GAP`] equal bytes apart joined. A shadow holds whole ranges as
 /// they were first written or read (a read that overlaps several merges them, with everything
-/// between), so only these runs need logging and writing back. It compares a word at a time:
-/// byte by byte, the search past a run's end cost W5's generic map 800 instructions an insert.
+/// between), so only these runs need logging and writing back. It compares a word at a time,
+/// and extends a run by the last difference in the window past its end, so a densely changed
+/// run costs a word per window: byte by byte, W5's generic map paid 800 instructions an insert.
 pub(crate) fn changed_runs(new: &[u8], old: &[u8], mut f: impl FnMut(usize, usize)) {
     debug_assert_eq!(new.len(), old.len());
     let n = new.len().min(old.len());
@@ -420,31 +421,47 @@ pub(crate) fn changed_runs(new: &[u8], old: &[u8], mut f: impl FnMut(usize, usiz
             continue;
         };
         let mut end = last + 1;
-        let mut j = end;
-        while j < n && j - end < JOIN_GAP {
-            match differing_at(new, old, j) {
-                Some((first, last)) if first - end < JOIN_GAP => {
-                    end = last + 1;
-                    j = end;
-                }
-                Some(_) => break,
-                None => j += 8,
-            }
+        while let Some(last) = last_differing(new, old, end, (end + JOIN_GAP).min(n)) {
+            end = last + 1;
         }
         f(start, end - start);
-        i = j;
+        // The `JOIN_GAP` bytes after the run are equal: nothing starts there.
+        i = (end + JOIN_GAP).min(n);
     }
+}
+
+/// The last byte in `from .. to` that differs, scanning words from the end.
+#[inline]
+fn last_differing(new: &[u8], old: &[u8], from: usize, to: usize) -> Option<usize> {
+    let whole_end = from + (to - from) / 8 * 8;
+    let mut k = to;
+    while k > whole_end {
+        k -= 1;
+        if new[k] != old[k] {
+            return Some(k);
+        }
+    }
+    while k > from {
+        k -= 8;
+        let x = word_at(new, k) ^ word_at(old, k);
+        if x != 0 {
+            return Some(k + 7 - (x.leading_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
+/// The little-endian word at `at`, which the caller keeps in bounds.
+#[inline]
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
 
 /// The first and last bytes that differ among the (up to) 8 at `at`, if any.
 #[inline]
 fn differing_at(new: &[u8], old: &[u8], at: usize) -> Option<(usize, usize)> {
-    let word = |b: &[u8]| {
-        b.get(at..at + 8)
-            .map(|w| u64::from_le_bytes(w.try_into().unwrap()))
-    };
-    if let (Some(a), Some(b)) = (word(new), word(old)) {
-        let x = a ^ b;
+    if at + 8 <= new.len() {
+        let x = word_at(new, at) ^ word_at(old, at);
         return (x != 0).then(|| {
             (
                 at + (x.trailing_zeros() / 8) as usize,
