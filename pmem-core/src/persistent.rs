@@ -157,21 +157,30 @@ macro_rules! primitive {
     )*};
 }
 
-primitive!(
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    f32,
-    f64,
-    ()
-);
+/// Calls `$m!` with the primitive persistent types: the one list, for this module's impls and
+/// the transaction layer's.
+macro_rules! with_primitives {
+    ($m:ident) => {
+        $m!(
+            u8,
+            u16,
+            u32,
+            u64,
+            u128,
+            i8,
+            i16,
+            i32,
+            i64,
+            i128,
+            f32,
+            f64,
+            ()
+        );
+    };
+}
+pub(crate) use with_primitives;
+
+with_primitives!(primitive);
 
 // SAFETY: an array of persistent elements has no padding between elements (size is a multiple
 // of alignment), and is valid for every bit pattern because each element is.

@@ -35,21 +35,7 @@ macro_rules! edited_through_pmut {
     )*};
 }
 
-edited_through_pmut!(
-    u8,
-    u16,
-    u32,
-    u64,
-    u128,
-    i8,
-    i16,
-    i32,
-    i64,
-    i128,
-    f32,
-    f64,
-    ()
-);
+crate::persistent::with_primitives!(edited_through_pmut);
 
 impl<T: Persistent, const N: usize> Edit for [T; N] {
     type Mut<'t> = PMut<'t, [T; N]>;
