@@ -28,7 +28,9 @@ pub mod persist;
 mod persistent;
 mod pool;
 mod ptr;
+mod read_trait;
 mod region;
+mod shared;
 mod tx;
 
 pub use error::{AbortCause, Error, Location, Result};

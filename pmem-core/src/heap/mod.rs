@@ -21,6 +21,7 @@ mod arena;
 mod fast_hash;
 mod free_chunks;
 pub(crate) mod meta;
+pub(crate) mod resolve;
 pub(crate) mod space;
 
 use std::cell::Cell;

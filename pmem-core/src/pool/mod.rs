@@ -2,121 +2,23 @@
 
 mod open;
 mod read;
-mod read_trait;
-pub(crate) mod resolve;
 
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard, TryLockError};
 
+pub use crate::read_trait::PoolRead;
+pub use crate::shared::PoolInfo;
 pub use read::{Objects, ReadGuard, Reader};
-pub use read_trait::PoolRead;
 
 use crate::error::{Error, Location, Result};
-use crate::heap::{Heap, HeapStats};
-use crate::layout::header::Header;
-use crate::log::recovery::RecoveryReport;
-use crate::map::PoolFile;
-use crate::media::Media;
-use crate::persist::{FaultPlan, FlushMode, FlushStats, LogWrites, LogWritesChoice, PoolImage};
+use crate::heap::HeapStats;
+use crate::persist::{FaultPlan, FlushMode, FlushStats, LogWrites, PoolImage};
 use crate::persistent::Persistent;
 use crate::ptr::PPtr;
-use crate::tx::{Tx, TxCore};
-
-/// What keeps the pool's bytes alive: a mapped file or an in-memory image.
-pub(crate) enum Backing {
-    File(PoolFile),
-    Memory(
-        #[allow(dead_code, reason = "owned for its memory, used through raw pointers")] PoolImage,
-    ),
-}
-
-/// Everything about an open pool that does not change while it is open, shared by readers and
-/// the writer.
-pub(crate) struct Shared {
-    pub media: Media,
-    pub heap: Heap,
-    pub location: Location,
-    pub info: PoolInfo,
-    /// Dropped last: `media` points into it.
-    pub _backing: Backing,
-}
-
-/// Facts about a pool, from its header and how it was opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PoolInfo {
-    /// Format version (major, minor).
-    pub version: (u16, u16),
-    /// The pool's UUID, as 16 bytes.
-    pub uuid: [u8; 16],
-    /// The layout name given at creation (may be empty).
-    pub layout_name: String,
-    /// Name of the root type.
-    pub root_type: String,
-    /// Size of the root object.
-    pub root_size: u64,
-    /// Pool offset of the root object.
-    pub root_offset: u64,
-    /// Layout fingerprint of the root type.
-    pub root_fingerprint: u64,
-    /// Size of the pool in bytes.
-    pub pool_size: u64,
-    /// Bytes of heap.
-    pub heap_size: u64,
-    /// Seconds since the Unix epoch when the pool was created.
-    pub created_unix_secs: u64,
-    /// Opens so far, this one included.
-    pub run_id: u64,
-    /// How this handle makes stores durable.
-    pub flush_mode: FlushMode,
-    /// How this handle writes its log lines (non-temporal stores or stores and flushes).
-    pub log_writes: LogWrites,
-    /// Why: the CPU table, a calibration, the builder, or the flush mode.
-    pub log_writes_choice: LogWritesChoice,
-    /// What recovery did when this handle opened the pool.
-    pub recovery: RecoveryReport,
-}
-
-impl PoolInfo {
-    fn from_header(
-        h: &Header,
-        flush_mode: FlushMode,
-        (log_writes, log_writes_choice): (LogWrites, LogWritesChoice),
-        recovery: RecoveryReport,
-    ) -> PoolInfo {
-        let root_type = crate::layout::header::decode_type(&h.root_type)
-            .map(|t| t.name)
-            .unwrap_or_default();
-        PoolInfo {
-            version: (h.major.get(), h.minor.get()),
-            uuid: h.uuid,
-            layout_name: h.layout_name(),
-            root_type,
-            root_size: h.root_size.get(),
-            root_offset: h.root_offset.get(),
-            root_fingerprint: h.root_fingerprint.get(),
-            pool_size: h.pool_size.get(),
-            heap_size: h.chunk_count.get() * crate::layout::heap::CHUNK_SIZE,
-            created_unix_secs: h.created_unix_secs.get(),
-            run_id: h.run_id.get(),
-            flush_mode,
-            log_writes,
-            log_writes_choice,
-            recovery,
-        }
-    }
-
-    /// The UUID in its usual text form.
-    pub fn uuid_string(&self) -> String {
-        let u = &self.uuid;
-        format!(
-            "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-            u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]
-        )
-    }
-}
+use crate::shared::Shared;
+use crate::tx::{Tx, TxCore, WriteGuard};
 
 /// Heap and persistence-domain statistics of an open pool.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -571,10 +473,7 @@ impl<R: Persistent> Pool<R> {
     #[inline]
     fn write_guard<'a>(&'a self, guard: RwLockWriteGuard<'a, TxCore>) -> WriteGuard<'a> {
         self.inner.writer.store(thread_marker(), Ordering::Relaxed);
-        WriteGuard {
-            guard,
-            writer: &self.inner.writer,
-        }
+        WriteGuard::new(guard, &self.inner.writer)
     }
 
     /// Runs `f` with shared read access to the pool.
@@ -659,8 +558,12 @@ impl<R: Persistent> Pool<R> {
     /// Frees the object `ptr` points at, durably, in one fail-safe step. Works on a full pool.
     pub fn free<T: Persistent>(&self, ptr: PPtr<T>) -> Result<()> {
         let mut core = self.writer()?;
-        let object =
-            resolve::locate::<T>(self.shared().heap.meta(), ptr.offset(), 1, T::FINGERPRINT)?;
+        let object = crate::heap::resolve::locate::<T>(
+            self.shared().heap.meta(),
+            ptr.offset(),
+            1,
+            T::FINGERPRINT,
+        )?;
         core.free_now(ptr.offset(), object)
     }
 
@@ -744,31 +647,5 @@ impl<R> std::fmt::Debug for Pool<R> {
             .field("location", &self.inner.shared.location)
             .field("root", &core::any::type_name::<R>())
             .finish_non_exhaustive()
-    }
-}
-
-/// The write lock of a pool, with the re-entry marker cleared on release.
-pub(crate) struct WriteGuard<'p> {
-    guard: RwLockWriteGuard<'p, TxCore>,
-    writer: &'p AtomicUsize,
-}
-
-impl std::ops::Deref for WriteGuard<'_> {
-    type Target = TxCore;
-    fn deref(&self) -> &TxCore {
-        &self.guard
-    }
-}
-
-impl std::ops::DerefMut for WriteGuard<'_> {
-    fn deref_mut(&mut self) -> &mut TxCore {
-        &mut self.guard
-    }
-}
-
-impl Drop for WriteGuard<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        self.writer.store(0, Ordering::Relaxed);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromZeros, IntoBytes};
 
-use super::{Backing, Options, Pool, PoolInfo, Shared};
+use super::{Options, Pool};
 use crate::error::{
     Corruption, Error, InvalidArgument, Location, Result, TypeDifference, TypeTableProblem,
 };
@@ -28,6 +28,7 @@ use crate::persist::sim::FenceHook;
 use crate::persist::{Domain, FlushMode, PoolImage, SimDomain};
 use crate::persistent::Persistent;
 use crate::region::Region;
+use crate::shared::{Backing, PoolInfo, Shared};
 use crate::tx::TxCore;
 
 /// The header copy to use, and which copy (if any) must be rewritten from it.

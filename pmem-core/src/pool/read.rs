@@ -5,14 +5,14 @@ use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 use std::sync::RwLockReadGuard;
 
-use super::resolve::resolve;
-use super::Shared;
 use crate::error::Result;
 use crate::fingerprint::slice_fingerprint;
+use crate::heap::resolve::resolve;
 use crate::heap::Extent;
 use crate::layout::heap::{CHUNK_SIZE, CLASSES};
 use crate::persistent::Persistent;
 use crate::ptr::{PPtr, PSlice};
+use crate::shared::Shared;
 use crate::tx::TxCore;
 
 /// Read access to a pool: the root, and objects through checked pointers. References it hands

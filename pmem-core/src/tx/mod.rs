@@ -3,6 +3,7 @@
 
 mod deferred;
 mod edit;
+mod guard;
 mod handle;
 mod ranges;
 mod state;
@@ -13,13 +14,13 @@ use std::mem::ManuallyDrop;
 
 pub(crate) use self::state::TxCore;
 pub use edit::Edit;
+pub(crate) use guard::WriteGuard;
 pub use handle::{PMut, SliceMut};
 
 use crate::error::{AbortCause, Error, InvalidArgument, PointerRejection, Result};
+use crate::heap::resolve::{locate, resolve, slice_fingerprint};
 use crate::heap::{ObjectRef, Reservation};
 use crate::persistent::{bytes_of, Persistent};
-use crate::pool::resolve::{locate, resolve, slice_fingerprint};
-use crate::pool::WriteGuard;
 use crate::ptr::{PPtr, PSlice};
 
 /// `size_of::<T>()` as a pool length.
@@ -596,7 +597,7 @@ impl TxCore {
     }
 }
 
-impl<R: Persistent> crate::pool::PoolRead for Tx<'_, R> {
+impl<R: Persistent> crate::read_trait::PoolRead for Tx<'_, R> {
     #[inline]
     fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
         Tx::get(self, ptr)

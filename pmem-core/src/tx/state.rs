@@ -11,7 +11,7 @@ use crate::layout::log::Op;
 use crate::log::recovery::{apply_ops_then, data_hash};
 use crate::log::writer::LogWriter;
 use crate::persistent::Persistent;
-use crate::pool::Shared;
+use crate::shared::Shared;
 
 /// The pool's single writer: the log writer and the state of the open transaction. Lives inside
 /// the pool's write lock, so holding `&mut TxCore` means holding exclusive write access.
@@ -270,7 +270,7 @@ impl TxCore {
     /// fence. A free that empties its run (which may then be released), or whose word a log
     /// recovery may still replay touches, goes through a logged transaction instead.
     ///
-    /// `object` must have been located by [`locate`](crate::pool::resolve::locate), which checks
+    /// `object` must have been located by [`locate`](crate::heap::resolve::locate), which checks
     /// that it is allocated.
     pub(crate) fn free_now(&mut self, offset: u64, object: ObjectRef) -> Result<()> {
         debug_assert!(self.is_empty());
