@@ -200,6 +200,49 @@ fn an_undo_entry_outside_the_root_and_heap_is_refused() {
 }
 
 #[test]
+fn an_empty_undo_or_redo_entry_beyond_the_heap_is_refused() {
+    // No bytes to write, but a target past the pool's end: recovery would reserve the file up
+    // to it (growing the file) and address memory outside the mapping.
+    let g = Geometry::read(&fresh());
+    for target in [g.pool_size + 4096, u64::MAX - 7] {
+        for k in [kind::UNDO, kind::DATA] {
+            let (bytes, slot, at) = one_entry_log(k, 0, &[target]);
+            let (s, problem, message) = log_problem(&bytes);
+            assert_eq!(s, slot);
+            let outside = match problem {
+                LogCorruption::UndoOutside {
+                    entry,
+                    target: t,
+                    len: 0,
+                } => entry == at && t == target,
+                LogCorruption::RedoOutside {
+                    entry,
+                    target: t,
+                    len: 0,
+                } => entry == at && t == target,
+                _ => false,
+            };
+            assert!(outside, "kind {k}, target {target:#x}: {problem:?}");
+            assert!(message.contains("outside the root and heap"), "{message}");
+        }
+    }
+}
+
+#[test]
+fn an_empty_heap_operation_beyond_the_heap_metadata_is_refused() {
+    const OP_ZERO: u64 = 4;
+    let g = Geometry::read(&fresh());
+    let target = g.pool_size + 4096;
+    let (bytes, slot, at) = one_entry_log(kind::REDO, 0, &[OP_ZERO << 56 | target, 0]);
+    let (s, problem, _) = log_problem(&bytes);
+    assert_eq!(s, slot);
+    assert!(
+        matches!(problem, LogCorruption::HeapOpOutside { entry, target: t, len: 0 } if entry == at && t == target),
+        "{problem:?}"
+    );
+}
+
+#[test]
 fn a_commit_record_shorter_than_its_ranges_is_refused() {
     // Counts one range (16 bytes) but holds only the data hash.
     let (bytes, slot, at) = one_entry_log(kind::COMMIT, 1, &[0]);

@@ -177,6 +177,12 @@ pub(crate) struct SlotContents {
 }
 
 /// Decodes and bounds-checks a slot. `Err` describes the first impossible entry.
+/// Whether `start .. start + len` lies in `lo .. hi`, an empty range included: an entry that
+/// writes nothing still names where, and recovery reserves and addresses up to it.
+fn within(lo: u64, hi: u64, start: u64, len: u64) -> bool {
+    start >= lo && start <= hi && len <= hi - start
+}
+
 pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents, LogCorruption> {
     let g = &media.geometry;
     let r = &media.region;
@@ -195,8 +201,7 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
             let (target, len) = op.range();
             let ok = target % 8 == 0
                 && len % 8 == 0
-                && target >= g.chunk_table_offset
-                && len <= g.heap_offset.saturating_sub(target);
+                && within(g.chunk_table_offset, g.heap_offset, target, len);
             if !ok {
                 return Err(LogCorruption::HeapOpOutside { entry, target, len });
             }
@@ -210,7 +215,7 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
                 r.read_u64(payload + i * 16),
                 r.read_u64(payload + i * 16 + 8),
             );
-            if offset < g.heap_offset || len > g.heap_end().saturating_sub(offset) {
+            if !within(g.heap_offset, g.heap_end(), offset, len) {
                 return Err(LogCorruption::RangeOutside { entry, offset, len });
             }
             out.push((offset, len));
@@ -223,8 +228,7 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
         let n = len.checked_sub(8)?;
         Some((r.read_u64(payload), n, payload + 8))
     };
-    let in_root_or_heap =
-        |target: u64, n: u64| target >= g.root_offset && n <= g.heap_end().saturating_sub(target);
+    let in_root_or_heap = |target: u64, n: u64| within(g.root_offset, g.heap_end(), target, n);
     for &Entry {
         kind: k,
         aux,
