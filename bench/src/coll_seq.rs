@@ -186,6 +186,9 @@ pub struct RootString {
 /// the whole string.
 const PIECE: &str = "0123456789abcdef";
 
+/// The string the read and pop phases work on: 4096 pieces, 64 KiB.
+const READ_BYTES: u64 = 4096 * PIECE.len() as u64;
+
 #[inline(never)]
 pub fn string_push_loop(pool: &Pool<RootString>, s: PString, n: u64) -> Result<()> {
     for _ in 0..n {
@@ -224,6 +227,7 @@ pub fn run_string(env: &Env) -> Result<()> {
     let n = env.n;
     // Reads of the whole string cost its length each: read a 64 KiB string, not the n-piece one.
     let read_n = n.min(100_000);
+    let pop_n = n.min(READ_BYTES);
     let (mut push, mut read, mut pop) = (Phase::default(), Phase::default(), Phase::default());
     let mut fields = String::new();
     for _ in 0..env.reps {
@@ -238,12 +242,11 @@ pub fn run_string(env: &Env) -> Result<()> {
         if len != n * PIECE.len() as u64 {
             return Err(format!("string: {len} bytes after {n} pushes").into());
         }
-        pool.transaction(|tx| s.truncate(tx, 4096 * PIECE.len() as u64))?;
+        pool.transaction(|tx| s.truncate(tx, READ_BYTES))?;
         read.time(&pool, read_n, || {
             string_read_loop(&pool, s, read_n).map(drop)
         })?;
         // Popping bytes of the string's own storage: `PBytes` as `PString` keeps it.
-        let pop_n = n.min(4096 * PIECE.len() as u64);
         let mut popped = 0;
         pop.time(&pool, pop_n, || {
             popped = bytes_pop_loop(&pool, s.as_bytes(), pop_n)?;
@@ -261,11 +264,8 @@ pub fn run_string(env: &Env) -> Result<()> {
     read.report(
         "string-as_str",
         read_n,
-        &format!(
-            "{fields} string_bytes={} get=one_read_guard",
-            4096 * PIECE.len()
-        ),
+        &format!("{fields} string_bytes={READ_BYTES} get=one_read_guard"),
     );
-    pop.report("bytes-pop", n.min(4096 * PIECE.len() as u64), &fields);
+    pop.report("bytes-pop", pop_n, &fields);
     Ok(())
 }
