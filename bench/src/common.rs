@@ -24,6 +24,10 @@ pub struct Env {
     pub flush_mode: Option<FlushMode>,
     /// `LOG_WRITES=nt|flushed`: how log lines are written instead of the CPU's choice.
     pub log_writes: Option<LogWrites>,
+    /// `RESERVE=all|lazy`: whether a new pool reserves its whole file at create (`all`, the
+    /// default: `pmemobj_create` does, with `posix_fallocate`) or as it is used (`lazy`, the
+    /// library's default).
+    pub reserve_all: bool,
 }
 
 impl Env {
@@ -40,13 +44,30 @@ impl Env {
                 "flushed" => Some(LogWrites::Flushed),
                 other => panic!("LOG_WRITES={other}: expected nt or flushed"),
             },
+            reserve_all: match env_str("RESERVE", "all").as_str() {
+                "all" => true,
+                "lazy" => false,
+                other => panic!("RESERVE={other}: expected all or lazy"),
+            },
+        }
+    }
+
+    /// `all` or `lazy`, as `RESERVE` is spelled.
+    pub fn reserve_name(&self) -> &'static str {
+        if self.reserve_all {
+            "all"
+        } else {
+            "lazy"
         }
     }
 
     /// Forced pmem mode (cache-line flushes even on tmpfs, like `PMEM_IS_PMEM_FORCE=1`), or
     /// exactly the `FLUSH_MODE` asked for.
     fn builder<R: Persistent>(&self) -> PoolBuilder<R> {
-        let mut b = Pool::<R>::builder().force_pmem(true).layout(LAYOUT);
+        let mut b = Pool::<R>::builder()
+            .force_pmem(true)
+            .layout(LAYOUT)
+            .reserve_all(self.reserve_all);
         if let Some(log_writes) = self.log_writes {
             b = b.log_writes(log_writes);
         }
@@ -239,11 +260,12 @@ impl FlushTally {
 /// The extra fields every line carries: flush mode, pointer size and pool size.
 pub fn common_fields<R: Persistent>(pool: &Pool<R>, env: &Env) -> String {
     format!(
-        "flush_mode={} log_writes={} ptr_size={} pool_size={}",
+        "flush_mode={} log_writes={} ptr_size={} pool_size={} reserve={}",
         pool.info().flush_mode,
         pool.info().log_writes,
         core::mem::size_of::<pmem_core::PPtr<u64>>(),
-        env.pool_size
+        env.pool_size,
+        env.reserve_name()
     )
 }
 

@@ -18,7 +18,11 @@ pub fn run_create(env: &Env) -> Result<()> {
         mode = pool.info().flush_mode.to_string();
         destroy(pool, &path);
     }
-    let extra = format!("pool_size={} flush_mode={mode}", env.pool_size);
+    let extra = format!(
+        "pool_size={} flush_mode={mode} reserve={}",
+        env.pool_size,
+        env.reserve_name()
+    );
     report("POOL-create", &ns, 1, &extra);
     Ok(())
 }
@@ -73,8 +77,8 @@ pub fn run_w6(env: &Env) -> Result<()> {
     let setup_per_obj = per_op(setup_ns, nobj);
     let extra = format!(
         "live_objs={nobj} counted_objs={counted} first_alloc_ns_med={:.0} first_alloc_ns_min={:.0} first_alloc_ns_max={:.0} \
-         second_alloc_ns_med={:.0} close_ns_med={:.0} setup_alloc_ns_per_obj={setup_per_obj:.1} pool_size={} flush_mode={mode} ptr_size={}",
-        sf.med, sf.min, sf.max, ss.med, sc.med, env.pool_size, core::mem::size_of::<pmem_core::PPtr<u64>>()
+         second_alloc_ns_med={:.0} close_ns_med={:.0} setup_alloc_ns_per_obj={setup_per_obj:.1} pool_size={} flush_mode={mode} ptr_size={} reserve={}",
+        sf.med, sf.min, sf.max, ss.med, sc.med, env.pool_size, core::mem::size_of::<pmem_core::PPtr<u64>>(), env.reserve_name()
     );
     report(&format!("W6-open-{nobj}objs"), &open_ns, 1, &extra);
     let total: Vec<f64> = open_ns.iter().zip(&first_ns).map(|(o, f)| o + f).collect();

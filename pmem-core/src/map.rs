@@ -161,6 +161,7 @@ impl PoolFile {
     /// What reserves this file's disk blocks, naming `location` in its errors.
     pub(crate) fn space(&self, location: Location, faults: Option<FaultPlan>) -> Space {
         Space {
+            whole: AtomicBool::new(every_block_allocated(&self.file)),
             file: Some(Arc::clone(&self.file)),
             location,
             faults,
@@ -181,6 +182,10 @@ pub(crate) struct Space {
     faults: Option<FaultPlan>,
     /// The file system refused fallocate (`EOPNOTSUPP`): reservations do nothing from then on.
     unsupported: AtomicBool,
+    /// Every block of the file is known to be allocated (see [`every_block_allocated`]), so a
+    /// reservation has nothing to do: it skips the seek for a hole, which tmpfs answers by
+    /// walking every page before it.
+    whole: AtomicBool,
 }
 
 impl Space {
@@ -191,7 +196,14 @@ impl Space {
             location,
             faults,
             unsupported: AtomicBool::new(false),
+            whole: AtomicBool::new(false),
         }
+    }
+
+    /// Whether every block of the file is allocated (always false in memory): then nothing
+    /// needs reserving.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.whole.load(Ordering::Relaxed)
     }
 
     /// Reserves the disk blocks of bytes `offset .. offset + len` of the file (nothing if `len`
@@ -209,10 +221,15 @@ impl Space {
         let result = match (failure, &self.file) {
             (Some(e), _) => Err(e),
             (None, None) => Ok(()),
-            (None, Some(_)) if self.unsupported.load(Ordering::Relaxed) => Ok(()),
+            (None, Some(_)) if self.unsupported.load(Ordering::Relaxed) || self.is_whole() => {
+                Ok(())
+            }
             (None, Some(file)) => fallocate(file, offset, len).map(|supported| {
                 if !supported {
                     self.unsupported.store(true, Ordering::Relaxed);
+                } else if offset == 0 && every_block_allocated(file) {
+                    // A reservation of the whole file (`reserve_all`): later ones are free.
+                    self.whole.store(true, Ordering::Relaxed);
                 }
             }),
         };
@@ -276,6 +293,32 @@ fn lock(file: &File, location: &Location) -> Result<()> {
     } else {
         Err(Error::io(location, "lock (flock)", err))
     }
+}
+
+/// Whether `file` is on tmpfs and has a page for every byte of its length, so that no part of
+/// it is a hole. tmpfs counts exactly its data pages in `st_blocks` (a huge page as the pages
+/// it covers, and no blocks for metadata), so a count that covers the length leaves no room for
+/// a hole. Disk file systems count their metadata blocks too, so there the count proves
+/// nothing; they answer the seek for a hole from their extent maps, cheaply, so nothing is lost
+/// by asking them.
+fn every_block_allocated(file: &File) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const PAGE: u64 = 4096;
+    let fd = file.as_raw_fd();
+    // SAFETY: `fs` is a plain C struct that fstatfs fills on success; read only then.
+    let on_tmpfs = unsafe {
+        let mut fs: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(fd, &mut fs) == 0 && fs.f_type as i64 == TMPFS_MAGIC
+    };
+    if !on_tmpfs {
+        return false;
+    }
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    use std::os::unix::fs::MetadataExt;
+    let allocated = meta.blocks().saturating_mul(512);
+    allocated >= meta.len().div_ceil(PAGE).saturating_mul(PAGE)
 }
 
 /// Allocates the blocks of `offset .. offset + len` now, so running out of space is an error
@@ -450,6 +493,64 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(blocks() < 2 << 20, "a failed reservation reserves nothing");
+        drop(file);
+        std::fs::remove_file(&temp).unwrap();
+    }
+
+    /// Punches a hole of `len` bytes at `offset` into `file`.
+    fn punch(file: &File, offset: u64, len: u64) {
+        // SAFETY: plain system call on an open descriptor.
+        let rc = unsafe {
+            libc::fallocate(
+                file.as_raw_fd(),
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                offset as libc::off_t,
+                len as libc::off_t,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+    }
+
+    #[test]
+    fn a_whole_tmpfs_file_needs_no_reservation_until_it_has_a_hole() {
+        let shm = Path::new("/dev/shm");
+        if !shm.is_dir() {
+            return;
+        }
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        let path = dir.path().join("p.pool");
+        let (file, temp) = PoolFile::create(&path, 8 << 20).unwrap();
+        let space = || file.space(Location::file(&path), None);
+        assert!(!space().is_whole(), "a new file is sparse");
+        let first = space();
+        first.reserve(0, 8 << 20, "test").unwrap();
+        assert!(first.is_whole(), "reserving the whole file makes it whole");
+        assert!(space().is_whole(), "and the next open sees it");
+        punch(&file.file, 3 << 20, 4096);
+        assert!(!space().is_whole(), "a hole anywhere is seen");
+        let again = space();
+        again.reserve(2 << 20, 2 << 20, "test").unwrap();
+        assert!(
+            space().is_whole(),
+            "the reservation over the hole filled it"
+        );
+        drop(file);
+        std::fs::remove_file(&temp).unwrap();
+    }
+
+    #[test]
+    fn a_whole_file_is_taken_as_whole_on_tmpfs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.pool");
+        let (file, temp) = PoolFile::create(&path, 1 << 20).unwrap();
+        let space = file.space(Location::file(&path), None);
+        space.reserve(0, 1 << 20, "test").unwrap();
+        // SAFETY: as in `every_block_allocated`.
+        let on_tmpfs = unsafe {
+            let mut fs: libc::statfs = std::mem::zeroed();
+            libc::fstatfs(file.file.as_raw_fd(), &mut fs) == 0 && fs.f_type as i64 == 0x0102_1994
+        };
+        assert_eq!(space.is_whole(), on_tmpfs);
         drop(file);
         std::fs::remove_file(&temp).unwrap();
     }

@@ -529,7 +529,9 @@ fn finish_open<R: Persistent>(
     if !options.untyped {
         write_type_table::<R>(&media, &location)?;
     }
-    let reserve = |end| match options.reserve_all {
+    // A file with every block allocated needs no reservation (and its heap no watermark).
+    let all_reserved = options.reserve_all || space.is_whole();
+    let reserve = |end| match all_reserved {
         true => Ok(()),
         false => space.reserve(0, end, "reserve disk space for recovery (posix_fallocate)"),
     };
@@ -544,8 +546,8 @@ fn finish_open<R: Persistent>(
         });
     }
     let meta = HeapMeta::new(media.region, media.geometry);
-    let heap = Heap::open(meta, space, options.reserve_all)
-        .map_err(|failure| failure.into_error(&location))?;
+    let heap =
+        Heap::open(meta, space, all_reserved).map_err(|failure| failure.into_error(&location))?;
     let info = PoolInfo::from_header(
         &header,
         media.domain.mode(),
