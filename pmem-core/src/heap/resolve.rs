@@ -12,7 +12,7 @@ pub(crate) use crate::fingerprint::slice_fingerprint;
 /// `count` elements of `T`, and returns it: then `count` elements of `T` from it lie inside
 /// `meta`'s region, aligned. Never reads outside the pool.
 ///
-/// Every check of [`locate`] is made, in [`HeapMeta::live_size`]'s single pass; only a refusal
+/// Every check of [`locate`] is made, in [`HeapMeta::holds`]'s single pass; only a refusal
 /// goes through `locate` again, out of line, to name its reason.
 #[inline(always)]
 pub(crate) fn resolve<T: Persistent>(
@@ -24,13 +24,8 @@ pub(crate) fn resolve<T: Persistent>(
     let align = core::mem::align_of::<T>() as u64;
     // Every object start is aligned to OBJECT_START_ALIGN: most types need no check of their own.
     let aligned = align <= OBJECT_START_ALIGN || offset % align == 0;
-    let fits = |size: u64| {
-        (core::mem::size_of::<T>() as u64)
-            .checked_mul(count)
-            .is_some_and(|need| need <= size)
-    };
-    match meta.live_size(offset, fingerprint) {
-        Some(size) if aligned && fits(size) => Ok(offset),
+    match (core::mem::size_of::<T>() as u64).checked_mul(count) {
+        Some(need) if aligned && meta.holds(offset, fingerprint, need) => Ok(offset),
         _ => Err(refusal::<T>(meta, offset, count, fingerprint)),
     }
 }

@@ -8,7 +8,7 @@ use std::sync::RwLockReadGuard;
 use crate::error::Result;
 use crate::fingerprint::slice_fingerprint;
 use crate::heap::resolve::resolve;
-use crate::heap::Extent;
+use crate::heap::{Extent, HeapMeta};
 use crate::layout::heap::{CHUNK_SIZE, CLASSES};
 use crate::persistent::Persistent;
 use crate::ptr::{PPtr, PSlice};
@@ -19,6 +19,10 @@ use crate::tx::TxCore;
 /// out live as long as the reader, during which no transaction can write.
 pub struct Reader<'p, R> {
     shared: &'p Shared,
+    /// A copy of the heap's metadata view, held in the reader itself so that a walk through
+    /// `&Reader` keeps its table offsets in registers from hop to hop: behind the `Arc` they
+    /// were loaded again after every call the compiler could not see into.
+    meta: HeapMeta,
     _root: PhantomData<fn() -> R>,
 }
 
@@ -26,6 +30,7 @@ impl<'p, R: Persistent> Reader<'p, R> {
     pub(crate) fn new(shared: &'p Shared) -> Self {
         Reader {
             shared,
+            meta: *shared.heap.meta(),
             _root: PhantomData,
         }
     }
@@ -54,13 +59,8 @@ impl<'p, R: Persistent> Reader<'p, R> {
     // call, six saved registers and its result through memory, as much as the checks.
     #[inline(always)]
     pub fn get<T: Persistent>(&self, ptr: PPtr<T>) -> Result<&T> {
-        let offset = resolve::<T>(self.shared.heap.meta(), ptr.offset(), 1, T::FINGERPRINT)?;
-        let p = self
-            .shared
-            .media
-            .region
-            .base()
-            .wrapping_add(offset as usize);
+        let offset = resolve::<T>(&self.meta, ptr.offset(), 1, T::FINGERPRINT)?;
+        let p = self.meta.region.base().wrapping_add(offset as usize);
         // SAFETY: `resolve` checked that a `T` at `offset` lies in the heap's region (this one),
         // aligned, and is an object of type `T`; `T: Persistent` accepts any bytes; the read
         // lock keeps writers out while `&self` lives.
@@ -74,7 +74,7 @@ impl<'p, R: Persistent> Reader<'p, R> {
             return Ok(&[]);
         }
         let offset = resolve::<T>(
-            self.shared.heap.meta(),
+            &self.meta,
             slice.offset(),
             slice.len(),
             slice_fingerprint::<T>(),
