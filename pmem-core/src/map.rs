@@ -313,12 +313,20 @@ fn every_block_allocated(file: &File) -> bool {
     if !on_tmpfs {
         return false;
     }
+    use std::os::unix::fs::MetadataExt;
+    let Ok(len) = file.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    // Pages past the end count too (a fallocate with FALLOC_FL_KEEP_SIZE makes them), and a
+    // file could hide its holes behind them: a truncation to the length it has frees every
+    // page past it, and changes nothing else.
+    if file.set_len(len).is_err() {
+        return false;
+    }
     let Ok(meta) = file.metadata() else {
         return false;
     };
-    use std::os::unix::fs::MetadataExt;
-    let allocated = meta.blocks().saturating_mul(512);
-    allocated >= meta.len().div_ceil(PAGE).saturating_mul(PAGE)
+    meta.len() == len && meta.blocks().saturating_mul(512) >= len.div_ceil(PAGE) * PAGE
 }
 
 /// Allocates the blocks of `offset .. offset + len` now, so running out of space is an error
@@ -528,6 +536,21 @@ mod tests {
         assert!(space().is_whole(), "and the next open sees it");
         punch(&file.file, 3 << 20, 4096);
         assert!(!space().is_whole(), "a hole anywhere is seen");
+        // A page past the end does not make up for the hole.
+        // SAFETY: plain system call on an open descriptor.
+        let rc = unsafe {
+            libc::fallocate(
+                file.file.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                8 << 20,
+                4096,
+            )
+        };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        assert!(
+            !space().is_whole(),
+            "a hole hidden behind a page past the end is seen"
+        );
         let again = space();
         again.reserve(2 << 20, 2 << 20, "test").unwrap();
         assert!(
