@@ -86,6 +86,16 @@ static RUN_HEADS: [RunHead; 256] = {
     heads
 };
 
+/// A chunk entry as [`HeapMeta::holds`] read it for an offset: `rel` bytes into the heap, in
+/// chunk `chunk` (below the table's `chunk_count`), whose entry words are `raw` and `found`.
+#[derive(Clone, Copy)]
+struct Entry {
+    rel: u64,
+    chunk: u64,
+    raw: u64,
+    found: u64,
+}
+
 /// Every offset [`HeapMeta::holds`] accepts is a multiple of this: runs and large objects
 /// start on chunk boundaries (the heap starts on one, checked by [`Tables::new`]) and every
 /// unit is a multiple of it (asserted below). A type aligned to no more needs no check of its own.
@@ -444,7 +454,13 @@ impl HeapMeta {
         // One comparison checks the kind, the class and the run length of a run's first chunk.
         let head = &RUN_HEADS[(raw >> 8) as u8 as usize];
         if raw != head.word || head.class.run_chunks as u64 > t.chunk_count - chunk {
-            return self.live_size_elsewhere(offset, fingerprint);
+            let at = Entry {
+                rel,
+                chunk,
+                raw,
+                found,
+            };
+            return self.live_size_elsewhere(at, fingerprint);
         }
         if found != fingerprint {
             return None;
@@ -478,7 +494,13 @@ impl HeapMeta {
         let (raw, found) = self.table_entry(chunk);
         let head = &RUN_HEADS[(raw >> 8) as u8 as usize];
         if raw != head.word || head.class.run_chunks as u64 > t.chunk_count - chunk {
-            return self.holds_elsewhere(offset, fingerprint, need);
+            let at = Entry {
+                rel,
+                chunk,
+                raw,
+                found,
+            };
+            return self.holds_elsewhere(at, fingerprint, need);
         }
         if found != fingerprint || (head.class.unit as u64) < need {
             return false;
@@ -489,53 +511,55 @@ impl HeapMeta {
         }
     }
 
-    /// [`holds`](Self::holds) out of line, for what is not a run's first chunk.
+    /// [`holds`](Self::holds) out of line, for what is not a run's first chunk: a large
+    /// object's first chunk is the common case here (an array, a bucket table), and is
+    /// decided first, from the entry `holds` already read.
     #[inline(never)]
-    fn holds_elsewhere(&self, offset: u64, fingerprint: u64, need: u64) -> bool {
-        self.live_size_elsewhere(offset, fingerprint)
+    fn holds_elsewhere(&self, at: Entry, fingerprint: u64, need: u64) -> bool {
+        self.live_size_elsewhere(at, fingerprint)
             .is_some_and(|size| size >= need)
     }
 
-    /// The usable size as [`holds`](Self::holds) finds it, for an offset whose chunk entry is
-    /// not a valid run's first (a later chunk of a run, a large object, free space or damage),
-    /// for the same `offset` already found in the heap.
-    #[inline]
-    fn live_size_elsewhere(&self, offset: u64, fingerprint: u64) -> Option<u64> {
+    /// The usable size as [`holds`](Self::holds) finds it, for an entry that is not a valid
+    /// run's first (a large object, a later chunk of a run, free space or damage).
+    #[inline(always)]
+    fn live_size_elsewhere(&self, at: Entry, fingerprint: u64) -> Option<u64> {
         let t = &self.tables;
-        let rel = offset.wrapping_sub(t.heap_offset);
-        let chunk = rel / CHUNK_SIZE;
-        if chunk >= t.chunk_count {
-            return None;
-        }
-        let (raw, found) = self.table_entry(chunk);
-        let word = ChunkWord::decode(raw);
-        if word.encode() != raw {
-            return None;
-        }
-        if word.kind == chunk_kind::CONT {
-            let head = chunk.checked_sub(word.count as u64)?;
-            let (raw, found) = self.table_entry(head);
-            let run = &RUN_HEADS[(raw >> 8) as u8 as usize];
-            let valid = raw == run.word
-                && run.class.run_chunks as u64 <= t.chunk_count - head
-                && chunk - head < run.class.run_chunks as u64
+        let Entry {
+            rel,
+            chunk,
+            raw,
+            found,
+        } = at;
+        // The exact word of a large object's first chunk: kind SPAN, class 0, nothing in bits
+        // 16..32, the count above. It starts at its first chunk's first byte (a later chunk
+        // of it reads as free).
+        if raw & 0xFFFF_FFFF == chunk_kind::SPAN as u64 {
+            let count = raw >> 32;
+            let span = rel % CHUNK_SIZE == 0
+                && count != 0
+                && count <= t.chunk_count - chunk
                 && found == fingerprint;
-            if !valid {
-                return None;
-            }
-            // Less than a run (at most 64 chunks) from its start: fits 32 bits.
-            let slot = run.class.slot_at((rel - head * CHUNK_SIZE) as u32)?;
-            return self.slot_is_set(head, &run.class, slot);
+            // `count` fits 32 bits: no overflow.
+            return span.then_some(count * CHUNK_SIZE);
         }
-        // A large object starts at its first chunk's first byte (a later chunk reads as free).
-        let count = word.count as u64;
-        let span = word.kind == chunk_kind::SPAN
-            && word.class == 0
-            && rel % CHUNK_SIZE == 0
-            && count != 0
-            && count <= t.chunk_count - chunk
+        let word = ChunkWord::decode(raw);
+        if word.encode() != raw || word.kind != chunk_kind::CONT {
+            return None;
+        }
+        let head = chunk.checked_sub(word.count as u64)?;
+        let (raw, found) = self.table_entry(head);
+        let run = &RUN_HEADS[(raw >> 8) as u8 as usize];
+        let valid = raw == run.word
+            && run.class.run_chunks as u64 <= t.chunk_count - head
+            && chunk - head < run.class.run_chunks as u64
             && found == fingerprint;
-        span.then_some(count * CHUNK_SIZE)
+        if !valid {
+            return None;
+        }
+        // Less than a run (at most 64 chunks) from its start: fits 32 bits.
+        let slot = run.class.slot_at((rel - head * CHUNK_SIZE) as u32)?;
+        self.slot_is_set(head, &run.class, slot)
     }
 
     /// `Some(class.unit)` if `slot` is one of the run's and its bit is set in the bitmap of the
