@@ -298,12 +298,21 @@ fn lock(file: &File, location: &Location) -> Result<()> {
 /// Whether `file` is on tmpfs and has a page for every byte of its length, so that no part of
 /// it is a hole. tmpfs counts exactly its data pages in `st_blocks` (a huge page as the pages
 /// it covers, and no blocks for metadata), so a count that covers the length leaves no room for
-/// a hole. Disk file systems count their metadata blocks too, so there the count proves
-/// nothing; they answer the seek for a hole from their extent maps, cheaply, so nothing is lost
-/// by asking them.
+/// a hole, once no page past the end is counted (see below). Disk file systems count their
+/// metadata blocks too, so there the count proves nothing; they answer the seek for a hole from
+/// their extent maps, cheaply, so nothing is lost by asking them.
 fn every_block_allocated(file: &File) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const PAGE: u64 = 4096;
+    // The largest folio tmpfs makes on x86-64: a PMD-sized huge page, aligned to its size in
+    // the file. A length that is a multiple of it ends between folios, so no folio straddles
+    // the end; one that did would keep its pages past the end through the truncation below
+    // whenever it cannot be split (anyone holding a reference to it, say a pipe it was spliced
+    // into), and they would count as the pages of a hole.
+    const LARGEST_FOLIO: u64 = 2 << 20;
+    if !cfg!(target_arch = "x86_64") {
+        return false;
+    }
     let fd = file.as_raw_fd();
     // SAFETY: `fs` is a plain C struct that fstatfs fills on success; read only then.
     let on_tmpfs = unsafe {
@@ -317,6 +326,9 @@ fn every_block_allocated(file: &File) -> bool {
     let Ok(len) = file.metadata().map(|m| m.len()) else {
         return false;
     };
+    if len % LARGEST_FOLIO != 0 {
+        return false;
+    }
     // Pages past the end count too (a fallocate with FALLOC_FL_KEEP_SIZE makes them), and a
     // file could hide its holes behind them: a truncation to the length it has frees every
     // page past it, and changes nothing else.
@@ -557,6 +569,25 @@ mod tests {
             space().is_whole(),
             "the reservation over the hole filled it"
         );
+        drop(file);
+        std::fs::remove_file(&temp).unwrap();
+    }
+
+    #[test]
+    fn a_tmpfs_file_whose_length_could_end_inside_a_huge_page_is_never_taken_as_whole() {
+        let shm = Path::new("/dev/shm");
+        if !shm.is_dir() {
+            return;
+        }
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        let path = dir.path().join("p.pool");
+        // 3 MiB: a 2 MiB page over 2 .. 4 MiB would hold pages past the end that a truncation
+        // cannot free while anyone holds it, and that count as blocks.
+        let (file, temp) = PoolFile::create(&path, 3 << 20).unwrap();
+        let space = file.space(Location::file(&path), None);
+        space.reserve(0, 3 << 20, "test").unwrap();
+        assert!(!space.is_whole());
+        assert!(!file.space(Location::file(&path), None).is_whole());
         drop(file);
         std::fs::remove_file(&temp).unwrap();
     }

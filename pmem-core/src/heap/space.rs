@@ -39,9 +39,10 @@
 //! read of a hole raises `SIGBUS`) or writes them. Blocks that are there already are
 //! skipped with a seek for the first hole ([`Space::reserve`]), which disk file systems answer
 //! from their extent maps; tmpfs walks its pages, about 1 ms per 64 MiB in use. A file on tmpfs
-//! that has a page for every byte of its length (its block count says so; see `map::Space`)
-//! has no hole to fill, and open skips all of this, as if it had been created with
-//! `reserve_all`. Recovery, which runs before, reserves what it writes itself.
+//! whose length is a multiple of 2 MiB and that has a page for every byte of it (its block
+//! count says so; see `map::Space`) has no hole to fill, and open skips all of this, as if it
+//! had been created with `reserve_all`. Recovery, which runs before, reserves what it writes
+//! itself.
 //!
 //! A pool created with [`reserve_all`](crate::PoolBuilder::reserve_all) has its whole file
 //! reserved, and its watermark starts at the end of the heap: nothing is reserved later.

@@ -29,7 +29,10 @@ use super::{FlushMode, Persist};
 /// reservations*: the calls that reserve disk blocks for the parts of the file the pool is
 /// about to write (`posix_fallocate`; see [`PoolBuilder::reserve_all`](crate::PoolBuilder::reserve_all)).
 /// A failed reservation reports `ENOSPC`, as a full file system would. Pools in memory count
-/// and fail them at the same places, though they have no disk.
+/// and fail them at the same places, though they have no disk. A pool with nothing left to
+/// reserve makes none after its open: one opened with `reserve_all`, and one whose file is on
+/// tmpfs with a page for every byte (its length a multiple of 2 MiB), which open takes as
+/// reserved whole.
 ///
 /// ```
 /// use pmem_core::{Error, FaultPlan, Persistent, Pool};
