@@ -161,12 +161,15 @@ impl TxCore {
         self.shared.media.region.base()
     }
 
-    /// Flushes the last commit's heap metadata, then fences.
-    fn fence(&mut self) {
+    /// Flushes the last commit's heap metadata and data, then fences. `commit`: the fence
+    /// makes this transaction's commit record durable, so the redo ranges it logged carry the
+    /// pending data they cover (see `deferred`); any other fence flushes everything.
+    fn fence(&mut self, commit: bool) {
         let domain = &self.shared.media.domain;
+        let logged: &[(u64, u64)] = if commit { &self.data } else { &[] };
         // Heap metadata is rewritten by the very next allocations and frees; ask for it back
         // while the write-back completes (see `Domain::prefetch_write`).
-        self.deferred.flush(domain, true);
+        self.deferred.flush(domain, true, logged);
         domain.fence();
     }
 
@@ -314,7 +317,7 @@ impl TxCore {
         shared.media.region.write_u64(word, value);
         let domain = &shared.media.domain;
         domain.flush(word & !63, 64);
-        self.deferred.flush(domain, false);
+        self.deferred.flush(domain, false, &[]);
         match object {
             ObjectRef::Slot {
                 first, class, slot, ..
@@ -536,7 +539,7 @@ impl TxCore {
     /// could replay; apply them (flushed or carried by the next commit). Returns a write-back
     /// failure, if any.
     fn make_durable_and_apply(&mut self) -> Option<std::io::Error> {
-        self.fence();
+        self.fence(true);
         if let Some(slot) = self.log.current_slot() {
             let live = &mut self.live_ops[slot];
             live.clear();
@@ -627,7 +630,7 @@ impl TxCore {
         // A started log moves the next transaction to the other slot, whose log may still be the
         // only record of unflushed metadata: make that durable first.
         if self.log.is_started() && !self.poisoned {
-            self.fence();
+            self.fence(false);
             // The transaction did not commit; but a failed write-back (of the last commit's
             // writes and metadata) leaves the media unknown.
             self.poisoned |= self.shared.media.domain.take_failure().is_some();
@@ -677,7 +680,7 @@ impl TxCore {
             return Ok(());
         }
         debug_assert!(self.is_empty());
-        self.fence();
+        self.fence(false);
         // Retiring says the last commit's metadata is durable: only if the fence made it so.
         let mut failure = self.shared.media.domain.take_failure();
         if failure.is_none() {
