@@ -58,33 +58,11 @@ impl Deferred {
     /// frees rewrite them.
     #[inline]
     pub(crate) fn flush(&mut self, domain: &Domain, prefetch: bool, logged: &[(u64, u64)]) {
-        if !self.data.is_empty() {
-            // A few ranges against a few: a large transaction flushes everything, as the list
-            // of what stays pending must stay short.
-            let carry = !logged.is_empty()
-                && self.data.len() <= MAX_CARRIED_DATA
-                && logged.len() <= MAX_LOGGED_SCANNED;
-            // Compacted by hand: `retain` was not inlined, and cost a W5 insert 70 instructions.
-            let mut kept = 0;
-            for i in 0..self.data.len() {
-                let (target, len) = self.data[i];
-                let relogged = carry
-                    && logged
-                        .iter()
-                        .any(|&(at, n)| at <= target && target + len <= at + n);
-                if relogged {
-                    self.data[kept] = (target, len);
-                    kept += 1;
-                    continue;
-                }
-                domain.flush(target, len);
-                if prefetch && len <= 512 {
-                    domain.prefetch_write(target, len);
-                }
-            }
-            self.data.truncate(kept);
+        if self.data.is_empty() {
+            self.kept = 0;
+        } else {
+            self.flush_data(domain, prefetch, logged);
         }
-        self.kept = self.data.len();
         if self.written.is_empty() {
             self.carried.clear();
             return;
@@ -110,6 +88,36 @@ impl Deferred {
             false
         });
         self.carried.clear();
+    }
+
+    /// The data part of [`flush`](Self::flush), out of line: allocations and frees have none.
+    #[inline(never)]
+    fn flush_data(&mut self, domain: &Domain, prefetch: bool, logged: &[(u64, u64)]) {
+        // A few ranges against a few: a large transaction flushes everything, as the list
+        // of what stays pending must stay short.
+        let carry = !logged.is_empty()
+            && self.data.len() <= MAX_CARRIED_DATA
+            && logged.len() <= MAX_LOGGED_SCANNED;
+        // Compacted by hand: `retain` was not inlined, and cost a W5 insert 70 instructions.
+        let mut kept = 0;
+        for i in 0..self.data.len() {
+            let (target, len) = self.data[i];
+            let relogged = carry
+                && logged
+                    .iter()
+                    .any(|&(at, n)| at <= target && target + len <= at + n);
+            if relogged {
+                self.data[kept] = (target, len);
+                kept += 1;
+                continue;
+            }
+            domain.flush(target, len);
+            if prefetch && len <= 512 {
+                domain.prefetch_write(target, len);
+            }
+        }
+        self.data.truncate(kept);
+        self.kept = kept;
     }
 
     /// Builds in `out` the ops a commit logs: `own`, with every pending word that an own op also
