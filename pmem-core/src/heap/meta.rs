@@ -96,6 +96,13 @@ struct Entry {
     found: u64,
 }
 
+/// Where [`HeapMeta::find_entry`] found an offset: in a valid run's first chunk (with the
+/// run's head), or anywhere else in the heap.
+enum Found {
+    RunHead(Entry, &'static RunHead),
+    Elsewhere(Entry),
+}
+
 /// Every offset [`HeapMeta::holds`] accepts is a multiple of this: runs and large objects
 /// start on chunk boundaries (the heap starts on one, checked by [`Tables::new`]) and every
 /// unit is a multiple of it (asserted below). A type aligned to no more needs no check of its own.
@@ -443,6 +450,24 @@ impl HeapMeta {
     /// the tests hold it to.
     #[cfg(test)]
     pub(crate) fn live_size(&self, offset: u64, fingerprint: u64) -> Option<u64> {
+        match self.find_entry(offset)? {
+            Found::RunHead(at, head) => {
+                if at.found != fingerprint {
+                    return None;
+                }
+                // In the run's first chunk, the offset in the chunk is the offset in the run.
+                let slot = head.class.slot_at((at.rel % CHUNK_SIZE) as u32)?;
+                self.slot_is_set(at.chunk, &head.class, slot)
+            }
+            Found::Elsewhere(at) => self.live_size_elsewhere(at, fingerprint),
+        }
+    }
+
+    /// The chunk entry of `offset`, if it lies in the heap, and whether it is a valid run's
+    /// first: the part of the check that [`holds`](Self::holds) and the tests' `live_size`
+    /// share.
+    #[inline(always)]
+    fn find_entry(&self, offset: u64) -> Option<Found> {
         let t = &self.tables;
         // Below the heap, the subtraction wraps far past its end: one comparison covers both.
         let rel = offset.wrapping_sub(t.heap_offset);
@@ -451,23 +476,18 @@ impl HeapMeta {
             return None;
         }
         let (raw, found) = self.table_entry(chunk);
+        let at = Entry {
+            rel,
+            chunk,
+            raw,
+            found,
+        };
         // One comparison checks the kind, the class and the run length of a run's first chunk.
         let head = &RUN_HEADS[(raw >> 8) as u8 as usize];
         if raw != head.word || head.class.run_chunks as u64 > t.chunk_count - chunk {
-            let at = Entry {
-                rel,
-                chunk,
-                raw,
-                found,
-            };
-            return self.live_size_elsewhere(at, fingerprint);
+            return Some(Found::Elsewhere(at));
         }
-        if found != fingerprint {
-            return None;
-        }
-        // In the run's first chunk, the offset in the chunk is the offset in the run.
-        let slot = head.class.slot_at((rel % CHUNK_SIZE) as u32)?;
-        self.slot_is_set(chunk, &head.class, slot)
+        Some(Found::RunHead(at, head))
     }
 
     /// Whether an allocated object of type `fingerprint` with at least `need` usable bytes
@@ -485,29 +505,18 @@ impl HeapMeta {
     /// [`OBJECT_START_ALIGN`].
     #[inline(always)]
     pub(crate) fn holds(&self, offset: u64, fingerprint: u64, need: u64) -> bool {
-        let t = &self.tables;
-        let rel = offset.wrapping_sub(t.heap_offset);
-        let chunk = rel / CHUNK_SIZE;
-        if chunk >= t.chunk_count {
-            return false;
-        }
-        let (raw, found) = self.table_entry(chunk);
-        let head = &RUN_HEADS[(raw >> 8) as u8 as usize];
-        if raw != head.word || head.class.run_chunks as u64 > t.chunk_count - chunk {
-            let at = Entry {
-                rel,
-                chunk,
-                raw,
-                found,
-            };
-            return self.holds_elsewhere(at, fingerprint, need);
-        }
-        if found != fingerprint || (head.class.unit as u64) < need {
-            return false;
-        }
-        match head.class.slot_at((rel % CHUNK_SIZE) as u32) {
-            Some(slot) => self.slot_is_set(chunk, &head.class, slot).is_some(),
+        match self.find_entry(offset) {
             None => false,
+            Some(Found::RunHead(at, head)) => {
+                if at.found != fingerprint || (head.class.unit as u64) < need {
+                    return false;
+                }
+                match head.class.slot_at((at.rel % CHUNK_SIZE) as u32) {
+                    Some(slot) => self.slot_is_set(at.chunk, &head.class, slot).is_some(),
+                    None => false,
+                }
+            }
+            Some(Found::Elsewhere(at)) => self.holds_elsewhere(at, fingerprint, need),
         }
     }
 
