@@ -119,7 +119,27 @@ struct Tables {
     bitmap_table: u64,
     heap_offset: u64,
     chunk_count: u64,
+    /// Chunks below this one have room after them for a run of any class
+    /// (`chunk + MAX_RUN_CHUNKS <= chunk_count`): there, a run's first entry needs no check of
+    /// its length against the heap's end.
+    fast_chunks: u64,
 }
+
+/// The longest run of any class, in chunks.
+const MAX_RUN_CHUNKS: u64 = {
+    let mut max = 0;
+    let mut i = 0;
+    while i < CLASS_COUNT {
+        if CLASSES_CONST[i].run_chunks as u64 > max {
+            max = CLASSES_CONST[i].run_chunks as u64;
+        }
+        i += 1;
+    }
+    max
+};
+
+// `fast_chunks` is then at most `chunk_count`: a fast-path chunk has a table entry.
+const _: () = assert!(MAX_RUN_CHUNKS >= 1);
 
 impl Tables {
     /// The tables of `geometry` if they lie in `region`, else none (`chunk_count` 0: then every
@@ -135,11 +155,13 @@ impl Tables {
             && fits(g.chunk_table_offset, CHUNK_ENTRY_SIZE)
             && fits(g.bitmap_table_offset, BITMAP_BYTES)
             && fits(g.heap_offset, CHUNK_SIZE);
+        let chunk_count = if ok { n } else { 0 };
         Tables {
             chunk_table: g.chunk_table_offset,
             bitmap_table: g.bitmap_table_offset,
             heap_offset: g.heap_offset,
-            chunk_count: if ok { n } else { 0 },
+            chunk_count,
+            fast_chunks: (chunk_count + 1).saturating_sub(MAX_RUN_CHUNKS),
         }
     }
 }
@@ -493,9 +515,11 @@ impl HeapMeta {
     /// Whether an allocated object of type `fingerprint` with at least `need` usable bytes
     /// starts exactly at `offset`: the whole metadata check of a typed access, in one pass over
     /// the chunk's 16-byte entry and the slot's bitmap word. A later chunk of a run or a large
-    /// object takes [`holds_elsewhere`](Self::holds_elsewhere). The size is compared where it
-    /// is found, not passed back through an `Option` (W5's lookup: 69 instructions a key
-    /// down to 63).
+    /// object takes [`holds_elsewhere`](Self::holds_elsewhere), and the heap's last chunks
+    /// [`holds_near_end`](Self::holds_near_end). The size is compared where it is found, not
+    /// passed back through an `Option` (W5's lookup: 69 instructions a key down to 63), and
+    /// a run's length is checked against the heap's end only near it (63 down to 59, with
+    /// [`SizeClass::slot_at`]'s single multiplication).
     ///
     /// It accepts exactly what [`object_at`](Self::object_at), [`is_allocated`](Self::is_allocated),
     /// the fingerprint comparison and a comparison of the size accept together (tested below,
@@ -505,18 +529,62 @@ impl HeapMeta {
     /// [`OBJECT_START_ALIGN`].
     #[inline(always)]
     pub(crate) fn holds(&self, offset: u64, fingerprint: u64, need: u64) -> bool {
+        let t = &self.tables;
+        // Below the heap, the subtraction wraps far past its end: one comparison covers both.
+        let rel = offset.wrapping_sub(t.heap_offset);
+        let chunk = rel / CHUNK_SIZE;
+        if chunk >= t.fast_chunks {
+            return self.holds_near_end(offset, fingerprint, need);
+        }
+        let (raw, found) = self.table_entry(chunk);
+        // One comparison checks the kind, the class and the run length of a run's first chunk;
+        // the run fits in the heap because it starts below `fast_chunks`.
+        let head = &RUN_HEADS[(raw >> 8) as u8 as usize];
+        if raw != head.word {
+            let at = Entry {
+                rel,
+                chunk,
+                raw,
+                found,
+            };
+            return self.holds_elsewhere(at, fingerprint, need);
+        }
+        self.holds_in_run_head(rel, chunk, found, head, fingerprint, need)
+    }
+
+    /// [`holds`](Self::holds) for an offset in the heap's last [`MAX_RUN_CHUNKS`] chunks (or
+    /// outside it), where a run's first entry is also checked to fit: out of line, for a
+    /// small part of any heap but the smallest.
+    #[inline(never)]
+    fn holds_near_end(&self, offset: u64, fingerprint: u64, need: u64) -> bool {
         match self.find_entry(offset) {
             None => false,
             Some(Found::RunHead(at, head)) => {
-                if at.found != fingerprint || (head.class.unit as u64) < need {
-                    return false;
-                }
-                match head.class.slot_at((at.rel % CHUNK_SIZE) as u32) {
-                    Some(slot) => self.slot_is_set(at.chunk, &head.class, slot).is_some(),
-                    None => false,
-                }
+                self.holds_in_run_head(at.rel, at.chunk, at.found, head, fingerprint, need)
             }
             Some(Found::Elsewhere(at)) => self.holds_elsewhere(at, fingerprint, need),
+        }
+    }
+
+    /// The rest of [`holds`](Self::holds) in a valid run's first chunk, `chunk`, whose entry
+    /// gave the type `found`.
+    #[inline(always)]
+    fn holds_in_run_head(
+        &self,
+        rel: u64,
+        chunk: u64,
+        found: u64,
+        head: &RunHead,
+        fingerprint: u64,
+        need: u64,
+    ) -> bool {
+        if found != fingerprint || (head.class.unit as u64) < need {
+            return false;
+        }
+        // In the run's first chunk, the offset in the chunk is the offset in the run.
+        match head.class.slot_at((rel % CHUNK_SIZE) as u32) {
+            Some(slot) => self.slot_is_set(chunk, &head.class, slot).is_some(),
+            None => false,
         }
     }
 
@@ -824,6 +892,78 @@ mod tests {
         let meta = meta_of(&mut image, geometry);
         // 400 small objects, 12 medium, 3 large, the root's pointers not counted.
         assert_eq!(assert_agreement(&meta), 400 + 12 + 3);
+    }
+
+    /// A run of every class planted at each of the heap's last chunks, with every bit of its
+    /// bitmap set: `holds` takes a run that fits and refuses one that runs past the heap's
+    /// end, on both sides of where it stops checking the length (`fast_chunks`).
+    #[test]
+    fn a_run_near_the_heap_end_is_held_only_if_it_fits() {
+        let (mut image, geometry) = populated();
+        let meta = meta_of(&mut image, geometry);
+        let n = geometry.chunk_count;
+        let fp = 0xF00D_F00D;
+        let (mut fitting, mut overhanging) = (0, 0);
+        for (class, c) in CLASSES.iter().enumerate() {
+            for chunk in n - MAX_RUN_CHUNKS - 2..n {
+                let end = (chunk + c.run_chunks as u64).min(n);
+                let saved: Vec<[u64; 2]> = (chunk..end)
+                    .map(|k| {
+                        let e = geometry.chunk_entry_offset(k);
+                        [meta.region.read_u64(e), meta.region.read_u64(e + 8)]
+                    })
+                    .collect();
+                let bitmap: Vec<u64> = (0..16).map(|i| meta.bitmap_word(chunk, i)).collect();
+                for k in chunk..end {
+                    let (kind, count) = match k - chunk {
+                        0 => (RUN, c.run_chunks),
+                        d => (CONT, d as u32),
+                    };
+                    let raw = ChunkWord {
+                        kind,
+                        class: class as u8,
+                        count,
+                    }
+                    .encode();
+                    let e = geometry.chunk_entry_offset(k);
+                    meta.region.write_u64(e, raw);
+                    meta.region.write_u64(e + 8, fp);
+                }
+                for i in 0..16 {
+                    meta.region
+                        .write_u64(meta.bitmap_word_offset(chunk, i), u64::MAX);
+                }
+                let first = geometry.heap_offset + chunk * CHUNK_SIZE;
+                for offset in (first..first + CHUNK_SIZE).step_by(16) {
+                    let expected = reference(&meta, offset, fp);
+                    assert_eq!(
+                        meta.holds(offset, fp, 0),
+                        expected.is_some(),
+                        "class {class} at chunk {chunk} of {n}, offset {offset:#x}"
+                    );
+                }
+                if chunk + c.run_chunks as u64 <= n {
+                    assert!(
+                        meta.holds(first, fp, c.unit as u64),
+                        "class {class} at {chunk}"
+                    );
+                    fitting += 1;
+                } else {
+                    assert!(!meta.holds(first, fp, 0), "class {class} at {chunk}");
+                    overhanging += 1;
+                }
+                for (k, [a, b]) in (chunk..end).zip(saved) {
+                    let e = geometry.chunk_entry_offset(k);
+                    meta.region.write_u64(e, a);
+                    meta.region.write_u64(e + 8, b);
+                }
+                for (i, w) in bitmap.into_iter().enumerate() {
+                    meta.region
+                        .write_u64(meta.bitmap_word_offset(chunk, i as u64), w);
+                }
+            }
+        }
+        assert!(fitting > 0 && overhanging > 0);
     }
 
     /// splitmix64, for reproducible damage.

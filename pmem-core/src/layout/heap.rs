@@ -66,19 +66,22 @@ pub(crate) struct SizeClass {
     pub run_chunks: u32,
     /// Slots per run.
     pub slots: u32,
-    /// `ceil(2^32 / unit)`: turns the division by `unit` on every checked access into a
-    /// multiplication (see [`slot_at`](Self::slot_at)).
+    /// `ceil(2^64 / unit)`: turns the division by `unit` on every checked access into one
+    /// widening multiplication (see [`slot_at`](Self::slot_at)).
     pub reciprocal: u64,
 }
 
 impl SizeClass {
     /// The slot starting exactly `rel` bytes into a run, if `rel` is a multiple of the unit
-    /// (`rel` below 2^32, which every run is). For `rel = k * unit`, `rel * reciprocal / 2^32`
-    /// is `k` plus `k * unit * e / 2^32` with `0 <= e < 1`, which is below 1: exact.
+    /// (`rel` below 2^32, which every run is). With `c = ceil(2^64 / unit)`, the 128-bit
+    /// product `rel * c` holds the quotient `rel / unit` in its high half, and its low half is
+    /// below `c` exactly when `unit` divides `rel` (Lemire, Kaser and Kurz, "Faster remainder
+    /// by direct computation", 2019: both hold for 32-bit `rel` and `unit`). One `mul` gives
+    /// both, where a quotient by a 32-bit reciprocal needed a second multiplication to check.
     #[inline]
     pub(crate) fn slot_at(&self, rel: u32) -> Option<u64> {
-        let slot = (rel as u64 * self.reciprocal) >> 32;
-        (slot * self.unit as u64 == rel as u64).then_some(slot)
+        let product = rel as u128 * self.reciprocal as u128;
+        ((product as u64) < self.reciprocal).then_some((product >> 64) as u64)
     }
 
     /// Bytes of bitmap.
@@ -142,7 +145,7 @@ const fn make_class(unit: u64) -> SizeClass {
                 unit: unit as u32,
                 run_chunks: chunks as u32,
                 slots: slots as u32,
-                reciprocal: (1u64 << 32).div_ceil(unit),
+                reciprocal: u64::MAX / unit + 1,
             };
         }
         chunks += 1;
