@@ -288,7 +288,7 @@ fn create_then_info_check_dump_a_fresh_pool() {
     assert_eq!(fs::metadata(&path).unwrap().len(), 8 << 20);
 
     let info = pmem_on("info", &path, &[]).expect(0);
-    info.stdout_has("format        version 3.1")
+    info.stdout_has("format        version 3.2")
         .stdout_has("layout        \"demo\"")
         .stdout_has("root type     unclaimed")
         .stdout_has("1 to 4096 bytes")

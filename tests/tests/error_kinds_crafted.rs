@@ -19,7 +19,8 @@ use pmem_core::error::{ChunkProblem, Corruption, LogCorruption};
 use pmem_core::{Error, PPtr, Persistent, Pool, PoolImage};
 use pmem_tests::hostile::format::{
     entry_size, kind, put, seal_entry, seal_header, u64_at, ChunkWord, Geometry, CHUNK_SIZE,
-    ENTRY_HEADER, FENCED, HEADER_FIELDS, HEADER_SIZE, LOG_OFFSET, LOG_SLOT_SIZE,
+    DATA_HASH_SEED, ENTRY_HEADER, FENCED, HEADER_FIELDS, HEADER_SIZE, INLINE_WRITE, LOG_OFFSET,
+    LOG_SLOT_SIZE,
 };
 
 #[derive(Persistent)]
@@ -91,8 +92,21 @@ fn newest_gen(bytes: &[u8]) -> u64 {
 
 /// Writes a sealed entry of generation `gen` at `at`; returns where the next entry goes.
 fn entry(bytes: &mut [u8], at: u64, k: u32, aux: u16, gen: u64, payload: &[u64]) -> u64 {
+    entry_flagged(bytes, at, k, 0, aux, gen, payload)
+}
+
+/// [`entry`] with `flags` beside `FENCED`.
+fn entry_flagged(
+    bytes: &mut [u8],
+    at: u64,
+    k: u32,
+    flags: u32,
+    aux: u16,
+    gen: u64,
+    payload: &[u64],
+) -> u64 {
     let len = 8 * payload.len() as u64;
-    let kind_word = k | FENCED << 8 | (aux as u32) << 16;
+    let kind_word = k | (FENCED | flags) << 8 | (aux as u32) << 16;
     put(bytes, at, 8, kind_word as u64 | len << 32);
     put(bytes, at + 8, 8, gen);
     for (i, &w) in payload.iter().enumerate() {
@@ -113,6 +127,77 @@ fn one_entry_log(k: u32, aux: u16, payload: &[u64]) -> (Vec<u8>, u64, u64) {
 }
 
 const OP_WRITE: u64 = 3;
+
+/// A pool whose newest log is one commit record holding the write of `len` bytes at `target`
+/// (its bytes `words`), with no heap op and no range; and that slot and entry's offset.
+fn inline_commit_log(target: u64, len: u64, words: &[u64]) -> (Vec<u8>, u64, u64) {
+    let mut bytes = fresh();
+    let gen = newest_gen(&bytes) + 1;
+    let slot = gen % 2;
+    let mut payload = vec![DATA_HASH_SEED, target, len];
+    payload.extend_from_slice(words);
+    let at = slot_offset(slot);
+    entry_flagged(&mut bytes, at, kind::COMMIT, INLINE_WRITE, 0, gen, &payload);
+    (bytes, slot, at)
+}
+
+#[test]
+fn a_commit_record_holding_its_write_is_replayed() {
+    let g = Geometry::read(&fresh());
+    // The root's first field: `value`.
+    let (bytes, _, _) = inline_commit_log(g.root_offset, 8, &[0x77]);
+    let pool = Pool::<Root>::builder()
+        .open_image(PoolImage::from_bytes(&bytes))
+        .unwrap();
+    assert_eq!(pool.read(|r| r.root().value).unwrap(), 0x77);
+}
+
+#[test]
+fn a_write_held_in_a_commit_record_of_a_bad_length_is_refused() {
+    let g = Geometry::read(&fresh());
+    // Empty, longer than a record may hold, and longer than the record.
+    for (len, words) in [(0, &[0u64][..]), (17, &[0, 0, 0]), (16, &[0])] {
+        let (bytes, slot, at) = inline_commit_log(g.root_offset, len, words);
+        let (s, problem, message) = log_problem(&bytes);
+        assert_eq!(s, slot);
+        assert!(
+            matches!(problem, LogCorruption::ShortCommit { entry } if entry == at),
+            "len {len}: {problem:?}"
+        );
+        assert!(message.contains("is short"), "{message}");
+    }
+}
+
+#[test]
+fn a_write_held_in_a_commit_record_outside_the_root_and_heap_is_refused() {
+    let (bytes, slot, at) = inline_commit_log(0, 8, &[0]);
+    let (s, problem, message) = log_problem(&bytes);
+    assert_eq!(s, slot);
+    assert!(
+        matches!(problem, LogCorruption::RedoOutside { entry, target: 0, len: 8 } if entry == at),
+        "{problem:?}"
+    );
+    assert!(message.contains("outside the root and heap"), "{message}");
+}
+
+#[test]
+fn the_inline_flag_on_an_entry_other_than_a_commit_record_is_not_an_entry() {
+    // A redo entry flagged as holding an inline write is no entry, even with its checksum
+    // right: with a fenced commit record after it, the log reads as damaged at it.
+    let g = Geometry::read(&fresh());
+    let mut bytes = fresh();
+    let gen = newest_gen(&bytes) + 1;
+    let (slot, at) = (gen % 2, slot_offset(gen % 2));
+    let payload = [g.root_offset, 9];
+    let next = entry_flagged(&mut bytes, at, kind::DATA, INLINE_WRITE, 0, gen, &payload);
+    entry(&mut bytes, next, kind::COMMIT, 0, gen, &[DATA_HASH_SEED]);
+    let (s, problem, _) = log_problem(&bytes);
+    assert_eq!(s, slot);
+    assert!(
+        matches!(problem, LogCorruption::Damaged { pos, .. } if pos == at),
+        "{problem:?}"
+    );
+}
 
 #[test]
 fn a_heap_operation_of_an_unknown_code_is_refused() {

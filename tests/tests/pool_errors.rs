@@ -386,10 +386,11 @@ fn header_layout_is_as_documented() {
     assert_eq!(u64_at(&a, POOL_SIZE), info.pool_size);
     assert_eq!(&a[LAYOUT_NAME..LAYOUT_NAME + 13], b"layout-check\0");
     assert_eq!(&a[ROOT_TYPE + 1..ROOT_TYPE + 5], b"Root");
-    // Bit 0 of the incompatible features: the logs may hold redo entries (format 3.1).
+    // Bits 0 and 1 of the incompatible features: the logs may hold redo entries (format 3.1),
+    // and commit records a write inline (3.2).
     assert_eq!(
         u64_at(&a, INCOMPAT),
-        1,
+        3,
         "incompatible features of a new pool"
     );
     for at in [RO_COMPAT, COMPAT] {
@@ -750,8 +751,9 @@ fn unknown_incompatible_feature_is_unsupported() {
     let path = dir.path().join("incompat.pool");
     make_pool(&path);
     let pristine = fs::read(&path).unwrap();
-    // Bit 0 (redo entries) is known; any other is not, alone or beside it.
-    for bits in [1u64 << 1, 1 << 17, 1 << 63, 1 | 1 << 5] {
+    // Bits 0 and 1 (redo entries, inline writes) are known; any other is not, alone or beside
+    // them.
+    for bits in [1u64 << 2, 1 << 17, 1 << 63, 1 | 1 << 5, 3 | 1 << 2] {
         let bit = bits.trailing_zeros();
         fs::write(&path, &pristine).unwrap();
         edit_headers(&path, |h| {

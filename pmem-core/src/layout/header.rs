@@ -22,8 +22,12 @@ pub(crate) mod features {
     /// would take a committed transaction for a torn one, so it must refuse the pool. Set on
     /// every pool this version creates or opens for writing.
     pub(crate) const REDO_WRITES: u64 = 1;
+    /// `incompat`: a commit record may hold the transaction's one write itself (flag
+    /// `INLINE_WRITE`; format 3.2). A reader that does not know the flag would take such a
+    /// record for a torn one. Set, like `REDO_WRITES`, on every pool opened for writing.
+    pub(crate) const INLINE_WRITES: u64 = 2;
     /// Every `incompat` feature this version knows.
-    pub(crate) const KNOWN_INCOMPAT: u64 = REDO_WRITES;
+    pub(crate) const KNOWN_INCOMPAT: u64 = REDO_WRITES | INLINE_WRITES;
 }
 
 /// One copy of the header, exactly [`HEADER_SIZE`] bytes.

@@ -71,7 +71,10 @@
 //! - `EXTEND`: offset and length of the block where the log continues.
 //! - `COMMIT`: `data` (hash of the final contents of every range written in place, in log
 //!   order), then ops, then `aux` ranges. A one-object allocation's whole commit record fits one
-//!   cache line. The reader reaches a commit record only through a valid, same-generation
+//!   cache line. With flag `INLINE_WRITE`, the hash is followed by the transaction's only write
+//!   (target offset u64, length u64, then that many bytes, zero-padded to a multiple of 8),
+//!   and then the ops and ranges: it is written only where the whole record still fits one
+//!   cache line, so a transaction that changes one counter logs one line, not two. The reader reaches a commit record only through a valid, same-generation
 //!   entry at every earlier position, so the record vouches for the whole log before it.
 //! - `RETIRED`: nothing in this slot, or before it, needs recovery.
 
@@ -102,9 +105,17 @@ pub(crate) mod kind {
 pub(crate) mod flags {
     /// Every earlier entry of this log was fenced before this one was written.
     pub(crate) const FENCED: u32 = 1;
+    /// A `COMMIT` that holds the transaction's one write itself, in place of a `DATA` entry
+    /// (feature [`INLINE_WRITES`](crate::layout::header::features::INLINE_WRITES)). No other
+    /// kind carries it.
+    pub(crate) const INLINE_WRITE: u32 = 2;
     /// Every flag this version knows.
-    pub(crate) const ALL: u32 = FENCED;
+    pub(crate) const ALL: u32 = FENCED | INLINE_WRITE;
 }
+
+/// The longest write a commit record holds inline: a commit with no heap ops and no ranges
+/// then still fits one cache line (24-byte header, hash, target, length, bytes).
+pub(crate) const INLINE_WRITE_MAX: usize = 16;
 
 /// Bytes of the per-pool log secret.
 pub(crate) const LOG_KEY_BYTES: usize = 16;

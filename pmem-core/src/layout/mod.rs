@@ -38,7 +38,11 @@ pub const FORMAT_MAJOR: u16 = 3;
 /// to the log with its commit record and into place after it, one fence for the whole
 /// transaction. Version 3.1 opens and recovers 3.0 pools (whose logs hold undo entries) and
 /// upgrades them when it opens them for writing; 3.0 refuses 3.1 pools by the feature flag.
-pub const FORMAT_MINOR: u16 = 1;
+///
+/// Minor version 2 lets a commit record hold a small write inline (feature `INLINE_WRITES`):
+/// a one-range transaction logs one cache line. 3.2 opens 3.0 and 3.1 pools and upgrades them
+/// when it opens them for writing; 3.1 refuses 3.2 pools by the feature flag.
+pub const FORMAT_MINOR: u16 = 2;
 
 /// Rounds `v` up to a multiple of `to` (a power of two), or `None` if that overflows: sizes
 /// read from a pool file can be anything.

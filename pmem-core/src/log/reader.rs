@@ -16,6 +16,8 @@ use crate::region::Region;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub kind: u32,
+    /// The header's flags.
+    pub flags: u32,
     /// The header's auxiliary value (a commit record's range count).
     pub aux: u16,
     /// Payload length in bytes.
@@ -61,6 +63,7 @@ fn plausible_header(region: &Region, gen: u64, pos: u64, end: u64) -> Option<(u3
     let (k, f) = (kind_word & 0xff, kind_word >> 8 & 0xff);
     let plausible = (kind::UNDO..=kind::LAST).contains(&k)
         && f & !flags::ALL == 0
+        && (f & flags::INLINE_WRITE == 0 || k == kind::COMMIT)
         && entry_size(len) <= end - pos
         && region.read_u64(pos + 8) == gen;
     plausible.then_some((kind_word, len))
@@ -253,7 +256,7 @@ pub(crate) fn parse(
         if end - pos < ENTRY_HEADER {
             break;
         }
-        let Some((k, _, aux, len)) = valid_entry(region, &key, gen, pos, end) else {
+        let Some((k, f, aux, len)) = valid_entry(region, &key, gen, pos, end) else {
             if slot.entries.is_empty() {
                 return None;
             }
@@ -268,6 +271,7 @@ pub(crate) fn parse(
         let payload = pos + ENTRY_HEADER;
         slot.entries.push(Entry {
             kind: k,
+            flags: f,
             aux,
             len,
             payload,

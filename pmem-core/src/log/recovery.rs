@@ -4,7 +4,9 @@ use super::reader::{
     first_entry_damage_proof, first_entry_damaged, parse, BlockSet, Entry, ParsedSlot,
 };
 use crate::error::{Corruption, LogCorruption, MetaFailure};
-use crate::layout::log::{kind, Op, DATA_HASH_SEED, ENTRY_HEADER, OP_SIZE};
+use crate::layout::log::{
+    flags, kind, Op, DATA_HASH_SEED, ENTRY_HEADER, INLINE_WRITE_MAX, OP_SIZE,
+};
 use crate::media::Media;
 
 /// What recovery found and did.
@@ -231,6 +233,7 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
     let in_root_or_heap = |target: u64, n: u64| within(g.root_offset, g.heap_end(), target, n);
     for &Entry {
         kind: k,
+        flags: f,
         aux,
         len,
         payload,
@@ -269,7 +272,24 @@ pub(crate) fn contents(media: &Media, slot: &ParsedSlot) -> Result<SlotContents,
             kind::RANGES => read_ranges(entry, payload, len / 16, &mut out.ranges)?,
             kind::EXTEND => {}
             kind::COMMIT => {
-                let fixed = 8;
+                let mut fixed = 8;
+                if f & flags::INLINE_WRITE != 0 {
+                    // The transaction's one write, after every `DATA` entry (there are none).
+                    let (target, n) = (r.read_u64(payload + 8), r.read_u64(payload + 16));
+                    let padded = (n <= INLINE_WRITE_MAX as u64).then(|| n.div_ceil(8) * 8);
+                    let Some(padded) = padded.filter(|&p| n != 0 && 24 + p <= len) else {
+                        return Err(LogCorruption::ShortCommit { entry });
+                    };
+                    if !in_root_or_heap(target, n) {
+                        return Err(LogCorruption::RedoOutside {
+                            entry,
+                            target,
+                            len: n,
+                        });
+                    }
+                    out.data.push((target, n, payload + 24));
+                    fixed = 24 + padded;
+                }
                 let nranges = aux as u64;
                 let records = len
                     .checked_sub(fixed + nranges * OP_SIZE)

@@ -3,8 +3,8 @@
 use crate::error::Result;
 use crate::heap::Heap;
 use crate::layout::log::{
-    entry_seed, entry_size, flags, kind, kind_word, EpochKey, GenKey, Op, ENTRY_HEADER,
-    LOG_SLOT_SIZE, OP_SIZE,
+    entry_seed, entry_size, flags, kind, kind_word, EpochKey, GenKey, Op, ENTRY_ALIGN,
+    ENTRY_HEADER, INLINE_WRITE_MAX, LOG_SLOT_SIZE, OP_SIZE,
 };
 use crate::layout::Geometry;
 use crate::media::Media;
@@ -184,7 +184,7 @@ impl LogWriter {
     fn write_entry_of(&mut self, media: &Media, k: u32, aux: u16, content: Content<'_>) {
         let log = self.open.as_mut().expect("open");
         let len = content.len();
-        let entry_flags = if log.fenced { flags::FENCED } else { 0 };
+        let entry_flags = if log.fenced { flags::FENCED } else { 0 } | content.flags();
         log.fenced = false;
         log.written = true;
         let kind_word = kind_word(k, entry_flags, aux);
@@ -259,8 +259,11 @@ impl LogWriter {
         Ok(())
     }
 
-    /// Appends the commit record: `data_hash`, `ops` and `ranges`. Ops and ranges that do not fit
-    /// go first in `REDO` and `RANGES` entries. Flushes the log; the caller fences.
+    /// Appends the commit record: `data_hash`, `ops` and `ranges`, and `write`, the new bytes
+    /// of the transaction's one write not yet logged, if it has one. The write goes inside the
+    /// record where the whole record still fits one cache line, else in a `DATA` entry before
+    /// it. Ops and ranges that do not fit go first in `REDO` and `RANGES` entries. Flushes the
+    /// log; the caller fences.
     pub(crate) fn commit(
         &mut self,
         media: &Media,
@@ -268,12 +271,31 @@ impl LogWriter {
         data_hash: u64,
         ops: &[Op],
         ranges: &[(u64, u64)],
+        write: Option<(u64, &[u8])>,
     ) -> Result<()> {
         let (mut ops, mut ranges) = (ops, ranges);
+        let mut write = write;
+        if let Some((target, bytes)) = write {
+            let record = Content::Commit {
+                data_hash,
+                ops,
+                ranges,
+                write,
+            }
+            .len();
+            let fits = bytes.len() <= INLINE_WRITE_MAX
+                && entry_size(record) <= ENTRY_ALIGN
+                && self.room(media, heap) >= record;
+            if !fits {
+                self.data(media, heap, target, bytes, |_, _| {})?;
+                write = None;
+            }
+        }
         let inline = Content::Commit {
             data_hash,
             ops,
             ranges,
+            write,
         }
         .len();
         if self.room(media, heap) < inline || ranges.len() > u16::MAX as usize {
@@ -297,6 +319,7 @@ impl LogWriter {
             data_hash,
             ops,
             ranges,
+            write,
         };
         self.write_entry_of(media, kind::COMMIT, ranges.len() as u16, commit);
         self.flush(media);
@@ -353,11 +376,13 @@ impl LogWriter {
 enum Content<'a> {
     /// Byte strings, one after the other.
     Parts(&'a [&'a [u8]]),
-    /// A commit record: the data hash, then the heap ops, then the new-object ranges.
+    /// A commit record: the data hash, the write held inline (if any), then the heap ops, then
+    /// the new-object ranges.
     Commit {
         data_hash: u64,
         ops: &'a [Op],
         ranges: &'a [(u64, u64)],
+        write: Option<(u64, &'a [u8])>,
     },
     /// Heap ops that did not fit the commit record.
     Ops(&'a [Op]),
@@ -365,13 +390,29 @@ enum Content<'a> {
     Ranges(&'a [(u64, u64)]),
 }
 
+/// Bytes a write held in a commit record takes: its target, its length, and its bytes padded
+/// to whole words.
+fn inline_write_len(write: Option<(u64, &[u8])>) -> u64 {
+    write.map_or(0, |(_, bytes)| 16 + (bytes.len() as u64).div_ceil(8) * 8)
+}
+
 impl Content<'_> {
     fn len(&self) -> u64 {
         match self {
             Content::Parts(parts) => parts.iter().map(|p| p.len() as u64).sum(),
-            Content::Commit { ops, ranges, .. } => 8 + (ops.len() + ranges.len()) as u64 * OP_SIZE,
+            Content::Commit {
+                ops, ranges, write, ..
+            } => 8 + inline_write_len(*write) + (ops.len() + ranges.len()) as u64 * OP_SIZE,
             Content::Ops(ops) => ops.len() as u64 * OP_SIZE,
             Content::Ranges(ranges) => ranges.len() as u64 * OP_SIZE,
+        }
+    }
+
+    /// The flags the entry's header gets from what it holds.
+    fn flags(&self) -> u32 {
+        match self {
+            Content::Commit { write: Some(_), .. } => flags::INLINE_WRITE,
+            _ => 0,
         }
     }
 
@@ -390,10 +431,22 @@ impl Content<'_> {
                 data_hash,
                 ops,
                 ranges,
+                write,
             } => {
                 r.write_u64(at, data_hash);
-                store_ops(media, at + 8, ops);
-                store_ranges(media, at + 8 + ops.len() as u64 * OP_SIZE, ranges);
+                if let Some((target, bytes)) = write {
+                    r.write_u64(at + 8, target);
+                    r.write_u64(at + 16, bytes.len() as u64);
+                    // Zeroed first: the padding after the bytes is part of the checksum.
+                    let padded = inline_write_len(write) - 16;
+                    for word in 0..padded / 8 {
+                        r.write_u64(at + 24 + word * 8, 0);
+                    }
+                    r.write(at + 24, bytes);
+                }
+                let at = at + 8 + inline_write_len(write);
+                store_ops(media, at, ops);
+                store_ranges(media, at + ops.len() as u64 * OP_SIZE, ranges);
             }
             Content::Ops(ops) => store_ops(media, at, ops),
             Content::Ranges(ranges) => store_ranges(media, at, ranges),
@@ -415,8 +468,16 @@ impl Content<'_> {
                 data_hash,
                 ops,
                 ranges,
+                write,
             } => {
                 p.put_u64(h, data_hash);
+                if let Some((target, bytes)) = write {
+                    p.put_u64(h, target);
+                    p.put_u64(h, bytes.len() as u64);
+                    p.put(h, bytes);
+                    let pad = (inline_write_len(write) - 16) as usize - bytes.len();
+                    p.put(h, &[0u8; 8][..pad]);
+                }
                 words(p, h, &mut ops.iter().map(|op| op.encode()));
                 words(p, h, &mut ranges.iter().map(|&(o, l)| [o, l]));
             }

@@ -521,9 +521,11 @@ fn finish_open<R: Persistent>(
         claim_root::<R>(&mut header);
     }
     header.run_id = U64::new(header.run_id.get().wrapping_add(1));
-    // This version's transactions log their writes as `DATA` entries: a format 3.0 pool is
-    // upgraded before the first one, so that a 3.0 reader refuses it rather than misreads it.
-    header.incompat_features = U64::new(header.incompat_features.get() | features::REDO_WRITES);
+    // This version's transactions log their writes as `DATA` entries and inline in commit
+    // records: an older pool is upgraded before the first one, so that an older reader refuses
+    // it rather than misreads it.
+    header.incompat_features =
+        U64::new(header.incompat_features.get() | features::REDO_WRITES | features::INLINE_WRITES);
     header.seal();
     write_headers(&media, &header, &[0, 1], &location)?;
     if !options.untyped {

@@ -7,7 +7,7 @@ use super::ranges::RangeMap;
 use super::write_set::{changed_runs, WriteSet};
 use crate::error::{Error, Result};
 use crate::heap::{Free, ObjectRef, Reservation};
-use crate::layout::log::Op;
+use crate::layout::log::{Op, INLINE_WRITE_MAX};
 use crate::log::recovery::{apply_ops_then, data_hash};
 use crate::log::writer::LogWriter;
 use crate::persistent::Persistent;
@@ -375,7 +375,7 @@ impl TxCore {
         init(&media.region, offset);
         media.domain.flush(offset, range[0].1);
         let hash = data_hash(media, std::iter::empty(), &range);
-        let failure = self.log_commit(hash, &range)?;
+        let failure = self.log_commit(hash, &range, None)?;
         self.release_held();
         self.last_data.clear();
         self.last_fresh.clear();
@@ -447,13 +447,16 @@ impl TxCore {
         }
         shared.heap.plan_frees(&mut self.frees, &mut self.ops);
         let hash = data_hash(media, std::iter::empty(), &self.fresh_ranges);
-        if let Err(e) = self.log_writes() {
-            self.abort();
-            return Err(e);
-        }
+        let write = match self.log_writes() {
+            Ok(write) => write,
+            Err(e) => {
+                self.abort();
+                return Err(e);
+            }
+        };
         // Lent out while `log_commit` borrows the transaction; returned to keep its buffer.
         let ranges = std::mem::take(&mut self.fresh_ranges);
-        let failure = match self.log_commit(hash, &ranges) {
+        let failure = match self.log_commit(hash, &ranges, write.as_ref()) {
             Ok(failure) => failure,
             Err(e) => {
                 // The commit record could not be written and the transaction was rolled back:
@@ -483,15 +486,17 @@ impl TxCore {
 
     /// Logs what the live shadows changed as redo entries, except in objects the commit frees.
     /// Only the runs that differ from the pool are logged (and later written back): a shadow
-    /// may span much more than was written, after a read merged several.
-    fn log_writes(&mut self) -> Result<()> {
+    /// may span much more than was written, after a read merged several. A transaction whose
+    /// only change is one short run gets it back unlogged, for the commit record to hold.
+    fn log_writes(&mut self) -> Result<Option<InlineWrite>> {
         if self.writes.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let shared = &*self.shared;
         let (log, data, freed) = (&mut self.log, &mut self.data, &mut self.freed_ranges);
         let check_freed = !self.frees.is_empty();
         let mut result = Ok(());
+        let (mut runs, mut held) = (0u64, None::<InlineWrite>);
         self.writes.for_each(|target, bytes| {
             if result.is_err() || (check_freed && freed.overlaps(target, bytes.len() as u64)) {
                 return;
@@ -500,32 +505,49 @@ impl TxCore {
             // during the commit but this writer, which is reading here.
             let old = unsafe { shared.media.region.slice(target, bytes.len() as u64) };
             changed_runs(bytes, old, |start, len| {
-                if result.is_ok() {
-                    let at = target + start as u64;
-                    result = log.data(
-                        &shared.media,
-                        &shared.heap,
-                        at,
-                        &bytes[start..start + len],
-                        |t, l| data.push((t, l)),
-                    );
+                if result.is_err() {
+                    return;
                 }
+                let (at, piece) = (target + start as u64, &bytes[start..start + len]);
+                runs += 1;
+                if runs == 1 && len <= INLINE_WRITE_MAX {
+                    held = Some(InlineWrite::new(at, piece));
+                    data.push((at, len as u64));
+                    return;
+                }
+                // A second run: the first is logged as a `DATA` entry after all, first.
+                if let Some(first) = held.take() {
+                    let (t, b) = first.parts();
+                    result = log.data(&shared.media, &shared.heap, t, b, |_, _| {});
+                    if result.is_err() {
+                        return;
+                    }
+                }
+                result = log.data(&shared.media, &shared.heap, at, piece, |t, l| {
+                    data.push((t, l))
+                });
             });
         });
-        result
+        result.map(|()| held)
     }
 
     /// Logs the commit record (the transaction's ops, with the pending words they change folded
     /// in, and `ranges`), fences, and applies the write set and the ops; aborts if the record
     /// cannot be logged. Returns the fence's write-back failure, if any.
-    fn log_commit(&mut self, hash: u64, ranges: &[(u64, u64)]) -> Result<Option<std::io::Error>> {
+    fn log_commit(
+        &mut self,
+        hash: u64,
+        ranges: &[(u64, u64)],
+        write: Option<&InlineWrite>,
+    ) -> Result<Option<std::io::Error>> {
         let shared = &*self.shared;
         let media = &shared.media;
         self.deferred
             .fold_into(&media.region, &self.ops, &mut self.logged_ops);
+        let write = write.map(InlineWrite::parts);
         if let Err(e) = self
             .log
-            .commit(media, &shared.heap, hash, &self.logged_ops, ranges)
+            .commit(media, &shared.heap, hash, &self.logged_ops, ranges, write)
         {
             self.deferred.drop_carry();
             self.abort();
@@ -844,5 +866,29 @@ impl RangeSet {
         // Ranges starting before `end`; one of them overlaps iff the largest end passes `start`.
         let n = self.ranges.partition_point(|&(s, _)| s < end);
         n > 0 && self.max_end[n - 1] > start
+    }
+}
+
+/// A transaction's only change, short enough for its commit record to hold: its target and new
+/// bytes, copied out of the write set.
+struct InlineWrite {
+    target: u64,
+    len: usize,
+    bytes: [u8; INLINE_WRITE_MAX],
+}
+
+impl InlineWrite {
+    fn new(target: u64, piece: &[u8]) -> InlineWrite {
+        let mut bytes = [0; INLINE_WRITE_MAX];
+        bytes[..piece.len()].copy_from_slice(piece);
+        InlineWrite {
+            target,
+            len: piece.len(),
+            bytes,
+        }
+    }
+
+    fn parts(&self) -> (u64, &[u8]) {
+        (self.target, &self.bytes[..self.len])
     }
 }

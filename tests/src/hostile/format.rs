@@ -194,6 +194,11 @@ pub fn seal_type_table(bytes: &mut [u8]) {
 
 /// The entry flag that says every earlier entry of its log was fenced before it was written.
 pub const FENCED: u32 = 1;
+/// Entry flag: a commit record holding the transaction's one write (format 3.2).
+pub const INLINE_WRITE: u32 = 2;
+/// The seed of a commit record's data hash: the hash of a transaction that wrote nothing in
+/// place.
+pub const DATA_HASH_SEED: u64 = 0x6461_7461_6861_7368;
 
 /// Offset of the log secret in a header copy (since format 2: right after the root type).
 pub const LOG_KEY: usize = ROOT_TYPE_END;
